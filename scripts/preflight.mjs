@@ -1,0 +1,19 @@
+// Runs on whatever Node is on the PATH (the system Node on a fresh clone):
+// installs dependencies only when they are missing or older than the lockfile,
+// so `npm start` and `npm test` work straight after `git clone`.
+import { execSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+
+const lockfile = "package-lock.json";
+const installed = "node_modules/.package-lock.json";
+const pinnedNode = "node_modules/.bin/node";
+
+const stale =
+  !existsSync(installed) ||
+  !existsSync(pinnedNode) ||
+  statSync(installed).mtimeMs < statSync(lockfile).mtimeMs;
+
+if (stale) {
+  console.log("preflight: installing dependencies from package-lock.json ...");
+  execSync("npm ci --no-audit --no-fund", { stdio: "inherit" });
+}

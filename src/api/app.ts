@@ -1,0 +1,54 @@
+// The app factory: one validation hook and one error mapper for every route,
+// so every refusal is application/problem+json with a fixed error_class.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import type { Principal } from "../auth/grants";
+import type { Database } from "../db/client";
+import type { Config } from "../env";
+import { ProblemError } from "./problem";
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    config: Config;
+    db: Database;
+    principal: Principal;
+    correlation_id: string;
+  };
+}
+
+/** A router whose request validation failures become 400 problems listing the offending fields. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (result.success) return;
+      const errors = result.error.issues.map((issue) => ({
+        path: issue.path.map(String).join(".") || "(root)",
+        message: issue.message,
+      }));
+      const target = (result as { target?: string }).target ?? "request";
+      throw new ProblemError(400, "ValidationFailed", `the ${target} is invalid`, errors);
+    },
+  });
+}
+
+/** Maps any thrown error to a problem; unknown errors are logged with context and answered as a bare 500. */
+export function toProblem(error: unknown, request: Request, correlationId: string | undefined): Response {
+  if (error instanceof ProblemError) return error.response();
+  if (error instanceof HTTPException) {
+    const status = error.status;
+    const error_class =
+      status === 413 ? "PayloadTooLarge" : status === 400 ? "MalformedRequest" : status === 415 ? "UnsupportedMediaType" : "HttpError";
+    return new ProblemError(status, error_class, error.message || "request refused").response();
+  }
+  console.error(
+    JSON.stringify({
+      msg: "unhandled error",
+      method: request.method,
+      url: request.url,
+      correlation_id: correlationId,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    }),
+  );
+  return new ProblemError(500, "InternalError", "an unexpected error occurred").response();
+}

@@ -1,0 +1,28 @@
+// Per-request identity: the bearer token's principal goes into c.var, and each
+// route names the command it runs so it is authorized before any work.
+import { createMiddleware } from "hono/factory";
+import { isAuthorized, type CommandName } from "../auth/grants";
+import { principalForToken } from "../auth/principals";
+import type { AppEnv } from "./app";
+import { ProblemError } from "./problem";
+
+/** 401 unless a known bearer token is presented. */
+export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
+  const header = c.req.header("authorization") ?? "";
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new ProblemError(401, "Unauthenticated", "an Authorization: Bearer token is required");
+  const principal = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!);
+  if (!principal) throw new ProblemError(401, "Unauthenticated", "the bearer token is not recognised");
+  c.set("principal", principal);
+  await next();
+});
+
+/** 403 unless the principal's roles grant `command`. */
+export function requires(command: CommandName) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    if (!isAuthorized(c.var.principal, command)) {
+      throw new ProblemError(403, "Forbidden", `principal ${c.var.principal.principal_id} may not ${command}`);
+    }
+    await next();
+  });
+}

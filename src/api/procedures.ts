@@ -1,0 +1,259 @@
+// Procedure registration, listing, reads and the lifecycle commands.
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import type { CommandName } from "../auth/grants";
+import { hashToken } from "../auth/principals";
+import { idempotencyKeys } from "../db/schema";
+import { listSummaries, type SummaryCursor } from "../db/summaries";
+import { uuidv7 } from "../ids";
+import type { ProcedureCommand } from "../procedure/decide";
+import { HOLD_CAUSES } from "../procedure/events";
+import { createRouter, type AppEnv } from "./app";
+import { requires } from "./auth";
+import { problemResponses, ProblemError } from "./problem";
+import { actorOf, decodeCursor, encodeCursor, procedureObject, unwrap } from "./procedure-stub";
+import { BEARER, jsonBody, Limit, ProcedureIdParam, procedureResponse, Timestamp } from "./schemas";
+import type { Context } from "hono";
+
+const RegisterBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    kind: z.string().trim().min(1).max(50),
+    target_asset_ids: z.array(z.string().min(1).max(200)).max(100),
+  })
+  .openapi("RegisterProcedure");
+
+const SummarySchema = z
+  .object({
+    procedure_id: z.uuid(),
+    name: z.string(),
+    kind: z.string(),
+    target_asset_ids: z.array(z.string()),
+    status: z.string(),
+    activity_logbook_id: z.string().nullable(),
+    registered_at: Timestamp,
+    last_status_changed_at: Timestamp.nullable(),
+    last_status_reason: z.string().nullable(),
+    interrupted_at: Timestamp.nullable(),
+    hold_causes: z.array(z.string()),
+    version: z.number().int(),
+    last_activity_at: Timestamp.nullable().openapi({ description: "Coarse mirror: may lag the procedure's own value" }),
+    updated_at: Timestamp,
+  })
+  .openapi("ProcedureSummary");
+
+const EventSchema = z
+  .object({
+    version: z.number().int(),
+    type: z.string(),
+    payload: z.record(z.string(), z.unknown()),
+    occurred_at: Timestamp,
+    event_id: z.uuid(),
+    principal_id: z.string(),
+    correlation_id: z.string(),
+  })
+  .openapi("ProcedureEvent");
+
+const register = createRoute({
+  method: "post",
+  path: "/v1/procedures",
+  summary: "Register a procedure",
+  description: "Creates a Defined procedure. With an `Idempotency-Key`, a retry by the same principal returns the same procedure.",
+  security: BEARER,
+  middleware: [requires("RegisterProcedure")],
+  request: {
+    headers: z.object({ "idempotency-key": z.string().min(1).max(200).optional() }),
+    body: jsonBody(RegisterBody),
+  },
+  responses: {
+    201: procedureResponse("The registered procedure"),
+    ...problemResponses(400, 401, 403, 422),
+  },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/v1/procedures",
+  summary: "List procedures",
+  description: "Keyset pages from the projection, ordered by (registered_at, procedure_id).",
+  security: BEARER,
+  middleware: [requires("ListProcedures")],
+  request: {
+    query: z.strictObject({
+      status: z.enum(["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"]).optional(),
+      kind: z.string().min(1).max(50).optional(),
+      target_asset_id: z.string().min(1).max(200).optional(),
+      cursor: z.string().max(500).optional(),
+      limit: Limit(100, 50),
+    }),
+  },
+  responses: {
+    200: {
+      description: "A page of procedure summaries",
+      content: { "application/json": { schema: z.object({ items: z.array(SummarySchema), next_cursor: z.string().nullable() }) } },
+    },
+    ...problemResponses(400, 401, 403),
+  },
+});
+
+const read = createRoute({
+  method: "get",
+  path: "/v1/procedures/{id}",
+  summary: "Read a procedure",
+  description: "The procedure's state, read from its own object.",
+  security: BEARER,
+  middleware: [requires("ReadProcedure")],
+  request: { params: ProcedureIdParam },
+  responses: { 200: procedureResponse("The procedure"), ...problemResponses(400, 401, 403, 404) },
+});
+
+const events = createRoute({
+  method: "get",
+  path: "/v1/procedures/{id}/events",
+  summary: "Read a procedure's event log",
+  security: BEARER,
+  middleware: [requires("ReadProcedureEvents")],
+  request: {
+    params: ProcedureIdParam,
+    query: z.strictObject({
+      after: z.coerce.number().int().min(0).default(0).openapi({ description: "Return events after this version" }),
+      limit: Limit(500, 100),
+    }),
+  },
+  responses: {
+    200: {
+      description: "A page of events in version order",
+      content: { "application/json": { schema: z.object({ items: z.array(EventSchema), next_cursor: z.string().nullable() }) } },
+    },
+    ...problemResponses(400, 401, 403, 404),
+  },
+});
+
+function isCursor(value: unknown): value is SummaryCursor {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as SummaryCursor).registered_at === "string" &&
+    typeof (value as SummaryCursor).procedure_id === "string"
+  );
+}
+
+async function registerOnce(c: Context<AppEnv>, body: z.infer<typeof RegisterBody>, key: string | undefined) {
+  const actor = actorOf(c);
+  if (key === undefined) return { id: uuidv7(), replay: false };
+  const requestHash = await hashToken(JSON.stringify(body));
+  const principalId = actor.principal_id;
+  const claim = { principal_id: principalId, idempotency_key: key, procedure_id: uuidv7(), request_hash: requestHash, created_at: new Date().toISOString() };
+  await c.var.db.insert(idempotencyKeys).values(claim).onConflictDoNothing();
+  const winner = await c.var.db.query.idempotencyKeys.findFirst({
+    where: and(eq(idempotencyKeys.principal_id, principalId), eq(idempotencyKeys.idempotency_key, key)),
+  });
+  if (!winner) throw new Error("idempotency key vanished after insert");
+  if (winner.request_hash !== requestHash) {
+    throw new ProblemError(422, "IdempotencyKeyReused", "this Idempotency-Key was used with a different request body");
+  }
+  return { id: winner.procedure_id, replay: winner.procedure_id !== claim.procedure_id };
+}
+
+type LifecycleSpec = {
+  path: string;
+  command: CommandName & ProcedureCommand["type"];
+  summary: string;
+  body?: z.ZodType;
+  toCommand: (body: any, now: string) => ProcedureCommand;
+};
+
+const Reason = z.string().trim().min(1).max(500);
+const Boundary = z.number().int().min(0);
+
+const LIFECYCLE: LifecycleSpec[] = [
+  {
+    path: "start",
+    command: "StartProcedure",
+    summary: "Start a procedure without conduct (its logbook is free-form)",
+    toCommand: () => ({ type: "StartProcedure", on_failure: "abort" }),
+  },
+  {
+    path: "hold",
+    command: "HoldProcedure",
+    summary: "Hold a Running or Held procedure (adds one claim)",
+    body: z.strictObject({ reason: Reason, cause: z.enum(HOLD_CAUSES).default("operator") }).openapi("HoldProcedure"),
+    toCommand: (b) => ({ type: "HoldProcedure", reason: b.reason, cause: b.cause }),
+  },
+  {
+    path: "resume",
+    command: "ResumeProcedure",
+    summary: "Resume a Held procedure (releases the caller's claim)",
+    body: z
+      .strictObject({ re_establishment_boundary: Boundary, cause: z.enum(HOLD_CAUSES).default("operator") })
+      .openapi("ResumeProcedure"),
+    toCommand: (b) => ({ type: "ResumeProcedure", re_establishment_boundary: b.re_establishment_boundary, cause: b.cause }),
+  },
+  {
+    path: "complete",
+    command: "CompleteProcedure",
+    summary: "Complete a Running procedure",
+    toCommand: () => ({ type: "CompleteProcedure" }),
+  },
+  {
+    path: "abort",
+    command: "AbortProcedure",
+    summary: "Abort a Running or Held procedure",
+    body: z.strictObject({ reason: Reason }).openapi("AbortProcedure"),
+    toCommand: (b) => ({ type: "AbortProcedure", reason: b.reason }),
+  },
+  {
+    path: "truncate",
+    command: "TruncateProcedure",
+    summary: "Truncate a Running or Held procedure",
+    body: z.strictObject({ reason: Reason, interrupted_at: Timestamp.nullable().optional() }).openapi("TruncateProcedure"),
+    toCommand: (b) => ({ type: "TruncateProcedure", reason: b.reason, interrupted_at: b.interrupted_at ?? null }),
+  },
+];
+
+export const procedures = createRouter()
+  .openapi(register, async (c) => {
+    const body = c.req.valid("json");
+    const { id, replay } = await registerOnce(c, body, c.req.valid("header")["idempotency-key"]);
+    const stub = procedureObject(c.env, id);
+    const outcome = await stub.register(id, body, actorOf(c));
+    const view = !outcome.ok && replay && outcome.refusal.error_class === "ProcedureAlreadyExists" ? await unwrap(stub.read(id)) : await unwrap(outcome);
+    c.header("location", `/v1/procedures/${id}`);
+    return c.json(view, 201);
+  })
+  .openapi(list, async (c) => {
+    const { cursor, limit, ...filter } = c.req.valid("query");
+    const after = cursor === undefined ? null : decodeCursor(cursor, isCursor);
+    const page = await listSummaries(c.var.db, filter, after, limit);
+    const last = page.rows[page.rows.length - 1];
+    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_flagged_at: _s, ...row }) => row);
+    const next_cursor = page.more && last ? encodeCursor({ registered_at: last.registered_at, procedure_id: last.procedure_id }) : null;
+    return c.json({ items, next_cursor }, 200);
+  })
+  .openapi(read, async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(await unwrap(procedureObject(c.env, id).read(id)), 200);
+  })
+  .openapi(events, async (c) => {
+    const { id } = c.req.valid("param");
+    const { after, limit } = c.req.valid("query");
+    return c.json(await unwrap(procedureObject(c.env, id).events(id, after, limit)), 200);
+  });
+
+for (const spec of LIFECYCLE) {
+  const route = createRoute({
+    method: "post",
+    path: `/v1/procedures/{id}/${spec.path}`,
+    summary: spec.summary,
+    security: BEARER,
+    middleware: [requires(spec.command)],
+    request: { params: ProcedureIdParam, ...(spec.body ? { body: jsonBody(spec.body) } : {}) },
+    responses: { 200: procedureResponse("The procedure's state after the command"), ...problemResponses(400, 401, 403, 404, 409) },
+  });
+  procedures.openapi(route, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = spec.body ? (c.req.valid("json" as never) as unknown) : undefined;
+    const command = spec.toCommand(body, new Date().toISOString());
+    return c.json(await unwrap(procedureObject(c.env, id).command(id, command, actorOf(c))), 200);
+  });
+}

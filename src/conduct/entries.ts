@@ -1,0 +1,138 @@
+// Judges a gateway's batch of activity entries against the pinned manifest:
+// either the whole batch is refused (nothing of it is stored), or each entry's
+// step report is accepted and the batch may carry the procedure to an outcome.
+import { z } from "zod";
+import { requiresOperator } from "./replay";
+import type { Step, StepKind } from "./steps";
+
+export const StepEntryPayloadSchema = z
+  // Loose: gateways attach their measurements next to the step report.
+  .looseObject({
+    step_index: z.int().min(0),
+    result: z.enum(["in_flight", "ok", "failed"]),
+    error_class: z.string().min(1).max(200).optional(),
+    message: z.string().max(2000).optional(),
+  })
+  .refine((entry) => entry.result !== "failed" || entry.error_class !== undefined, {
+    message: "a failed step must carry error_class",
+    path: ["error_class"],
+  });
+
+export type StepEntryPayload = z.infer<typeof StepEntryPayloadSchema>;
+export type StepResult = StepEntryPayload["result"];
+
+export type EntryInput = { event_id: string; step_kind: string; payload: Record<string, unknown> };
+
+export type BatchContext = {
+  /** null: started without conduct, so the logbook is free-form. */
+  manifestKinds: readonly StepKind[] | null;
+  /** Per pinned step, the label abort reasons name (see `stepTarget`). */
+  manifestTargets?: readonly string[];
+  on_failure: "abort" | "hold";
+  /** Set after a resume of a conducted procedure. */
+  replay: { boundary: number; approved: ReadonlySet<number> } | null;
+  /** Resolved plus closing steps. */
+  stepCount: number;
+};
+
+export type BatchOutcome =
+  | { type: "complete" }
+  | { type: "abort"; reason: string }
+  | { type: "hold"; reason: string; cause: "step-fault" };
+
+export type BatchRefusalClass =
+  | "StepEntryInvalid"
+  | "StepIndexOutOfRange"
+  | "StepKindMismatch"
+  | "AcquisitionResumeRequiresOperator";
+
+export type BatchJudgement =
+  | { ok: false; error_class: BatchRefusalClass; detail: string; entry_index: number }
+  | { ok: true; steps: Array<{ step_index: number; result: StepResult } | null>; outcome: BatchOutcome | null };
+
+export const MAX_REASON_LENGTH = 500;
+
+/** The short label that names a step in abort reasons: what it acts on. */
+export function stepTarget(step: Step): string {
+  switch (step.kind) {
+    case "setpoint":
+    case "check":
+    case "capture":
+      return step.address;
+    case "action":
+      return step.name;
+    case "compute":
+      return step.command[0] ?? "";
+  }
+}
+
+/** The manifest view `judgeBatch` needs, built once from the pinned steps (resolved + closing). */
+export function manifestOf(steps: readonly Step[]): { manifestKinds: StepKind[]; manifestTargets: string[] } {
+  return { manifestKinds: steps.map((s) => s.kind), manifestTargets: steps.map(stepTarget) };
+}
+
+/** Cuts to `max` UTF-16 units without leaving half a surrogate pair behind. */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+}
+
+/** The abort (and hold) reason for a failed step, in the domain's `kind[idx] target failed: Class: message` form. */
+export function failureReason(kind: StepKind, index: number, target: string | undefined, errorClass: string, message: string): string {
+  const named = target ? ` ${target}` : "";
+  return cutText(`${kind}[${index}]${named} failed: ${errorClass}: ${message}`, MAX_REASON_LENGTH);
+}
+
+function outcomeOf(ctx: BatchContext, kind: StepKind, entry: StepEntryPayload): BatchOutcome | null {
+  if (entry.result === "failed") {
+    const reason = failureReason(kind, entry.step_index, ctx.manifestTargets?.[entry.step_index], entry.error_class ?? "", entry.message ?? "");
+    // Only a setpoint or a check can be retried in place after an operator looks; an action or
+    // compute may have half-happened, so the conduct ends.
+    if (ctx.on_failure === "hold" && (kind === "setpoint" || kind === "check")) {
+      return { type: "hold", reason, cause: "step-fault" };
+    }
+    return { type: "abort", reason };
+  }
+  if (entry.result === "ok" && entry.step_index === ctx.stepCount - 1) return { type: "complete" };
+  return null;
+}
+
+/**
+ * Validates a batch against the manifest and finds the outcome it carries (the first one wins).
+ * An `in_flight` for a check or capture is accepted: it announces no effect, so it is harmless.
+ */
+export function judgeBatch(ctx: BatchContext, entries: readonly EntryInput[]): BatchJudgement {
+  if (ctx.manifestKinds === null) return { ok: true, steps: entries.map(() => null), outcome: null };
+  const steps: Array<{ step_index: number; result: StepResult }> = [];
+  let outcome: BatchOutcome | null = null;
+  for (const [entry_index, entry] of entries.entries()) {
+    const refuse = (error_class: BatchRefusalClass, detail: string) =>
+      ({ ok: false, error_class, detail: `entries[${entry_index}]: ${detail}`, entry_index }) as const;
+    const parsed = StepEntryPayloadSchema.safeParse(entry.payload);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`).join("; ");
+      return refuse("StepEntryInvalid", `not a step entry: ${issues}`);
+    }
+    const report = parsed.data;
+    const index = report.step_index;
+    const kind = ctx.manifestKinds[index];
+    if (index >= ctx.stepCount || kind === undefined) {
+      return refuse("StepIndexOutOfRange", `step_index ${index} is past the manifest's ${ctx.stepCount} steps`);
+    }
+    if (entry.step_kind !== kind) {
+      return refuse("StepKindMismatch", `step ${index} is a ${kind}, not a ${entry.step_kind}`);
+    }
+    // A replayed action or compute may repeat a physical effect; only an operator can allow that.
+    if (ctx.replay !== null && index >= ctx.replay.boundary && requiresOperator(kind) && !ctx.replay.approved.has(index)) {
+      return refuse(
+        "AcquisitionResumeRequiresOperator",
+        `step ${index} (${kind}) is replayed after a resume and needs an operator's approval before it is reported`,
+      );
+    }
+    steps.push({ step_index: index, result: report.result });
+    outcome ??= outcomeOf(ctx, kind, report);
+  }
+  return { ok: true, steps, outcome };
+}

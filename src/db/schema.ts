@@ -1,0 +1,112 @@
+// The cross-procedure database (D1). drizzle-kit generates migrations/ from it.
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** One row per procedure, fed from each object's outbox; monotonic in `version`. */
+export const procedureSummary = sqliteTable(
+  "procedure_summary",
+  {
+    procedure_id: text().primaryKey(),
+    name: text().notNull(),
+    kind: text().notNull(),
+    target_asset_ids: text({ mode: "json" }).$type<string[]>().notNull(),
+    status: text().notNull(),
+    activity_logbook_id: text(),
+    registered_at: text().notNull(),
+    last_status_changed_at: text(),
+    last_status_reason: text(),
+    interrupted_at: text(),
+    hold_causes: text({ mode: "json" }).$type<string[]>().notNull(),
+    version: integer().notNull(),
+    /** Coarse mirror of the object's last activity: may lag the truth, never leads it. */
+    last_activity_at: text(),
+    updated_at: text().notNull(),
+    /** When this procedure last made progress, as far as the projection can tell. */
+    progress_at: text().generatedAlwaysAs(
+      sql`CASE WHEN status = 'Running' AND last_activity_at > last_status_changed_at THEN last_activity_at ELSE last_status_changed_at END`,
+      { mode: "stored" },
+    ),
+    /** Which stall window applies: null when not in conduct. */
+    watch_window: text().generatedAlwaysAs(
+      sql`CASE WHEN status = 'Running' THEN 'running' WHEN status = 'Held' AND (hold_causes LIKE '%step-fault%' OR hold_causes LIKE '%driver-stand-down%') THEN 'running' WHEN status = 'Held' THEN 'held' END`,
+      { mode: "stored" },
+    ),
+    /** The progress_at of the stall episode the watcher already decided on. */
+    stall_flagged_at: text(),
+  },
+  (t) => [
+    index("procedure_summary_registered").on(t.registered_at, t.procedure_id),
+    index("procedure_summary_status").on(t.status, t.registered_at, t.procedure_id),
+    index("procedure_summary_kind").on(t.kind, t.registered_at, t.procedure_id),
+    // Only procedures in conduct whose current episode is not yet decided are in
+    // this index, so a tick's cost follows the new candidates.
+    index("procedure_summary_watch")
+      .on(t.watch_window, t.progress_at, t.procedure_id)
+      .where(sql`watch_window IS NOT NULL AND (stall_flagged_at IS NULL OR stall_flagged_at <> progress_at)`),
+  ],
+);
+
+export const principals = sqliteTable("principals", {
+  principal_id: text().primaryKey(),
+  name: text().notNull(),
+  roles: text({ mode: "json" }).$type<string[]>().notNull(),
+  /** SHA-256 of the bearer token; the token itself is never stored. Null: no token (an agent). */
+  token_hash: text().unique(),
+  created_at: text().notNull(),
+});
+
+export const actors = sqliteTable("actors", {
+  actor_id: text().primaryKey(),
+  kind: text().notNull(),
+  name: text().notNull(),
+  active: integer({ mode: "boolean" }).notNull(),
+  updated_at: text().notNull(),
+});
+
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    principal_id: text().notNull(),
+    idempotency_key: text().notNull(),
+    procedure_id: text().notNull(),
+    request_hash: text().notNull(),
+    created_at: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.principal_id, t.idempotency_key] })],
+);
+
+export const pseudoaxes = sqliteTable("pseudoaxes", {
+  name: text().primaryKey(),
+  constituents: text({ mode: "json" }).$type<{ address: string; scale: number; offset: number }[]>().notNull(),
+  updated_at: text().notNull(),
+  updated_by: text().notNull(),
+});
+
+export const decisions = sqliteTable(
+  "decisions",
+  {
+    id: text().primaryKey(),
+    context: text().notNull(),
+    choice: text().notNull(),
+    decided_by: text().notNull(),
+    rule: text().notNull(),
+    subject_id: text().notNull(),
+    reasoning: text().notNull(),
+    inputs: text({ mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    confidence_source: text().notNull(),
+    parent_id: text(),
+    override_kind: text(),
+    recorded_at: text().notNull(),
+  },
+  (t) => [
+    index("decisions_recorded").on(t.recorded_at, t.id),
+    index("decisions_subject").on(t.subject_id, t.recorded_at, t.id),
+  ],
+);
+
+/** The watcher's own memory between ticks: the last summary and the denial episode. */
+export const watcherState = sqliteTable("watcher_state", {
+  id: integer().primaryKey(),
+  last_tick: text({ mode: "json" }).$type<Record<string, unknown>>(),
+  denied_since: text(),
+});

@@ -1,0 +1,25 @@
+// The Worker's environment, validated once per isolate at the entry points.
+import { z } from "zod";
+import { parseWatcherConfig, type WatcherConfig } from "./watcher/stall";
+
+const SecretsSchema = z.object({
+  ADMIN_TOKEN: z.string().min(16, "ADMIN_TOKEN must be at least 16 characters"),
+});
+
+export interface Config {
+  adminToken: string;
+  watcher: WatcherConfig;
+}
+
+const parsed = new WeakMap<object, Config>();
+
+/** The validated configuration; throws a clear error when a variable is wrong. */
+export function config(env: Env): Config {
+  let value = parsed.get(env);
+  if (!value) {
+    const secrets = SecretsSchema.parse(env);
+    value = { adminToken: secrets.ADMIN_TOKEN, watcher: parseWatcherConfig(env) };
+    parsed.set(env, value);
+  }
+  return value;
+}

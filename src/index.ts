@@ -1,0 +1,47 @@
+// Wiring only: the routes, the Durable Object class and the Cron Trigger.
+import { bodyLimit } from "hono/body-limit";
+import { admin } from "./api/admin";
+import { authenticate } from "./api/auth";
+import { createRouter, toProblem } from "./api/app";
+import { ProblemError } from "./api/problem";
+import { procedures } from "./api/procedures";
+import { mountReference } from "./api/reference";
+import { database } from "./db/client";
+import { config } from "./env";
+import { uuidv7 } from "./ids";
+
+export { ProcedureObject } from "./procedure/object";
+
+/** Request bodies above this are refused with 413 before they are read. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+const app = createRouter();
+
+app.use("*", async (c, next) => {
+  const correlationId = c.req.header("x-correlation-id")?.slice(0, 200) || uuidv7();
+  c.set("correlation_id", correlationId);
+  c.set("config", config(c.env));
+  c.set("db", database(c.env.DB));
+  await next();
+  c.header("x-correlation-id", correlationId);
+});
+app.use(
+  "/v1/*",
+  bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new ProblemError(413, "PayloadTooLarge", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    },
+  }),
+);
+app.use("/v1/*", authenticate);
+app.route("/", procedures);
+app.route("/", admin);
+mountReference(app);
+
+app.notFound((c) => new ProblemError(404, "RouteNotFound", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).response());
+app.onError((error, c) => toProblem(error, c.req.raw, c.get("correlation_id")));
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,161 @@
+// The decider: command + state -> the events to append, or a typed refusal.
+// Transitions are not idempotent: repeating one is refused.
+import { uuidv5 } from "../ids";
+import type { StepPayload } from "../conduct/steps";
+import type { HoldCause, OnFailure, ProcedureEvent, ProcedureStatus } from "./events";
+import { accept, refuse, type Decision } from "./refusal";
+import type { ProcedureState } from "./state";
+
+export type ProcedureCommand =
+  | { type: "RegisterProcedure"; name: string; kind: string; target_asset_ids: string[] }
+  | { type: "StartProcedure"; on_failure: OnFailure }
+  | {
+      type: "ConductProcedure";
+      on_failure: OnFailure;
+      resolved_steps: StepPayload[];
+      resolved_closing_steps: StepPayload[];
+    }
+  | { type: "HoldProcedure"; reason: string; cause: HoldCause }
+  | { type: "ResumeProcedure"; re_establishment_boundary: number; cause: HoldCause }
+  | { type: "CompleteProcedure" }
+  | { type: "AbortProcedure"; reason: string }
+  | { type: "TruncateProcedure"; reason: string; interrupted_at: string | null }
+  | { type: "OpenActivitiesLogbook"; logbook_id: string }
+  | { type: "AuthorizeReplayStep"; step_index: number; requires_operator: boolean };
+
+export type CommandName = ProcedureCommand["type"];
+
+export interface DecideContext {
+  procedure_id: string;
+  /** ISO time of this command; every event it yields carries it. */
+  now: string;
+}
+
+/** The deterministic id of the claim `cause` holds on a procedure. */
+export function holdClaimId(procedureId: string, cause: HoldCause): string {
+  return uuidv5(`${procedureId}|${cause}`);
+}
+
+type EventDraft = ProcedureEvent extends infer E
+  ? E extends { type: infer T; payload: infer P }
+    ? { type: T; payload: Omit<P, "procedure_id" | "occurred_at"> }
+    : never
+  : never;
+
+function stamp(ctx: DecideContext, drafts: EventDraft[]): ProcedureEvent[] {
+  return drafts.map(
+    (d) => ({ type: d.type, payload: { procedure_id: ctx.procedure_id, occurred_at: ctx.now, ...d.payload } }) as ProcedureEvent,
+  );
+}
+
+function wrongStatus(error_class: string, action: string, status: ProcedureStatus): Decision<never> {
+  return refuse(error_class, 409, `cannot ${action} a ${status} procedure`);
+}
+
+const ATTENTION_CAUSES: readonly HoldCause[] = ["step-fault", "driver-stand-down"];
+
+function decideResume(
+  state: ProcedureState,
+  boundary: number,
+  cause: HoldCause,
+): Decision<EventDraft[]> {
+  if (state.status !== "Held") return wrongStatus("ProcedureCannotResume", "resume", state.status);
+  const claims = state.hold_claims;
+  if (claims.length === 0) {
+    return accept([{ type: "ProcedureResumed", payload: { re_establishment_boundary: boundary, released_claim_id: null } }]);
+  }
+  // An operator's resume may also clear the attention claims in the same act;
+  // any other cause releases only its own claim.
+  if (cause !== "operator" && !claims.some((c) => c.cause === cause)) {
+    const blocking = claims.map((c) => c.cause).join(", ");
+    return refuse("ProcedureHoldClaimsRemain", 409, `held by ${blocking}; the ${cause} cause holds no claim`);
+  }
+  const releasable = claims.filter((c) => c.cause === cause || (cause === "operator" && ATTENTION_CAUSES.includes(c.cause)));
+  const remaining = claims.length - releasable.length;
+  if (remaining > 0) {
+    return accept(
+      releasable.map((c) => ({ type: "ProcedureHoldClaimReleased", payload: { claim_id: c.claim_id, cause: c.cause } })),
+    );
+  }
+  // The caller's own claim is released last, by the resume itself.
+  const own = releasable.find((c) => c.cause === cause) ?? releasable[releasable.length - 1]!;
+  const others = releasable.filter((c) => c !== own);
+  return accept([
+    ...others.map((c): EventDraft => ({ type: "ProcedureHoldClaimReleased", payload: { claim_id: c.claim_id, cause: c.cause } })),
+    { type: "ProcedureResumed", payload: { re_establishment_boundary: boundary, released_claim_id: own.claim_id } },
+  ]);
+}
+
+function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, ctx: DecideContext): Decision<EventDraft[]> {
+  if (command.type === "RegisterProcedure") {
+    if (state !== null) return refuse("ProcedureAlreadyExists", 409, `procedure ${ctx.procedure_id} already exists`);
+    const { name, kind, target_asset_ids } = command;
+    return accept([{ type: "ProcedureRegistered", payload: { name, kind, target_asset_ids: [...new Set(target_asset_ids)] } }]);
+  }
+  if (state === null) return refuse("ProcedureNotFound", 404, `procedure ${ctx.procedure_id} does not exist`);
+  const { status } = state;
+  const inConduct = status === "Running" || status === "Held";
+
+  switch (command.type) {
+    case "StartProcedure":
+      if (status !== "Defined") return wrongStatus("ProcedureCannotStart", "start", status);
+      return accept([{ type: "ProcedureStarted", payload: { on_failure: command.on_failure } }]);
+    case "ConductProcedure": {
+      if (status !== "Defined") return wrongStatus("ProcedureCannotStart", "start", status);
+      const { resolved_steps, resolved_closing_steps } = command;
+      return accept([
+        {
+          type: "ResolvedStepsRecorded",
+          payload: { resolved_steps, resolved_closing_steps, step_count: resolved_steps.length + resolved_closing_steps.length },
+        },
+        { type: "ProcedureStarted", payload: { on_failure: command.on_failure } },
+      ]);
+    }
+    case "HoldProcedure": {
+      if (!inConduct) return wrongStatus("ProcedureCannotHold", "hold", status);
+      if (state.hold_claims.some((c) => c.cause === command.cause)) {
+        return refuse("ProcedureCannotHold", 409, `the ${command.cause} cause already holds a claim`);
+      }
+      const claim_id = holdClaimId(ctx.procedure_id, command.cause);
+      return accept([{ type: "ProcedureHeld", payload: { reason: command.reason, cause: command.cause, claim_id } }]);
+    }
+    case "ResumeProcedure":
+      return decideResume(state, command.re_establishment_boundary, command.cause);
+    case "CompleteProcedure":
+      if (status !== "Running") return wrongStatus("ProcedureCannotComplete", "complete", status);
+      return accept([{ type: "ProcedureCompleted", payload: {} }]);
+    case "AbortProcedure":
+      if (!inConduct) return wrongStatus("ProcedureCannotAbort", "abort", status);
+      return accept([{ type: "ProcedureAborted", payload: { reason: command.reason } }]);
+    case "TruncateProcedure":
+      if (command.interrupted_at !== null && command.interrupted_at > ctx.now) {
+        return refuse("InterruptedAtInFuture", 400, "interrupted_at must not be in the future");
+      }
+      if (!inConduct) return wrongStatus("ProcedureCannotTruncate", "truncate", status);
+      return accept([{ type: "ProcedureTruncated", payload: { reason: command.reason, interrupted_at: command.interrupted_at } }]);
+    case "OpenActivitiesLogbook":
+      if (state.activity_logbook_id !== null) return accept([]);
+      return accept([{ type: "ProcedureActivitiesLogbookOpened", payload: { logbook_id: command.logbook_id } }]);
+    case "AuthorizeReplayStep": {
+      if (status !== "Running" || state.replay === null) {
+        return refuse("ReplayStepNotAwaitingOperator", 409, "no replay is awaiting an operator's go-ahead");
+      }
+      if (command.step_index < state.replay.boundary || (state.step_count !== null && command.step_index >= state.step_count)) {
+        return refuse("ReplayStepNotAwaitingOperator", 409, `step ${command.step_index} is not part of the replay`);
+      }
+      if (!command.requires_operator) {
+        return refuse("ReplayStepNotAwaitingOperator", 409, `step ${command.step_index} needs no operator go-ahead`);
+      }
+      if (state.replay.authorized.includes(command.step_index)) {
+        return refuse("ReplayStepNotAwaitingOperator", 409, `step ${command.step_index} already has the go-ahead`);
+      }
+      return accept([{ type: "ProcedureReplayStepAuthorized", payload: { step_index: command.step_index } }]);
+    }
+  }
+}
+
+/** Decides a command against the current state: the events it yields, or why not. */
+export function decide(state: ProcedureState | null, command: ProcedureCommand, ctx: DecideContext): Decision<ProcedureEvent[]> {
+  const drafts = decideDrafts(state, command, ctx);
+  return drafts.ok ? accept(stamp(ctx, drafts.value)) : drafts;
+}

@@ -1,0 +1,49 @@
+// The procedure's event vocabulary. Status is derived from the event type and
+// never stored in a payload; the names are the contract (DOMAIN.md).
+import type { StepPayload } from "../conduct/steps";
+
+export const HOLD_CAUSES = ["operator", "step-fault", "driver-stand-down"] as const;
+export type HoldCause = (typeof HOLD_CAUSES)[number];
+export type OnFailure = "abort" | "hold";
+export type ProcedureStatus = "Defined" | "Running" | "Held" | "Completed" | "Aborted" | "Truncated";
+
+export const TERMINAL_STATUSES: readonly ProcedureStatus[] = ["Completed", "Aborted", "Truncated"];
+
+export interface HoldClaim {
+  claim_id: string;
+  cause: HoldCause;
+}
+
+interface Base {
+  procedure_id: string;
+  occurred_at: string;
+}
+
+export type ProcedureEvent =
+  | { type: "ProcedureRegistered"; payload: Base & { name: string; kind: string; target_asset_ids: string[] } }
+  | {
+      type: "ResolvedStepsRecorded";
+      payload: Base & { resolved_steps: StepPayload[]; resolved_closing_steps: StepPayload[]; step_count: number };
+    }
+  | { type: "ProcedureStarted"; payload: Base & { on_failure: OnFailure } }
+  | { type: "ProcedureHeld"; payload: Base & { reason: string; cause: HoldCause; claim_id: string } }
+  | { type: "ProcedureHoldClaimReleased"; payload: Base & { claim_id: string; cause: HoldCause } }
+  | { type: "ProcedureResumed"; payload: Base & { re_establishment_boundary: number; released_claim_id: string | null } }
+  | { type: "ProcedureCompleted"; payload: Base }
+  | { type: "ProcedureAborted"; payload: Base & { reason: string } }
+  | { type: "ProcedureTruncated"; payload: Base & { reason: string; interrupted_at: string | null } }
+  | { type: "ProcedureActivitiesLogbookOpened"; payload: Base & { logbook_id: string } }
+  | { type: "ProcedureReplayStepAuthorized"; payload: Base & { step_index: number } };
+
+export type ProcedureEventType = ProcedureEvent["type"];
+
+/** An event as the object stores it: the stream version and who caused it. */
+export interface RecordedEvent {
+  version: number;
+  event_id: string;
+  type: ProcedureEventType;
+  payload: ProcedureEvent["payload"];
+  occurred_at: string;
+  principal_id: string;
+  correlation_id: string;
+}

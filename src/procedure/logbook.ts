@@ -1,0 +1,117 @@
+// The activity logbook: entries are not events; they live in the object's own
+// table, deduplicated on the gateway's event_id, with per-step progress beside.
+import type { ConductProgress } from "./view";
+
+export interface ActivityEntryInput {
+  event_id: string;
+  step_kind: string;
+  payload: Record<string, unknown>;
+  sampled_at: string;
+  occurred_at?: string | undefined;
+}
+
+export interface ActivityEntry {
+  event_id: string;
+  step_kind: string;
+  payload: Record<string, unknown>;
+  sampled_at: string;
+  occurred_at: string;
+  recorded_at: string;
+  principal_id: string;
+}
+
+export type StepResult = "in_flight" | "ok" | "failed";
+
+/** The event ids of `entries` this logbook already holds. */
+export function knownEventIds(sql: SqlStorage, eventIds: readonly string[]): Set<string> {
+  const rows = sql.exec<{ event_id: string }>(
+    "SELECT event_id FROM logbook WHERE event_id IN (SELECT value FROM json_each(?))",
+    JSON.stringify(eventIds),
+  );
+  return new Set(rows.toArray().map((r) => r.event_id));
+}
+
+/** Appends entries and the step results they carry; the caller holds the transaction. */
+export function recordEntries(
+  sql: SqlStorage,
+  entries: readonly ActivityEntryInput[],
+  steps: ReadonlyArray<{ step_index: number; result: StepResult } | null>,
+  recordedAt: string,
+  principalId: string,
+): void {
+  entries.forEach((entry, i) => {
+    sql.exec(
+      `INSERT INTO logbook (event_id, step_kind, payload, sampled_at, occurred_at, recorded_at, principal_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      entry.event_id,
+      entry.step_kind,
+      JSON.stringify(entry.payload),
+      entry.sampled_at,
+      entry.occurred_at ?? recordedAt,
+      recordedAt,
+      principalId,
+    );
+    const step = steps[i];
+    if (step) {
+      sql.exec(
+        `INSERT INTO step_progress (step_index, result, recorded_at) VALUES (?, ?, ?)
+         ON CONFLICT (step_index) DO UPDATE SET result = excluded.result, recorded_at = excluded.recorded_at`,
+        step.step_index,
+        step.result,
+        recordedAt,
+      );
+    }
+  });
+  // An in_flight with no later outcome for the same index is the interrupted step.
+  sql.exec(
+    `UPDATE progress SET
+       completed_count = (SELECT count(*) FROM step_progress WHERE result = 'ok'),
+       in_flight_step_index = (SELECT step_index FROM step_progress WHERE result = 'in_flight'
+                               ORDER BY recorded_at DESC, step_index DESC LIMIT 1),
+       last_activity_at = CASE WHEN last_activity_at IS NULL OR last_activity_at < ?1 THEN ?1 ELSE last_activity_at END
+     WHERE id = 1`,
+    recordedAt,
+  );
+}
+
+export interface StoredProgress extends ConductProgress {
+  mirrored_activity_at: string | null;
+}
+
+export function readProgress(sql: SqlStorage): StoredProgress {
+  return sql.exec<StoredProgress & Record<string, SqlStorageValue>>(
+    "SELECT completed_count, in_flight_step_index, last_activity_at, mirrored_activity_at FROM progress WHERE id = 1",
+  ).one();
+}
+
+export function markMirrored(sql: SqlStorage, at: string | null): void {
+  sql.exec("UPDATE progress SET mirrored_activity_at = ? WHERE id = 1", at);
+}
+
+/** Indexes whose latest result is ok. */
+export function okStepIndexes(sql: SqlStorage): Set<number> {
+  const rows = sql.exec<{ step_index: number }>("SELECT step_index FROM step_progress WHERE result = 'ok'");
+  return new Set(rows.toArray().map((r) => r.step_index));
+}
+
+/** Newest first, keyset on the insertion sequence. */
+export function pageEntries(sql: SqlStorage, before: number | null, limit: number): { items: ActivityEntry[]; next: number | null } {
+  const rows = sql
+    .exec<{ seq: number; event_id: string; step_kind: string; payload: string; sampled_at: string; occurred_at: string; recorded_at: string; principal_id: string }>(
+      `SELECT seq, event_id, step_kind, payload, sampled_at, occurred_at, recorded_at, principal_id FROM logbook
+       WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
+      before ?? Number.MAX_SAFE_INTEGER,
+      limit + 1,
+    )
+    .toArray();
+  const page = rows.slice(0, limit);
+  return {
+    items: page.map(({ seq: _seq, payload, ...rest }) => ({ ...rest, payload: JSON.parse(payload) as Record<string, unknown> })),
+    next: rows.length > limit ? page[page.length - 1]!.seq : null,
+  };
+}
+
+/** The latest recorded_at: one read on the logbook_recorded index. */
+export function latestRecordedAt(sql: SqlStorage): string | null {
+  return sql.exec<{ at: string | null }>("SELECT max(recorded_at) AS at FROM logbook").one().at;
+}

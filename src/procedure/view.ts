@@ -1,0 +1,76 @@
+// What readers see of a procedure: the folded state plus the conduct progress
+// kept beside it, and the summary row the projection receives.
+import type { SummaryRow } from "../db/summaries";
+import type { ProcedureState } from "./state";
+
+/** Conduct progress kept by the object from its logbook (not from events). */
+export interface ConductProgress {
+  completed_count: number;
+  in_flight_step_index: number | null;
+  last_activity_at: string | null;
+}
+
+export interface ProcedureView {
+  procedure_id: string;
+  name: string;
+  kind: string;
+  target_asset_ids: string[];
+  status: ProcedureState["status"];
+  hold_claims: ProcedureState["hold_claims"];
+  activity_logbook_id: string | null;
+  version: number;
+  registered_at: string;
+  last_status_changed_at: string | null;
+  last_status_reason: string | null;
+  interrupted_at: string | null;
+  on_failure: ProcedureState["on_failure"];
+  step_count: number | null;
+  completed_count: number;
+  in_flight_step_index: number | null;
+  last_activity_at: string | null;
+  replay_awaiting_operator: number[];
+}
+
+/** The procedure as the API returns it. */
+export function procedureView(state: ProcedureState, progress: ConductProgress, awaitingOperator: number[]): ProcedureView {
+  return {
+    procedure_id: state.procedure_id,
+    name: state.name,
+    kind: state.kind,
+    target_asset_ids: state.target_asset_ids,
+    status: state.status,
+    hold_claims: state.hold_claims,
+    activity_logbook_id: state.activity_logbook_id,
+    version: state.version,
+    registered_at: state.registered_at,
+    last_status_changed_at: state.last_status_changed_at,
+    last_status_reason: state.last_status_reason,
+    interrupted_at: state.interrupted_at,
+    on_failure: state.on_failure,
+    step_count: state.step_count,
+    completed_count: progress.completed_count,
+    in_flight_step_index: progress.in_flight_step_index,
+    last_activity_at: progress.last_activity_at,
+    replay_awaiting_operator: awaitingOperator,
+  };
+}
+
+/** The projection row for this state; `mirroredActivityAt` is the coarse activity mirror. */
+export function summaryRow(state: ProcedureState, mirroredActivityAt: string | null, now: string): SummaryRow {
+  return {
+    procedure_id: state.procedure_id,
+    name: state.name,
+    kind: state.kind,
+    target_asset_ids: state.target_asset_ids,
+    status: state.status,
+    activity_logbook_id: state.activity_logbook_id,
+    registered_at: state.registered_at,
+    last_status_changed_at: state.last_status_changed_at,
+    last_status_reason: state.last_status_reason,
+    interrupted_at: state.interrupted_at,
+    hold_causes: state.hold_claims.map((c) => c.cause),
+    version: state.version,
+    last_activity_at: mirroredActivityAt,
+    updated_at: now,
+  };
+}

@@ -1,0 +1,188 @@
+// The pure core of the ProcedureWatcher: which candidates are stalled, and the
+// Stall decision they yield. The cron shell owns all I/O (the projection page,
+// the one activity read per Running candidate, writing the decision) and
+// calls these functions in between, so every judgement here is testable
+// without a runtime.
+import { z } from "zod";
+import type { DecisionRecord } from "../decisions/vocabulary";
+import { uuidv5 } from "../ids";
+
+/** The watcher's agent identity; the id is fixed so its actor can be seeded and revoked. */
+export const WATCHER_AGENT = {
+  id: "01900000-0000-7000-8000-00000c0c0010",
+  kind: "agent",
+  rule: "agent:ProcedureWatcher:v1",
+  name: "ProcedureWatcher",
+} as const;
+
+export type WatcherConfig = { enabled: boolean; staleAfterSeconds: number; heldStaleAfterSeconds: number };
+export type HoldCause = "operator" | "step-fault" | "driver-stand-down";
+export type InConductStatus = "Running" | "Held";
+
+/** A row of the in-conduct sweep, as read from the projection. */
+export type Candidate = {
+  procedure_id: string;
+  status: string;
+  hold_causes: HoldCause[];
+  last_status_changed_at: string | null;
+  /** The coarse D1 mirror of the latest activity; may lag the truth, never leads it. */
+  last_activity_at: string | null;
+};
+
+/** Stale-after window for a status; only a purely deliberate operator pause gets the long one. */
+export function windowSeconds(
+  status: InConductStatus,
+  holdCauses: readonly HoldCause[],
+  config: WatcherConfig,
+): number {
+  // A Held with no claims at all counts as deliberate: nothing is faulted or
+  // stood down, and "all claims are operator" holds vacuously.
+  const deliberatePause = status === "Held" && holdCauses.every((cause) => cause === "operator");
+  return deliberatePause ? config.heldStaleAfterSeconds : config.staleAfterSeconds;
+}
+
+// NaN for anything unparseable, so comparisons fail closed (never flag).
+function toMs(iso: string | null): number {
+  return iso === null ? Number.NaN : Date.parse(iso);
+}
+
+/** When the candidate last progressed, canonical ISO; null when that cannot be told. */
+export function lastProgressAt(candidate: Candidate): string | null {
+  const statusMs = toMs(candidate.last_status_changed_at);
+  if (Number.isNaN(statusMs)) return null;
+  // Held accepts no activity, so only Running may count the mirror as progress.
+  const activityMs = candidate.status === "Running" ? toMs(candidate.last_activity_at) : Number.NaN;
+  const latest = Number.isNaN(activityMs) ? statusMs : Math.max(statusMs, activityMs);
+  // Canonical form matters: the decision id is derived from this exact string.
+  return new Date(latest).toISOString();
+}
+
+/** Stalled means `now - last_progress_at >= window`; the boundary itself counts. */
+export function isStalled(nowMs: number, lastProgressAtIso: string, windowSeconds: number): boolean {
+  const progressMs = toMs(lastProgressAtIso);
+  if (Number.isNaN(progressMs)) return false;
+  return nowMs - progressMs >= windowSeconds * 1000;
+}
+
+export type Screened = { last_progress_at: string; window: number };
+export type ScreenVerdict =
+  | { verdict: "skip"; why: "not-in-conduct" }
+  | { verdict: "defer"; why: "no-status-time" }
+  | { verdict: "fresh" }
+  | ({ verdict: "needs-activity-read" } & Screened)
+  | ({ verdict: "stalled" } & Screened);
+
+/** First step of a candidate's judgement, before any I/O. */
+export function screen(candidate: Candidate, nowMs: number, config: WatcherConfig): ScreenVerdict {
+  // Defensive: the query filters on status, but a row may have moved on since.
+  if (candidate.status !== "Running" && candidate.status !== "Held") {
+    return { verdict: "skip", why: "not-in-conduct" };
+  }
+  const last_progress_at = lastProgressAt(candidate);
+  if (last_progress_at === null) return { verdict: "defer", why: "no-status-time" };
+  const window = windowSeconds(candidate.status, candidate.hold_causes, config);
+  if (!isStalled(nowMs, last_progress_at, window)) return { verdict: "fresh" };
+  // The mirror may lag, so a Running procedure is never flagged on it alone.
+  if (candidate.status === "Running") return { verdict: "needs-activity-read", last_progress_at, window };
+  return { verdict: "stalled", last_progress_at, window };
+}
+
+export type FoldVerdict =
+  | { verdict: "rescued"; last_progress_at: string }
+  | { verdict: "stalled"; last_progress_at: string };
+
+/** Second step for Running: fold the object's latest activity `recorded_at` in and re-test. */
+export function fold(screened: Screened, latestRecordedAt: string | null, nowMs: number): FoldVerdict {
+  // A failed read must not reach here: the shell defers instead of folding null.
+  const recordedMs = toMs(latestRecordedAt);
+  const last_progress_at =
+    recordedMs > toMs(screened.last_progress_at)
+      ? new Date(recordedMs).toISOString()
+      : screened.last_progress_at;
+  return isStalled(nowMs, last_progress_at, screened.window)
+    ? { verdict: "stalled", last_progress_at }
+    : { verdict: "rescued", last_progress_at };
+}
+
+/** One id per stall episode, so overlapping ticks converge on the same decision. */
+export function decisionId(procedureId: string, lastProgressAtIso: string): string {
+  return uuidv5(`decision:${procedureId}:${lastProgressAtIso}`);
+}
+
+export type StallInput = {
+  procedure_id: string;
+  status: InConductStatus;
+  last_progress_at: string;
+  window: number;
+  nowMs: number;
+};
+
+/** The Stall decision for one episode; `last_progress_at` must be the canonical string from screen/fold. */
+export function stallDecision(input: StallInput): DecisionRecord {
+  const { procedure_id, status, last_progress_at, window, nowMs } = input;
+  const now = new Date(nowMs).toISOString();
+  const stalled_seconds = Math.floor((nowMs - Date.parse(last_progress_at)) / 1000);
+  return {
+    id: decisionId(procedure_id, last_progress_at),
+    context: "ProcedureProgress",
+    choice: "Stall",
+    decided_by: WATCHER_AGENT.id,
+    rule: WATCHER_AGENT.rule,
+    subject_id: procedure_id,
+    reasoning: `Procedure has been ${status} for ${stalled_seconds}s without progressing (window ${window}s)`,
+    inputs: { procedure_id, status, last_progress_at, stalled_seconds, occurred_at: now },
+    confidence_source: "self_reported",
+    parent_id: null,
+    override_kind: null,
+    recorded_at: now,
+  };
+}
+
+// Strict digits only: Number()/z.coerce would take "", "1e3" or " 60 ".
+const seconds = (name: string, fallback: number) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]*$/, `${name} must be a positive integer number of seconds`)
+    .transform(Number)
+    .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER / 1000))
+    .default(fallback);
+
+const WatcherVars = z.object({
+  // Off unless exactly "true": a typo must leave the watcher off, not on.
+  WATCHER_ENABLED: z.string().optional().transform((value) => value === "true"),
+  STALE_AFTER_SECONDS: seconds("STALE_AFTER_SECONDS", 3600),
+  HELD_STALE_AFTER_SECONDS: seconds("HELD_STALE_AFTER_SECONDS", 86400),
+});
+
+/** Reads the watcher's Worker variables; throws a ZodError naming the bad variable. */
+export function parseWatcherConfig(vars: {
+  WATCHER_ENABLED?: string;
+  STALE_AFTER_SECONDS?: string;
+  HELD_STALE_AFTER_SECONDS?: string;
+}): WatcherConfig {
+  const parsed = WatcherVars.parse(vars);
+  return {
+    enabled: parsed.WATCHER_ENABLED,
+    staleAfterSeconds: parsed.STALE_AFTER_SECONDS,
+    heldStaleAfterSeconds: parsed.HELD_STALE_AFTER_SECONDS,
+  };
+}
+
+/** What one tick did, logged as one structured line. */
+export type TickSummary = {
+  started_at: string;
+  duration_ms: number;
+  outcome: "disabled" | "agent-missing" | "agent-inactive" | "denied" | "ran";
+  candidates: number;
+  rescued: number;
+  deferred: number;
+  flagged: number;
+  already_flagged?: number;
+  pages: number;
+  rows_read?: number;
+};
+
+/** A summary with every count at zero, for a tick that stops before the sweep or starts it. */
+export function emptySummary(outcome: TickSummary["outcome"], startedAt: string): TickSummary {
+  return { started_at: startedAt, duration_ms: 0, outcome, candidates: 0, rescued: 0, deferred: 0, flagged: 0, pages: 0 };
+}

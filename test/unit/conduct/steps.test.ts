@@ -1,0 +1,202 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  ConductRequestSchema,
+  payloadToStep,
+  RequestStepSchema,
+  STEP_KINDS,
+  type Step,
+  StepPayloadError,
+  StepSchema,
+  stepToPayload,
+} from "../../../src/conduct/steps";
+
+// JSON cannot carry -0 (it stringifies as 0), and resolution never emits it, so the
+// JSON round trip is stated over numbers without it; the in-memory round trip keeps it.
+const anyNumber = fc.double({ noNaN: true, noDefaultInfinity: true });
+const jsonNumber = anyNumber.map((n) => (n === 0 ? 0 : n));
+
+function stepArbitrary(num: fc.Arbitrary<number>): fc.Arbitrary<Step> {
+  const text = fc.string({ minLength: 1, maxLength: 200 });
+  const params = fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 });
+  return fc.oneof(
+    fc.record({ kind: fc.constant("setpoint" as const), address: text, value: num, verify: fc.boolean() }),
+    fc.record({ kind: fc.constant("action" as const), name: text, params }),
+    fc.record({
+      kind: fc.constant("check" as const),
+      address: text,
+      criterion: fc.oneof(
+        fc.record({ kind: fc.constant("equals" as const), expected: fc.oneof(num, fc.string(), fc.boolean()) }),
+        fc.record({
+          kind: fc.constant("within_tolerance" as const),
+          expected: num,
+          tolerance: num.map((n) => Math.abs(n)),
+        }),
+      ),
+    }),
+    fc.record({ kind: fc.constant("capture" as const), address: text, capture_name: text }),
+    fc.record(
+      {
+        kind: fc.constant("compute" as const),
+        command: fc.array(fc.string(), { minLength: 1, maxLength: 5 }),
+        input_uris: fc.array(fc.webUrl(), { maxLength: 3 }),
+        output_uri: fc.webUrl(),
+        parameters: params,
+        capture_name: text,
+      },
+      { requiredKeys: ["kind", "command", "input_uris", "parameters"] },
+    ),
+  );
+}
+
+const setpoint: Step = { kind: "setpoint", address: "motor.x", value: 1.5, verify: true };
+
+describe("StepSchema", () => {
+  it("accepts one example of every kind", () => {
+    const examples: Step[] = [
+      setpoint,
+      { kind: "action", name: "open_shutter", params: { delay_ms: 20, tags: ["a", null] } },
+      { kind: "check", address: "ring.current", criterion: { kind: "equals", expected: "on" } },
+      { kind: "check", address: "ring.current", criterion: { kind: "within_tolerance", expected: 300, tolerance: 0.5 } },
+      { kind: "capture", address: "detector.image", capture_name: "img" },
+      { kind: "compute", command: ["integrate"], input_uris: ["r2://a"], parameters: {} },
+    ];
+    expect(examples.map((s) => StepSchema.parse(s))).toEqual(examples);
+    expect(new Set(examples.map((s) => s.kind))).toEqual(new Set(STEP_KINDS));
+  });
+
+  it.each([
+    ["an unknown key", { ...setpoint, speed: 3 }],
+    ["an unknown kind", { ...setpoint, kind: "move" }],
+    ["an infinite value", { ...setpoint, value: Number.POSITIVE_INFINITY }],
+    ["NaN", { ...setpoint, value: Number.NaN }],
+    ["an empty address", { ...setpoint, address: "" }],
+    ["a 201-char address", { ...setpoint, address: "a".repeat(201) }],
+    ["a negative tolerance", { kind: "check", address: "a", criterion: { kind: "within_tolerance", expected: 1, tolerance: -1 } }],
+    ["a null equals expectation", { kind: "check", address: "a", criterion: { kind: "equals", expected: null } }],
+    ["an empty command", { kind: "compute", command: [], input_uris: [], parameters: {} }],
+    ["a non-JSON param", { kind: "action", name: "x", params: { f: () => 1 } }],
+  ])("rejects %s", (_label, payload) => {
+    expect(StepSchema.safeParse(payload).success).toBe(false);
+  });
+});
+
+describe("RequestStepSchema and ConductRequestSchema", () => {
+  it("accepts nested repeats with scans and rejects a bad child deep inside", () => {
+    const scan = { kind: "scan", address: "energy", start: 7, stop: 8, points: 11, capture_name: "spec" };
+    const nested = { kind: "repeat", times: 2, steps: [{ kind: "repeat", times: 3, steps: [scan, setpoint] }] };
+    expect(RequestStepSchema.parse(nested)).toEqual(nested);
+
+    const bad = { kind: "repeat", times: 2, steps: [{ kind: "repeat", times: 3, steps: [{ ...scan, points: 0 }] }] };
+    const result = RequestStepSchema.safeParse(bad);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(["steps", 0, "steps", 0, "points"]);
+  });
+
+  it.each([
+    ["repeat times 0", { kind: "repeat", times: 0, steps: [setpoint] }],
+    ["repeat times 1001", { kind: "repeat", times: 1001, steps: [setpoint] }],
+    ["an empty repeat", { kind: "repeat", times: 2, steps: [] }],
+    ["scan points 10001", { kind: "scan", address: "a", start: 0, stop: 1, points: 10_001 }],
+    ["a fractional scan points", { kind: "scan", address: "a", start: 0, stop: 1, points: 2.5 }],
+  ])("rejects %s", (_label, step) => {
+    expect(RequestStepSchema.safeParse(step).success).toBe(false);
+  });
+
+  it("defaults closing_steps to a fresh [] and on_failure to abort", () => {
+    const first = ConductRequestSchema.parse({ steps: [setpoint] });
+    const second = ConductRequestSchema.parse({ steps: [setpoint] });
+    expect(first).toEqual({ steps: [setpoint], closing_steps: [], on_failure: "abort" });
+    expect(first.closing_steps).not.toBe(second.closing_steps);
+  });
+
+  it("rejects no steps, more than 500 at one level, unknown keys and unknown on_failure", () => {
+    expect(ConductRequestSchema.safeParse({ steps: [] }).success).toBe(false);
+    expect(ConductRequestSchema.safeParse({ steps: Array(501).fill(setpoint) }).success).toBe(false);
+    expect(ConductRequestSchema.safeParse({ steps: [setpoint], dry_run: true }).success).toBe(false);
+    expect(ConductRequestSchema.safeParse({ steps: [setpoint], on_failure: "retry" }).success).toBe(false);
+    expect(ConductRequestSchema.parse({ steps: [setpoint], on_failure: "hold" }).on_failure).toBe("hold");
+  });
+});
+
+describe("stepToPayload / payloadToStep", () => {
+  it("leaves optional fields absent rather than undefined", () => {
+    const payload = stepToPayload({ kind: "compute", command: ["fit"], input_uris: [], parameters: {}, output_uri: undefined });
+    expect(Object.keys(payload)).toEqual(["kind", "command", "input_uris", "parameters"]);
+    const step = payloadToStep({ kind: "compute", command: ["fit"], input_uris: [], parameters: {}, capture_name: undefined });
+    expect("capture_name" in step).toBe(false);
+  });
+
+  it("shares no objects with its input", () => {
+    const step: Step = { kind: "action", name: "a", params: { nested: { n: 1 } } };
+    const payload = stepToPayload(step) as { params: { nested: { n: number } } };
+    payload.params.nested.n = 2;
+    expect(step.params).toEqual({ nested: { n: 1 } });
+  });
+
+  it("keeps a __proto__ parameter as data", () => {
+    const params = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
+    const payload = stepToPayload(payloadToStep({ kind: "action", name: "a", params }));
+    expect(Object.keys(payload.params as object)).toEqual(["__proto__"]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it.each([
+    ["a string", "setpoint", "(payload)"],
+    ["null", null, "(payload)"],
+    ["a missing field", { kind: "setpoint", address: "a", value: 1 }, "verify"],
+    ["a wrong type", { kind: "capture", address: "a", capture_name: 3 }, "capture_name"],
+    ["an unknown key", { kind: "capture", address: "a", capture_name: "c", extra: 1 }, "(payload)"],
+    ["a bad criterion", { kind: "check", address: "a", criterion: { kind: "near" } }, "criterion.kind"],
+  ])("rejects %s with a StepPayloadError naming the field", (_label, payload, field) => {
+    expect(() => payloadToStep(payload)).toThrow(StepPayloadError);
+    expect(() => payloadToStep(payload)).toThrow(`${field}:`);
+  });
+
+  it("round-trips every kind exactly (property)", () => {
+    fc.assert(
+      fc.property(stepArbitrary(anyNumber), (step) => {
+        expect(payloadToStep(stepToPayload(step))).toStrictEqual(step);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("round-trips through JSON text (property)", () => {
+    fc.assert(
+      fc.property(stepArbitrary(jsonNumber), (step) => {
+        const payload = stepToPayload(step);
+        const stored = JSON.parse(JSON.stringify(payload)) as unknown;
+        expect(stored).toStrictEqual(payload);
+        expect(payloadToStep(stored)).toStrictEqual(step);
+        expect(stepToPayload(payloadToStep(stored))).toStrictEqual(stored);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("either refuses an arbitrary JSON value or reproduces it exactly (property)", () => {
+    const candidate = fc.oneof(
+      fc.jsonValue(),
+      stepArbitrary(jsonNumber).chain((step) =>
+        fc.record({ key: fc.constantFrom(...Object.keys(step), "extra"), value: fc.jsonValue() }).map(({ key, value }) => ({
+          ...stepToPayload(step),
+          [key]: value,
+        })),
+      ),
+    );
+    fc.assert(
+      fc.property(candidate, (payload) => {
+        let step: Step;
+        try {
+          step = payloadToStep(payload);
+        } catch (error) {
+          expect(error).toBeInstanceOf(StepPayloadError);
+          return;
+        }
+        expect(stepToPayload(step)).toStrictEqual(payload);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
