@@ -16,26 +16,30 @@ import {
 const anyNumber = fc.double({ noNaN: true, noDefaultInfinity: true });
 const jsonNumber = anyNumber.map((n) => (n === 0 ? 0 : n));
 
+// JSON.parse never makes null-prototype objects, so the generated steps do not either.
+const record = ((model: Record<string, fc.Arbitrary<unknown>>, constraints: object = {}) =>
+  fc.record(model, { ...constraints, noNullPrototype: true })) as typeof fc.record;
+
 function stepArbitrary(num: fc.Arbitrary<number>): fc.Arbitrary<Step> {
   const text = fc.string({ minLength: 1, maxLength: 200 });
-  const params = fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 });
+  const params = fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5, noNullPrototype: true });
   return fc.oneof(
-    fc.record({ kind: fc.constant("setpoint" as const), address: text, value: num, verify: fc.boolean() }),
-    fc.record({ kind: fc.constant("action" as const), name: text, params }),
-    fc.record({
+    record({ kind: fc.constant("setpoint" as const), address: text, value: num, verify: fc.boolean() }),
+    record({ kind: fc.constant("action" as const), name: text, params }),
+    record({
       kind: fc.constant("check" as const),
       address: text,
       criterion: fc.oneof(
-        fc.record({ kind: fc.constant("equals" as const), expected: fc.oneof(num, fc.string(), fc.boolean()) }),
-        fc.record({
+        record({ kind: fc.constant("equals" as const), expected: fc.oneof(num, fc.string(), fc.boolean()) }),
+        record({
           kind: fc.constant("within_tolerance" as const),
           expected: num,
           tolerance: num.map((n) => Math.abs(n)),
         }),
       ),
     }),
-    fc.record({ kind: fc.constant("capture" as const), address: text, capture_name: text }),
-    fc.record(
+    record({ kind: fc.constant("capture" as const), address: text, capture_name: text }),
+    record(
       {
         kind: fc.constant("compute" as const),
         command: fc.array(fc.string(), { minLength: 1, maxLength: 5 }),
@@ -134,11 +138,31 @@ describe("stepToPayload / payloadToStep", () => {
     expect(step.params).toEqual({ nested: { n: 1 } });
   });
 
-  it("keeps a __proto__ parameter as data", () => {
-    const params = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
-    const payload = stepToPayload(payloadToStep({ kind: "action", name: "a", params }));
-    expect(Object.keys(payload.params as object)).toEqual(["__proto__"]);
+  it("refuses a __proto__ key at any depth instead of silently dropping it", () => {
+    for (const text of ['{"__proto__": {"polluted": true}}', '{"a": [{"__proto__": 1}]}']) {
+      const params = JSON.parse(text) as Record<string, unknown>;
+      expect(() => payloadToStep({ kind: "action", name: "a", params })).toThrow("params: not a JSON object: uses the reserved key __proto__");
+    }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it.each([
+    ["undefined", { a: undefined }, "holds a undefined"],
+    ["a date", { a: new Date(0) }, "holds a non-plain object"],
+    ["Infinity", { a: [1, Number.POSITIVE_INFINITY] }, "holds a non-finite number"],
+    ["33 levels of nesting", { a: JSON.parse("[".repeat(33) + "]".repeat(33)) as unknown }, "nests deeper than 32 levels"],
+  ])("refuses parameters holding %s", (_label, parameters, problem) => {
+    expect(() => payloadToStep({ kind: "compute", command: ["c"], input_uris: [], parameters })).toThrow(problem);
+  });
+
+  it("accepts parameters nested exactly 32 levels deep", () => {
+    const parameters = { a: JSON.parse("[".repeat(31) + "]".repeat(31)) as unknown };
+    expect(payloadToStep({ kind: "compute", command: ["c"], input_uris: [], parameters })).toEqual({
+      kind: "compute",
+      command: ["c"],
+      input_uris: [],
+      parameters,
+    });
   });
 
   it.each([
@@ -179,7 +203,7 @@ describe("stepToPayload / payloadToStep", () => {
     const candidate = fc.oneof(
       fc.jsonValue(),
       stepArbitrary(jsonNumber).chain((step) =>
-        fc.record({ key: fc.constantFrom(...Object.keys(step), "extra"), value: fc.jsonValue() }).map(({ key, value }) => ({
+        record({ key: fc.constantFrom(...Object.keys(step), "extra"), value: fc.jsonValue() }).map(({ key, value }) => ({
           ...stepToPayload(step),
           [key]: value,
         })),
