@@ -1,10 +1,13 @@
 // Wiring only: the routes, the Durable Object class and the Cron Trigger.
 import { bodyLimit } from "hono/body-limit";
+import { activityRoutes } from "./api/activities";
 import { admin } from "./api/admin";
 import { authenticate } from "./api/auth";
 import { createRouter, toProblem } from "./api/app";
+import { conductRoutes } from "./api/conduct";
 import { ProblemError } from "./api/problem";
 import { procedures } from "./api/procedures";
+import { pseudoaxisRoutes } from "./api/pseudoaxes";
 import { mountReference } from "./api/reference";
 import { database } from "./db/client";
 import { config } from "./env";
@@ -36,6 +39,9 @@ app.use(
 );
 app.use("/v1/*", authenticate);
 app.route("/", procedures);
+app.route("/", conductRoutes);
+app.route("/", activityRoutes);
+app.route("/", pseudoaxisRoutes);
 app.route("/", admin);
 mountReference(app);
 

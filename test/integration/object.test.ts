@@ -31,7 +31,7 @@ describe("ProcedureObject", () => {
     expect(results.every((r) => r.status === 200 || r.status === 409)).toBe(true);
     const log = await eventLog(id);
     expect(log.map((e) => e.version)).toEqual(log.map((_, i) => i + 1));
-    const folded = fold(log.map((e) => ({ type: e.type, payload: e.payload }) as ProcedureEvent))!;
+    const folded = fold(log.map((e) => ({ type: e.type, payload: e.payload }) as unknown as ProcedureEvent))!;
     const state = (await call(`/v1/procedures/${id}`)).json;
     expect(state).toMatchObject({
       status: folded.status,

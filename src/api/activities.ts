@@ -1,0 +1,87 @@
+// The activity logbook over HTTP: gateways post entries, readers page them.
+import { createRoute, z } from "@hono/zod-openapi";
+import { createRouter } from "./app";
+import { requires } from "./auth";
+import { problemResponses, ProblemError } from "./problem";
+import { actorOf, procedureObject, unwrap } from "./procedure-stub";
+import { BEARER, jsonBody, Limit, ProcedureIdParam, Timestamp } from "./schemas";
+
+export const MAX_ENTRIES_PER_BATCH = 500;
+
+const EntrySchema = z
+  .strictObject({
+    event_id: z.uuid({ version: "v7" }).openapi({ description: "The gateway's UUIDv7; entries are deduplicated on it" }),
+    step_kind: z.string().min(1).max(50),
+    payload: z.record(z.string(), z.unknown()).openapi({
+      description: "For a conducted procedure: `{step_index, result: in_flight | ok | failed, error_class?, message?, ...}`",
+    }),
+    sampled_at: Timestamp.openapi({ description: "When the gateway says it happened (not trusted for liveness)" }),
+    occurred_at: Timestamp.optional(),
+  })
+  .openapi("ActivityEntryInput");
+
+const RecordedEntrySchema = z
+  .object({
+    event_id: z.uuid(),
+    step_kind: z.string(),
+    payload: z.record(z.string(), z.unknown()),
+    sampled_at: Timestamp,
+    occurred_at: Timestamp,
+    recorded_at: Timestamp.openapi({ description: "Set by the service when it stored the entry" }),
+    principal_id: z.string(),
+  })
+  .openapi("ActivityEntry");
+
+const append = createRoute({
+  method: "post",
+  path: "/v1/procedures/{id}/activities",
+  summary: "Append activity entries (1-500)",
+  description:
+    "Only a Running procedure accepts entries (409 `ProcedureStepsLogbookClosed`). Step entries are validated against the pinned manifest; a refused batch writes nothing.",
+  security: BEARER,
+  middleware: [requires("AppendProcedureActivities")],
+  request: {
+    params: ProcedureIdParam,
+    body: jsonBody(z.strictObject({ entries: z.array(EntrySchema).min(1).max(MAX_ENTRIES_PER_BATCH) }).openapi("AppendActivities")),
+  },
+  responses: {
+    200: {
+      description: "How many entries were new and how many were already recorded",
+      content: { "application/json": { schema: z.object({ event_count: z.number().int(), duplicate_count: z.number().int() }) } },
+    },
+    ...problemResponses(400, 401, 403, 404, 409, 422),
+  },
+});
+
+const page = createRoute({
+  method: "get",
+  path: "/v1/procedures/{id}/activities",
+  summary: "Page the activity logbook, newest first",
+  security: BEARER,
+  middleware: [requires("ReadProcedureActivities")],
+  request: {
+    params: ProcedureIdParam,
+    query: z.strictObject({ cursor: z.string().regex(/^\d+$/).optional(), limit: Limit(500, 100) }),
+  },
+  responses: {
+    200: {
+      description: "A page of entries",
+      content: { "application/json": { schema: z.object({ items: z.array(RecordedEntrySchema), next_cursor: z.string().nullable() }) } },
+    },
+    ...problemResponses(400, 401, 403, 404),
+  },
+});
+
+export const activityRoutes = createRouter()
+  .openapi(append, async (c) => {
+    const { id } = c.req.valid("param");
+    const { entries } = c.req.valid("json");
+    return c.json(await unwrap(procedureObject(c.env, id).appendActivities(id, entries, actorOf(c))), 200);
+  })
+  .openapi(page, async (c) => {
+    const { id } = c.req.valid("param");
+    const { cursor, limit } = c.req.valid("query");
+    const before = cursor === undefined ? null : Number(cursor);
+    if (before !== null && !Number.isSafeInteger(before)) throw new ProblemError(400, "InvalidCursor", "the cursor is not one this service issued");
+    return c.json(await unwrap(procedureObject(c.env, id).activities(id, before, limit)), 200);
+  });

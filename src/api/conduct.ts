@@ -1,0 +1,155 @@
+// Conduct: resolve the requested steps, pin them and start; the manifest, the
+// resume point, a resume from a boundary and the operator's go-ahead.
+import { createRoute, z } from "@hono/zod-openapi";
+import { referencedAddresses, resolveSteps } from "../conduct/resolve";
+import { ConductRequestSchema, stepToPayload } from "../conduct/steps";
+import { loadPseudoaxes } from "../db/pseudoaxes";
+import { createRouter } from "./app";
+import { requires } from "./auth";
+import { ProblemError, problemResponses } from "./problem";
+import { actorOf, procedureObject, unwrap } from "./procedure-stub";
+import { BEARER, jsonBody, ProcedureIdParam, procedureResponse, Timestamp } from "./schemas";
+
+const StepPayloadSchema = z.record(z.string(), z.unknown()).openapi("Step", {
+  description: "A resolved step: setpoint, action, check, capture or compute, discriminated by `kind`",
+});
+
+const ConductResultSchema = z
+  .object({
+    procedure_id: z.uuid(),
+    step_count: z.number().int(),
+    succeeded: z.boolean(),
+    failure: z
+      .object({
+        source_kind: z.literal("lifecycle"),
+        target: z.literal("start"),
+        step_index: z.null(),
+        error_class: z.string(),
+        message: z.string(),
+      })
+      .nullable(),
+  })
+  .openapi("ConductResult");
+
+const ManifestSchema = z
+  .object({
+    resolved_steps: z.array(StepPayloadSchema),
+    resolved_closing_steps: z.array(StepPayloadSchema),
+    step_count: z.number().int(),
+    recorded_at: Timestamp,
+  })
+  .openapi("Manifest");
+
+const BoundaryBody = z.strictObject({ re_establishment_boundary: z.number().int().min(0) }).openapi("ConductFrom");
+
+const ReplaySchema = z
+  .object({
+    procedure_id: z.uuid(),
+    re_establishment_boundary: z.number().int(),
+    replay: z.array(z.object({ step_index: z.number().int(), step: StepPayloadSchema, requires_operator: z.boolean() })),
+    completed: z.boolean(),
+  })
+  .openapi("ReplayPlan");
+
+const ResumePointSchema = z
+  .object({
+    suggested_boundary: z.number().int(),
+    in_flight_step_index: z.number().int().nullable(),
+    completed_count: z.number().int(),
+    step_count: z.number().int(),
+  })
+  .openapi("ResumePoint");
+
+const json = <T extends z.ZodType>(description: string, schema: T) => ({ description, content: { "application/json": { schema } } });
+
+const conduct = createRoute({
+  method: "post",
+  path: "/v1/procedures/{id}/conduct",
+  summary: "Resolve, pin and start a Defined procedure",
+  description:
+    "Failures-in-body: a procedure that is not Defined answers 200 with a `lifecycle` failure and nothing is pinned. Malformed steps are 400; a request that resolves beyond the limits is 422.",
+  security: BEARER,
+  middleware: [requires("ConductProcedure")],
+  request: { params: ProcedureIdParam, body: jsonBody(ConductRequestSchema) },
+  responses: { 200: json("The conduct result", ConductResultSchema), ...problemResponses(400, 401, 403, 404, 409, 422) },
+});
+
+const manifest = createRoute({
+  method: "get",
+  path: "/v1/procedures/{id}/manifest",
+  summary: "Read the pinned step list",
+  security: BEARER,
+  middleware: [requires("ReadProcedureManifest")],
+  request: { params: ProcedureIdParam },
+  responses: { 200: json("The pinned manifest", ManifestSchema), ...problemResponses(400, 401, 403, 404) },
+});
+
+const resumePoint = createRoute({
+  method: "get",
+  path: "/v1/procedures/{id}/resume-point",
+  summary: "Suggest a re-establishment boundary",
+  description: "The interrupted in-flight step, else the first step without an `ok`.",
+  security: BEARER,
+  middleware: [requires("ReadProcedureResumePoint")],
+  request: { params: ProcedureIdParam },
+  responses: { 200: json("The suggestion", ResumePointSchema), ...problemResponses(400, 401, 403, 404) },
+});
+
+const conductFrom = createRoute({
+  method: "post",
+  path: "/v1/procedures/{id}/conduct-from",
+  summary: "Resume a Held procedure from a boundary and get the replay plan",
+  description:
+    "409 unless Held; a boundary past the end is 400; a boundary equal to the step count completes. Action and compute steps in the replay are marked `requires_operator`.",
+  security: BEARER,
+  middleware: [requires("ConductProcedureFrom")],
+  request: { params: ProcedureIdParam, body: jsonBody(BoundaryBody) },
+  responses: { 200: json("The replay plan", ReplaySchema), ...problemResponses(400, 401, 403, 404, 409) },
+});
+
+const goAhead = createRoute({
+  method: "post",
+  path: "/v1/procedures/{id}/go-ahead",
+  summary: "Give the operator's go-ahead for an action or compute step of a replay",
+  description: "Until given, a gateway's entries for that step are refused with `AcquisitionResumeRequiresOperator`.",
+  security: BEARER,
+  middleware: [requires("AuthorizeReplayStep")],
+  request: {
+    params: ProcedureIdParam,
+    body: jsonBody(z.strictObject({ step_index: z.number().int().min(0) }).openapi("GoAhead")),
+  },
+  responses: { 200: procedureResponse("The procedure's state"), ...problemResponses(400, 401, 403, 404, 409) },
+});
+
+export const conductRoutes = createRouter()
+  .openapi(conduct, async (c) => {
+    const { id } = c.req.valid("param");
+    const request = c.req.valid("json");
+    const steps = { steps: request.steps, closing_steps: request.closing_steps };
+    const resolved = resolveSteps(steps, await loadPseudoaxes(c.var.db, referencedAddresses(steps)));
+    if (!resolved.ok) throw new ProblemError(422, resolved.error_class, `${resolved.path}: ${resolved.detail}`);
+    const plan = {
+      on_failure: request.on_failure,
+      resolved_steps: resolved.resolved_steps.map(stepToPayload),
+      resolved_closing_steps: resolved.resolved_closing_steps.map(stepToPayload),
+    };
+    return c.json(await unwrap(procedureObject(c.env, id).conduct(id, plan, actorOf(c))), 200);
+  })
+  .openapi(manifest, async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(await unwrap(procedureObject(c.env, id).readManifest(id)), 200);
+  })
+  .openapi(resumePoint, async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(await unwrap(procedureObject(c.env, id).resumePoint(id)), 200);
+  })
+  .openapi(conductFrom, async (c) => {
+    const { id } = c.req.valid("param");
+    const { re_establishment_boundary } = c.req.valid("json");
+    return c.json(await unwrap(procedureObject(c.env, id).conductFrom(id, re_establishment_boundary, actorOf(c))), 200);
+  })
+  .openapi(goAhead, async (c) => {
+    const { id } = c.req.valid("param");
+    const { step_index } = c.req.valid("json");
+    return c.json(await unwrap(procedureObject(c.env, id).authorizeReplayStep(id, step_index, actorOf(c))), 200);
+  });

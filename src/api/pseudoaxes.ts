@@ -1,0 +1,64 @@
+// Pseudoaxes: virtual axes that resolve into setpoints on real addresses.
+import { createRoute, z } from "@hono/zod-openapi";
+import { findPseudoaxis, savePseudoaxis } from "../db/pseudoaxes";
+import { createRouter } from "./app";
+import { requires } from "./auth";
+import { ProblemError, problemResponses } from "./problem";
+import { BEARER, jsonBody, Timestamp } from "./schemas";
+
+const Address = z.string().min(1).max(200);
+
+const NameParam = z.object({
+  name: Address.regex(/^[A-Za-z0-9_.:\/-]+$/, "letters, digits and _ . : / - only").openapi({
+    param: { name: "name", in: "path" },
+    example: "sample_theta",
+  }),
+});
+
+const Constituent = z.strictObject({ address: Address, scale: z.number().finite(), offset: z.number().finite() });
+
+const DefinitionBody = z.strictObject({ constituents: z.array(Constituent).min(1).max(32) }).openapi("PseudoaxisDefinition");
+
+const PseudoaxisSchema = z
+  .object({ name: z.string(), constituents: z.array(Constituent), updated_at: Timestamp, updated_by: z.string() })
+  .openapi("Pseudoaxis");
+
+const response = { description: "The definition", content: { "application/json": { schema: PseudoaxisSchema } } };
+
+const put = createRoute({
+  method: "put",
+  path: "/v1/pseudoaxes/{name}",
+  summary: "Define or edit a pseudoaxis",
+  description: "Procedures already conducted keep the steps they pinned; only later conducts see the edit.",
+  security: BEARER,
+  middleware: [requires("DefinePseudoaxis")],
+  request: { params: NameParam, body: jsonBody(DefinitionBody) },
+  responses: { 200: response, ...problemResponses(400, 401, 403) },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/v1/pseudoaxes/{name}",
+  summary: "Read a pseudoaxis",
+  security: BEARER,
+  middleware: [requires("ReadPseudoaxis")],
+  request: { params: NameParam },
+  responses: { 200: response, ...problemResponses(400, 401, 403, 404) },
+});
+
+export const pseudoaxisRoutes = createRouter()
+  .openapi(put, async (c) => {
+    const { name } = c.req.valid("param");
+    const { constituents } = c.req.valid("json");
+    if (constituents.some((k) => k.address === name)) {
+      throw new ProblemError(400, "PseudoaxisSelfReference", "a pseudoaxis cannot be its own constituent");
+    }
+    const saved = await savePseudoaxis(c.var.db, name, constituents, c.var.principal.principal_id, new Date().toISOString());
+    return c.json(saved, 200);
+  })
+  .openapi(get, async (c) => {
+    const { name } = c.req.valid("param");
+    const found = await findPseudoaxis(c.var.db, name);
+    if (!found) throw new ProblemError(404, "PseudoaxisNotFound", `no pseudoaxis named ${name}`);
+    return c.json(found, 200);
+  });
