@@ -5,13 +5,16 @@ import { admin } from "./api/admin";
 import { authenticate } from "./api/auth";
 import { createRouter, toProblem } from "./api/app";
 import { conductRoutes } from "./api/conduct";
+import { decisionRoutes } from "./api/decisions";
 import { ProblemError } from "./api/problem";
+import { procedureObject } from "./api/procedure-stub";
 import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
 import { mountReference } from "./api/reference";
 import { database } from "./db/client";
 import { config } from "./env";
 import { uuidv7 } from "./ids";
+import { runTick } from "./watcher/sweep";
 
 export { ProcedureObject } from "./procedure/object";
 
@@ -42,6 +45,7 @@ app.route("/", procedures);
 app.route("/", conductRoutes);
 app.route("/", activityRoutes);
 app.route("/", pseudoaxisRoutes);
+app.route("/", decisionRoutes);
 app.route("/", admin);
 mountReference(app);
 
@@ -50,4 +54,16 @@ app.onError((error, c) => toProblem(error, c.req.raw, c.get("correlation_id")));
 
 export default {
   fetch: app.fetch,
+  async scheduled(controller, env, ctx) {
+    const db = database(env.DB);
+    ctx.waitUntil(
+      runTick({
+        db,
+        d1: env.DB,
+        config: config(env).watcher,
+        nowMs: controller.scheduledTime,
+        latestActivityAt: (id) => procedureObject(env, id).latestActivityAt(),
+      }),
+    );
+  },
 } satisfies ExportedHandler<Env>;

@@ -2,7 +2,7 @@
 // resume point, a resume from a boundary and the operator's go-ahead.
 import { createRoute, z } from "@hono/zod-openapi";
 import { referencedAddresses, resolveSteps } from "../conduct/resolve";
-import { ConductRequestSchema, stepToPayload } from "../conduct/steps";
+import { ConductRequestSchema, RequestStepSchema, StepSchema, stepToPayload } from "../conduct/steps";
 import { loadPseudoaxes } from "../db/pseudoaxes";
 import { createRouter } from "./app";
 import { requires } from "./auth";
@@ -10,9 +10,9 @@ import { ProblemError, problemResponses } from "./problem";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
 import { BEARER, jsonBody, ProcedureIdParam, procedureResponse, Timestamp } from "./schemas";
 
-const StepPayloadSchema = z.record(z.string(), z.unknown()).openapi("Step", {
-  description: "A resolved step: setpoint, action, check, capture or compute, discriminated by `kind`",
-});
+// The generator can render the recursive request step only as a named component.
+RequestStepSchema.openapi("RequestStep");
+const StepPayloadSchema = StepSchema.openapi("Step");
 
 const ConductResultSchema = z
   .object({

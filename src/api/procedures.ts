@@ -207,7 +207,11 @@ const LIFECYCLE: LifecycleSpec[] = [
     command: "TruncateProcedure",
     summary: "Truncate a Running or Held procedure",
     body: z.strictObject({ reason: Reason, interrupted_at: Timestamp.nullable().optional() }).openapi("TruncateProcedure"),
-    toCommand: (b) => ({ type: "TruncateProcedure", reason: b.reason, interrupted_at: b.interrupted_at ?? null }),
+    toCommand: (b) => ({
+      type: "TruncateProcedure",
+      reason: b.reason,
+      interrupted_at: b.interrupted_at ? new Date(b.interrupted_at).toISOString() : null,
+    }),
   },
 ];
 

@@ -14,6 +14,7 @@ export const READ_COMMANDS = [
   "ListDecisions",
   "ReadDecision",
   "ReadPseudoaxis",
+  "ReadWatcher",
 ] as const;
 
 export const OPERATOR_COMMANDS = [

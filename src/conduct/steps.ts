@@ -1,8 +1,8 @@
 // The step kinds of a conduct, as they travel on the wire and as they are
 // pinned in `ResolvedStepsRecorded`. The wire form and the in-memory form are
 // the same snake_case shape, so the only job of the payload functions is to
-// keep that shape canonical (no `undefined` keys, no shared references) so the
-// pinned list survives storage byte for byte.
+// keep that shape canonical (no `undefined` keys, no shared references) so a
+// pinned step reads back equal to what was pinned.
 import { z } from "zod";
 
 const Address = z.string().min(1).max(200);
@@ -22,7 +22,7 @@ function jsonProblem(value: unknown, depth: number): string | null {
     }
     return null;
   }
-  if (typeof value !== "object") return `holds a ${typeof value}, which JSON cannot carry`;
+  if (typeof value !== "object") return `holds a value of type ${typeof value}, which JSON cannot carry`;
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return "holds a non-plain object";
   for (const [key, inner] of Object.entries(value)) {

@@ -128,7 +128,8 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
       if (!inConduct) return wrongStatus("ProcedureCannotAbort", "abort", status);
       return accept([{ type: "ProcedureAborted", payload: { reason: command.reason } }]);
     case "TruncateProcedure":
-      if (command.interrupted_at !== null && command.interrupted_at > ctx.now) {
+      // Compare instants, not strings: a client may send fewer fraction digits.
+      if (command.interrupted_at !== null && Date.parse(command.interrupted_at) > Date.parse(ctx.now)) {
         return refuse("InterruptedAtInFuture", 400, "interrupted_at must not be in the future");
       }
       if (!inConduct) return wrongStatus("ProcedureCannotTruncate", "truncate", status);

@@ -20,7 +20,7 @@ function documentFor(requestBody: z.ZodType, responseBody: z.ZodType) {
 describe("conduct schemas in the OpenAPI document", () => {
   it("renders the resolved steps and the step entry inline, with no naming needed", () => {
     const doc = documentFor(StepEntryPayloadSchema, z.object({ resolved_steps: z.array(StepSchema) }));
-    const response = doc.paths["/x"]?.post?.responses[200] as { content: Record<string, { schema: unknown }> };
+    const response = doc.paths?.["/x"]?.post?.responses?.[200] as { content: Record<string, { schema: unknown }> };
     const json = JSON.stringify(response.content["application/json"]?.schema);
     for (const kind of ["setpoint", "action", "check", "capture", "compute"]) expect(json).toContain(`["${kind}"]`);
     expect(json).toContain('"params":{"type":"object"');

@@ -51,7 +51,7 @@ describe("resolveSteps: plain kinds", () => {
     const action: RequestStep = { kind: "action", name: "a", params: { n: 1 } };
     const out = resolved([{ kind: "repeat", times: 2, steps: [action] }]).resolved_steps;
     expect(out[0]).not.toBe(out[1]);
-    (out[0] as { params: { n: number } }).params.n = 9;
+    (out[0] as unknown as { params: { n: number } }).params.n = 9;
     expect(action.params).toEqual({ n: 1 });
     expect(out[1]).toEqual(action);
   });

@@ -169,7 +169,7 @@ describe("stepToPayload / payloadToStep", () => {
   });
 
   it.each([
-    ["undefined", { a: undefined }, "holds a undefined"],
+    ["undefined", { a: undefined }, "holds a value of type undefined"],
     ["a date", { a: new Date(0) }, "holds a non-plain object"],
     ["Infinity", { a: [1, Number.POSITIVE_INFINITY] }, "holds a non-finite number"],
     ["33 levels of nesting", { a: JSON.parse("[".repeat(33) + "]".repeat(33)) as unknown }, "nests deeper than 32 levels"],

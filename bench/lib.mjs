@@ -1,0 +1,285 @@
+// Shared bench machinery: start/stop the bench Worker under `wrangler dev`,
+// a small HTTP client, the measure loop and table printing. Sections
+// (bench/lifecycle.mjs, ...) use only what is exported here.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const ROOT = dirname(BENCH_DIR);
+export const CONFIG = join(BENCH_DIR, "wrangler.bench.toml");
+const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+const HOST = "127.0.0.1";
+
+// ---- processes ------------------------------------------------------------
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort() {
+  const server = createServer();
+  server.listen(0, HOST);
+  await once(server, "listening");
+  const { port } = server.address();
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+/** Keeps the last `max` lines a child printed, for the error report. */
+function tail(max = 200) {
+  const lines = [];
+  let partial = "";
+  return {
+    push(chunk) {
+      const parts = (partial + chunk).split("\n");
+      partial = parts.pop();
+      for (const line of parts) {
+        lines.push(line);
+        if (lines.length > max) lines.shift();
+      }
+    },
+    text: () => [...lines, partial].join("\n"),
+  };
+}
+
+const childEnv = () => ({ ...process.env, WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0", NO_COLOR: "1" });
+
+/** Runs wrangler to completion (stdin is not a TTY, so nothing prompts); throws with its output on failure. */
+async function wrangler(args, { echo = false } = {}) {
+  const child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
+  const out = tail();
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      out.push(chunk);
+      if (echo) process.stderr.write(chunk);
+    });
+  }
+  const [code, signal] = await once(child, "exit");
+  if (code !== 0) throw new Error(`wrangler ${args[0]} ${args[1] ?? ""} failed (${signal ?? code}):\n${out.text()}`);
+}
+
+/**
+ * Starts the bench Worker (bench/worker.ts via bench/wrangler.bench.toml) on
+ * a free port with throw-away state and answers once /healthz is 200.
+ *
+ * The Worker is bundled once into the temporary directory first and served
+ * from there with --no-bundle: `wrangler dev` rebuilds and restarts on every
+ * change to src/, which must not happen in the middle of a measurement while
+ * someone edits the service. The bench measures src/ as it was at its start.
+ *
+ * Always call stop() (it is idempotent); it kills wrangler's whole process
+ * group, workerd included.
+ */
+export async function startServer({ verbose = false, keep = false, logLevel = "warn" } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), "procedure-edge-bench-"));
+  const token = `bench-admin-${crypto.randomUUID()}`;
+  let child = null;
+  let exited = null;
+  const out = tail();
+
+  const stop = async () => {
+    if (child && exited === null) {
+      const done = once(child, "exit");
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }, 5_000);
+      await done;
+      clearTimeout(timer);
+    }
+    // workerd may outlive the wrangler process it was started by.
+    if (child) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // the group is gone
+      }
+    }
+    process.off("exit", killOnExit);
+    if (!keep) await rm(dir, { recursive: true, force: true });
+  };
+  // Last resort when the bench dies without reaching stop(): synchronous kill.
+  const killOnExit = () => {
+    if (child) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // the group is gone
+      }
+    }
+  };
+  process.on("exit", killOnExit);
+
+  try {
+    const bundleDir = join(dir, "bundle");
+    const persistTo = join(dir, "state");
+    await wrangler(["deploy", "--dry-run", "--outdir", bundleDir, "-c", CONFIG], { echo: verbose });
+    await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", CONFIG], { echo: verbose });
+
+    const port = await freePort();
+    const inspectorPort = await freePort();
+    const args = [
+      "dev",
+      join(bundleDir, "worker.js"),
+      "--no-bundle",
+      "-c", CONFIG,
+      "--ip", HOST,
+      "--port", String(port),
+      "--inspector-port", String(inspectorPort),
+      "--persist-to", persistTo,
+      "--var", `ADMIN_TOKEN:${token}`,
+      "--show-interactive-dev-session=false",
+      // Below "info" the dev proxy skips its per-request log call back into
+      // wrangler's Node process, which would otherwise cost CPU per request.
+      "--log-level", logLevel,
+    ];
+    // detached: its own process group, so stop() reaches workerd too.
+    child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: childEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true });
+    child.on("exit", (code, signal) => (exited = signal ?? code));
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk) => {
+        out.push(chunk);
+        if (verbose) process.stderr.write(chunk);
+      });
+    }
+
+    const baseUrl = `http://${HOST}:${port}`;
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      if (exited !== null) throw new Error(`wrangler dev exited (${exited}) before /healthz answered`);
+      try {
+        const res = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2_000) });
+        await res.arrayBuffer();
+        if (res.ok) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error("wrangler dev did not answer /healthz within 90 s");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return { baseUrl, token, dir, stop, output: () => out.text() };
+  } catch (error) {
+    const output = out.text();
+    await stop();
+    if (output.trim()) error.message += `\n--- wrangler dev output (last lines) ---\n${output}`;
+    throw error;
+  }
+}
+
+// ---- HTTP -----------------------------------------------------------------
+
+export class HttpError extends Error {
+  constructor(method, path, status, body) {
+    super(`${method} ${path} -> ${status}: ${body.slice(0, 500)}`);
+    this.status = status;
+    this.body = body;
+    try {
+      this.problem = JSON.parse(body);
+    } catch {
+      this.problem = null;
+    }
+  }
+}
+
+/** A JSON client for the bench Worker; every call reads the whole body. */
+export function client(baseUrl, token) {
+  return async function call(method, path, body) {
+    const headers = { authorization: `Bearer ${token}` };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new HttpError(method, path, res.status, text);
+    return text ? JSON.parse(text) : null;
+  };
+}
+
+// ---- measuring ------------------------------------------------------------
+
+function percentile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/**
+ * Runs fn(i) for i = 0..n-1 with `concurrency` calls in flight. fn resolves
+ * to an outcome label ("ok" when it resolves to nothing); a throw counts as
+ * "error" and is kept (the first one) for the report.
+ * Returns {label, n, concurrency, seconds, rps, p50, p99, outcomes, errors, firstError}
+ * (latencies in ms, rps over all n calls).
+ */
+export async function measure(label, n, concurrency, fn) {
+  const latencies = new Float64Array(n);
+  const outcomes = {};
+  let next = 0;
+  let errors = 0;
+  let firstError = null;
+  const worker = async () => {
+    for (let i = next++; i < n; i = next++) {
+      const t0 = performance.now();
+      let outcome;
+      try {
+        outcome = (await fn(i)) ?? "ok";
+      } catch (error) {
+        errors += 1;
+        firstError ??= error;
+        outcome = "error";
+      }
+      latencies[i] = performance.now() - t0;
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  const sorted = latencies.sort();
+  return {
+    label,
+    n,
+    concurrency,
+    seconds,
+    rps: n / seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    outcomes,
+    errors,
+    firstError,
+  };
+}
+
+/** Runs fn(i) for i = 0..n-1 like measure(), throwing on the first error; for setup and warm-up. */
+export async function drive(n, concurrency, fn) {
+  const result = await measure("setup", n, concurrency, fn);
+  if (result.firstError) throw result.firstError;
+  return result;
+}
+
+// ---- printing -------------------------------------------------------------
+
+/** Prints rows (arrays of cells) under headers; numbers-looking cells align right. */
+export function printTable(headers, rows) {
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => String(r[c]).length)));
+  const right = (cell) => /^[-+]?[\d.,]+\s*[x%]?$/.test(String(cell)) || cell === "-";
+  const line = (cells) => cells.map((cell, c) => (right(cell) ? String(cell).padStart(widths[c]) : String(cell).padEnd(widths[c]))).join("  ");
+  console.log(line(headers));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of rows) console.log(line(row));
+}
+
+export const fmt = {
+  rps: (v) => (Number.isFinite(v) ? v.toFixed(0) : "-"),
+  ms: (v) => (Number.isFinite(v) ? v.toFixed(2) : "-"),
+  ratio: (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : "-"),
+};

@@ -1,0 +1,135 @@
+// npm run bench: starts the service with the bench Worker (bench/worker.ts),
+// measures the bare-insert baseline, then each section, and prints one table
+// with every row's ratio to the baseline. Figures go to stdout only.
+//
+//   npm run bench -- [--requests N] [--concurrency C] [--objects M] [--warmup W] [--verbose] [--keep]
+//   (or BENCH_REQUESTS, BENCH_CONCURRENCY, BENCH_OBJECTS, BENCH_WARMUP)
+//
+// A section is a module exporting `title` and `run(ctx)` that answers
+// {rows: [{result, base: "one" | "many"}], notes: string[]}, where result
+// comes from measure() in ./lib.mjs and base names the baseline it is compared
+// with (one object, or spread over `objects` objects). Add new ones to SECTIONS.
+import { parseArgs } from "node:util";
+import * as baseline from "./baseline.mjs";
+import { client, fmt, printTable, startServer } from "./lib.mjs";
+import * as lifecycle from "./lifecycle.mjs";
+
+const SECTIONS = [lifecycle];
+const AIM = 2;
+
+const USAGE = `usage: npm run bench -- [options]
+  --requests N     measured requests per scenario        (BENCH_REQUESTS, default 2000)
+  --concurrency C  requests in flight                    (BENCH_CONCURRENCY, default 16)
+  --objects M      objects/procedures for "many" rows    (BENCH_OBJECTS, default 100)
+  --warmup W       unmeasured requests before each row   (BENCH_WARMUP, default 200)
+  --verbose        show wrangler's output
+  --keep           keep the temporary state directory`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      requests: { type: "string", short: "n" },
+      concurrency: { type: "string", short: "c" },
+      objects: { type: "string" },
+      warmup: { type: "string" },
+      verbose: { type: "boolean", default: false },
+      keep: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (name, env, fallback, min) => {
+    const raw = values[name] ?? process.env[env] ?? String(fallback);
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} (${env}) must be an integer >= ${min}, got ${raw}`);
+    return value;
+  };
+  return {
+    requests: int("requests", "BENCH_REQUESTS", 2000, 1),
+    concurrency: int("concurrency", "BENCH_CONCURRENCY", 16, 1),
+    objects: int("objects", "BENCH_OBJECTS", 100, 1),
+    warmup: int("warmup", "BENCH_WARMUP", 200, 0),
+    verbose: values.verbose,
+    keep: values.keep,
+  };
+}
+
+function nonOk(result) {
+  const parts = Object.entries(result.outcomes)
+    .filter(([k]) => k !== "ok")
+    .map(([k, v]) => `${v} ${k}`);
+  return parts.length ? parts.join(", ") : "0";
+}
+
+function report(base, sections) {
+  const header = ["scenario", "objects", "requests", "in flight", "req/s", "p50 ms", "p99 ms", "not ok", "p50 / base", "base req/s / req/s", "within 2x"];
+  const row = (r, b) => {
+    const p50Ratio = r.p50 / b.p50;
+    const costRatio = b.rps / r.rps;
+    const within = r === b ? "(baseline)" : p50Ratio <= AIM && costRatio <= AIM ? "yes" : "NO";
+    return [r.label, r.objects, r.n, r.concurrency, fmt.rps(r.rps), fmt.ms(r.p50), fmt.ms(r.p99), nonOk(r), fmt.ratio(p50Ratio), fmt.ratio(costRatio), within];
+  };
+  const rows = [row(base.one, base.one), row(base.many, base.many)];
+  for (const section of sections) for (const { result, base: key } of section.rows) rows.push(row(result, base[key]));
+  console.log();
+  printTable(header, rows);
+  console.log();
+  console.log(`Aim: a lifecycle command costs at most ${AIM}x the bare insert, i.e. "p50 / base" <= ${AIM.toFixed(2)}x`);
+  console.log(`and "base req/s / req/s" <= ${AIM.toFixed(2)}x. Each row is compared with the baseline over the same`);
+  console.log(`number of objects (1 object, or spread over ${base.many.objects}).`);
+  const notes = sections.flatMap((s) => s.notes ?? []);
+  for (const note of notes) console.log(`note: ${note}`);
+  const errors = [base.one, base.many, ...sections.flatMap((s) => s.rows.map((r) => r.result))].filter((r) => r.errors > 0);
+  for (const r of errors) console.log(`errors in "${r.label}": ${r.errors}; first: ${r.firstError?.message ?? r.firstError}`);
+  return errors.length === 0 && notes.length === 0;
+}
+
+async function main() {
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  if (major < 22 || (major === 22 && minor < 12)) {
+    throw new Error(`Node ${process.versions.node} is too old for wrangler; run with PATH=$PWD/node_modules/.bin:$PATH npm run bench`);
+  }
+  const opts = options();
+  const started = performance.now();
+  console.log(
+    `bench: ${opts.requests} requests per scenario, ${opts.concurrency} in flight, ${opts.objects} objects for "many", ${opts.warmup} warm-up; starting wrangler dev ...`,
+  );
+  const server = await startServer({ verbose: opts.verbose, keep: opts.keep });
+  const onSignal = (signal) => {
+    console.error(`bench: ${signal}, stopping wrangler ...`);
+    server.stop().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  let ok = false;
+  try {
+    console.log(`bench: serving on ${server.baseUrl} (state in ${server.dir}) after ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const ctx = { baseUrl: server.baseUrl, call: client(server.baseUrl, server.token), opts };
+    console.log("bench: baseline ...");
+    const base = await baseline.run(ctx);
+    const results = [];
+    for (const section of SECTIONS) {
+      console.log(`bench: ${section.title} ...`);
+      results.push(await section.run(ctx));
+    }
+    ok = report(base, results);
+  } catch (error) {
+    console.error(`bench: failed: ${error.stack ?? error}`);
+    const output = server.output().trim();
+    if (output) console.error(`--- wrangler dev output (last lines) ---\n${output}`);
+  } finally {
+    await server.stop();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  console.log(`\nbench: took ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
+  process.exitCode = ok ? 0 : 1;
+}
+
+main().catch((error) => {
+  console.error(`bench: ${error.stack ?? error}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,178 @@
+// The ProcedureWatcher's tick: the shell around the pure stall core. It reads
+// the projection page by page on the partial index of undecided in-conduct
+// procedures, reads a Running candidate's latest activity once from its object,
+// and records one Stall decision per episode. It never issues a command.
+import { isAuthorized } from "../auth/grants";
+import { principalById } from "../auth/principals";
+import { findActor } from "../db/actors";
+import type { Database } from "../db/client";
+import { insertDecisionStatement } from "../db/decisions";
+import { readWatcherState, writeWatcherState } from "../db/watcher-state";
+import type { HoldCause } from "../procedure/events";
+import {
+  emptySummary,
+  fold,
+  screen,
+  stallDecision,
+  WATCHER_AGENT,
+  type Candidate,
+  type InConductStatus,
+  type TickSummary,
+  type WatcherConfig,
+} from "./stall";
+
+export interface TickDeps {
+  db: Database;
+  d1: D1Database;
+  config: WatcherConfig;
+  /** The tick's one reading of the clock. */
+  nowMs: number;
+  /** The latest activity recorded_at, read from the procedure's own object. */
+  latestActivityAt: (procedureId: string) => Promise<string | null>;
+  pageSize?: number;
+}
+
+interface Row {
+  procedure_id: string;
+  status: string;
+  hold_causes: string;
+  last_status_changed_at: string | null;
+  last_activity_at: string | null;
+  progress_at: string | null;
+}
+
+const WINDOWS = ["running", "held"] as const;
+
+// Both statements ride the partial index procedure_summary_watch; the WHERE
+// repeats its predicate so the planner may use it.
+const UNDECIDED = "watch_window = ?1 AND (stall_flagged_at IS NULL OR stall_flagged_at <> progress_at)";
+const PAGE_SQL = `SELECT procedure_id, status, hold_causes, last_status_changed_at, last_activity_at, progress_at
+  FROM procedure_summary INDEXED BY procedure_summary_watch
+  WHERE ${UNDECIDED} AND progress_at <= ?2 AND (progress_at > ?3 OR (progress_at = ?3 AND procedure_id > ?4))
+  ORDER BY progress_at, procedure_id LIMIT ?5`;
+const NO_STATUS_TIME_SQL = `SELECT count(*) AS n FROM procedure_summary INDEXED BY procedure_summary_watch
+  WHERE ${UNDECIDED} AND progress_at IS NULL`;
+
+/** Runs one tick and returns its summary (also logged as one JSON line and kept for GET /v1/watcher). */
+export async function runTick(deps: TickDeps): Promise<TickSummary> {
+  const startedAt = new Date(deps.nowMs).toISOString();
+  const clock = Date.now();
+  const memory = await readWatcherState(deps.db);
+  let deniedSince = memory.denied_since;
+  let summary: TickSummary;
+
+  if (!deps.config.enabled) {
+    summary = emptySummary("disabled", startedAt);
+  } else {
+    const actor = await findActor(deps.db, WATCHER_AGENT.id);
+    if (!actor) summary = emptySummary("agent-missing", startedAt);
+    else if (!actor.active) summary = emptySummary("agent-inactive", startedAt);
+    else {
+      const principal = await principalById(deps.db, WATCHER_AGENT.id);
+      if (!principal || !isAuthorized(principal, "ListProcedures")) {
+        if (deniedSince === null) {
+          deniedSince = startedAt;
+          console.warn(JSON.stringify({ msg: "watcher denied ListProcedures", agent_id: WATCHER_AGENT.id, since: startedAt }));
+        }
+        summary = emptySummary("denied", startedAt);
+      } else {
+        deniedSince = null;
+        summary = await sweep(deps, emptySummary("ran", startedAt));
+      }
+    }
+  }
+  summary.duration_ms = Date.now() - clock;
+  console.log(JSON.stringify({ msg: "watcher tick", ...summary }));
+  if (deps.config.enabled || memory.last_tick !== null) {
+    await writeWatcherState(deps.db, { last_tick: summary, denied_since: deniedSince });
+  }
+  return summary;
+}
+
+async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary> {
+  const pageSize = deps.pageSize ?? 100;
+  summary.rows_read = 0;
+  for (const window of WINDOWS) {
+    const seconds = window === "held" ? deps.config.heldStaleAfterSeconds : deps.config.staleAfterSeconds;
+    const cutoff = new Date(deps.nowMs - seconds * 1000).toISOString();
+    let after = { progress_at: "", procedure_id: "" };
+    for (;;) {
+      const page = await deps.d1
+        .prepare(PAGE_SQL)
+        .bind(window, cutoff, after.progress_at, after.procedure_id, pageSize)
+        .all<Row>();
+      summary.pages += 1;
+      summary.rows_read += page.meta.rows_read ?? 0;
+      await Promise.all(page.results.map((row) => judge(deps, row, summary)));
+      const last = page.results[page.results.length - 1];
+      if (!last || page.results.length < pageSize) break;
+      after = { progress_at: last.progress_at ?? "", procedure_id: last.procedure_id };
+    }
+    const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).bind(window).first<{ n: number }>();
+    summary.deferred += unknown?.n ?? 0;
+  }
+  return summary;
+}
+
+async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<void> {
+  const candidate: Candidate = {
+    procedure_id: row.procedure_id,
+    status: row.status,
+    hold_causes: JSON.parse(row.hold_causes) as HoldCause[],
+    last_status_changed_at: row.last_status_changed_at,
+    last_activity_at: row.last_activity_at,
+  };
+  summary.candidates += 1;
+  const screened = screen(candidate, deps.nowMs, deps.config);
+  if (screened.verdict === "skip" || screened.verdict === "fresh") return;
+  if (screened.verdict === "defer") {
+    summary.deferred += 1;
+    return;
+  }
+  let lastProgressAt = screened.last_progress_at;
+  if (screened.verdict === "needs-activity-read") {
+    let latest: string | null;
+    try {
+      latest = await deps.latestActivityAt(row.procedure_id);
+    } catch (error) {
+      // Never flag what cannot be told: try again next tick.
+      summary.deferred += 1;
+      console.warn(JSON.stringify({ msg: "watcher deferred", procedure_id: row.procedure_id, error: String(error) }));
+      return;
+    }
+    const folded = fold(screened, latest, deps.nowMs);
+    lastProgressAt = folded.last_progress_at;
+    if (folded.verdict === "rescued") {
+      summary.rescued += 1;
+      await deps.d1.batch([mirrorActivity(deps.d1, row.procedure_id, lastProgressAt)]);
+      return;
+    }
+  }
+  const decision = stallDecision({
+    procedure_id: row.procedure_id,
+    status: candidate.status as InConductStatus,
+    last_progress_at: lastProgressAt,
+    window: screened.window,
+    nowMs: deps.nowMs,
+  });
+  // The decision, the mirror catching up with what the object said, and the
+  // episode mark that takes the row out of the watch index, in one batch.
+  const results = await deps.d1.batch([
+    insertDecisionStatement(deps.d1, decision),
+    ...(lastProgressAt !== screened.last_progress_at ? [mirrorActivity(deps.d1, row.procedure_id, lastProgressAt)] : []),
+    deps.d1
+      .prepare("UPDATE procedure_summary SET stall_flagged_at = progress_at WHERE procedure_id = ? AND progress_at = ?")
+      .bind(row.procedure_id, lastProgressAt),
+  ]);
+  if ((results[0]?.meta.changes ?? 0) > 0) summary.flagged += 1;
+  else summary.already_flagged = (summary.already_flagged ?? 0) + 1;
+}
+
+/** Moves the activity mirror forward to a recorded_at the object reported; never backwards. */
+function mirrorActivity(d1: D1Database, procedureId: string, recordedAt: string): D1PreparedStatement {
+  return d1
+    .prepare(
+      "UPDATE procedure_summary SET last_activity_at = ?2 WHERE procedure_id = ?1 AND status = 'Running' AND (last_activity_at IS NULL OR last_activity_at < ?2)",
+    )
+    .bind(procedureId, recordedAt);
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { call } from "../helpers";
+
+const API_ROUTES = [
+  ["post", "/v1/procedures"],
+  ["get", "/v1/procedures"],
+  ["get", "/v1/procedures/{id}"],
+  ["get", "/v1/procedures/{id}/events"],
+  ["get", "/v1/procedures/{id}/manifest"],
+  ["post", "/v1/procedures/{id}/start"],
+  ["post", "/v1/procedures/{id}/conduct"],
+  ["post", "/v1/procedures/{id}/hold"],
+  ["post", "/v1/procedures/{id}/resume"],
+  ["post", "/v1/procedures/{id}/complete"],
+  ["post", "/v1/procedures/{id}/abort"],
+  ["post", "/v1/procedures/{id}/truncate"],
+  ["post", "/v1/procedures/{id}/conduct-from"],
+  ["get", "/v1/procedures/{id}/resume-point"],
+  ["post", "/v1/procedures/{id}/activities"],
+  ["get", "/v1/procedures/{id}/activities"],
+  ["get", "/v1/decisions"],
+  ["get", "/v1/decisions/{id}"],
+  ["put", "/v1/pseudoaxes/{name}"],
+  ["get", "/v1/pseudoaxes/{name}"],
+  ["get", "/v1/actors/{id}"],
+  ["post", "/v1/actors/{id}/deactivate"],
+  ["post", "/v1/actors/{id}/activate"],
+  ["post", "/v1/principals"],
+  ["get", "/healthz"],
+] as const;
+
+describe("the API's own description", () => {
+  it("serves an OpenAPI 3.1 document with every route of the contract", async () => {
+    const result = await call("/openapi.json", { token: null });
+    expect(result.status).toBe(200);
+    expect(result.json.openapi).toBe("3.1.0");
+    for (const [method, path] of API_ROUTES) {
+      expect(result.json.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
+    }
+    expect(result.json.components.securitySchemes.bearer).toEqual({ type: "http", scheme: "bearer" });
+    const register = result.json.paths["/v1/procedures"].post;
+    expect(register.requestBody.content["application/json"].schema).toBeDefined();
+    expect(register.responses["401"].content["application/problem+json"]).toBeDefined();
+  });
+
+  it("renders a readable reference page", async () => {
+    const result = await call("/docs", { token: null });
+    expect(result.status).toBe(200);
+    expect(result.headers.get("content-type")).toContain("text/html");
+    expect(result.text).toContain("procedure-edge API reference");
+    expect(result.text).toContain("/v1/procedures/{id}/conduct-from");
+  });
+
+  it("answers /healthz without auth, and unknown routes with a problem", async () => {
+    const health = await call("/healthz", { token: null });
+    expect(health.status).toBe(200);
+    expect(health.json).toEqual({ ok: true });
+    const missing = await call("/v1/nothing-here");
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("content-type")).toContain("application/problem+json");
+  });
+});

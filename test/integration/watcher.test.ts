@@ -1,0 +1,278 @@
+// The stall watcher's tick against the real projection and objects. Time is
+// injected: each tick gets its `now`, so nothing sleeps.
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
+import { database } from "../../src/db/client";
+import { decisionId, WATCHER_AGENT } from "../../src/watcher/stall";
+import { runTick, type TickDeps } from "../../src/watcher/sweep";
+import { conduct, entry, post, STEPS } from "../conduct-helpers";
+import { call, command, expectProblem, procedureStub, registerProcedure, summaryOf, tokenFor } from "../helpers";
+
+const HOUR = 3_600_000;
+const CONFIG = { enabled: true, staleAfterSeconds: 3600, heldStaleAfterSeconds: 86400 };
+
+function tick(nowMs: number, overrides: Partial<TickDeps> = {}) {
+  return runTick({
+    db: database(env.DB),
+    d1: env.DB,
+    config: CONFIG,
+    nowMs,
+    latestActivityAt: (id) => procedureStub(id).latestActivityAt(),
+    ...overrides,
+  });
+}
+
+async function running() {
+  const id = await registerProcedure();
+  const state = (await command(id, "start")).json;
+  return { id, startedAt: Date.parse(state.last_status_changed_at) };
+}
+
+async function decisionsFor(id: string) {
+  const result = await call(`/v1/decisions?subject_id=${id}`);
+  expect(result.status).toBe(200);
+  return result.json.items as Array<Record<string, any>>;
+}
+
+beforeEach(async () => {
+  await env.DB.batch([
+    env.DB.prepare("DELETE FROM procedure_summary"),
+    env.DB.prepare("DELETE FROM decisions"),
+    env.DB.prepare("DELETE FROM watcher_state"),
+    env.DB.prepare("UPDATE actors SET active = 1 WHERE actor_id = ?").bind(WATCHER_AGENT.id),
+    env.DB.prepare(`UPDATE principals SET roles = '["reader"]' WHERE principal_id = ?`).bind(WATCHER_AGENT.id),
+  ]);
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("the stall predicate on a Running procedure", () => {
+  it("flags exactly at the window and not a millisecond before", async () => {
+    const { id, startedAt } = await running();
+    const early = await tick(startedAt + HOUR - 1);
+    expect(early).toMatchObject({ outcome: "ran", candidates: 0, flagged: 0 });
+    const due = await tick(startedAt + HOUR);
+    expect(due).toMatchObject({ outcome: "ran", candidates: 1, flagged: 1 });
+    const [decision] = await decisionsFor(id);
+    const lastProgressAt = new Date(startedAt).toISOString();
+    expect(decision).toEqual({
+      id: decisionId(id, lastProgressAt),
+      context: "ProcedureProgress",
+      choice: "Stall",
+      decided_by: WATCHER_AGENT.id,
+      rule: "agent:ProcedureWatcher:v1",
+      subject_id: id,
+      reasoning: expect.stringMatching(/^Procedure has been Running for 3600s without progressing/),
+      inputs: {
+        procedure_id: id,
+        status: "Running",
+        last_progress_at: lastProgressAt,
+        stalled_seconds: 3600,
+        occurred_at: new Date(startedAt + HOUR).toISOString(),
+      },
+      confidence_source: "self_reported",
+      parent_id: null,
+      override_kind: null,
+      recorded_at: new Date(startedAt + HOUR).toISOString(),
+    });
+    expect((await call(`/v1/decisions/${decision!.id}`, { token: await tokenFor("reader") })).json).toEqual(decision);
+  });
+});
+
+describe("the anti-false-flag fold", () => {
+  it("rescues a Running candidate whose object shows later activity than the lagging mirror", async () => {
+    const { id, startedAt } = await running();
+    await post(id, [entry({ step_kind: "note", payload: {} })]);
+    const recordedAt = (await call(`/v1/procedures/${id}`)).json.last_activity_at as string;
+    await env.DB.prepare("UPDATE procedure_summary SET last_activity_at = NULL WHERE procedure_id = ?").bind(id).run();
+
+    const read = vi.fn((pid: string) => procedureStub(pid).latestActivityAt());
+    const summary = await tick(Date.parse(recordedAt) + HOUR - 1, { latestActivityAt: read });
+    expect(Date.parse(recordedAt) + HOUR - 1 - startedAt).toBeGreaterThanOrEqual(HOUR);
+    expect(summary).toMatchObject({ candidates: 1, rescued: 1, flagged: 0 });
+    expect(read).toHaveBeenCalledWith(id);
+    expect(await decisionsFor(id)).toEqual([]);
+    expect(await summaryOf(id)).toMatchObject({ last_activity_at: recordedAt });
+  });
+
+  it("flags it when the latest activity is itself past the window, from that activity's time", async () => {
+    const { id } = await running();
+    await post(id, [entry({ step_kind: "note", payload: {} })]);
+    const recordedAt = (await call(`/v1/procedures/${id}`)).json.last_activity_at as string;
+    await env.DB.prepare("UPDATE procedure_summary SET last_activity_at = NULL WHERE procedure_id = ?").bind(id).run();
+    const summary = await tick(Date.parse(recordedAt) + HOUR);
+    expect(summary).toMatchObject({ candidates: 1, rescued: 0, flagged: 1 });
+    const [decision] = await decisionsFor(id);
+    expect(decision!.inputs.last_progress_at).toBe(recordedAt);
+    expect(decision!.id).toBe(decisionId(id, recordedAt));
+  });
+
+  it("defers a candidate whose activity cannot be read, and flags it on a later tick", async () => {
+    const { id, startedAt } = await running();
+    const failing = await tick(startedAt + HOUR, { latestActivityAt: () => Promise.reject(new Error("object unreachable")) });
+    expect(failing).toMatchObject({ candidates: 1, deferred: 1, flagged: 0 });
+    expect(await decisionsFor(id)).toEqual([]);
+    expect(await tick(startedAt + HOUR)).toMatchObject({ flagged: 1 });
+  });
+
+  it("defers a row whose status time is unknown", async () => {
+    const { id, startedAt } = await running();
+    await env.DB.prepare("UPDATE procedure_summary SET last_status_changed_at = NULL WHERE procedure_id = ?").bind(id).run();
+    expect(await tick(startedAt + 10 * HOUR)).toMatchObject({ deferred: 1, flagged: 0 });
+    expect(await decisionsFor(id)).toEqual([]);
+  });
+});
+
+describe("Held procedures", () => {
+  it("are never folded: activity newer than the hold does not save a deliberate pause past its window", async () => {
+    const { id } = await running();
+    await post(id, [entry({ step_kind: "note", payload: {} })]);
+    const heldAt = Date.parse((await command(id, "hold", { reason: "weekend" })).json.last_status_changed_at);
+    await env.DB.prepare("UPDATE procedure_summary SET last_activity_at = ? WHERE procedure_id = ?")
+      .bind(new Date(heldAt + 80_000_000).toISOString(), id)
+      .run();
+    const read = vi.fn((pid: string) => procedureStub(pid).latestActivityAt());
+    expect(await tick(heldAt + 86_400_000 - 1, { latestActivityAt: read })).toMatchObject({ flagged: 0 });
+    expect(await tick(heldAt + 86_400_000, { latestActivityAt: read })).toMatchObject({ flagged: 1 });
+    expect(read).not.toHaveBeenCalled();
+    const [decision] = await decisionsFor(id);
+    expect(decision!.inputs).toMatchObject({ status: "Held", last_progress_at: new Date(heldAt).toISOString() });
+  });
+
+  it("judges a step-fault hold on the Running window, a deliberate pause on the Held window", async () => {
+    const paused = await running();
+    const pausedAt = Date.parse((await command(paused.id, "hold", { reason: "lunch" })).json.last_status_changed_at);
+
+    const faulted = await registerProcedure();
+    await conduct(faulted, { steps: [STEPS.check], on_failure: "hold" });
+    await post(faulted, [entry({ step_kind: "check", step_index: 0, result: "failed", error_class: "OutOfTolerance" })]);
+    const faultedState = (await call(`/v1/procedures/${faulted}`)).json;
+    expect(faultedState.hold_claims).toEqual([expect.objectContaining({ cause: "step-fault" })]);
+    const faultedAt = Date.parse(faultedState.last_status_changed_at);
+
+    const now = Math.max(pausedAt, faultedAt) + HOUR;
+    expect(await tick(now)).toMatchObject({ flagged: 1 });
+    expect(await decisionsFor(faulted)).toHaveLength(1);
+    expect(await decisionsFor(paused.id)).toEqual([]);
+  });
+});
+
+describe("episodes", () => {
+  it("records one decision per episode across repeated and overlapping ticks", async () => {
+    const { id, startedAt } = await running();
+    const now = startedAt + 2 * HOUR;
+    const [a, b] = await Promise.all([tick(now), tick(now)]);
+    expect(a.flagged + b.flagged).toBeGreaterThanOrEqual(1);
+    expect(await tick(now + HOUR)).toMatchObject({ candidates: 0, flagged: 0 });
+    expect(await decisionsFor(id)).toHaveLength(1);
+  });
+
+  it("starts a new episode after progress: a later stall gets a new decision", async () => {
+    const { id, startedAt } = await running();
+    await tick(startedAt + HOUR);
+    const heldAt = Date.parse((await command(id, "hold", { reason: "check", cause: "driver-stand-down" })).json.last_status_changed_at);
+    expect(await tick(heldAt + HOUR)).toMatchObject({ flagged: 1 });
+    const decisions = await decisionsFor(id);
+    expect(decisions).toHaveLength(2);
+    expect(new Set(decisions.map((d) => d.id)).size).toBe(2);
+  });
+
+  it("drains every page: a stalled procedure on a later page is flagged", async () => {
+    const ids: string[] = [];
+    let latest = 0;
+    for (let i = 0; i < 7; i++) {
+      const p = await running();
+      ids.push(p.id);
+      latest = Math.max(latest, p.startedAt);
+    }
+    const summary = await tick(latest + HOUR, { pageSize: 3 });
+    expect(summary).toMatchObject({ candidates: 7, flagged: 7 });
+    expect(summary.pages).toBeGreaterThanOrEqual(3);
+    for (const id of ids) expect(await decisionsFor(id)).toHaveLength(1);
+    const again = await tick(latest + 2 * HOUR, { pageSize: 3 });
+    expect(again).toMatchObject({ candidates: 0, flagged: 0 });
+  });
+});
+
+describe("the kill switch, authorization and configuration", () => {
+  it("does nothing when the agent's actor is absent, deactivated, and resumes when reactivated", async () => {
+    const { id, startedAt } = await running();
+    await env.DB.prepare("DELETE FROM actors WHERE actor_id = ?").bind(WATCHER_AGENT.id).run();
+    expect(await tick(startedAt + HOUR)).toMatchObject({ outcome: "agent-missing", flagged: 0 });
+    await env.DB.prepare(
+      "INSERT INTO actors (actor_id, kind, name, active, updated_at) VALUES (?, 'agent', 'ProcedureWatcher', 1, ?)",
+    )
+      .bind(WATCHER_AGENT.id, new Date().toISOString())
+      .run();
+
+    const off = await call(`/v1/actors/${WATCHER_AGENT.id}/deactivate`, { method: "POST" });
+    expect(off.json).toMatchObject({ actor_id: WATCHER_AGENT.id, kind: "agent", active: false });
+    expect(await tick(startedAt + HOUR)).toMatchObject({ outcome: "agent-inactive", flagged: 0 });
+    expect(await decisionsFor(id)).toEqual([]);
+
+    expect((await call(`/v1/actors/${WATCHER_AGENT.id}/activate`, { method: "POST" })).json.active).toBe(true);
+    expect(await tick(startedAt + HOUR)).toMatchObject({ outcome: "ran", flagged: 1 });
+  });
+
+  it("does nothing when the agent is denied ListProcedures, logging once per denial episode", async () => {
+    const { startedAt } = await running();
+    const warn = vi.spyOn(console, "warn");
+    await env.DB.prepare("UPDATE principals SET roles = '[]' WHERE principal_id = ?").bind(WATCHER_AGENT.id).run();
+    expect(await tick(startedAt + HOUR)).toMatchObject({ outcome: "denied", flagged: 0 });
+    expect(await tick(startedAt + HOUR)).toMatchObject({ outcome: "denied" });
+    expect(warn.mock.calls.filter(([line]) => String(line).includes("watcher denied"))).toHaveLength(1);
+    expect((await call("/v1/watcher")).json).toMatchObject({ agent: { authorized: false }, denied_since: expect.any(String) });
+
+    await env.DB.prepare(`UPDATE principals SET roles = '["reader"]' WHERE principal_id = ?`).bind(WATCHER_AGENT.id).run();
+    expect(await tick(startedAt + HOUR)).toMatchObject({ outcome: "ran", flagged: 1 });
+    expect((await call("/v1/watcher")).json.denied_since).toBeNull();
+  });
+
+  it("is off by default: the Cron Trigger with the shipped configuration records nothing", async () => {
+    const { id, startedAt } = await running();
+    const controller = createScheduledController({ scheduledTime: startedAt + 10 * HOUR, cron: "*/5 * * * *" });
+    const ctx = createExecutionContext();
+    await worker.scheduled(controller, env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await decisionsFor(id)).toEqual([]);
+    const status = await call("/v1/watcher", { token: await tokenFor("reader") });
+    expect(status.json).toMatchObject({ enabled: false, stale_after_seconds: 3600, held_stale_after_seconds: 86400, last_tick: null });
+  });
+
+  it("shows the last tick's summary", async () => {
+    const { startedAt } = await running();
+    await tick(startedAt + HOUR);
+    const status = await call("/v1/watcher");
+    expect(status.json).toMatchObject({
+      agent: { actor_id: WATCHER_AGENT.id, present: true, active: true, authorized: true },
+      last_tick: { outcome: "ran", candidates: 1, flagged: 1, pages: expect.any(Number) },
+    });
+  });
+});
+
+describe("decision and actor routes", () => {
+  it("filters and pages decisions", async () => {
+    let latest = 0;
+    for (let i = 0; i < 3; i++) latest = Math.max(latest, (await running()).startedAt);
+    await tick(latest + HOUR);
+    const first = await call("/v1/decisions?context=ProcedureProgress&choice=Stall&limit=2");
+    expect(first.json.items).toHaveLength(2);
+    const rest = await call(`/v1/decisions?limit=2&cursor=${encodeURIComponent(first.json.next_cursor)}`);
+    expect(rest.json.items).toHaveLength(1);
+    expect(rest.json.next_cursor).toBeNull();
+    const ids = [...first.json.items, ...rest.json.items].map((d: { id: string }) => d.id);
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it("refuses bad filters, unknown ids and unauthorized callers", async () => {
+    expectProblem(await call("/v1/decisions?choice=Nap"), 400, "ValidationFailed");
+    expectProblem(await call(`/v1/decisions/${crypto.randomUUID()}`), 404, "DecisionNotFound");
+    expectProblem(await call("/v1/decisions", { token: null }), 401);
+    expectProblem(await call("/v1/decisions", { token: await tokenFor("gateway") }), 403);
+    expectProblem(await call(`/v1/actors/${WATCHER_AGENT.id}/deactivate`, { method: "POST", token: await tokenFor("operator") }), 403);
+    expectProblem(await call(`/v1/actors/${crypto.randomUUID()}`), 404, "ActorNotFound");
+    expect((await call(`/v1/actors/${WATCHER_AGENT.id}`)).json.active).toBe(true);
+  });
+});
