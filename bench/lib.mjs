@@ -3,9 +3,10 @@
 // (bench/lifecycle.mjs, ...) use only what is exported here.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,6 +15,73 @@ export const ROOT = dirname(BENCH_DIR);
 export const CONFIG = join(BENCH_DIR, "wrangler.bench.toml");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const HOST = "127.0.0.1";
+
+// ---- CPU accounting -------------------------------------------------------
+
+const CLOCK_TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** CPU ms used so far by the live processes of process group `pgid` (Linux /proc; 0 elsewhere). */
+function groupCpuMs(pgid) {
+  let ticks = 0;
+  let entries;
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+      if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * CLOCK_TICK_MS;
+}
+
+function machineCpuMs() {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of cpus()) {
+    const all = times.user + times.nice + times.sys + times.idle + times.irq;
+    busy += all - times.idle;
+    total += all;
+  }
+  return { busy, total };
+}
+
+/**
+ * Samples, around a measurement, the CPU the service's process group used
+ * (wrangler + workerd) and the share of the machine used by anything else
+ * (neither the service nor this bench): a busy machine makes the figures noisy.
+ */
+function cpuProbe(pgid) {
+  return {
+    start() {
+      return { group: groupCpuMs(pgid), self: process.cpuUsage(), machine: machineCpuMs() };
+    },
+    stop(before, n) {
+      const group = groupCpuMs(pgid) - before.group;
+      const selfUsage = process.cpuUsage(before.self);
+      const self = (selfUsage.user + selfUsage.system) / 1000;
+      const machine = machineCpuMs();
+      const busy = machine.busy - before.machine.busy;
+      const total = machine.total - before.machine.total;
+      return {
+        serviceCpuMsPerRequest: group / n,
+        clientCpuMsPerRequest: self / n,
+        otherCpuShare: total > 0 ? Math.max(0, (busy - group - self) / total) : NaN,
+      };
+    },
+  };
+}
+
+/** Set while a server runs: measure() reports CPU figures through it. */
+let activeProbe = null;
 
 // ---- processes ------------------------------------------------------------
 
@@ -108,6 +176,7 @@ export async function startServer({ verbose = false, keep = false, logLevel = "w
       }
     }
     process.off("exit", killOnExit);
+    activeProbe = null;
     if (!keep) await rm(dir, { recursive: true, force: true });
   };
   // Last resort when the bench dies without reaching stop(): synchronous kill.
@@ -170,6 +239,7 @@ export async function startServer({ verbose = false, keep = false, logLevel = "w
       if (Date.now() > deadline) throw new Error("wrangler dev did not answer /healthz within 90 s");
       await new Promise((r) => setTimeout(r, 250));
     }
+    activeProbe = cpuProbe(child.pid);
     return { baseUrl, token, dir, stop, output: () => out.text() };
   } catch (error) {
     const output = out.text();
@@ -218,7 +288,9 @@ function percentile(sorted, q) {
  * to an outcome label ("ok" when it resolves to nothing); a throw counts as
  * "error" and is kept (the first one) for the report.
  * Returns {label, n, concurrency, seconds, rps, p50, p99, outcomes, errors, firstError}
- * (latencies in ms, rps over all n calls).
+ * (latencies in ms, rps over all n calls), and while a server started by
+ * startServer() runs also {serviceCpuMsPerRequest, clientCpuMsPerRequest,
+ * otherCpuShare}.
  */
 export async function measure(label, n, concurrency, fn) {
   const latencies = new Float64Array(n);
@@ -241,11 +313,15 @@ export async function measure(label, n, concurrency, fn) {
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
     }
   };
+  const probe = activeProbe;
+  const sample = probe?.start();
   const start = performance.now();
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, worker));
   const seconds = (performance.now() - start) / 1000;
+  const cpu = probe ? probe.stop(sample, n) : {};
   const sorted = latencies.sort();
   return {
+    ...cpu,
     label,
     n,
     concurrency,
@@ -282,4 +358,5 @@ export const fmt = {
   rps: (v) => (Number.isFinite(v) ? v.toFixed(0) : "-"),
   ms: (v) => (Number.isFinite(v) ? v.toFixed(2) : "-"),
   ratio: (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : "-"),
+  percent: (v) => (Number.isFinite(v) ? `${(v * 100).toFixed(0)}%` : "-"),
 };

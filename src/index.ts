@@ -10,6 +10,7 @@ import { ProblemError } from "./api/problem";
 import { procedureObject } from "./api/procedure-stub";
 import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
+import { watcherRoutes } from "./api/watcher";
 import { mountReference } from "./api/reference";
 import { database } from "./db/client";
 import { config } from "./env";
@@ -46,6 +47,7 @@ app.route("/", conductRoutes);
 app.route("/", activityRoutes);
 app.route("/", pseudoaxisRoutes);
 app.route("/", decisionRoutes);
+app.route("/", watcherRoutes);
 app.route("/", admin);
 mountReference(app);
 

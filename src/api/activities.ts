@@ -4,7 +4,7 @@ import { createRouter } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, jsonBody, Limit, ProcedureIdParam, Timestamp } from "./schemas";
+import { BEARER, Limit, ProcedureIdParam, Timestamp, jsonBody, jsonResponse, pageResponse } from "./schemas";
 
 export const MAX_ENTRIES_PER_BATCH = 500;
 
@@ -45,10 +45,7 @@ const append = createRoute({
     body: jsonBody(z.strictObject({ entries: z.array(EntrySchema).min(1).max(MAX_ENTRIES_PER_BATCH) }).openapi("AppendActivities")),
   },
   responses: {
-    200: {
-      description: "How many entries were new and how many were already recorded",
-      content: { "application/json": { schema: z.object({ event_count: z.number().int(), duplicate_count: z.number().int() }) } },
-    },
+    200: jsonResponse("How many entries were new and how many were already recorded", z.object({ event_count: z.number().int(), duplicate_count: z.number().int() })),
     ...problemResponses(400, 401, 403, 404, 409, 422),
   },
 });
@@ -64,10 +61,7 @@ const page = createRoute({
     query: z.strictObject({ cursor: z.string().regex(/^\d+$/).optional(), limit: Limit(500, 100) }),
   },
   responses: {
-    200: {
-      description: "A page of entries",
-      content: { "application/json": { schema: z.object({ items: z.array(RecordedEntrySchema), next_cursor: z.string().nullable() }) } },
-    },
+    200: pageResponse("A page of entries", RecordedEntrySchema),
     ...problemResponses(400, 401, 403, 404),
   },
 });

@@ -7,7 +7,7 @@ import { uuidv7 } from "../ids";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
-import { BEARER, jsonBody, Timestamp } from "./schemas";
+import { BEARER, Timestamp, jsonBody, jsonResponse } from "./schemas";
 
 const ActorSchema = z
   .object({
@@ -33,10 +33,7 @@ const createPrincipalRoute = createRoute({
     ),
   },
   responses: {
-    201: {
-      description: "The principal; the token is not stored and cannot be shown again",
-      content: { "application/json": { schema: z.object({ principal_id: z.uuid(), token: z.string() }) } },
-    },
+    201: jsonResponse("The principal; the token is not stored and cannot be shown again", z.object({ principal_id: z.uuid(), token: z.string() })),
     ...problemResponses(400, 401, 403),
   },
 });
@@ -48,7 +45,7 @@ const readActor = createRoute({
   security: BEARER,
   middleware: [requires("ReadActor")],
   request: { params: ActorIdParam },
-  responses: { 200: { description: "The actor", content: { "application/json": { schema: ActorSchema } } }, ...problemResponses(400, 401, 403, 404) },
+  responses: { 200: jsonResponse("The actor", ActorSchema), ...problemResponses(400, 401, 403, 404) },
 });
 
 function actorSwitch(active: boolean) {
@@ -59,7 +56,7 @@ function actorSwitch(active: boolean) {
     security: BEARER,
     middleware: [requires(active ? "ActivateActor" : "DeactivateActor")],
     request: { params: ActorIdParam },
-    responses: { 200: { description: "The actor", content: { "application/json": { schema: ActorSchema } } }, ...problemResponses(400, 401, 403, 404) },
+    responses: { 200: jsonResponse("The actor", ActorSchema), ...problemResponses(400, 401, 403, 404) },
   });
 }
 

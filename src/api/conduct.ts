@@ -8,7 +8,7 @@ import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, jsonBody, ProcedureIdParam, procedureResponse, Timestamp } from "./schemas";
+import { BEARER, jsonBody, jsonResponse, ProcedureIdParam, procedureResponse, Timestamp } from "./schemas";
 
 // The generator can render the recursive request step only as a named component.
 RequestStepSchema.openapi("RequestStep");
@@ -60,8 +60,6 @@ const ResumePointSchema = z
   })
   .openapi("ResumePoint");
 
-const json = <T extends z.ZodType>(description: string, schema: T) => ({ description, content: { "application/json": { schema } } });
-
 const conduct = createRoute({
   method: "post",
   path: "/v1/procedures/{id}/conduct",
@@ -71,7 +69,7 @@ const conduct = createRoute({
   security: BEARER,
   middleware: [requires("ConductProcedure")],
   request: { params: ProcedureIdParam, body: jsonBody(ConductRequestSchema) },
-  responses: { 200: json("The conduct result", ConductResultSchema), ...problemResponses(400, 401, 403, 404, 409, 422) },
+  responses: { 200: jsonResponse("The conduct result", ConductResultSchema), ...problemResponses(400, 401, 403, 404, 409, 422) },
 });
 
 const manifest = createRoute({
@@ -81,7 +79,7 @@ const manifest = createRoute({
   security: BEARER,
   middleware: [requires("ReadProcedureManifest")],
   request: { params: ProcedureIdParam },
-  responses: { 200: json("The pinned manifest", ManifestSchema), ...problemResponses(400, 401, 403, 404) },
+  responses: { 200: jsonResponse("The pinned manifest", ManifestSchema), ...problemResponses(400, 401, 403, 404) },
 });
 
 const resumePoint = createRoute({
@@ -92,7 +90,7 @@ const resumePoint = createRoute({
   security: BEARER,
   middleware: [requires("ReadProcedureResumePoint")],
   request: { params: ProcedureIdParam },
-  responses: { 200: json("The suggestion", ResumePointSchema), ...problemResponses(400, 401, 403, 404) },
+  responses: { 200: jsonResponse("The suggestion", ResumePointSchema), ...problemResponses(400, 401, 403, 404) },
 });
 
 const conductFrom = createRoute({
@@ -104,7 +102,7 @@ const conductFrom = createRoute({
   security: BEARER,
   middleware: [requires("ConductProcedureFrom")],
   request: { params: ProcedureIdParam, body: jsonBody(BoundaryBody) },
-  responses: { 200: json("The replay plan", ReplaySchema), ...problemResponses(400, 401, 403, 404, 409) },
+  responses: { 200: jsonResponse("The replay plan", ReplaySchema), ...problemResponses(400, 401, 403, 404, 409) },
 });
 
 const goAhead = createRoute({

@@ -1,18 +1,12 @@
-// Decisions over HTTP (read-only: only the watcher records them) and the
-// watcher's own status.
+// Decisions over HTTP: read-only, since only the watcher records them.
 import { createRoute, z } from "@hono/zod-openapi";
-import { findActor } from "../db/actors";
 import { findDecision, listDecisions, type DecisionCursor } from "../db/decisions";
-import { readWatcherState } from "../db/watcher-state";
 import { DECISION_CHOICES, DECISION_CONTEXTS } from "../decisions/vocabulary";
-import { isAuthorized } from "../auth/grants";
-import { principalById } from "../auth/principals";
-import { WATCHER_AGENT } from "../watcher/stall";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
 import { decodeCursor, encodeCursor } from "./procedure-stub";
-import { BEARER, Limit, Timestamp } from "./schemas";
+import { BEARER, Limit, Timestamp, jsonResponse, pageResponse } from "./schemas";
 
 const DecisionSchema = z
   .object({
@@ -47,10 +41,7 @@ const list = createRoute({
     }),
   },
   responses: {
-    200: {
-      description: "A page of decisions",
-      content: { "application/json": { schema: z.object({ items: z.array(DecisionSchema), next_cursor: z.string().nullable() }) } },
-    },
+    200: pageResponse("A page of decisions", DecisionSchema),
     ...problemResponses(400, 401, 403),
   },
 });
@@ -63,58 +54,8 @@ const read = createRoute({
   middleware: [requires("ReadDecision")],
   request: { params: z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) }) },
   responses: {
-    200: { description: "The decision", content: { "application/json": { schema: DecisionSchema } } },
+    200: jsonResponse("The decision", DecisionSchema),
     ...problemResponses(400, 401, 403, 404),
-  },
-});
-
-const TickSchema = z
-  .object({
-    started_at: Timestamp,
-    duration_ms: z.number(),
-    outcome: z.enum(["disabled", "agent-missing", "agent-inactive", "denied", "ran"]),
-    candidates: z.number().int(),
-    rescued: z.number().int(),
-    deferred: z.number().int(),
-    flagged: z.number().int(),
-    already_flagged: z.number().int().optional(),
-    pages: z.number().int(),
-    rows_read: z.number().int().optional(),
-  })
-  .openapi("WatcherTick");
-
-const watcher = createRoute({
-  method: "get",
-  path: "/v1/watcher",
-  summary: "The stall watcher's configuration, agent and last tick",
-  security: BEARER,
-  middleware: [requires("ReadWatcher")],
-  responses: {
-    200: {
-      description: "The watcher's status",
-      content: {
-        "application/json": {
-          schema: z
-            .object({
-              enabled: z.boolean(),
-              stale_after_seconds: z.number().int(),
-              held_stale_after_seconds: z.number().int(),
-              agent: z.object({
-                actor_id: z.string(),
-                kind: z.string(),
-                rule: z.string(),
-                present: z.boolean(),
-                active: z.boolean(),
-                authorized: z.boolean(),
-              }),
-              denied_since: Timestamp.nullable(),
-              last_tick: TickSchema.nullable(),
-            })
-            .openapi("Watcher"),
-        },
-      },
-    },
-    ...problemResponses(401, 403),
   },
 });
 
@@ -137,30 +78,4 @@ export const decisionRoutes = createRouter()
     const found = await findDecision(c.var.db, id);
     if (!found) throw new ProblemError(404, "DecisionNotFound", `decision ${id} does not exist`);
     return c.json(DecisionSchema.parse(found), 200);
-  })
-  .openapi(watcher, async (c) => {
-    const { watcher: config } = c.var.config;
-    const [actor, principal, memory] = await Promise.all([
-      findActor(c.var.db, WATCHER_AGENT.id),
-      principalById(c.var.db, WATCHER_AGENT.id),
-      readWatcherState(c.var.db),
-    ]);
-    return c.json(
-      {
-        enabled: config.enabled,
-        stale_after_seconds: config.staleAfterSeconds,
-        held_stale_after_seconds: config.heldStaleAfterSeconds,
-        agent: {
-          actor_id: WATCHER_AGENT.id,
-          kind: WATCHER_AGENT.name,
-          rule: WATCHER_AGENT.rule,
-          present: actor !== null,
-          active: actor?.active ?? false,
-          authorized: principal !== null && isAuthorized(principal, "ListProcedures"),
-        },
-        denied_since: memory.denied_since,
-        last_tick: memory.last_tick,
-      },
-      200,
-    );
   });

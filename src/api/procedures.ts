@@ -12,7 +12,7 @@ import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { actorOf, decodeCursor, encodeCursor, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, jsonBody, Limit, ProcedureIdParam, procedureResponse, Timestamp } from "./schemas";
+import { BEARER, Limit, ProcedureIdParam, Timestamp, jsonBody, pageResponse, procedureResponse } from "./schemas";
 import type { Context } from "hono";
 
 const RegisterBody = z
@@ -88,10 +88,7 @@ const list = createRoute({
     }),
   },
   responses: {
-    200: {
-      description: "A page of procedure summaries",
-      content: { "application/json": { schema: z.object({ items: z.array(SummarySchema), next_cursor: z.string().nullable() }) } },
-    },
+    200: pageResponse("A page of procedure summaries", SummarySchema),
     ...problemResponses(400, 401, 403),
   },
 });
@@ -121,10 +118,7 @@ const events = createRoute({
     }),
   },
   responses: {
-    200: {
-      description: "A page of events in version order",
-      content: { "application/json": { schema: z.object({ items: z.array(EventSchema), next_cursor: z.string().nullable() }) } },
-    },
+    200: pageResponse("A page of events in version order", EventSchema),
     ...problemResponses(400, 401, 403, 404),
   },
 });

@@ -4,7 +4,7 @@ import { findPseudoaxis, savePseudoaxis } from "../db/pseudoaxes";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
-import { BEARER, jsonBody, Timestamp } from "./schemas";
+import { BEARER, Timestamp, jsonBody, jsonResponse } from "./schemas";
 
 const Address = z.string().min(1).max(200);
 
@@ -23,7 +23,7 @@ const PseudoaxisSchema = z
   .object({ name: z.string(), constituents: z.array(Constituent), updated_at: Timestamp, updated_by: z.string() })
   .openapi("Pseudoaxis");
 
-const response = { description: "The definition", content: { "application/json": { schema: PseudoaxisSchema } } };
+const response = jsonResponse("The definition", PseudoaxisSchema);
 
 const put = createRoute({
   method: "put",

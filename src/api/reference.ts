@@ -4,6 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { html, raw } from "hono/html";
 import type { AppEnv } from "./app";
+import { jsonResponse } from "./schemas";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -70,7 +71,7 @@ const health = createRoute({
   method: "get",
   path: "/healthz",
   summary: "Liveness check (no auth)",
-  responses: { 200: { description: "The service is up", content: { "application/json": { schema: z.object({ ok: z.literal(true) }) } } } },
+  responses: { 200: jsonResponse("The service is up", z.object({ ok: z.literal(true) })) },
 });
 
 /** Mounts /openapi.json, /docs and /healthz on the app that owns every route. */

@@ -39,10 +39,17 @@ export const ProcedureSchema = z
   })
   .openapi("Procedure");
 
-export const procedureResponse = (description: string) => ({
+/** A JSON success response for a route's OpenAPI declaration. */
+export const jsonResponse = <T extends z.ZodType>(description: string, schema: T) => ({
   description,
-  content: { "application/json": { schema: ProcedureSchema } },
+  content: { "application/json": { schema } },
 });
+
+/** A keyset page: `{items, next_cursor}`. */
+export const pageResponse = <T extends z.ZodType>(description: string, item: T) =>
+  jsonResponse(description, z.object({ items: z.array(item), next_cursor: z.string().nullable() }));
+
+export const procedureResponse = (description: string) => jsonResponse(description, ProcedureSchema);
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({
   required: true,

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { DecisionRecord } from "../decisions/vocabulary";
 import { uuidv5 } from "../ids";
+import type { HoldCause } from "../procedure/events";
 
 /** The watcher's agent identity; the id is fixed so its actor can be seeded and revoked. */
 export const WATCHER_AGENT = {
@@ -16,7 +17,6 @@ export const WATCHER_AGENT = {
 } as const;
 
 export type WatcherConfig = { enabled: boolean; staleAfterSeconds: number; heldStaleAfterSeconds: number };
-export type HoldCause = "operator" | "step-fault" | "driver-stand-down";
 export type InConductStatus = "Running" | "Held";
 
 /** A row of the in-conduct sweep, as read from the projection. */

@@ -26,6 +26,8 @@ const API_ROUTES = [
   ["post", "/v1/actors/{id}/deactivate"],
   ["post", "/v1/actors/{id}/activate"],
   ["post", "/v1/principals"],
+  ["get", "/v1/watcher"],
+  ["post", "/v1/procedures/{id}/go-ahead"],
   ["get", "/healthz"],
 ] as const;
 

@@ -1,0 +1,84 @@
+// The stall watcher's status: its configuration, its agent and its last tick.
+import { createRoute, z } from "@hono/zod-openapi";
+import { isAuthorized } from "../auth/grants";
+import { principalById } from "../auth/principals";
+import { findActor } from "../db/actors";
+import { readWatcherState } from "../db/watcher-state";
+import { WATCHER_AGENT } from "../watcher/stall";
+import { createRouter } from "./app";
+import { requires } from "./auth";
+import { problemResponses } from "./problem";
+import { BEARER, jsonResponse, Timestamp } from "./schemas";
+
+const TickSchema = z
+  .object({
+    started_at: Timestamp,
+    duration_ms: z.number(),
+    outcome: z.enum(["disabled", "agent-missing", "agent-inactive", "denied", "ran"]),
+    candidates: z.number().int(),
+    rescued: z.number().int(),
+    deferred: z.number().int(),
+    flagged: z.number().int(),
+    already_flagged: z.number().int().optional(),
+    pages: z.number().int(),
+    rows_read: z.number().int().optional(),
+  })
+  .openapi("WatcherTick");
+
+const watcher = createRoute({
+  method: "get",
+  path: "/v1/watcher",
+  summary: "The stall watcher's configuration, agent and last tick",
+  security: BEARER,
+  middleware: [requires("ReadWatcher")],
+  responses: {
+    200: jsonResponse(
+      "The watcher's status",
+      z
+            .object({
+              enabled: z.boolean(),
+              stale_after_seconds: z.number().int(),
+              held_stale_after_seconds: z.number().int(),
+              agent: z.object({
+                actor_id: z.string(),
+                kind: z.string(),
+                rule: z.string(),
+                present: z.boolean(),
+                active: z.boolean(),
+                authorized: z.boolean(),
+              }),
+              denied_since: Timestamp.nullable(),
+              last_tick: TickSchema.nullable(),
+            })
+            .openapi("Watcher"),
+    ),
+    ...problemResponses(401, 403),
+  },
+});
+
+export const watcherRoutes = createRouter().openapi(watcher, async (c) => {
+    const { watcher: config } = c.var.config;
+    const [actor, principal, memory] = await Promise.all([
+      findActor(c.var.db, WATCHER_AGENT.id),
+      principalById(c.var.db, WATCHER_AGENT.id),
+      readWatcherState(c.var.db),
+    ]);
+    return c.json(
+      {
+        enabled: config.enabled,
+        stale_after_seconds: config.staleAfterSeconds,
+        held_stale_after_seconds: config.heldStaleAfterSeconds,
+        agent: {
+          actor_id: WATCHER_AGENT.id,
+          kind: WATCHER_AGENT.name,
+          rule: WATCHER_AGENT.rule,
+          present: actor !== null,
+          active: actor?.active ?? false,
+          authorized: principal !== null && isAuthorized(principal, "ListProcedures"),
+        },
+        denied_since: memory.denied_since,
+        last_tick: memory.last_tick,
+      },
+      200,
+    );
+  });
