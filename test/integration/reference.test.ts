@@ -62,3 +62,10 @@ describe("the API's own description", () => {
     expect(missing.headers.get("content-type")).toContain("application/problem+json");
   });
 });
+
+describe("the Worker's entry module", () => {
+  it("exports only the handlers and the Durable Object class (workerd refuses anything else)", async () => {
+    const entry = await import("../../src/index");
+    expect(Object.keys(entry).sort()).toEqual(["ProcedureObject", "default"]);
+  });
+});
