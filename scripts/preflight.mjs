@@ -15,5 +15,7 @@ const stale =
 
 if (stale) {
   console.log("preflight: installing dependencies from package-lock.json ...");
-  execSync("npm ci --no-audit --no-fund", { stdio: "inherit" });
+  // `npm install` rather than `npm ci`: npm omits other platforms' optional
+  // workerd binaries from the lockfile, which `npm ci` then reports as missing.
+  execSync("npm install --no-audit --no-fund", { stdio: "inherit" });
 }
