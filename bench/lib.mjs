@@ -102,7 +102,7 @@ function tail(max = 200) {
   let partial = "";
   return {
     push(chunk) {
-      const parts = (partial + chunk).split("\n");
+      const parts = (partial + chunk.replace(/\x1b\[[0-9;]*m/g, "")).split("\n");
       partial = parts.pop();
       for (const line of parts) {
         lines.push(line);

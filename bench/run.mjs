@@ -29,7 +29,7 @@ function options() {
   const { values } = parseArgs({
     options: {
       requests: { type: "string", short: "n" },
-      concurrency: { type: "string", short: "c" },
+      concurrency: { type: "string" },
       objects: { type: "string" },
       warmup: { type: "string" },
       verbose: { type: "boolean", default: false },
@@ -146,6 +146,6 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error(`bench: ${error.stack ?? error}`);
+  console.error(`bench: ${error.message ?? error}`);
   process.exitCode = 1;
 });

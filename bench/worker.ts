@@ -4,11 +4,10 @@
 import { DurableObject } from "cloudflare:workers";
 import service from "../src/index";
 
-// Only handlers and Durable Object classes may be named exports of a Worker's
-// main module (workerd refuses a plain value such as src/index's
-// MAX_BODY_BYTES), so the service's exports are named here one by one: add
-// any Durable Object class src/index comes to export.
-export { ProcedureObject } from "../src/index";
+// Everything the service exports (its Durable Object classes). A Worker's main
+// module may export only handlers and classes: workerd refuses to start on a
+// plain value, here as in the service itself.
+export * from "../src/index";
 
 export interface BenchEnv extends Env {
   BASELINE: DurableObjectNamespace<BaselineObject>;
