@@ -1,6 +1,6 @@
 // Gateway-side helpers: entries the way an instrument gateway would post them.
 import { uuidv7 } from "../src/ids";
-import { call } from "./helpers";
+import { call, settled } from "./helpers";
 
 export interface EntryOptions {
   step_kind: string;
@@ -31,14 +31,18 @@ export function entry(options: EntryOptions) {
   };
 }
 
-/** Posts a batch of entries as `token` (default admin). */
-export function post(id: string, entries: unknown[], token?: string) {
-  return call(`/v1/procedures/${id}/activities`, { body: { entries }, token });
+/** Posts a batch of entries as `token` (default admin); the projection settled. */
+export async function post(id: string, entries: unknown[], token?: string) {
+  const result = await call(`/v1/procedures/${id}/activities`, { body: { entries }, token });
+  await settled(id);
+  return result;
 }
 
-/** Conducts a procedure and returns the result body. */
+/** Conducts a procedure and returns the response; the projection settled. */
 export async function conduct(id: string, body: Record<string, unknown>, token?: string) {
-  return call(`/v1/procedures/${id}/conduct`, { body, token });
+  const result = await call(`/v1/procedures/${id}/conduct`, { body, token });
+  await settled(id);
+  return result;
 }
 
 export const STEPS = {

@@ -56,7 +56,15 @@ export async function tokenFor(...roles: string[]): Promise<string> {
 
 let counter = 0;
 
-/** Registers a procedure and returns its id. */
+/**
+ * Waits until the procedure's projection has caught up with every command it
+ * answered: the reply does not wait for D1, as a reader of the list would.
+ */
+export function settled(id: string): Promise<void> {
+  return procedureStub(id).project();
+}
+
+/** Registers a procedure and returns its id, its projection settled. */
 export async function registerProcedure(overrides: Record<string, unknown> = {}, token?: string) {
   counter += 1;
   const result = await call("/v1/procedures", {
@@ -64,12 +72,15 @@ export async function registerProcedure(overrides: Record<string, unknown> = {},
     body: { name: `procedure ${counter}`, kind: "calibration", target_asset_ids: ["asset-1"], ...overrides },
   });
   expect(result.status).toBe(201);
+  await settled(result.json.procedure_id);
   return result.json.procedure_id as string;
 }
 
-/** Runs a lifecycle command and returns the response. */
-export function command(id: string, name: string, body?: unknown, token?: string) {
-  return call(`/v1/procedures/${id}/${name}`, { method: "POST", body, token });
+/** Runs a lifecycle command and returns the response, the projection settled. */
+export async function command(id: string, name: string, body?: unknown, token?: string) {
+  const result = await call(`/v1/procedures/${id}/${name}`, { method: "POST", body, token });
+  await settled(id);
+  return result;
 }
 
 /** The event log as the API returns it. */
@@ -79,8 +90,9 @@ export async function eventLog(id: string) {
   return result.json.items as Array<{ version: number; type: string; payload: Record<string, unknown> }>;
 }
 
-/** The projection row for a procedure, straight from D1. */
+/** The projection row for a procedure, straight from D1, once it has caught up. */
 export async function summaryOf(id: string) {
+  await settled(id);
   return env.DB.prepare("SELECT * FROM procedure_summary WHERE procedure_id = ?").bind(id).first<Record<string, unknown>>();
 }
 

@@ -77,6 +77,7 @@ export class ProcedureObject extends DurableObject<Env> {
   private state: ProcedureState | null;
   private manifest: { pinned: PinnedManifest; steps: Step[] } | null | undefined;
   private projectionFailures = 0;
+  private delivering: Promise<void> | null = null;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
@@ -137,7 +138,7 @@ export class ProcedureObject extends DurableObject<Env> {
       });
     }
     this.manifest = undefined;
-    await this.project();
+    this.projectLater();
     return accept({ procedure_id: procedureId, step_count, succeeded: true, failure: null });
   }
 
@@ -216,7 +217,7 @@ export class ProcedureObject extends DurableObject<Env> {
       recordEntries(this.sql, fresh, judged.steps, now, actor.principal_id),
     );
     if (!result.ok) return result;
-    await this.project();
+    this.projectLater();
     return accept({ event_count: fresh.length, duplicate_count });
   }
 
@@ -286,11 +287,30 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /**
-   * Delivers the newest outbox summary to D1 and clears what it supersedes.
-   * Writes are monotonic in version, so a repeated or overlapping delivery is
-   * harmless; a failure leaves the outbox for the alarm to retry.
+   * Delivers what the outbox holds to D1 and resolves once the projection has
+   * caught up with every command answered before the call (or the delivery
+   * failed and the alarm owns the retry). Deliveries run one at a time.
    */
-  private async project(): Promise<void> {
+  async project(): Promise<void> {
+    while (this.delivering) await this.delivering;
+    if (!this.hasOutbox()) return;
+    this.delivering = this.deliver().finally(() => {
+      this.delivering = null;
+    });
+    await this.delivering;
+  }
+
+  /** The reply does not wait for D1: a slow or failing D1 never holds a command up. */
+  private projectLater(): void {
+    this.ctx.waitUntil(this.project());
+  }
+
+  /**
+   * Sends the newest outbox summary and clears what it supersedes. Writes are
+   * monotonic in version, so a repeated or overlapping delivery is harmless; a
+   * failure leaves the outbox for the alarm to retry.
+   */
+  private async deliver(): Promise<void> {
     const latest = this.sql.exec<{ id: number; summary: string }>("SELECT id, summary FROM outbox ORDER BY id DESC LIMIT 1").toArray()[0];
     if (!latest) return;
     try {
@@ -310,7 +330,7 @@ export class ProcedureObject extends DurableObject<Env> {
   private async run(procedureId: string, commands: ProcedureCommand[], actor: Actor): Promise<Decision<ProcedureView>> {
     const outcome = this.execute(procedureId, commands, actor);
     if (!outcome.ok) return outcome;
-    await this.project();
+    this.projectLater();
     return accept(this.view(outcome.value));
   }
 
