@@ -1,28 +1,64 @@
 // Bench-only entry point (bench/wrangler.bench.toml): the service unchanged,
-// plus a bare Durable Object that does one SQLite insert per request. It is the
-// floor every service command is compared with. Never deployed.
+// plus what the bench needs beside it. Never deployed.
+// - BaselineObject: a bare SQLite-backed object, the floor every service
+//   command is compared with (one INSERT per request, or one batch of rows in
+//   one transaction for activity ingest).
+// - ProcedureObject: the service's object, subclassed only to count its D1
+//   projection writes in memory (bench/ingest.mjs).
+// - /__bench/* routes: the baseline, the projection-write counts, and seeding
+//   procedure_summary plus running one watcher tick (bench/sweep.mjs).
+// The /__bench routes take no token: the bench serves on loopback only.
 import { DurableObject } from "cloudflare:workers";
+import { procedureObject } from "../src/api/procedure-stub";
+import { database } from "../src/db/client";
+import type { SummaryRow } from "../src/db/summaries";
+import { uuidv7 } from "../src/ids";
 import service from "../src/index";
+import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object";
+import { runTick } from "../src/watcher/sweep";
+import { WATCHER_AGENT } from "../src/watcher/stall";
 
 // Everything the service exports (its Durable Object classes). A Worker's main
 // module may export only handlers and classes: workerd refuses to start on a
-// plain value, here as in the service itself.
+// plain value, here as in the service itself. The local ProcedureObject below
+// shadows the one this re-exports.
 export * from "../src/index";
 
 export interface BenchEnv extends Env {
   BASELINE: DurableObjectNamespace<BaselineObject>;
 }
 
-/** One SQLite-backed object per name; each request is exactly one INSERT. */
+/** An activity entry as the bench posts it (the service validates it; the baseline does not). */
+interface EntryRow {
+  event_id: string;
+  step_kind: string;
+  payload: Record<string, unknown>;
+  sampled_at: string;
+  occurred_at?: string;
+}
+
+/** One SQLite-backed object per name; the floor for one insert and for one batch. */
 export class BaselineObject extends DurableObject<BenchEnv> {
   private readonly sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: BenchEnv) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    // Once per object instance, not per request.
+    // Once per object instance, not per request. `entries` has the shape of the
+    // service's logbook table (unique event_id, recorded_at index), so the
+    // batch floor pays the same index maintenance as the real logbook.
     this.sql.exec(
-      "CREATE TABLE IF NOT EXISTS rows (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, recorded_at TEXT NOT NULL)",
+      `CREATE TABLE IF NOT EXISTS rows (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, recorded_at TEXT NOT NULL);
+       CREATE TABLE IF NOT EXISTS entries (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         event_id TEXT NOT NULL UNIQUE,
+         step_kind TEXT NOT NULL,
+         payload TEXT NOT NULL,
+         sampled_at TEXT NOT NULL,
+         occurred_at TEXT NOT NULL,
+         recorded_at TEXT NOT NULL
+       );
+       CREATE INDEX IF NOT EXISTS entries_recorded ON entries (recorded_at);`,
     );
   }
 
@@ -33,18 +69,190 @@ export class BaselineObject extends DurableObject<BenchEnv> {
       .one();
     return { seq: row.seq };
   }
+
+  /** Inserts every entry in one transaction, no validation, no dedup lookup: the raw-insert floor. */
+  async insertBatch(entries: EntryRow[]): Promise<{ count: number }> {
+    const now = new Date().toISOString();
+    this.ctx.storage.transactionSync(() => {
+      for (const entry of entries) {
+        this.sql.exec(
+          "INSERT INTO entries (event_id, step_kind, payload, sampled_at, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+          entry.event_id,
+          entry.step_kind,
+          JSON.stringify(entry.payload),
+          entry.sampled_at,
+          entry.occurred_at ?? now,
+          now,
+        );
+      }
+    });
+    return { count: entries.length };
+  }
 }
 
+/**
+ * The service's ProcedureObject with its D1 projection writes counted. Each
+ * projectSummary call is one D1 write of the summary row. The count lives in
+ * the instance's memory: it starts at 0 whenever the object is (re)created, so
+ * an eviction in the middle of a run loses what was counted before it; the
+ * random `instance` tag lets the bench tell.
+ */
+export class ProcedureObject extends ServiceProcedureObject {
+  private projectionWrites = 0;
+  private failedProjectionWrites = 0;
+  private readonly instance = crypto.randomUUID();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const write = this.projectSummary;
+    this.projectSummary = async (row: SummaryRow) => {
+      this.projectionWrites += 1;
+      try {
+        await write(row);
+      } catch (error) {
+        this.failedProjectionWrites += 1;
+        throw error;
+      }
+    };
+  }
+
+  /** The projection writes counted since this instance started (or the last reset). */
+  async benchProjectionWrites(reset = false): Promise<{ writes: number; failed: number; instance: string }> {
+    const counts = { writes: this.projectionWrites, failed: this.failedProjectionWrites, instance: this.instance };
+    if (reset) {
+      this.projectionWrites = 0;
+      this.failedProjectionWrites = 0;
+    }
+    return counts;
+  }
+}
+
+function benchProcedure(env: Env, id: string): DurableObjectStub<ProcedureObject> {
+  return procedureObject(env, id) as unknown as DurableObjectStub<ProcedureObject>;
+}
+
+// ---- seeding procedure_summary (bench/sweep.mjs) ---------------------------
+
+/** Rows per INSERT ... SELECT: one JSON parameter each (D1 binds at most 100 parameters). */
+const SEED_CHUNK = 1_000;
+/** Statements per env.DB.batch call. */
+const SEED_BATCH = 10;
+
+// Row: [procedure_id, "R" | "H", registered_at, last_status_changed_at]. The
+// generated columns (progress_at, watch_window) are left to D1.
+const SEED_SQL = `INSERT INTO procedure_summary (procedure_id, name, kind, target_asset_ids, status, activity_logbook_id,
+    registered_at, last_status_changed_at, last_status_reason, interrupted_at, hold_causes, version, last_activity_at, updated_at)
+  SELECT json_extract(j.value, '$[0]'), 'bench procedure', 'bench', '[]',
+    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'Held' ELSE 'Running' END, NULL,
+    json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'),
+    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'bench hold' ELSE NULL END, NULL,
+    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN '["operator"]' ELSE '[]' END,
+    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 3 ELSE 2 END, NULL, ?2
+  FROM json_each(?1) AS j`;
+
+interface SeedRequest {
+  /** Rows to insert with this call. */
+  count: number;
+  /** How many of them are past their window at now_ms. */
+  stalled: number;
+  /** Share of the rows that are Held by an operator (judged on the Held window). */
+  held_fraction: number;
+  now_ms: number;
+  stale_after_seconds: number;
+  held_stale_after_seconds: number;
+}
+
+/**
+ * Inserts `count` in-conduct summaries: fresh ones changed status within 5/6
+ * of their window before now_ms (so a tick a minute later still finds them
+ * fresh), stalled ones between 1 and 2 windows before it.
+ */
+async function seed(env: Env, input: SeedRequest): Promise<{ inserted: number; statements: number }> {
+  const now = new Date(input.now_ms).toISOString();
+  const rows: Array<[string, "R" | "H", string, string]> = [];
+  for (let i = 0; i < input.count; i++) {
+    const held = Math.random() < input.held_fraction;
+    const windowMs = (held ? input.held_stale_after_seconds : input.stale_after_seconds) * 1000;
+    const stalled = i < input.stalled;
+    const ageMs = stalled ? windowMs + 1_000 + Math.floor(Math.random() * windowMs) : Math.floor((Math.random() * windowMs * 5) / 6);
+    const changedMs = input.now_ms - ageMs;
+    const registeredMs = changedMs - 60_000 - Math.floor(Math.random() * 3_600_000);
+    rows.push([uuidv7(registeredMs), held ? "H" : "R", new Date(registeredMs).toISOString(), new Date(changedMs).toISOString()]);
+  }
+  const statements: D1PreparedStatement[] = [];
+  for (let i = 0; i < rows.length; i += SEED_CHUNK) {
+    statements.push(env.DB.prepare(SEED_SQL).bind(JSON.stringify(rows.slice(i, i + SEED_CHUNK)), now));
+  }
+  for (let i = 0; i < statements.length; i += SEED_BATCH) await env.DB.batch(statements.slice(i, i + SEED_BATCH));
+  return { inserted: rows.length, statements: statements.length };
+}
+
+/** Empties the projection and the watcher's decisions: each sweep size starts from nothing. */
+async function clear(env: Env): Promise<{ summaries: number; decisions: number }> {
+  const [summaries, decisions] = await env.DB.batch([
+    env.DB.prepare("DELETE FROM procedure_summary"),
+    env.DB.prepare("DELETE FROM decisions WHERE decided_by = ?").bind(WATCHER_AGENT.id),
+  ]);
+  return { summaries: summaries?.meta.changes ?? 0, decisions: decisions?.meta.changes ?? 0 };
+}
+
+/** One watcher tick at now_ms, enabled, with the service's default windows; counts the object reads. */
+async function tick(env: Env, input: { now_ms: number; stale_after_seconds: number; held_stale_after_seconds: number }) {
+  let objectReads = 0;
+  const summary = await runTick({
+    db: database(env.DB),
+    d1: env.DB,
+    config: { enabled: true, staleAfterSeconds: input.stale_after_seconds, heldStaleAfterSeconds: input.held_stale_after_seconds },
+    nowMs: input.now_ms,
+    latestActivityAt: (id) => {
+      objectReads += 1;
+      return procedureObject(env, id).latestActivityAt();
+    },
+  });
+  return { ...summary, object_reads: objectReads };
+}
+
+// ---- routing ----------------------------------------------------------------
+
 const BASELINE_PATH = /^\/__bench\/baseline\/([^/]{1,200})$/;
+const BASELINE_BATCH_PATH = /^\/__bench\/baseline-batch\/([^/]{1,200})$/;
+
+async function bench(request: Request, env: BenchEnv, path: string): Promise<Response | null> {
+  const post = request.method === "POST";
+  let match = post ? BASELINE_PATH.exec(path) : null;
+  if (match) {
+    const stub = env.BASELINE.get(env.BASELINE.idFromName(decodeURIComponent(match[1]!)));
+    return Response.json(await stub.insert(await request.text()));
+  }
+  match = post ? BASELINE_BATCH_PATH.exec(path) : null;
+  if (match) {
+    const stub = env.BASELINE.get(env.BASELINE.idFromName(decodeURIComponent(match[1]!)));
+    const { entries } = (await request.json()) as { entries: EntryRow[] };
+    return Response.json(await stub.insertBatch(entries));
+  }
+  if (path === "/__bench/projection-writes" && (request.method === "GET" || post)) {
+    // GET ?ids=a,b,... reads the counts; POST {ids} reads and resets them.
+    const ids = post
+      ? ((await request.json()) as { ids: string[] }).ids
+      : (new URL(request.url).searchParams.get("ids") ?? "").split(",").filter(Boolean);
+    const counts = await Promise.all(
+      ids.map(async (id) => ({ procedure_id: id, ...(await benchProcedure(env, id).benchProjectionWrites(post)) })),
+    );
+    return Response.json(counts);
+  }
+  if (post && path === "/__bench/seed") return Response.json(await seed(env, (await request.json()) as SeedRequest));
+  if (post && path === "/__bench/clear") return Response.json(await clear(env));
+  if (post && path === "/__bench/tick") return Response.json(await tick(env, (await request.json()) as Parameters<typeof tick>[1]));
+  return null;
+}
 
 export default {
   ...service,
   async fetch(request, env, ctx) {
-    const match = request.method === "POST" ? BASELINE_PATH.exec(new URL(request.url).pathname) : null;
-    if (match) {
-      const name = decodeURIComponent(match[1]!);
-      const stub = env.BASELINE.get(env.BASELINE.idFromName(name));
-      return Response.json(await stub.insert(await request.text()));
+    const path = new URL(request.url).pathname;
+    if (path.startsWith("/__bench/")) {
+      const response = await bench(request, env, path);
+      if (response) return response;
     }
     return service.fetch(request, env, ctx);
   },

@@ -1,10 +1,13 @@
 // The app factory: one validation hook and one error mapper for every route,
 // so every refusal is application/problem+json with a fixed error_class.
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Principal } from "../auth/grants";
-import type { Database } from "../db/client";
-import type { Config } from "../env";
+import { database, type Database } from "../db/client";
+import { config, type Config } from "../env";
+import { uuidv7 } from "../ids";
+import { authenticate } from "./auth";
 import { ProblemError } from "./problem";
 
 export interface AppEnv {
@@ -51,4 +54,36 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
     }),
   );
   return new ProblemError(500, "InternalError", "an unexpected error occurred").response();
+}
+
+/** Request bodies above this are refused with 413 before they are read. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The root app: per-request dependencies in c.var, the body limit and bearer
+ * authentication on /v1, and every error answered as a problem.
+ */
+export function createApp() {
+  const app = createRouter();
+  app.use("*", async (c, next) => {
+    const correlationId = c.req.header("x-correlation-id")?.slice(0, 200) || uuidv7();
+    c.set("correlation_id", correlationId);
+    c.set("config", config(c.env));
+    c.set("db", database(c.env.DB));
+    await next();
+    c.header("x-correlation-id", correlationId);
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ProblemError(413, "PayloadTooLarge", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  app.use("/v1/*", authenticate);
+  app.notFound((c) => new ProblemError(404, "RouteNotFound", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).response());
+  app.onError((error, c) => toProblem(error, c.req.raw, c.get("correlation_id")));
+  return app;
 }
