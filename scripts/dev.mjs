@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 
-export const LOCAL_ADMIN_TOKEN = "local-admin-token";
+const LOCAL_ADMIN_TOKEN = "local-admin-token";
 
 function run(args, options = {}) {
   const result = spawnSync("wrangler", args, { stdio: ["ignore", "inherit", "inherit"], ...options });
@@ -12,8 +12,10 @@ function run(args, options = {}) {
 }
 
 const devVars = ".dev.vars";
-if (!existsSync(devVars) || !/^ADMIN_TOKEN=/m.test(readFileSync(devVars, "utf8"))) {
-  writeFileSync(devVars, `ADMIN_TOKEN=${LOCAL_ADMIN_TOKEN}\n`, { flag: "a" });
+const existing = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
+if (!/^ADMIN_TOKEN=/m.test(existing)) {
+  const separator = existing === "" || existing.endsWith("\n") ? "" : "\n";
+  writeFileSync(devVars, `${existing}${separator}ADMIN_TOKEN=${LOCAL_ADMIN_TOKEN}\n`);
   console.log(`dev: wrote ADMIN_TOKEN=${LOCAL_ADMIN_TOKEN} to ${devVars}`);
 }
 

@@ -30,7 +30,7 @@ export default {
         d1: env.DB,
         config: config(env).watcher,
         nowMs: controller.scheduledTime,
-        latestActivityAt: (id) => procedureObject(env, id).latestActivityAt(),
+        readProcedure: (id) => procedureObject(env, id).watchReading(),
       }),
     );
   },

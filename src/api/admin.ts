@@ -1,6 +1,6 @@
 // Admin routes: principals (bearer tokens) and actors (the watcher's kill switch).
 import { createRoute, z } from "@hono/zod-openapi";
-import { ROLES } from "../auth/grants";
+import { API_ROLES } from "../auth/grants";
 import { createPrincipal } from "../auth/principals";
 import { findActor, setActorActive } from "../db/actors";
 import { uuidv7 } from "../ids";
@@ -29,7 +29,7 @@ const createPrincipalRoute = createRoute({
   middleware: [requires("CreatePrincipal")],
   request: {
     body: jsonBody(
-      z.strictObject({ name: z.string().trim().min(1).max(200), roles: z.array(z.enum(ROLES)).min(1).max(4) }).openapi("CreatePrincipal"),
+      z.strictObject({ name: z.string().trim().min(1).max(200), roles: z.array(z.enum(API_ROLES)).min(1).max(4) }).openapi("CreatePrincipal"),
     ),
   },
   responses: {

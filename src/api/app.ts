@@ -60,8 +60,8 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
- * The root app: per-request dependencies in c.var, the body limit and bearer
- * authentication on /v1, and every error answered as a problem.
+ * The root app: per-request dependencies in c.var, bearer authentication then
+ * the body limit on /v1, and every error answered as a problem.
  */
 export function createApp() {
   const app = createRouter();
@@ -73,6 +73,7 @@ export function createApp() {
     await next();
     c.header("x-correlation-id", correlationId);
   });
+  app.use("/v1/*", authenticate);
   app.use(
     "/v1/*",
     bodyLimit({
@@ -82,7 +83,6 @@ export function createApp() {
       },
     }),
   );
-  app.use("/v1/*", authenticate);
   app.notFound((c) => new ProblemError(404, "RouteNotFound", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).response());
   app.onError((error, c) => toProblem(error, c.req.raw, c.get("correlation_id")));
   return app;

@@ -1,7 +1,7 @@
 // Conduct: resolve the requested steps, pin them and start; the manifest, the
 // resume point, a resume from a boundary and the operator's go-ahead.
 import { createRoute, z } from "@hono/zod-openapi";
-import { referencedAddresses, resolveSteps } from "../conduct/resolve";
+import { manifestSizeError, referencedAddresses, resolveSteps } from "../conduct/resolve";
 import { ConductRequestSchema, RequestStepSchema, StepSchema, stepToPayload } from "../conduct/steps";
 import { loadPseudoaxes } from "../db/pseudoaxes";
 import { createRouter } from "./app";
@@ -131,6 +131,8 @@ export const conductRoutes = createRouter()
       resolved_steps: resolved.resolved_steps.map(stepToPayload),
       resolved_closing_steps: resolved.resolved_closing_steps.map(stepToPayload),
     };
+    const tooLarge = manifestSizeError(JSON.stringify(plan).length);
+    if (tooLarge) throw new ProblemError(422, "StepResolutionLimitExceeded", tooLarge);
     return c.json(await unwrap(procedureObject(c.env, id).conduct(id, plan, actorOf(c))), 200);
   })
   .openapi(manifest, async (c) => {

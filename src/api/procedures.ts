@@ -132,9 +132,10 @@ function isCursor(value: unknown): value is SummaryCursor {
   );
 }
 
-async function registerOnce(c: Context<AppEnv>, body: z.infer<typeof RegisterBody>, key: string | undefined) {
+/** A fresh id, or under an Idempotency-Key the id its first use claimed. */
+async function procedureIdFor(c: Context<AppEnv>, body: z.infer<typeof RegisterBody>, key: string | undefined) {
   const actor = actorOf(c);
-  if (key === undefined) return { id: uuidv7(), replay: false };
+  if (key === undefined) return uuidv7();
   const requestHash = await hashToken(JSON.stringify(body));
   const principalId = actor.principal_id;
   const claim = { principal_id: principalId, idempotency_key: key, procedure_id: uuidv7(), request_hash: requestHash, created_at: new Date().toISOString() };
@@ -146,7 +147,7 @@ async function registerOnce(c: Context<AppEnv>, body: z.infer<typeof RegisterBod
   if (winner.request_hash !== requestHash) {
     throw new ProblemError(422, "IdempotencyKeyReused", "this Idempotency-Key was used with a different request body");
   }
-  return { id: winner.procedure_id, replay: winner.procedure_id !== claim.procedure_id };
+  return winner.procedure_id;
 }
 
 type LifecycleSpec = {
@@ -212,10 +213,14 @@ const LIFECYCLE: LifecycleSpec[] = [
 export const procedures = createRouter()
   .openapi(register, async (c) => {
     const body = c.req.valid("json");
-    const { id, replay } = await registerOnce(c, body, c.req.valid("header")["idempotency-key"]);
+    const key = c.req.valid("header")["idempotency-key"];
+    const id = await procedureIdFor(c, body, key);
     const stub = procedureObject(c.env, id);
     const outcome = await stub.register(id, body, actorOf(c));
-    const view = !outcome.ok && replay && outcome.refusal.error_class === "ProcedureAlreadyExists" ? await unwrap(stub.read(id)) : await unwrap(outcome);
+    // Under a key the id is this request's alone, so "already exists" means an
+    // earlier (or concurrent) attempt of the same request registered it.
+    const replayed = !outcome.ok && key !== undefined && outcome.refusal.error_class === "ProcedureAlreadyExists";
+    const view = replayed ? await unwrap(stub.read(id)) : await unwrap(outcome);
     c.header("location", `/v1/procedures/${id}`);
     return c.json(view, 201);
   })

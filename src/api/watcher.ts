@@ -1,6 +1,6 @@
 // The stall watcher's status: its configuration, its agent and its last tick.
 import { createRoute, z } from "@hono/zod-openapi";
-import { isAuthorized } from "../auth/grants";
+import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
 import { principalById } from "../auth/principals";
 import { findActor } from "../db/actors";
 import { readWatcherState } from "../db/watcher-state";
@@ -20,6 +20,7 @@ const TickSchema = z
     deferred: z.number().int(),
     flagged: z.number().int(),
     already_flagged: z.number().int().optional(),
+    skipped: z.number().int().optional(),
     pages: z.number().int(),
     rows_read: z.number().int().optional(),
   })
@@ -74,7 +75,7 @@ export const watcherRoutes = createRouter().openapi(watcher, async (c) => {
           rule: WATCHER_AGENT.rule,
           present: actor !== null,
           active: actor?.active ?? false,
-          authorized: principal !== null && isAuthorized(principal, "ListProcedures"),
+          authorized: principal !== null && WATCHER_COMMANDS.every((command) => isAuthorized(principal, command)),
         },
         denied_since: memory.denied_since,
         last_tick: memory.last_tick,

@@ -1,7 +1,10 @@
 // Who may run what: each route names its command, and a principal's roles
 // grant commands. Pure, so the watcher is authorized exactly like a caller.
 
-export const ROLES = ["admin", "operator", "gateway", "reader"] as const;
+/** The roles a principal created over the API may hold. */
+export const API_ROLES = ["admin", "operator", "gateway", "reader"] as const;
+/** Plus the watcher's own: the procedure reads its tick uses, nothing more. */
+export const ROLES = [...API_ROLES, "watcher"] as const;
 export type Role = (typeof ROLES)[number];
 
 export const READ_COMMANDS = [
@@ -38,6 +41,8 @@ export const GATEWAY_COMMANDS = [
   "ReadProcedureResumePoint",
 ] as const;
 
+export const WATCHER_COMMANDS = ["ListProcedures", "ReadProcedure"] as const;
+
 export const ADMIN_COMMANDS = ["ReadActor", "DeactivateActor", "ActivateActor", "CreatePrincipal"] as const;
 
 export type CommandName =
@@ -51,6 +56,7 @@ const GRANTS: Record<Role, ReadonlySet<CommandName>> = {
   operator: new Set([...READ_COMMANDS, ...OPERATOR_COMMANDS]),
   gateway: new Set(GATEWAY_COMMANDS),
   reader: new Set(READ_COMMANDS),
+  watcher: new Set(WATCHER_COMMANDS),
 };
 
 export interface Principal {

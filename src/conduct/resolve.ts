@@ -11,6 +11,15 @@ type Request = { steps: RequestStep[]; closing_steps: RequestStep[] };
 
 export const MAX_REQUESTED_STEPS = 500;
 export const MAX_RESOLVED_STEPS = 10_000;
+/** The pinned list is stored twice (event and manifest row); keep it well inside a row's limit. */
+export const MAX_MANIFEST_BYTES = 512 * 1024;
+
+/** Why a serialized manifest is too large to pin, or null when it fits. */
+export function manifestSizeError(serializedLength: number): string | null {
+  return serializedLength > MAX_MANIFEST_BYTES
+    ? `the resolved steps serialize to ${serializedLength} bytes; at most ${MAX_MANIFEST_BYTES} can be pinned`
+    : null;
+}
 
 export type ResolutionErrorClass = "StepResolutionLimitExceeded" | "StepResolutionFailed";
 export type ResolveResult =

@@ -122,8 +122,9 @@ export type RequestStep = Step | ScanStep | RepeatStep;
 export const RepeatStepSchema = z.strictObject({
   kind: z.literal("repeat"),
   times: z.int().min(1).max(1000),
-  // The annotation (the hand-written type) breaks the type-level cycle.
-  steps: z.array(z.lazy((): z.ZodType<RequestStep> => RequestStepSchema)).min(1).max(500),
+  // The annotation (the hand-written type) breaks the type-level cycle. No
+  // count cap here: resolution counts every requested step and answers 422.
+  steps: z.array(z.lazy((): z.ZodType<RequestStep> => RequestStepSchema)).min(1),
 });
 
 /**
@@ -148,12 +149,10 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const requestStepTypeAgrees: Same<z.infer<typeof RequestStepSchema>, RequestStep> = true;
 void requestStepTypeAgrees;
 
+// The 500-requested-steps limit is resolution's (422), not the schema's (400).
 export const ConductRequestSchema = z.strictObject({
-  steps: z.array(RequestStepSchema).min(1).max(500),
-  closing_steps: z
-    .array(RequestStepSchema)
-    .max(500)
-    .default(() => []),
+  steps: z.array(RequestStepSchema).min(1),
+  closing_steps: z.array(RequestStepSchema).default(() => []),
   on_failure: z.enum(["abort", "hold"]).default("abort"),
 });
 

@@ -60,6 +60,9 @@ function decideResume(
   cause: HoldCause,
 ): Decision<EventDraft[]> {
   if (state.status !== "Held") return wrongStatus("ProcedureCannotResume", "resume", state.status);
+  if (state.step_count !== null && boundary > state.step_count) {
+    return refuse("ReEstablishmentBoundaryInvalid", 400, `re_establishment_boundary ${boundary} is past the ${state.step_count} pinned steps`);
+  }
   const claims = state.hold_claims;
   if (claims.length === 0) {
     return accept([{ type: "ProcedureResumed", payload: { re_establishment_boundary: boundary, released_claim_id: null } }]);

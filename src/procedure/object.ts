@@ -71,6 +71,7 @@ export const ACTIVITY_MIRROR_INTERVAL_MS = 60_000;
 /** How long a command waits on D1 before leaving the projection to the alarm. */
 const PROJECTION_TIMEOUT_MS = 2_000;
 const PROJECTION_RETRY_MS = [1_000, 5_000, 30_000, 120_000];
+const PROJECTION_BACKSTOP_MS = 30_000;
 
 export class ProcedureObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -78,6 +79,7 @@ export class ProcedureObject extends DurableObject<Env> {
   private manifest: { pinned: PinnedManifest; steps: Step[] } | null | undefined;
   private projectionFailures = 0;
   private delivering: Promise<void> | null = null;
+  private alarmArmed = false;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
@@ -183,13 +185,15 @@ export class ProcedureObject extends DurableObject<Env> {
   ): Promise<Decision<{ event_count: number; duplicate_count: number }>> {
     const state = this.state;
     if (state === null) return this.notFound(procedureId);
-    if (state.status !== "Running") {
-      return refuse("ProcedureStepsLogbookClosed", 409, `a ${state.status} procedure accepts no activity`);
-    }
+    // Duplicates first: a gateway retrying the batch that ended the procedure
+    // is told it was recorded, not that the logbook is closed.
     const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
     const fresh = entries.filter((e) => !known.has(e.event_id) && (known.add(e.event_id), true));
     const duplicate_count = entries.length - fresh.length;
     if (fresh.length === 0) return accept({ event_count: 0, duplicate_count });
+    if (state.status !== "Running") {
+      return refuse("ProcedureStepsLogbookClosed", 409, `a ${state.status} procedure accepts no activity`);
+    }
 
     const manifest = this.loadManifest();
     const judged = judgeBatch(
@@ -204,7 +208,9 @@ export class ProcedureObject extends DurableObject<Env> {
     );
     if (!judged.ok) {
       const status = judged.error_class === "AcquisitionResumeRequiresOperator" ? 409 : 422;
-      return refuse(judged.error_class, status, `entries[${entries.indexOf(fresh[judged.entry_index]!)}]: ${judged.detail}`);
+      // The judge numbers only the new entries; name the request's own index.
+      const detail = judged.detail.replace(/^entries\[\d+\]: /, "");
+      return refuse(judged.error_class, status, `entries[${entries.indexOf(fresh[judged.entry_index]!)}]: ${detail}`);
     }
     const commands: ProcedureCommand[] = [];
     if (state.activity_logbook_id === null) commands.push({ type: "OpenActivitiesLogbook", logbook_id: uuidv7() });
@@ -271,15 +277,30 @@ export class ProcedureObject extends DurableObject<Env> {
     return accept({ items: page.items, next_cursor: page.next === null ? null : String(page.next) });
   }
 
-  /** The latest recorded_at in the logbook: what the watcher's fold reads. */
-  async latestActivityAt(): Promise<string | null> {
-    return latestRecordedAt(this.sql);
+  /**
+   * What the watcher's fold reads: the latest recorded_at in the logbook, and
+   * the status, so a projection that lags a transition never gets a procedure
+   * flagged that is no longer running.
+   */
+  async watchReading(): Promise<{ status: ProcedureState["status"] | null; latest_recorded_at: string | null }> {
+    return { status: this.state?.status ?? null, latest_recorded_at: latestRecordedAt(this.sql) };
   }
 
   // ---- projection ---------------------------------------------------------
 
   override async alarm(): Promise<void> {
+    this.alarmArmed = false;
     await this.project();
+  }
+
+  /**
+   * A backstop for the delivery after the reply: if the object stops before
+   * it, the alarm delivers. Armed at most once per alarm period.
+   */
+  private armBackstop(): void {
+    if (this.alarmArmed) return;
+    this.alarmArmed = true;
+    void this.ctx.storage.setAlarm(Date.now() + PROJECTION_BACKSTOP_MS);
   }
 
   private hasOutbox(): boolean {
@@ -321,6 +342,7 @@ export class ProcedureObject extends DurableObject<Env> {
       const delay = PROJECTION_RETRY_MS[Math.min(this.projectionFailures, PROJECTION_RETRY_MS.length - 1)]!;
       this.projectionFailures += 1;
       console.warn(JSON.stringify({ msg: "projection deferred", procedure_id: this.state?.procedure_id, retry_in_ms: delay, error: String(error) }));
+      this.alarmArmed = true;
       await this.ctx.storage.setAlarm(Date.now() + delay);
     }
   }
@@ -374,7 +396,7 @@ export class ProcedureObject extends DurableObject<Env> {
       });
       if (events.length > 0) this.sql.exec("INSERT OR REPLACE INTO snapshot (id, state) VALUES (1, ?)", JSON.stringify(state));
       extra?.(state, now);
-      this.enqueueSummary(state, events.length > 0, now);
+      if (this.enqueueSummary(state, events.length > 0, now)) this.armBackstop();
     });
     this.state = state;
     return accept(state);
@@ -385,16 +407,17 @@ export class ProcedureObject extends DurableObject<Env> {
    * mirror is due: the mirror only ever carries a recorded_at the logbook holds,
    * so it may lag the truth but never leads it.
    */
-  private enqueueSummary(state: ProcedureState, changed: boolean, now: string): void {
+  private enqueueSummary(state: ProcedureState, changed: boolean, now: string): boolean {
     const progress = readProgress(this.sql);
     const mirrorDue =
       progress.last_activity_at !== null &&
       progress.last_activity_at !== progress.mirrored_activity_at &&
       (progress.mirrored_activity_at === null ||
         Date.parse(progress.last_activity_at) - Date.parse(progress.mirrored_activity_at) >= ACTIVITY_MIRROR_INTERVAL_MS);
-    if (!changed && !mirrorDue) return;
+    if (!changed && !mirrorDue) return false;
     this.sql.exec("INSERT INTO outbox (summary) VALUES (?)", JSON.stringify(summaryRow(state, progress.last_activity_at, now)));
     markMirrored(this.sql, progress.last_activity_at);
+    return true;
   }
 
   private loadManifest(): { pinned: PinnedManifest; steps: Step[] } | null {

@@ -178,6 +178,8 @@ export type TickSummary = {
   deferred: number;
   flagged: number;
   already_flagged?: number;
+  /** Candidates whose object said they are no longer Running (the projection lagged). */
+  skipped?: number;
   pages: number;
   rows_read?: number;
 };

@@ -2,7 +2,7 @@
 // the projection page by page on the partial index of undecided in-conduct
 // procedures, reads a Running candidate's latest activity once from its object,
 // and records one Stall decision per episode. It never issues a command.
-import { isAuthorized } from "../auth/grants";
+import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
 import { principalById } from "../auth/principals";
 import { findActor } from "../db/actors";
 import type { Database } from "../db/client";
@@ -27,8 +27,8 @@ export interface TickDeps {
   config: WatcherConfig;
   /** The tick's one reading of the clock. */
   nowMs: number;
-  /** The latest activity recorded_at, read from the procedure's own object. */
-  latestActivityAt: (procedureId: string) => Promise<string | null>;
+  /** The procedure's status and latest activity recorded_at, read from its own object. */
+  readProcedure: (procedureId: string) => Promise<{ status: string | null; latest_recorded_at: string | null }>;
   pageSize?: number;
 }
 
@@ -69,7 +69,7 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
     else if (!actor.active) summary = emptySummary("agent-inactive", startedAt);
     else {
       const principal = await principalById(deps.db, WATCHER_AGENT.id);
-      if (!principal || !isAuthorized(principal, "ListProcedures")) {
+      if (!principal || !WATCHER_COMMANDS.every((command) => isAuthorized(principal, command))) {
         if (deniedSince === null) {
           deniedSince = startedAt;
           console.warn(JSON.stringify({ msg: "watcher denied ListProcedures", agent_id: WATCHER_AGENT.id, since: startedAt }));
@@ -131,16 +131,21 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
   }
   let lastProgressAt = screened.last_progress_at;
   if (screened.verdict === "needs-activity-read") {
-    let latest: string | null;
+    let reading: { status: string | null; latest_recorded_at: string | null };
     try {
-      latest = await deps.latestActivityAt(row.procedure_id);
+      reading = await deps.readProcedure(row.procedure_id);
     } catch (error) {
       // Never flag what cannot be told: try again next tick.
       summary.deferred += 1;
       console.warn(JSON.stringify({ msg: "watcher deferred", procedure_id: row.procedure_id, error: String(error) }));
       return;
     }
-    const folded = fold(screened, latest, deps.nowMs);
+    // The defensive guard again, on the truth: the projection may lag a transition.
+    if (reading.status !== "Running") {
+      summary.skipped = (summary.skipped ?? 0) + 1;
+      return;
+    }
+    const folded = fold(screened, reading.latest_recorded_at, deps.nowMs);
     lastProgressAt = folded.last_progress_at;
     if (folded.verdict === "rescued") {
       summary.rescued += 1;

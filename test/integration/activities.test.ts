@@ -48,6 +48,28 @@ describe("a gateway conducting a procedure", () => {
     expectProblem(await post(id, [entry({ step_kind: "setpoint", step_index: 0 })], gateway), 409, "ProcedureStepsLogbookClosed");
   });
 
+  it("answers a retry of the batch that ended the procedure as duplicates, not as a closed logbook", async () => {
+    const id = await conducted({ steps: [STEPS.capture] });
+    const batch = [entry({ step_kind: "capture", step_index: 0, result: "ok" })];
+    expect((await post(id, batch)).json).toEqual({ event_count: 1, duplicate_count: 0 });
+    expect((await call(`/v1/procedures/${id}`)).json.status).toBe("Completed");
+    expect((await post(id, batch)).json).toEqual({ event_count: 0, duplicate_count: 1 });
+  });
+
+  it("keeps the D1 activity mirror coarse: it may lag the object, never lead it", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    await post(id, [entry({ step_kind: "note", payload: { n: 1 } })]);
+    const first = (await call(`/v1/procedures/${id}`)).json.last_activity_at;
+    expect(await summaryOf(id)).toMatchObject({ last_activity_at: first });
+    for (let n = 2; n <= 4; n++) await post(id, [entry({ step_kind: "note", payload: { n } })]);
+    const latest = (await call(`/v1/procedures/${id}`)).json.last_activity_at;
+    const mirror = (await summaryOf(id))!.last_activity_at as string;
+    // Within the mirror's interval the later batches wrote nothing to D1.
+    expect(mirror).toBe(first);
+    expect(mirror <= latest).toBe(true);
+  });
+
   it("marks the interrupted step while an in_flight has no outcome", async () => {
     const id = await conducted({ steps: [STEPS.setpoint, STEPS.action] });
     await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "in_flight" })]);

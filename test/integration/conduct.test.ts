@@ -56,6 +56,9 @@ describe("POST /v1/procedures/{id}/conduct", () => {
     expectProblem(await conduct(id, { steps: [{ ...STEPS.setpoint, extra: 1 }] }), 400, "ValidationFailed");
     const huge = { kind: "repeat", times: 1000, steps: [{ kind: "scan", address: "a", start: 0, stop: 1, points: 100 }] };
     expectProblem(await conduct(id, { steps: [huge] }), 422, "StepResolutionLimitExceeded");
+    expectProblem(await conduct(id, { steps: Array(501).fill(STEPS.capture) }), 422, "StepResolutionLimitExceeded");
+    const bulky = { kind: "action", name: "load", params: { table: "v".repeat(2_000) } };
+    expectProblem(await conduct(id, { steps: [{ kind: "repeat", times: 300, steps: [bulky] }] }), 422, "StepResolutionLimitExceeded");
     expect((await eventLog(id)).map((e) => e.type)).toEqual(["ProcedureRegistered"]);
     expect((await call(`/v1/procedures/${id}`)).json.status).toBe("Defined");
   });

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, command, eventLog, expectProblem, registerProcedure, summaryOf, tokenFor } from "../helpers";
 
@@ -30,12 +31,13 @@ describe("POST /v1/procedures", () => {
     ["kind too long", { name: "n", kind: "k".repeat(51), target_asset_ids: [] }],
     ["missing target_asset_ids", { name: "n", kind: "k" }],
   ])("refuses %s with 400 and writes nothing", async (_, body) => {
-    const before = await call("/v1/procedures?limit=100");
-    const result = await call("/v1/procedures", { body });
+    const key = crypto.randomUUID();
+    const result = await call("/v1/procedures", { body, headers: { "idempotency-key": key } });
     expectProblem(result, 400, "ValidationFailed");
     expect(result.json.errors.length).toBeGreaterThan(0);
-    const after = await call("/v1/procedures?limit=100");
-    expect(after.json.items.length).toBe(before.json.items.length);
+    // Validation runs before anything: not even the idempotency key is claimed.
+    const claimed = await env.DB.prepare("SELECT count(*) AS n FROM idempotency_keys WHERE idempotency_key = ?").bind(key).first<{ n: number }>();
+    expect(claimed!.n).toBe(0);
   });
 
   it("refuses malformed JSON with a 400 problem", async () => {
@@ -61,6 +63,15 @@ describe("POST /v1/procedures", () => {
     expect(second.status).toBe(201);
     expect(second.json.procedure_id).toBe(first.json.procedure_id);
     expect(await eventLog(first.json.procedure_id)).toHaveLength(1);
+  });
+
+  it("registers once when retries with the same key race each other", async () => {
+    const key = crypto.randomUUID();
+    const body = { name: "raced", kind: "k", target_asset_ids: [] };
+    const results = await Promise.all(Array.from({ length: 6 }, () => call("/v1/procedures", { body, headers: { "idempotency-key": key } })));
+    expect(results.map((r) => r.status)).toEqual(Array(6).fill(201));
+    expect(new Set(results.map((r) => r.json.procedure_id)).size).toBe(1);
+    expect(await eventLog(results[0]!.json.procedure_id)).toHaveLength(1);
   });
 
   it("scopes Idempotency-Key to the principal and refuses a reused key with another body", async () => {
@@ -122,12 +133,19 @@ describe("lifecycle commands", () => {
     expect(await summaryOf(id)).toMatchObject({ status: "Completed", version: 5 });
   });
 
-  it("refuses a repeated transition with 409 and leaves the log and projection untouched", async () => {
+  it.each([
+    ["start", "Running", "start", undefined, "ProcedureCannotStart"],
+    ["complete", "Defined", "complete", undefined, "ProcedureCannotComplete"],
+    ["hold", "Defined", "hold", { reason: "r" }, "ProcedureCannotHold"],
+    ["resume", "Running", "resume", { re_establishment_boundary: 0 }, "ProcedureCannotResume"],
+    ["abort", "Defined", "abort", { reason: "r" }, "ProcedureCannotAbort"],
+    ["truncate", "Defined", "truncate", { reason: "r" }, "ProcedureCannotTruncate"],
+  ])("refuses %s from %s with 409 and leaves the log and projection untouched", async (_, from, name, body, errorClass) => {
     const id = await registerProcedure();
-    await command(id, "start");
+    if (from === "Running") await command(id, "start");
     const before = await eventLog(id);
     const summaryBefore = await summaryOf(id);
-    expectProblem(await command(id, "start"), 409, "ProcedureCannotStart");
+    expectProblem(await command(id, name, body), 409, errorClass);
     expect(await eventLog(id)).toEqual(before);
     expect(await summaryOf(id)).toEqual(summaryBefore);
   });
