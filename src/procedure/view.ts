@@ -31,21 +31,28 @@ export interface ProcedureView {
   replay_awaiting_operator: number[];
 }
 
-/** The procedure as the API returns it. */
-export function procedureView(state: ProcedureState, progress: ConductProgress, awaitingOperator: number[]): ProcedureView {
+/** What the API view and the projection row both carry straight from the state. */
+function identityAndStatus(state: ProcedureState) {
   return {
     procedure_id: state.procedure_id,
     name: state.name,
     kind: state.kind,
     target_asset_ids: state.target_asset_ids,
     status: state.status,
-    hold_claims: state.hold_claims,
     activity_logbook_id: state.activity_logbook_id,
     version: state.version,
     registered_at: state.registered_at,
     last_status_changed_at: state.last_status_changed_at,
     last_status_reason: state.last_status_reason,
     interrupted_at: state.interrupted_at,
+  };
+}
+
+/** The procedure as the API returns it. */
+export function procedureView(state: ProcedureState, progress: ConductProgress, awaitingOperator: number[]): ProcedureView {
+  return {
+    ...identityAndStatus(state),
+    hold_claims: state.hold_claims,
     on_failure: state.on_failure,
     step_count: state.step_count,
     completed_count: progress.completed_count,
@@ -58,18 +65,8 @@ export function procedureView(state: ProcedureState, progress: ConductProgress, 
 /** The projection row for this state; `mirroredActivityAt` is the coarse activity mirror. */
 export function summaryRow(state: ProcedureState, mirroredActivityAt: string | null, now: string): SummaryRow {
   return {
-    procedure_id: state.procedure_id,
-    name: state.name,
-    kind: state.kind,
-    target_asset_ids: state.target_asset_ids,
-    status: state.status,
-    activity_logbook_id: state.activity_logbook_id,
-    registered_at: state.registered_at,
-    last_status_changed_at: state.last_status_changed_at,
-    last_status_reason: state.last_status_reason,
-    interrupted_at: state.interrupted_at,
+    ...identityAndStatus(state),
     hold_causes: state.hold_claims.map((c) => c.cause),
-    version: state.version,
     last_activity_at: mirroredActivityAt,
     updated_at: now,
   };
