@@ -4,6 +4,8 @@
 import { drive, HttpError, measure } from "./lib.mjs";
 
 export const title = "lifecycle commands (hold / resume)";
+/** Its rows are compared with the single-insert baseline (bench/baseline.mjs). */
+export const usesBaseline = true;
 
 const HOLD = { reason: "bench hold" };
 const RESUME = { re_establishment_boundary: 0 };

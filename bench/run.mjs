@@ -2,19 +2,27 @@
 // measures the bare-insert baseline, then each section, and prints one table
 // with every row's ratio to the baseline. Figures go to stdout only.
 //
-//   npm run bench -- [--requests N] [--concurrency C] [--objects M] [--warmup W] [--verbose] [--keep]
-//   (or BENCH_REQUESTS, BENCH_CONCURRENCY, BENCH_OBJECTS, BENCH_WARMUP)
+//   npm run bench -- [--requests N] [--concurrency C] [--objects M] [--warmup W]
+//                    [--ingest-batches B] [--ingest-concurrency C] [--ingest-warmup W]
+//                    [--sweep-sizes 1000,10000,100000] [--sections lifecycle,ingest,sweep] [--verbose] [--keep]
+//   (or the BENCH_* variables named in USAGE)
 //
 // A section is a module exporting `title` and `run(ctx)` that answers
-// {rows: [{result, base: "one" | "many"}], notes: string[]}, where result
-// comes from measure() in ./lib.mjs and base names the baseline it is compared
-// with (one object, or spread over `objects` objects). Add new ones to SECTIONS.
+// {rows: [{result, base: "one" | "many"}], notes: string[], print?()}, where
+// result comes from measure() in ./lib.mjs and base names the baseline it is
+// compared with (one object, or spread over `objects` objects). A section
+// whose figures do not fit the common table (ingest, sweep) answers no rows
+// and a print() that prints its own table after it. A section that compares
+// rows with the single-insert baseline exports `usesBaseline = true`; the
+// baseline is measured only when such a section runs. Add new ones to SECTIONS.
 import { parseArgs } from "node:util";
 import * as baseline from "./baseline.mjs";
 import { client, fmt, printTable, startServer } from "./lib.mjs";
+import * as ingest from "./ingest.mjs";
 import * as lifecycle from "./lifecycle.mjs";
+import * as sweep from "./sweep.mjs";
 
-const SECTIONS = [lifecycle];
+const SECTIONS = { lifecycle, ingest, sweep };
 const AIM = 2;
 
 const USAGE = `usage: npm run bench -- [options]
@@ -22,6 +30,11 @@ const USAGE = `usage: npm run bench -- [options]
   --concurrency C  requests in flight                    (BENCH_CONCURRENCY, default 16)
   --objects M      objects/procedures for "many" rows    (BENCH_OBJECTS, default 100)
   --warmup W       unmeasured requests before each row   (BENCH_WARMUP, default 200)
+  --ingest-batches B      measured batches of 500 entries per ingest row (BENCH_INGEST_BATCHES, default 300)
+  --ingest-concurrency C  batches in flight                  (BENCH_INGEST_CONCURRENCY, default 4)
+  --ingest-warmup W       unmeasured batches before each ingest row (BENCH_INGEST_WARMUP, default 8)
+  --sweep-sizes LIST      procedures in conduct per watcher tick    (BENCH_SWEEP_SIZES, default 1000,10000,100000)
+  --sections LIST         which sections to run              (BENCH_SECTIONS, default lifecycle,ingest,sweep)
   --verbose        show wrangler's output
   --keep           keep the temporary state directory`;
 
@@ -32,6 +45,11 @@ function options() {
       concurrency: { type: "string" },
       objects: { type: "string" },
       warmup: { type: "string" },
+      "ingest-batches": { type: "string" },
+      "ingest-concurrency": { type: "string" },
+      "ingest-warmup": { type: "string" },
+      "sweep-sizes": { type: "string" },
+      sections: { type: "string" },
       verbose: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -47,11 +65,30 @@ function options() {
     if (!Number.isInteger(value) || value < min) throw new Error(`--${name} (${env}) must be an integer >= ${min}, got ${raw}`);
     return value;
   };
+  const list = (name, env, fallback) =>
+    (values[name] ?? process.env[env] ?? fallback)
+      .split(",")
+      .map((v) => v.trim())
+      .filter(Boolean);
+  const sizes = list("sweep-sizes", "BENCH_SWEEP_SIZES", "1000,10000,100000").map((raw) => {
+    const value = Number(raw.replace(/_/g, ""));
+    if (!Number.isInteger(value) || value < 100) throw new Error(`--sweep-sizes (BENCH_SWEEP_SIZES) takes integers >= 100, got ${raw}`);
+    return value;
+  });
+  const sections = list("sections", "BENCH_SECTIONS", Object.keys(SECTIONS).join(","));
+  for (const name of sections) {
+    if (!SECTIONS[name]) throw new Error(`--sections (BENCH_SECTIONS): unknown section ${name}; known: ${Object.keys(SECTIONS).join(", ")}`);
+  }
   return {
     requests: int("requests", "BENCH_REQUESTS", 2000, 1),
     concurrency: int("concurrency", "BENCH_CONCURRENCY", 16, 1),
     objects: int("objects", "BENCH_OBJECTS", 100, 1),
     warmup: int("warmup", "BENCH_WARMUP", 200, 0),
+    ingestBatches: int("ingest-batches", "BENCH_INGEST_BATCHES", 300, 1),
+    ingestConcurrency: int("ingest-concurrency", "BENCH_INGEST_CONCURRENCY", 4, 1),
+    ingestWarmup: int("ingest-warmup", "BENCH_INGEST_WARMUP", 8, 0),
+    sweepSizes: sizes,
+    sections,
     verbose: values.verbose,
     keep: values.keep,
   };
@@ -82,23 +119,27 @@ function report(base, sections) {
       fmt.ratio(p50Ratio), fmt.ratio(costRatio), fmt.ratio(r.serviceCpuMsPerRequest / b.serviceCpuMsPerRequest), within,
     ];
   };
-  const all = [base.one, base.many, ...sections.flatMap((s) => s.rows.map((r) => r.result))];
-  const rows = [row(base.one, base.one), row(base.many, base.many)];
-  for (const section of sections) for (const { result, base: key } of section.rows) rows.push(row(result, base[key]));
-  console.log();
-  printTable(header, rows);
-  console.log();
-  console.log(`Aim: a lifecycle command costs at most ${AIM}x the bare insert: "p50 / base" <= ${AIM.toFixed(2)}x and`);
-  console.log(`"base req/s / req/s" <= ${AIM.toFixed(2)}x. Each row is compared with the baseline over the same number`);
-  console.log(`of objects (1, or spread over ${base.many.objects}). "svc CPU ms/req": CPU of wrangler + workerd per request;`);
-  console.log(`"other CPU": share of the machine used meanwhile by anything but the bench and the service.`);
+  const tabled = sections.flatMap((s) => s.rows.map((r) => r.result));
+  const all = [...(base ? [base.one, base.many] : []), ...tabled, ...sections.flatMap((s) => s.measured ?? [])];
+  if (base) {
+    const rows = [row(base.one, base.one), row(base.many, base.many)];
+    for (const section of sections) for (const { result, base: key } of section.rows) rows.push(row(result, base[key]));
+    console.log();
+    printTable(header, rows);
+    console.log();
+    console.log(`Aim: a lifecycle command costs at most ${AIM}x the bare insert: "p50 / base" <= ${AIM.toFixed(2)}x and`);
+    console.log(`"base req/s / req/s" <= ${AIM.toFixed(2)}x. Each row is compared with the baseline over the same number`);
+    console.log(`of objects (1, or spread over ${base.many.objects}). "svc CPU ms/req": CPU of wrangler + workerd per request;`);
+    console.log(`"other CPU": share of the machine used meanwhile by anything but the bench and the service.`);
+  }
+  for (const section of sections) section.print?.();
   const busy = all.filter((r) => r.otherCpuShare > BUSY_SHARE);
   if (busy.length) {
     console.log(`warning: other work used > ${fmt.percent(BUSY_SHARE)} of the CPU during: ${busy.map((r) => `"${r.label}"`).join(", ")}; those figures are noisy, rerun on an idle machine.`);
   }
   const notes = sections.flatMap((s) => s.notes ?? []);
   for (const note of notes) console.log(`note: ${note}`);
-  const errors = all.filter((r) => r.errors > 0);
+  const errors = tabled.concat(base ? [base.one, base.many] : []).filter((r) => r.errors > 0);
   for (const r of errors) console.log(`errors in "${r.label}": ${r.errors}; first: ${r.firstError?.message ?? r.firstError}`);
   return errors.length === 0 && notes.length === 0;
 }
@@ -111,7 +152,8 @@ async function main() {
   const opts = options();
   const started = performance.now();
   console.log(
-    `bench: ${opts.requests} requests per scenario, ${opts.concurrency} in flight, ${opts.objects} objects for "many", ${opts.warmup} warm-up; starting wrangler dev ...`,
+    `bench: ${opts.requests} requests per scenario, ${opts.concurrency} in flight, ${opts.objects} objects for "many", ${opts.warmup} warm-up; ` +
+      `ingest ${opts.ingestBatches} batches of 500, ${opts.ingestConcurrency} in flight; sweep ${opts.sweepSizes.join(", ")}; starting wrangler dev ...`,
   );
   const server = await startServer({ verbose: opts.verbose, keep: opts.keep });
   const onSignal = (signal) => {
@@ -124,10 +166,14 @@ async function main() {
   try {
     console.log(`bench: serving on ${server.baseUrl} (state in ${server.dir}) after ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const ctx = { baseUrl: server.baseUrl, call: client(server.baseUrl, server.token), opts };
-    console.log("bench: baseline ...");
-    const base = await baseline.run(ctx);
+    const sections = opts.sections.map((name) => SECTIONS[name]);
+    let base = null;
+    if (sections.some((s) => s.usesBaseline)) {
+      console.log("bench: baseline ...");
+      base = await baseline.run(ctx);
+    }
     const results = [];
-    for (const section of SECTIONS) {
+    for (const section of sections) {
       console.log(`bench: ${section.title} ...`);
       results.push(await section.run(ctx));
     }

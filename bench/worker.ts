@@ -1,4 +1,4 @@
-// Bench-only entry point (bench/wrangler.bench.toml): the service unchanged,
+// Bench-only entry point (bench/wrangler.bench.toml): the service's handlers unchanged,
 // plus what the bench needs beside it. Never deployed.
 // - BaselineObject: a bare SQLite-backed object, the floor every service
 //   command is compared with (one INSERT per request, or one batch of rows in
@@ -10,6 +10,7 @@
 // The /__bench routes take no token: the bench serves on loopback only.
 import { DurableObject } from "cloudflare:workers";
 import { procedureObject } from "../src/api/procedure-stub";
+import { BOOTSTRAP_ADMIN_ID } from "../src/auth/principals";
 import { database } from "../src/db/client";
 import type { SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
@@ -139,7 +140,10 @@ const SEED_CHUNK = 1_000;
 const SEED_BATCH = 10;
 
 // Row: [procedure_id, "R" | "H", registered_at, last_status_changed_at]. The
-// generated columns (progress_at, watch_window) are left to D1.
+// generated columns (progress_at, watch_window) are left to D1. A row the
+// procedure's own object projected first (the stalled Running ones, see seed())
+// is overwritten with the backdated times; its version (2: registered,
+// started) is the object's, so a projection landing later leaves it alone.
 const SEED_SQL = `INSERT INTO procedure_summary (procedure_id, name, kind, target_asset_ids, status, activity_logbook_id,
     registered_at, last_status_changed_at, last_status_reason, interrupted_at, hold_causes, version, last_activity_at, updated_at)
   SELECT json_extract(j.value, '$[0]'), 'bench procedure', 'bench', '[]',
@@ -148,7 +152,12 @@ const SEED_SQL = `INSERT INTO procedure_summary (procedure_id, name, kind, targe
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'bench hold' ELSE NULL END, NULL,
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN '["operator"]' ELSE '[]' END,
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 3 ELSE 2 END, NULL, ?2
-  FROM json_each(?1) AS j`;
+  FROM json_each(?1) AS j WHERE true
+  ON CONFLICT (procedure_id) DO UPDATE SET status = excluded.status, registered_at = excluded.registered_at,
+    last_status_changed_at = excluded.last_status_changed_at, last_status_reason = excluded.last_status_reason,
+    hold_causes = excluded.hold_causes, version = excluded.version, last_activity_at = NULL, updated_at = excluded.updated_at`;
+/** How many objects seed() registers and starts at a time. */
+const OBJECT_CONCURRENCY = 16;
 
 interface SeedRequest {
   /** Rows to insert with this call. */
@@ -166,8 +175,14 @@ interface SeedRequest {
  * Inserts `count` in-conduct summaries: fresh ones changed status within 5/6
  * of their window before now_ms (so a tick a minute later still finds them
  * fresh), stalled ones between 1 and 2 windows before it.
+ *
+ * The stalled Running ones are the only rows the tick reads an object for (the
+ * fold), so they get a real object first: registered and started through its
+ * RPC methods, no activity. Their fold then reads a Running procedure with an
+ * empty logbook, as it would in production, rather than an object that never
+ * existed (which the watcher cannot tell from a stale row).
  */
-async function seed(env: Env, input: SeedRequest): Promise<{ inserted: number; statements: number }> {
+async function seed(env: Env, input: SeedRequest): Promise<{ inserted: number; statements: number; objects: number; objects_ms: number; rows_ms: number }> {
   const now = new Date(input.now_ms).toISOString();
   const rows: Array<[string, "R" | "H", string, string]> = [];
   for (let i = 0; i < input.count; i++) {
@@ -179,12 +194,30 @@ async function seed(env: Env, input: SeedRequest): Promise<{ inserted: number; s
     const registeredMs = changedMs - 60_000 - Math.floor(Math.random() * 3_600_000);
     rows.push([uuidv7(registeredMs), held ? "H" : "R", new Date(registeredMs).toISOString(), new Date(changedMs).toISOString()]);
   }
+
+  const t0 = Date.now();
+  const stalledRunning = rows.slice(0, input.stalled).filter((r) => r[1] === "R").map((r) => r[0]);
+  const actor = { principal_id: BOOTSTRAP_ADMIN_ID, correlation_id: uuidv7() };
+  let next = 0;
+  const createOne = async () => {
+    for (let i = next++; i < stalledRunning.length; i = next++) {
+      const id = stalledRunning[i]!;
+      const stub = procedureObject(env, id);
+      const registered = await stub.register(id, { name: "bench procedure", kind: "bench", target_asset_ids: [] }, actor);
+      if (!registered.ok) throw new Error(`register ${id}: ${registered.refusal.error_class}`);
+      const started = await stub.command(id, { type: "StartProcedure", on_failure: "abort" }, actor);
+      if (!started.ok) throw new Error(`start ${id}: ${started.refusal.error_class}`);
+    }
+  };
+  await Promise.all(Array.from({ length: OBJECT_CONCURRENCY }, createOne));
+  const t1 = Date.now();
+
   const statements: D1PreparedStatement[] = [];
   for (let i = 0; i < rows.length; i += SEED_CHUNK) {
     statements.push(env.DB.prepare(SEED_SQL).bind(JSON.stringify(rows.slice(i, i + SEED_CHUNK)), now));
   }
   for (let i = 0; i < statements.length; i += SEED_BATCH) await env.DB.batch(statements.slice(i, i + SEED_BATCH));
-  return { inserted: rows.length, statements: statements.length };
+  return { inserted: rows.length, statements: statements.length, objects: stalledRunning.length, objects_ms: t1 - t0, rows_ms: Date.now() - t1 };
 }
 
 /** Empties the projection and the watcher's decisions: each sweep size starts from nothing. */
@@ -196,7 +229,7 @@ async function clear(env: Env): Promise<{ summaries: number; decisions: number }
   return { summaries: summaries?.meta.changes ?? 0, decisions: decisions?.meta.changes ?? 0 };
 }
 
-/** One watcher tick at now_ms, enabled, with the service's default windows; counts the object reads. */
+/** One watcher tick at now_ms, enabled, with the given windows; counts the fold's object reads. */
 async function tick(env: Env, input: { now_ms: number; stale_after_seconds: number; held_stale_after_seconds: number }) {
   let objectReads = 0;
   const summary = await runTick({
@@ -204,9 +237,9 @@ async function tick(env: Env, input: { now_ms: number; stale_after_seconds: numb
     d1: env.DB,
     config: { enabled: true, staleAfterSeconds: input.stale_after_seconds, heldStaleAfterSeconds: input.held_stale_after_seconds },
     nowMs: input.now_ms,
-    latestActivityAt: (id) => {
+    readProcedure: (id) => {
       objectReads += 1;
-      return procedureObject(env, id).latestActivityAt();
+      return procedureObject(env, id).watchReading();
     },
   });
   return { ...summary, object_reads: objectReads };
