@@ -1,11 +1,11 @@
 // Decisions over HTTP: read-only, since only the watcher records them.
 import { createRoute, z } from "@hono/zod-openapi";
-import { findDecision, listDecisions, type DecisionCursor } from "../db/decisions";
+import { findDecision, listDecisions } from "../db/decisions";
 import { DECISION_CHOICES, DECISION_CONTEXTS } from "../decisions/vocabulary";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
-import { decodeCursor, encodeCursor } from "./procedure-stub";
+import { decodeCursor, encodeCursor } from "./cursor";
 import { BEARER, Limit, Timestamp, jsonResponse, pageResponse } from "./schemas";
 
 const DecisionSchema = z
@@ -59,15 +59,12 @@ const read = createRoute({
   },
 });
 
-function isCursor(value: unknown): value is DecisionCursor {
-  const v = value as DecisionCursor;
-  return typeof value === "object" && value !== null && typeof v.recorded_at === "string" && typeof v.id === "string";
-}
+const DecisionCursorSchema = z.object({ recorded_at: z.string(), id: z.string() });
 
 export const decisionRoutes = createRouter()
   .openapi(list, async (c) => {
     const { cursor, limit, ...filter } = c.req.valid("query");
-    const before = cursor === undefined ? null : decodeCursor(cursor, isCursor);
+    const before = cursor === undefined ? null : decodeCursor(cursor, DecisionCursorSchema);
     const page = await listDecisions(c.var.db, filter, before, limit);
     const last = page.rows[page.rows.length - 1];
     const next_cursor = page.more && last ? encodeCursor({ recorded_at: last.recorded_at, id: last.id }) : null;

@@ -21,18 +21,3 @@ export async function unwrap<T>(decision: Promise<Decision<T>> | Decision<T>): P
   if (!settled.ok) throw ProblemError.from(settled.refusal);
   return settled.value;
 }
-
-/** Opaque keyset cursors: base64url JSON. */
-export function encodeCursor(value: unknown): string {
-  return btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-export function decodeCursor<T>(cursor: string, isValid: (value: unknown) => value is T): T {
-  try {
-    const value: unknown = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
-    if (isValid(value)) return value;
-  } catch {
-    // fall through to the refusal
-  }
-  throw new ProblemError(400, "InvalidCursor", "the cursor is not one this service issued");
-}

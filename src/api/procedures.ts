@@ -2,16 +2,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import type { CommandName } from "../auth/grants";
-import { hashToken } from "../auth/principals";
 import { idempotencyKeys } from "../db/schema";
-import { listSummaries, type SummaryCursor } from "../db/summaries";
+import { listSummaries } from "../db/summaries";
+import { sha256Hex } from "../encoding";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
 import { HOLD_CAUSES } from "../procedure/events";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
-import { actorOf, decodeCursor, encodeCursor, procedureObject, unwrap } from "./procedure-stub";
+import { decodeCursor, encodeCursor } from "./cursor";
+import { actorOf, procedureObject, unwrap } from "./procedure-stub";
 import { BEARER, Limit, ProcedureIdParam, Timestamp, jsonBody, pageResponse, procedureResponse } from "./schemas";
 import type { Context } from "hono";
 
@@ -123,20 +124,13 @@ const events = createRoute({
   },
 });
 
-function isCursor(value: unknown): value is SummaryCursor {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as SummaryCursor).registered_at === "string" &&
-    typeof (value as SummaryCursor).procedure_id === "string"
-  );
-}
+const SummaryCursorSchema = z.object({ registered_at: z.string(), procedure_id: z.string() });
 
 /** A fresh id, or under an Idempotency-Key the id its first use claimed. */
 async function procedureIdFor(c: Context<AppEnv>, body: z.infer<typeof RegisterBody>, key: string | undefined) {
   const actor = actorOf(c);
   if (key === undefined) return uuidv7();
-  const requestHash = await hashToken(JSON.stringify(body));
+  const requestHash = await sha256Hex(JSON.stringify(body));
   const principalId = actor.principal_id;
   const claim = { principal_id: principalId, idempotency_key: key, procedure_id: uuidv7(), request_hash: requestHash, created_at: new Date().toISOString() };
   await c.var.db.insert(idempotencyKeys).values(claim).onConflictDoNothing();
@@ -226,7 +220,7 @@ export const procedures = createRouter()
   })
   .openapi(list, async (c) => {
     const { cursor, limit, ...filter } = c.req.valid("query");
-    const after = cursor === undefined ? null : decodeCursor(cursor, isCursor);
+    const after = cursor === undefined ? null : decodeCursor(cursor, SummaryCursorSchema);
     const page = await listSummaries(c.var.db, filter, after, limit);
     const last = page.rows[page.rows.length - 1];
     const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_flagged_at: _s, ...row }) => row);

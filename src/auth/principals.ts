@@ -2,21 +2,18 @@
 // bootstrap admin is the ADMIN_TOKEN secret itself.
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { sha256Hex, toBase64Url } from "../encoding";
 import { principals } from "../db/schema";
 import { ROLES, type Principal, type Role } from "./grants";
 
 export const BOOTSTRAP_ADMIN_ID = "01900000-0000-7000-8000-000000000001";
 
-/** Hex SHA-256 of a token. */
-export async function hashToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+/** What is stored of a token: its hex SHA-256. */
+export const hashToken = sha256Hex;
 
 /** A fresh bearer token: 32 random bytes, base64url. */
-export function newToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+function newToken(): string {
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
 function toPrincipal(row: { principal_id: string; name: string; roles: string[] }): Principal {

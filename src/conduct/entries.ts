@@ -2,7 +2,7 @@
 // either the whole batch is refused (nothing of it is stored), or each entry's
 // step report is accepted and the batch may carry the procedure to an outcome.
 import { z } from "zod";
-import { requiresOperator } from "./replay";
+import { awaitsOperator, type Replay } from "./replay";
 import type { Step, StepKind } from "./steps";
 
 export const StepEntryPayloadSchema = z
@@ -30,7 +30,7 @@ export type BatchContext = {
   manifestTargets?: readonly string[];
   on_failure: "abort" | "hold";
   /** Set after a resume of a conducted procedure. */
-  replay: { boundary: number; approved: ReadonlySet<number> } | null;
+  replay: Replay | null;
   /** Resolved plus closing steps. */
   stepCount: number;
 };
@@ -102,12 +102,18 @@ function outcomeOf(ctx: BatchContext, kind: StepKind, entry: StepEntryPayload): 
 /**
  * Validates a batch against the manifest and finds the outcome it carries (the first one wins).
  * An `in_flight` for a check or capture is accepted: it announces no effect, so it is harmless.
+ * `positions` are the entries' places in the request (when duplicates were left out) for naming them.
  */
-export function judgeBatch(ctx: BatchContext, entries: readonly EntryInput[]): BatchJudgement {
+export function judgeBatch(
+  ctx: BatchContext,
+  entries: readonly EntryInput[],
+  positions: readonly number[] = entries.map((_, i) => i),
+): BatchJudgement {
   if (ctx.manifestKinds === null) return { ok: true, steps: entries.map(() => null), outcome: null };
   const steps: Array<{ step_index: number; result: StepResult }> = [];
   let outcome: BatchOutcome | null = null;
-  for (const [entry_index, entry] of entries.entries()) {
+  for (const [i, entry] of entries.entries()) {
+    const entry_index = positions[i] ?? i;
     const refuse = (error_class: BatchRefusalClass, detail: string) =>
       ({ ok: false, error_class, detail: `entries[${entry_index}]: ${detail}`, entry_index }) as const;
     const parsed = StepEntryPayloadSchema.safeParse(entry.payload);
@@ -125,7 +131,7 @@ export function judgeBatch(ctx: BatchContext, entries: readonly EntryInput[]): B
       return refuse("StepKindMismatch", `step ${index} is a ${kind}, not a ${entry.step_kind}`);
     }
     // A replayed action or compute may repeat a physical effect; only an operator can allow that.
-    if (ctx.replay !== null && index >= ctx.replay.boundary && requiresOperator(kind) && !ctx.replay.approved.has(index)) {
+    if (awaitsOperator(ctx.replay, index, kind)) {
       return refuse(
         "AcquisitionResumeRequiresOperator",
         `step ${index} (${kind}) is replayed after a resume and needs an operator's approval before it is reported`,

@@ -22,6 +22,23 @@ export function requiresOperator(kind: StepKind): boolean {
   return kind === "action" || kind === "compute";
 }
 
+/** A replay after a resume: steps from `boundary` on, and those an operator has let through. */
+export type Replay = { boundary: number; approved: ReadonlySet<number> | readonly number[] };
+
+function isApproved(replay: Replay, index: number): boolean {
+  return "has" in replay.approved ? replay.approved.has(index) : replay.approved.includes(index);
+}
+
+/** True while step `index` of this kind may not be reported: a replayed action or compute without the go-ahead. */
+export function awaitsOperator(replay: Replay | null, index: number, kind: StepKind): boolean {
+  return replay !== null && index >= replay.boundary && requiresOperator(kind) && !isApproved(replay, index);
+}
+
+/** Every pinned step still waiting for the operator's go-ahead. */
+export function awaitingOperator(replay: Replay | null, kinds: readonly StepKind[]): number[] {
+  return replay === null ? [] : kinds.flatMap((kind, index) => (awaitsOperator(replay, index, kind) ? [index] : []));
+}
+
 /** Why a boundary cannot be used for these many pinned steps, or null when it can (equal to the count completes). */
 export function boundaryError(stepCount: number, boundary: number): string | null {
   if (!Number.isSafeInteger(boundary) || boundary < 0) {

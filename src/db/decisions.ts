@@ -1,7 +1,8 @@
 // Decisions: append-only records (a correction is a new decision with parent_id).
-import { and, desc, eq, lt, or } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import type { DecisionRecord } from "../decisions/vocabulary";
 import type { Database } from "./client";
+import { beyond } from "./keyset";
 import { decisions } from "./schema";
 
 export type StoredDecision = typeof decisions.$inferSelect;
@@ -56,7 +57,7 @@ export async function listDecisions(db: Database, filter: DecisionFilter, before
         filter.context ? eq(t.context, filter.context) : undefined,
         filter.choice ? eq(t.choice, filter.choice) : undefined,
         filter.subject_id ? eq(t.subject_id, filter.subject_id) : undefined,
-        before ? or(lt(t.recorded_at, before.recorded_at), and(eq(t.recorded_at, before.recorded_at), lt(t.id, before.id))) : undefined,
+        before ? beyond("desc", t.recorded_at, t.id, before.recorded_at, before.id) : undefined,
       ),
     )
     .orderBy(desc(t.recorded_at), desc(t.id))

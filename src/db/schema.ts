@@ -1,6 +1,7 @@
 // The cross-procedure database (D1). drizzle-kit generates migrations/ from it.
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { PseudoaxisConstituent } from "../conduct/resolve";
 
 /** One row per procedure, fed from each object's outbox; monotonic in `version`. */
 export const procedureSummary = sqliteTable(
@@ -77,7 +78,7 @@ export const idempotencyKeys = sqliteTable(
 
 export const pseudoaxes = sqliteTable("pseudoaxes", {
   name: text().primaryKey(),
-  constituents: text({ mode: "json" }).$type<{ address: string; scale: number; offset: number }[]>().notNull(),
+  constituents: text({ mode: "json" }).$type<PseudoaxisConstituent[]>().notNull(),
   updated_at: text().notNull(),
   updated_by: text().notNull(),
 });

@@ -1,6 +1,7 @@
 // The procedure_summary projection: idempotent, monotonic writes and keyset listing.
-import { and, asc, eq, gt, or, sql } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import type { Database } from "./client";
+import { beyond } from "./keyset";
 import { procedureSummary } from "./schema";
 
 export type SummaryRow = Omit<typeof procedureSummary.$inferInsert, "progress_at" | "watch_window" | "stall_flagged_at">;
@@ -65,9 +66,7 @@ export async function listSummaries(
         filter.target_asset_id
           ? sql`EXISTS (SELECT 1 FROM json_each(${t.target_asset_ids}) WHERE json_each.value = ${filter.target_asset_id})`
           : undefined,
-        after
-          ? or(gt(t.registered_at, after.registered_at), and(eq(t.registered_at, after.registered_at), gt(t.procedure_id, after.procedure_id)))
-          : undefined,
+        after ? beyond("asc", t.registered_at, t.procedure_id, after.registered_at, after.procedure_id) : undefined,
       ),
     )
     .orderBy(asc(t.registered_at), asc(t.procedure_id))

@@ -7,8 +7,6 @@ export type HoldCause = (typeof HOLD_CAUSES)[number];
 export type OnFailure = "abort" | "hold";
 export type ProcedureStatus = "Defined" | "Running" | "Held" | "Completed" | "Aborted" | "Truncated";
 
-export const TERMINAL_STATUSES: readonly ProcedureStatus[] = ["Completed", "Aborted", "Truncated"];
-
 export interface HoldClaim {
   claim_id: string;
   cause: HoldCause;

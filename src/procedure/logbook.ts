@@ -1,5 +1,6 @@
 // The activity logbook: entries are not events; they live in the object's own
 // table, deduplicated on the gateway's event_id, with per-step progress beside.
+import type { StepResult } from "../conduct/entries";
 import type { ConductProgress } from "./view";
 
 export interface ActivityEntryInput {
@@ -20,7 +21,6 @@ export interface ActivityEntry {
   principal_id: string;
 }
 
-export type StepResult = "in_flight" | "ok" | "failed";
 
 /** The event ids of `entries` this logbook already holds. */
 export function knownEventIds(sql: SqlStorage, eventIds: readonly string[]): Set<string> {

@@ -3,9 +3,9 @@
 // its events, a state snapshot and an outbox in one SQLite transaction per
 // command, and feeds the D1 projection from that outbox.
 import { DurableObject } from "cloudflare:workers";
-import { judgeBatch, stepTarget } from "../conduct/entries";
-import { boundaryError, replayPlan, requiresOperator, suggestBoundary } from "../conduct/replay";
-import { payloadToStep, type Step, type StepKind, type StepPayload } from "../conduct/steps";
+import { judgeBatch, manifestOf } from "../conduct/entries";
+import { awaitingOperator, boundaryError, replayPlan, requiresOperator, suggestBoundary } from "../conduct/replay";
+import { payloadToStep, type Step, type StepPayload } from "../conduct/steps";
 import { database } from "../db/client";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
@@ -21,6 +21,7 @@ import {
   recordEntries,
   type ActivityEntry,
   type ActivityEntryInput,
+  type StoredProgress,
 } from "./logbook";
 import { accept, refuse, type Decision } from "./refusal";
 import { evolve, type ProcedureState } from "./state";
@@ -39,6 +40,9 @@ export interface PinnedManifest {
   step_count: number;
   recorded_at: string;
 }
+
+/** The manifest as the object keeps it in memory: pinned payloads, parsed steps, and their kinds and targets. */
+type PinnedSteps = { pinned: PinnedManifest; steps: Step[] } & ReturnType<typeof manifestOf>;
 
 export interface ConductResult {
   procedure_id: string;
@@ -76,7 +80,7 @@ const PROJECTION_BACKSTOP_MS = 30_000;
 export class ProcedureObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private state: ProcedureState | null;
-  private manifest: { pinned: PinnedManifest; steps: Step[] } | null | undefined;
+  private manifest: PinnedSteps | null | undefined;
   private projectionFailures = 0;
   private delivering: Promise<void> | null = null;
   private alarmArmed = false;
@@ -115,7 +119,7 @@ export class ProcedureObject extends DurableObject<Env> {
     actor: Actor,
   ): Promise<Decision<ConductResult>> {
     const step_count = plan.resolved_steps.length + plan.resolved_closing_steps.length;
-    const outcome = this.execute(procedureId, [{ type: "ConductProcedure", ...plan }], actor, (_next, now) => {
+    const outcome = this.execute(procedureId, [{ type: "ConductProcedure", ...plan }], actor, (now) => {
       this.sql.exec(
         "INSERT INTO manifest (id, resolved_steps, resolved_closing_steps, step_count, recorded_at) VALUES (1, ?, ?, ?, ?)",
         JSON.stringify(plan.resolved_steps),
@@ -168,7 +172,7 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Gives the operator's go-ahead for one action or compute step of a replay. */
   async authorizeReplayStep(procedureId: string, stepIndex: number, actor: Actor) {
-    const kind = this.loadManifest()?.steps[stepIndex]?.kind;
+    const kind = this.loadManifest()?.manifestKinds[stepIndex];
     const command: ProcedureCommand = {
       type: "AuthorizeReplayStep",
       step_index: stepIndex,
@@ -187,8 +191,15 @@ export class ProcedureObject extends DurableObject<Env> {
     if (state === null) return this.notFound(procedureId);
     // Duplicates first: a gateway retrying the batch that ended the procedure
     // is told it was recorded, not that the logbook is closed.
-    const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
-    const fresh = entries.filter((e) => !known.has(e.event_id) && (known.add(e.event_id), true));
+    const seen = knownEventIds(this.sql, entries.map((e) => e.event_id));
+    const fresh: ActivityEntryInput[] = [];
+    const positions: number[] = [];
+    entries.forEach((entry, position) => {
+      if (seen.has(entry.event_id)) return;
+      seen.add(entry.event_id);
+      fresh.push(entry);
+      positions.push(position);
+    });
     const duplicate_count = entries.length - fresh.length;
     if (fresh.length === 0) return accept({ event_count: 0, duplicate_count });
     if (state.status !== "Running") {
@@ -198,19 +209,18 @@ export class ProcedureObject extends DurableObject<Env> {
     const manifest = this.loadManifest();
     const judged = judgeBatch(
       {
-        manifestKinds: manifest ? manifest.steps.map((s) => s.kind) : null,
-        manifestTargets: manifest ? manifest.steps.map(stepTarget) : undefined,
+        manifestKinds: manifest?.manifestKinds ?? null,
+        manifestTargets: manifest?.manifestTargets,
         on_failure: state.on_failure,
-        replay: state.replay ? { boundary: state.replay.boundary, approved: new Set(state.replay.authorized) } : null,
+        replay: state.replay ? { boundary: state.replay.boundary, approved: state.replay.authorized } : null,
         stepCount: state.step_count ?? 0,
       },
       fresh,
+      positions,
     );
     if (!judged.ok) {
       const status = judged.error_class === "AcquisitionResumeRequiresOperator" ? 409 : 422;
-      // The judge numbers only the new entries; name the request's own index.
-      const detail = judged.detail.replace(/^entries\[\d+\]: /, "");
-      return refuse(judged.error_class, status, `entries[${entries.indexOf(fresh[judged.entry_index]!)}]: ${detail}`);
+      return refuse(judged.error_class, status, judged.detail);
     }
     const commands: ProcedureCommand[] = [];
     if (state.activity_logbook_id === null) commands.push({ type: "OpenActivitiesLogbook", logbook_id: uuidv7() });
@@ -219,7 +229,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (outcome?.type === "abort") commands.push({ type: "AbortProcedure", reason: outcome.reason });
     if (outcome?.type === "hold") commands.push({ type: "HoldProcedure", reason: outcome.reason, cause: outcome.cause });
 
-    const result = this.execute(procedureId, commands, actor, (_next, now) =>
+    const result = this.execute(procedureId, commands, actor, (now) =>
       recordEntries(this.sql, fresh, judged.steps, now, actor.principal_id),
     );
     if (!result.ok) return result;
@@ -353,7 +363,7 @@ export class ProcedureObject extends DurableObject<Env> {
     const outcome = this.execute(procedureId, commands, actor);
     if (!outcome.ok) return outcome;
     this.projectLater();
-    return accept(this.view(outcome.value));
+    return accept(this.view(outcome.value.state, outcome.value.progress));
   }
 
   /**
@@ -365,8 +375,8 @@ export class ProcedureObject extends DurableObject<Env> {
     procedureId: string,
     commands: readonly ProcedureCommand[],
     actor: Actor,
-    extra?: (next: ProcedureState | null, now: string) => void,
-  ): Decision<ProcedureState> {
+    extra?: (now: string) => void,
+  ): Decision<{ state: ProcedureState; progress: StoredProgress }> {
     const now = new Date().toISOString();
     let next = this.state;
     const events: ProcedureEvent[] = [];
@@ -381,7 +391,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (next === null) return this.notFound(procedureId);
     const state = next;
     const firstVersion = state.version - events.length + 1;
-    this.ctx.storage.transactionSync(() => {
+    const progress = this.ctx.storage.transactionSync(() => {
       events.forEach((event, i) => {
         this.sql.exec(
           "INSERT INTO events (version, event_id, type, payload, occurred_at, principal_id, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -395,11 +405,13 @@ export class ProcedureObject extends DurableObject<Env> {
         );
       });
       if (events.length > 0) this.sql.exec("INSERT OR REPLACE INTO snapshot (id, state) VALUES (1, ?)", JSON.stringify(state));
-      extra?.(state, now);
-      if (this.enqueueSummary(state, events.length > 0, now)) this.armBackstop();
+      extra?.(now);
+      const after = readProgress(this.sql);
+      if (this.enqueueSummary(state, after, events.length > 0, now)) this.armBackstop();
+      return after;
     });
     this.state = state;
-    return accept(state);
+    return accept({ state, progress });
   }
 
   /**
@@ -407,8 +419,7 @@ export class ProcedureObject extends DurableObject<Env> {
    * mirror is due: the mirror only ever carries a recorded_at the logbook holds,
    * so it may lag the truth but never leads it.
    */
-  private enqueueSummary(state: ProcedureState, changed: boolean, now: string): boolean {
-    const progress = readProgress(this.sql);
+  private enqueueSummary(state: ProcedureState, progress: StoredProgress, changed: boolean, now: string): boolean {
     const mirrorDue =
       progress.last_activity_at !== null &&
       progress.last_activity_at !== progress.mirrored_activity_at &&
@@ -420,7 +431,8 @@ export class ProcedureObject extends DurableObject<Env> {
     return true;
   }
 
-  private loadManifest(): { pinned: PinnedManifest; steps: Step[] } | null {
+  /** The pinned manifest, parsed once: it never changes after conduct. */
+  private loadManifest(): PinnedSteps | null {
     if (this.manifest !== undefined) return this.manifest;
     const row = this.sql
       .exec<{ resolved_steps: string; resolved_closing_steps: string; step_count: number; recorded_at: string }>(
@@ -435,19 +447,13 @@ export class ProcedureObject extends DurableObject<Env> {
       recorded_at: row.recorded_at,
     };
     const steps = [...pinned.resolved_steps, ...pinned.resolved_closing_steps].map(payloadToStep);
-    return (this.manifest = { pinned, steps });
+    return (this.manifest = { pinned, steps, ...manifestOf(steps) });
   }
 
-  private view(state: ProcedureState): ProcedureView {
-    const progress = readProgress(this.sql);
-    const steps = this.loadManifest()?.steps;
-    const awaiting =
-      state.status === "Running" && state.replay && steps
-        ? steps
-            .map((s, i) => ({ kind: s.kind as StepKind, i }))
-            .filter(({ kind, i }) => i >= state.replay!.boundary && requiresOperator(kind) && !state.replay!.authorized.includes(i))
-            .map(({ i }) => i)
-        : [];
+  private view(state: ProcedureState, progress: StoredProgress = readProgress(this.sql)): ProcedureView {
+    const kinds = this.loadManifest()?.manifestKinds ?? [];
+    const replay = state.status === "Running" ? state.replay : null;
+    const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];
     return procedureView(state, progress, awaiting);
   }
 
