@@ -4,7 +4,7 @@ import type { z } from "@hono/zod-openapi";
 import { fromBase64Url, toBase64Url } from "../encoding";
 import { ProblemError } from "./problem";
 
-export function encodeCursor(key: Record<string, string>): string {
+export function encodeCursor(key: object): string {
   return toBase64Url(JSON.stringify(key));
 }
 

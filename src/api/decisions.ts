@@ -66,8 +66,7 @@ export const decisionRoutes = createRouter()
     const { cursor, limit, ...filter } = c.req.valid("query");
     const before = cursor === undefined ? null : decodeCursor(cursor, DecisionCursorSchema);
     const page = await listDecisions(c.var.db, filter, before, limit);
-    const last = page.rows[page.rows.length - 1];
-    const next_cursor = page.more && last ? encodeCursor({ recorded_at: last.recorded_at, id: last.id }) : null;
+    const next_cursor = page.next && encodeCursor(page.next);
     return c.json({ items: page.rows.map((row) => DecisionSchema.parse(row)), next_cursor }, 200);
   })
   .openapi(read, async (c) => {

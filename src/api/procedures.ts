@@ -222,9 +222,8 @@ export const procedures = createRouter()
     const { cursor, limit, ...filter } = c.req.valid("query");
     const after = cursor === undefined ? null : decodeCursor(cursor, SummaryCursorSchema);
     const page = await listSummaries(c.var.db, filter, after, limit);
-    const last = page.rows[page.rows.length - 1];
     const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_flagged_at: _s, ...row }) => row);
-    const next_cursor = page.more && last ? encodeCursor({ registered_at: last.registered_at, procedure_id: last.procedure_id }) : null;
+    const next_cursor = page.next && encodeCursor(page.next);
     return c.json({ items, next_cursor }, 200);
   })
   .openapi(read, async (c) => {

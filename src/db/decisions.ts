@@ -2,6 +2,7 @@
 import { and, desc, eq } from "drizzle-orm";
 import type { DecisionRecord } from "../decisions/vocabulary";
 import type { Database } from "./client";
+import { splitPage } from "../paging";
 import { beyond } from "./keyset";
 import { decisions } from "./schema";
 
@@ -62,5 +63,5 @@ export async function listDecisions(db: Database, filter: DecisionFilter, before
     )
     .orderBy(desc(t.recorded_at), desc(t.id))
     .limit(limit + 1);
-  return { rows: rows.slice(0, limit), more: rows.length > limit };
+  return splitPage(rows, limit, (row) => ({ recorded_at: row.recorded_at, id: row.id }));
 }

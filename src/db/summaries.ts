@@ -1,6 +1,7 @@
 // The procedure_summary projection: idempotent, monotonic writes and keyset listing.
 import { and, asc, eq, sql } from "drizzle-orm";
 import type { Database } from "./client";
+import { splitPage } from "../paging";
 import { beyond } from "./keyset";
 import { procedureSummary } from "./schema";
 
@@ -54,7 +55,7 @@ export async function listSummaries(
   filter: SummaryFilter,
   after: SummaryCursor | null,
   limit: number,
-): Promise<{ rows: SummaryRecord[]; more: boolean }> {
+): Promise<{ rows: SummaryRecord[]; next: SummaryCursor | null }> {
   const t = procedureSummary;
   const rows = await db
     .select()
@@ -71,5 +72,5 @@ export async function listSummaries(
     )
     .orderBy(asc(t.registered_at), asc(t.procedure_id))
     .limit(limit + 1);
-  return { rows: rows.slice(0, limit), more: rows.length > limit };
+  return splitPage(rows, limit, (row) => ({ registered_at: row.registered_at, procedure_id: row.procedure_id }));
 }

@@ -1,6 +1,7 @@
 // The activity logbook: entries are not events; they live in the object's own
 // table, deduplicated on the gateway's event_id, with per-step progress beside.
 import type { StepResult } from "../conduct/entries";
+import { splitPage } from "../paging";
 import type { ConductProgress } from "./view";
 
 export interface ActivityEntryInput {
@@ -104,10 +105,10 @@ export function pageEntries(sql: SqlStorage, before: number | null, limit: numbe
       limit + 1,
     )
     .toArray();
-  const page = rows.slice(0, limit);
+  const page = splitPage(rows, limit, (row) => row.seq);
   return {
-    items: page.map(({ seq: _seq, payload, ...rest }) => ({ ...rest, payload: JSON.parse(payload) as Record<string, unknown> })),
-    next: rows.length > limit ? page[page.length - 1]!.seq : null,
+    items: page.rows.map(({ seq: _seq, payload, ...rest }) => ({ ...rest, payload: JSON.parse(payload) as Record<string, unknown> })),
+    next: page.next,
   };
 }
 

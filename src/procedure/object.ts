@@ -9,6 +9,7 @@ import { payloadToStep, type Step, type StepPayload } from "../conduct/steps";
 import { database } from "../db/client";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
+import { splitPage } from "../paging";
 import { decide, type ProcedureCommand } from "./decide";
 import type { OnFailure, ProcedureEvent, RecordedEvent } from "./events";
 import {
@@ -254,8 +255,9 @@ export class ProcedureObject extends DurableObject<Env> {
         limit + 1,
       )
       .toArray();
-    const items = rows.slice(0, limit).map((r) => ({ ...r, payload: JSON.parse(r.payload) }) as RecordedEvent);
-    return accept({ items, next_cursor: rows.length > limit ? String(items[items.length - 1]!.version) : null });
+    const page = splitPage(rows, limit, (r) => String(r.version));
+    const items = page.rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) }) as RecordedEvent);
+    return accept({ items, next_cursor: page.next });
   }
 
   /** The pinned step list; refused before conduct. */
