@@ -32,6 +32,10 @@ export default defineConfig(async () => {
             // Chosen, not defaulted: each file in a fresh worker, so no file can lean on another's module state.
             isolate: true,
             include: ["test/unit/**/*.test.ts"],
+            // Property tests run a fixed number of cases; on a busy machine
+            // (this project runs beside the Workers pool) they can pass 5 s.
+            // Speed is the benchmarks' business, so the guard is generous.
+            testTimeout: 30_000,
           },
         },
         {
