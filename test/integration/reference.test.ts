@@ -28,6 +28,7 @@ const API_ROUTES = [
   ["post", "/v1/principals"],
   ["get", "/v1/watcher"],
   ["post", "/v1/procedures/{id}/go-ahead"],
+  ["get", "/v1/me"],
   ["get", "/healthz"],
 ] as const;
 
