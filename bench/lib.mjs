@@ -141,8 +141,12 @@ async function wrangler(args, { echo = false } = {}) {
  *
  * Always call stop() (it is idempotent); it kills wrangler's whole process
  * group, workerd included.
+ *
+ * Others start the service itself the same way: `config` names another
+ * wrangler configuration (the browser tests pass ../wrangler.toml), `vars`
+ * adds --var values, `testScheduled` exposes the Cron handler at /__scheduled.
  */
-export async function startServer({ verbose = false, keep = false, logLevel = "warn" } = {}) {
+export async function startServer({ verbose = false, keep = false, logLevel = "warn", config = CONFIG, vars = {}, testScheduled = false } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "procedure-edge-bench-"));
   const token = `bench-admin-${crypto.randomUUID()}`;
   let child = null;
@@ -194,16 +198,17 @@ export async function startServer({ verbose = false, keep = false, logLevel = "w
   try {
     const bundleDir = join(dir, "bundle");
     const persistTo = join(dir, "state");
-    await wrangler(["deploy", "--dry-run", "--outdir", bundleDir, "-c", CONFIG], { echo: verbose });
-    await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", CONFIG], { echo: verbose });
+    await wrangler(["deploy", "--dry-run", "--outdir", bundleDir, "-c", config], { echo: verbose });
+    await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", config], { echo: verbose });
+    const entry = readdirSync(bundleDir).find((file) => file.endsWith(".js"));
 
     const port = await freePort();
     const inspectorPort = await freePort();
     const args = [
       "dev",
-      join(bundleDir, "worker.js"),
+      join(bundleDir, entry),
       "--no-bundle",
-      "-c", CONFIG,
+      "-c", config,
       "--ip", HOST,
       "--port", String(port),
       "--inspector-port", String(inspectorPort),
@@ -213,6 +218,8 @@ export async function startServer({ verbose = false, keep = false, logLevel = "w
       // Below "info" the dev proxy skips its per-request log call back into
       // wrangler's Node process, which would otherwise cost CPU per request.
       "--log-level", logLevel,
+      ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+      ...(testScheduled ? ["--test-scheduled"] : []),
     ];
     // detached: its own process group, so stop() reaches workerd too.
     child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: childEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true });

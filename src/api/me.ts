@@ -22,6 +22,7 @@ const MeSchema = z
 const me = createRoute({
   method: "get",
   path: "/v1/me",
+  operationId: "getMe",
   summary: "The caller: principal, roles and scope",
   security: BEARER,
   responses: { 200: jsonResponse("The authenticated principal", MeSchema), ...problemResponses(401) },
