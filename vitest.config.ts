@@ -22,12 +22,15 @@ export default defineConfig(async () => {
             include: ["test/**/*.test.ts"],
             exclude: [...configDefaults.exclude, "test/browser/**"],
             setupFiles: ["./test/setup.ts"],
+            sequence: { groupOrder: 0 },
           },
         },
         {
-          // The console in Chromium against wrangler dev (test/browser/service.ts).
+          // The console in Chromium against wrangler dev (test/browser/service.ts),
+          // after the workers project: both at once starve each other's timeouts.
           test: {
             name: "browser",
+            sequence: { groupOrder: 1 },
             include: ["test/browser/**/*.test.ts"],
             environment: "node",
             testTimeout: 60_000,
