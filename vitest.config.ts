@@ -1,5 +1,5 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { defineConfig, type ViteUserConfig } from "vitest/config";
+import { type ViteUserConfig, defineConfig } from "vitest/config";
 
 export const TEST_ADMIN_TOKEN = "test-admin-token";
 
@@ -53,6 +53,19 @@ export default defineConfig(async () => {
             isolate: true,
             include: ["test/integration/**/*.test.ts"],
             setupFiles: ["./test/setup.ts"],
+            sequence: { groupOrder: 0 },
+          },
+        },
+        {
+          // The console in Chromium against wrangler dev (test/browser/service.ts),
+          // after the workers project: both at once starve each other's timeouts.
+          test: {
+            name: "browser",
+            sequence: { groupOrder: 1 },
+            include: ["test/browser/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 60_000,
+            hookTimeout: 180_000,
           },
         },
       ],

@@ -170,7 +170,7 @@ export async function prepareService({ config = CONFIG, verbose = false } = {}) 
  * at once, the way a crash would. Both reach wrangler's whole process group,
  * workerd included, and are idempotent; neither removes the state.
  */
-export async function serveService(prepared, { verbose = false, logLevel = "warn", port, inspectorPort } = {}) {
+export async function serveService(prepared, { verbose = false, logLevel = "warn", port, inspectorPort, vars = {}, testScheduled = false } = {}) {
   let child = null;
   let exited = null;
   const out = tail();
@@ -229,6 +229,8 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
       // Below "info" the dev proxy skips its per-request log call back into
       // wrangler's Node process, which would otherwise cost CPU per request.
       "--log-level", logLevel,
+      ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+      ...(testScheduled ? ["--test-scheduled"] : []),
     ];
     // detached: its own process group, so stop() and kill() reach workerd too.
     // ADMIN_TOKEN in the environment too: it satisfies a configuration that
@@ -278,11 +280,11 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
  * Always call stop() (it is idempotent); it kills wrangler's whole process
  * group, workerd included, and removes the state unless `keep`.
  */
-export async function startServer({ verbose = false, keep = false, logLevel = "warn" } = {}) {
-  const prepared = await prepareService({ verbose });
+export async function startServer({ verbose = false, keep = false, logLevel = "warn", config = CONFIG, vars = {}, testScheduled = false } = {}) {
+  const prepared = await prepareService({ config, verbose });
   let server;
   try {
-    server = await serveService(prepared, { verbose, logLevel });
+    server = await serveService(prepared, { verbose, logLevel, vars, testScheduled });
   } catch (error) {
     if (!keep) await prepared.remove();
     throw error;

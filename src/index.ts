@@ -3,6 +3,7 @@ import { activityRoutes } from "./api/activities";
 import { admin } from "./api/admin";
 import { createApp } from "./api/app";
 import { conductRoutes } from "./api/conduct";
+import { meRoutes } from "./api/me";
 import { decisionRoutes } from "./api/decisions";
 import { procedureObject } from "./api/procedure-stub";
 import { procedures } from "./api/procedures";
@@ -16,7 +17,7 @@ import { runTick } from "./watcher/sweep";
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, admin]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, admin, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);

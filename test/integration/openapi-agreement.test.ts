@@ -22,7 +22,7 @@ describe("the document", () => {
     const ids = operations(doc).map(({ op }) => op.operationId);
     expect(ids.every((id) => typeof id === "string" && id.length > 0)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
-    for (const path of ["/healthz", "/openapi.json", "/docs"]) expect(doc.paths[path]?.get?.security).toEqual([]);
+    for (const path of ["/healthz", "/openapi.json"]) expect(doc.paths[path]?.get?.security).toEqual([]);
     expect(doc.servers).toEqual([{ url: "http://procedure-edge.test" }]);
   });
 

@@ -1,0 +1,146 @@
+// The lifecycle commands an operator runs from a procedure's page. Each shows
+// only when the caller's roles grant it and the status allows it, and asks for
+// confirmation plus whatever the API needs (a reason, a boundary).
+import type { CommandName } from "../../src/auth/grants";
+import type { ConfirmSpec } from "./dialog";
+import { h } from "./dom";
+import type { Procedure, ResumePoint } from "./types";
+import type { ViewContext } from "./view";
+
+interface Action {
+  id: string;
+  label(p: Procedure, rp: ResumePoint | null): string;
+  command: CommandName;
+  when(p: Procedure, rp: ResumePoint | null): boolean;
+  confirm(p: Procedure, rp: ResumePoint | null): ConfirmSpec;
+  path: string;
+  body(input: { reason?: string; boundary?: number }, rp: ResumePoint | null): unknown;
+  danger?: boolean;
+}
+
+const inConduct = (p: Procedure) => p.status === "Running" || p.status === "Held";
+
+const ACTIONS: Action[] = [
+  {
+    id: "hold",
+    label: () => "Hold",
+    command: "HoldProcedure",
+    when: inConduct,
+    confirm: (p) => ({
+      title: `Hold ${p.name}`,
+      message: "Adds an operator hold claim. Gateways' entries are refused until the procedure is resumed.",
+      confirmLabel: "Hold",
+      reason: { label: "Reason for the hold" },
+    }),
+    path: "hold",
+    body: ({ reason }) => ({ reason }),
+  },
+  {
+    id: "resume",
+    label: () => "Resume",
+    command: "ResumeProcedure",
+    when: (p) => p.status === "Held",
+    confirm: (p, rp) => ({
+      title: `Resume ${p.name}`,
+      message: "Releases the operator's claim (and any step-fault or stand-down claim with it) and runs again from the boundary.",
+      confirmLabel: "Resume",
+      boundary: { label: "Re-establishment boundary (step index)", value: rp?.suggested_boundary ?? 0, max: p.step_count ?? Number.MAX_SAFE_INTEGER },
+    }),
+    path: "resume",
+    body: ({ boundary }) => ({ re_establishment_boundary: boundary }),
+  },
+  {
+    id: "conduct-from",
+    label: (_p, rp) => `Conduct from step ${rp?.suggested_boundary ?? "?"}`,
+    command: "ConductProcedureFrom",
+    when: (p, rp) => p.status === "Held" && rp !== null,
+    confirm: (p, rp) => ({
+      title: `Conduct ${p.name} from step ${rp!.suggested_boundary}`,
+      message: `Resumes and replays the pinned steps from step ${rp!.suggested_boundary} on, the suggested boundary. Replayed action and compute steps wait for your go-ahead.`,
+      confirmLabel: "Conduct from here",
+    }),
+    path: "conduct-from",
+    body: (_input, rp) => ({ re_establishment_boundary: rp!.suggested_boundary }),
+  },
+  {
+    id: "complete",
+    label: () => "Complete",
+    command: "CompleteProcedure",
+    when: (p) => p.status === "Running" && p.step_count === null,
+    confirm: (p) => ({ title: `Complete ${p.name}`, message: "Marks this free-form procedure Completed.", confirmLabel: "Complete" }),
+    path: "complete",
+    body: () => undefined,
+  },
+  {
+    id: "abort",
+    label: () => "Abort",
+    command: "AbortProcedure",
+    when: inConduct,
+    danger: true,
+    confirm: (p) => ({
+      title: `Abort ${p.name}`,
+      message: "Ends the procedure as Aborted. This cannot be undone.",
+      confirmLabel: "Abort procedure",
+      danger: true,
+      reason: { label: "Reason for aborting" },
+    }),
+    path: "abort",
+    body: ({ reason }) => ({ reason }),
+  },
+  {
+    id: "truncate",
+    label: () => "Truncate",
+    command: "TruncateProcedure",
+    when: inConduct,
+    danger: true,
+    confirm: (p) => ({
+      title: `Truncate ${p.name}`,
+      message: "Ends the procedure as Truncated: what was recorded stands, nothing more runs. This cannot be undone.",
+      confirmLabel: "Truncate procedure",
+      danger: true,
+      reason: { label: "Reason for truncating" },
+    }),
+    path: "truncate",
+    body: ({ reason }) => ({ reason }),
+  },
+];
+
+/** The buttons for what this caller may do to this procedure now. */
+export function actionButtons(ctx: ViewContext, p: Procedure, rp: ResumePoint | null): HTMLElement[] {
+  return ACTIONS.filter((a) => ctx.can(a.command) && a.when(p, rp)).map((a) =>
+    h(
+      "button",
+      {
+        type: "button",
+        id: `action-${a.id}`,
+        class: a.danger ? "danger-outline" : "secondary",
+        onclick: () =>
+          void ctx.act(a.confirm(p, rp), (input) => ctx.api("POST", `/v1/procedures/${p.procedure_id}/${a.path}`, a.body(input, rp))),
+      },
+      a.label(p, rp),
+    ),
+  );
+}
+
+/** The go-ahead button of a replayed step waiting for the operator. */
+export function goAheadButton(ctx: ViewContext, p: Procedure, stepIndex: number, description: string): HTMLElement | null {
+  if (!ctx.can("AuthorizeReplayStep")) return null;
+  return h(
+    "button",
+    {
+      type: "button",
+      id: `go-ahead-${stepIndex}`,
+      class: "primary small",
+      onclick: () =>
+        void ctx.act(
+          {
+            title: `Go-ahead for step ${stepIndex}`,
+            message: `Lets the gateway run and report step ${stepIndex} again (${description}). It may repeat a physical effect.`,
+            confirmLabel: "Give go-ahead",
+          },
+          () => ctx.api("POST", `/v1/procedures/${p.procedure_id}/go-ahead`, { step_index: stepIndex }),
+        ),
+    },
+    "Give go-ahead",
+  );
+}

@@ -1,0 +1,39 @@
+// Reads a procedure's logbook incrementally: the first read pages through it
+// once; every later read asks only for the newest page(s) and stops at the
+// newest entry it already has, so a poll costs one small request.
+import { query, type Api } from "./api";
+import { latestReports, type StepReport } from "./progress";
+import type { ActivityEntry, Page } from "./types";
+
+const FIRST_PAGE = 500;
+const POLL_PAGE = 50;
+const KEPT = 50;
+
+export class LogbookReader {
+  readonly reports = new Map<number, StepReport>();
+  /** The newest entries, newest first, for display. */
+  recent: ActivityEntry[] = [];
+  private newestEventId: string | null = null;
+
+  constructor(private readonly api: Api, private readonly procedureId: string) {}
+
+  /** True when new entries arrived. */
+  async refresh(): Promise<boolean> {
+    const fresh: ActivityEntry[] = [];
+    let cursor: string | null = null;
+    const limit = this.newestEventId === null ? FIRST_PAGE : POLL_PAGE;
+    for (;;) {
+      const page: Page<ActivityEntry> = await this.api("GET", `/v1/procedures/${this.procedureId}/activities${query({ cursor, limit })}`);
+      const known = page.items.findIndex((entry) => entry.event_id === this.newestEventId);
+      fresh.push(...(known === -1 ? page.items : page.items.slice(0, known)));
+      if (known !== -1 || page.next_cursor === null) break;
+      cursor = page.next_cursor;
+    }
+    if (fresh.length === 0) return false;
+    // Everything fresh is newer than what is known, so its reports win.
+    for (const [index, report] of latestReports(fresh)) this.reports.set(index, report);
+    this.newestEventId = fresh[0]!.event_id;
+    this.recent = [...fresh, ...this.recent].slice(0, KEPT);
+    return true;
+  }
+}

@@ -1,0 +1,193 @@
+// One procedure: its state and hold claims, the pinned steps with their state
+// from the logbook and the suggested resume boundary, the event log, the
+// logbook, and the commands the caller may run. Polls while open.
+import { query } from "./api";
+import { actionButtons, goAheadButton } from "./actions";
+import { h, progressBar, statusBadge, time } from "./dom";
+import { LogbookReader } from "./logbook";
+import { isStallCurrent, stepStates } from "./progress";
+import { describeStep, STATE_LABELS } from "./steps";
+import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint } from "./types";
+import { patch, type View, type ViewContext } from "./view";
+
+const EVENTS_SHOWN = 100;
+
+function card(title: string, id: string, ...content: Node[]): HTMLElement {
+  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...content);
+}
+
+function eventDetail(event: ProcedureEvent): string {
+  const p = event.payload;
+  const parts = ["reason", "cause", "re_establishment_boundary", "step_index", "on_failure"]
+    .filter((key) => p[key] !== undefined && p[key] !== null)
+    .map((key) => `${key.replace(/_/g, " ")}: ${String(p[key])}`);
+  return parts.join(" · ");
+}
+
+export function procedureView(ctx: ViewContext, procedureId: string): View {
+  const logbook = ctx.can("ReadProcedureActivities") ? new LogbookReader(ctx.api, procedureId) : null;
+  const events: ProcedureEvent[] = [];
+  let manifest: Manifest | null = null;
+
+  const title = h("h1", { id: "view-title", tabindex: -1 }, "Procedure");
+  const summary = h("div", { class: "summary" });
+  const actions = h("div", { class: "actions", role: "group", "aria-label": "Commands" });
+  const steps = h("div");
+  const eventLog = h("div", { class: "table-wrap" });
+  const logbookView = h("div", { class: "table-wrap" });
+  const element = h(
+    "section",
+    { "aria-labelledby": "view-title" },
+    h("p", {}, h("a", { href: "#/" }, "← Fleet")),
+    title,
+    summary,
+    actions,
+    card("Steps", "steps-title", steps),
+    card("Event log", "events-title", eventLog),
+    card("Logbook", "logbook-title", h("p", { class: "muted" }, "The newest entries first."), logbookView),
+  );
+
+  function renderSummary(p: Procedure, stall: Decision | undefined) {
+    title.textContent = p.name;
+    patch(summary, JSON.stringify([p, stall?.id]), () => [
+      h(
+        "dl",
+        { class: "facts" },
+        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), isStallCurrent(p, stall) ? h("span", { class: "badge stall", title: stall!.reasoning }, "Stalled") : null)),
+        h("div", {}, h("dt", {}, "Progress"), h("dd", {}, progressBar(p.completed_count, p.step_count))),
+        h("div", {}, h("dt", {}, "Kind"), h("dd", {}, p.kind)),
+        h("div", {}, h("dt", {}, "Assets"), h("dd", {}, p.target_asset_ids.join(", ") || "—")),
+        h("div", {}, h("dt", {}, "Last change"), h("dd", {}, time(p.last_status_changed_at))),
+        h("div", {}, h("dt", {}, "Last activity"), h("dd", {}, time(p.last_activity_at))),
+        h("div", {}, h("dt", {}, "Version"), h("dd", {}, String(p.version))),
+        h("div", {}, h("dt", {}, "Procedure id"), h("dd", { class: "mono" }, p.procedure_id)),
+      ),
+      p.last_status_reason ? h("p", { class: "reason", id: "status-reason" }, h("strong", {}, "Reason: "), p.last_status_reason) : h("span"),
+      h(
+        "div",
+        { class: "claims", id: "hold-claims" },
+        h("h2", {}, "Hold claims"),
+        p.hold_claims.length === 0
+          ? h("p", { class: "muted" }, "None.")
+          : h("ul", {}, ...p.hold_claims.map((c) => h("li", { "data-cause": c.cause }, h("span", { class: `badge cause-${c.cause}` }, c.cause), " ", h("span", { class: "muted mono" }, c.claim_id)))),
+      ),
+    ]);
+  }
+
+  function renderSteps(p: Procedure, rp: ResumePoint | null) {
+    if (!manifest) {
+      patch(steps, String(p.step_count), () => [
+        h("p", { class: "muted" }, p.step_count === null ? "Started without conduct: the logbook is free-form." : "Loading the pinned steps…"),
+      ]);
+      return;
+    }
+    const all = [...manifest.resolved_steps, ...manifest.resolved_closing_steps];
+    const firstClosing = manifest.resolved_steps.length;
+    const states = stepStates(all.length, logbook?.reports ?? new Map(), p.replay_awaiting_operator);
+    const boundary = p.status === "Held" && rp ? rp.suggested_boundary : null;
+    patch(steps, JSON.stringify([states, boundary, p.status, [...(logbook?.reports ?? [])]]), () => {
+      const items: Node[] = [];
+      all.forEach((step, index) => {
+        if (index === boundary) items.push(h("li", { class: "boundary", "aria-label": `Suggested resume boundary: step ${index}` }, `Suggested resume boundary · step ${index}`));
+        if (index === firstClosing) items.push(h("li", { class: "group" }, "Closing steps"));
+        const state = states[index]!;
+        const report = logbook?.reports.get(index);
+        const description = describeStep(step);
+        items.push(
+          h(
+            "li",
+            { class: `step state-${state}`, "data-step-index": index, "data-state": state },
+            h("span", { class: "step-index mono" }, `#${index}`),
+            h("span", { class: "step-kind" }, step.kind),
+            h("span", { class: "step-what mono" }, description),
+            h("span", { class: `step-state chip chip-${state}` }, STATE_LABELS[state]),
+            report?.result === "failed" && state === "failed" ? h("span", { class: "step-failure" }, `${report.error_class ?? ""}${report.message ? `: ${report.message}` : ""}`) : null,
+            state === "awaiting_go_ahead" ? goAheadButton(ctx, p, index, `${step.kind} ${description}`) : null,
+          ),
+        );
+      });
+      if (boundary === all.length) items.push(h("li", { class: "boundary" }, `Suggested resume boundary · after the last step`));
+      return [h("ol", { class: "steps", "aria-label": "Pinned steps" }, ...items)];
+    });
+  }
+
+  function renderEvents() {
+    const shown = events.slice(-EVENTS_SHOWN).reverse();
+    patch(eventLog, String(events.length), () => [
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, ...["Version", "Event", "When", "Details"].map((l) => h("th", { scope: "col" }, l)))),
+        h(
+          "tbody",
+          {},
+          ...shown.map((e) =>
+            h("tr", {}, h("td", { "data-label": "Version" }, String(e.version)), h("td", { "data-label": "Event" }, e.type), h("td", { "data-label": "When" }, time(e.occurred_at)), h("td", { "data-label": "Details" }, eventDetail(e))),
+          ),
+        ),
+      ),
+    ]);
+  }
+
+  function renderLogbook() {
+    if (!logbook) return;
+    const recent = logbook.recent;
+    patch(logbookView, recent[0]?.event_id ?? "empty", () =>
+      recent.length === 0
+        ? [h("p", { class: "muted" }, "No entries yet.")]
+        : [
+            h(
+              "table",
+              {},
+              h("thead", {}, h("tr", {}, ...["Recorded", "Kind", "Step", "Result", "Message"].map((l) => h("th", { scope: "col" }, l)))),
+              h(
+                "tbody",
+                {},
+                ...recent.map((entry) => {
+                  const { step_index, result, error_class, message } = entry.payload;
+                  return h(
+                    "tr",
+                    {},
+                    h("td", { "data-label": "Recorded" }, time(entry.recorded_at)),
+                    h("td", { "data-label": "Kind" }, entry.step_kind),
+                    h("td", { "data-label": "Step" }, step_index === undefined ? "—" : String(step_index)),
+                    h("td", { "data-label": "Result" }, result === undefined ? "—" : String(result)),
+                    h("td", { "data-label": "Message" }, [error_class, message].filter((x) => x !== undefined).map(String).join(": ")),
+                  );
+                }),
+              ),
+            ),
+          ],
+    );
+  }
+
+  return {
+    element,
+    intervalMs: 2000,
+    async refresh() {
+      const p = await ctx.api<Procedure>("GET", `/v1/procedures/${procedureId}`);
+      const conducted = p.step_count !== null;
+      const [, rp, stalls] = await Promise.all([
+        logbook?.refresh(),
+        conducted && p.status === "Held" ? ctx.api<ResumePoint>("GET", `/v1/procedures/${procedureId}/resume-point`) : null,
+        ctx.can("ListDecisions") ? ctx.api<Page<Decision>>("GET", `/v1/decisions${query({ choice: "Stall", subject_id: procedureId, limit: 1 })}`) : null,
+        conducted && !manifest ? ctx.api<Manifest>("GET", `/v1/procedures/${procedureId}/manifest`).then((m) => (manifest = m)) : null,
+        ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null,
+      ]);
+      renderSummary(p, stalls?.items[0]);
+      patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary]), () => actionButtons(ctx, p, rp));
+      renderSteps(p, rp);
+      renderEvents();
+      renderLogbook();
+    },
+  };
+
+  async function readEvents(version: number) {
+    while ((events.at(-1)?.version ?? 0) < version) {
+      const after = events.at(-1)?.version ?? 0;
+      const page = await ctx.api<Page<ProcedureEvent>>("GET", `/v1/procedures/${procedureId}/events${query({ after, limit: 500 })}`);
+      if (page.items.length === 0) break;
+      events.push(...page.items);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+// The console's pure reading of step states and stall flags (no browser needed).
+import { describe, expect, it } from "vitest";
+import { isStallCurrent, latestReports, newestStalls, stepStates } from "../../assets/console/progress";
+import type { ActivityEntry, Decision } from "../../assets/console/types";
+
+let seq = 0;
+const entry = (payload: Record<string, unknown>): ActivityEntry => ({
+  event_id: `e${++seq}`,
+  step_kind: "setpoint",
+  payload,
+  recorded_at: "2026-11-21T05:00:00.000Z",
+});
+
+const stall = (subject_id: string, recorded_at: string): Decision => ({ id: `d-${subject_id}-${recorded_at}`, choice: "Stall", subject_id, reasoning: "", recorded_at });
+
+describe("step states from the logbook", () => {
+  it("takes the newest report per step and ignores entries that are not step reports", () => {
+    const newestFirst = [
+      entry({ step_index: 1, result: "failed", error_class: "OutOfTolerance", message: "117.2" }),
+      entry({ step_index: 0, result: "ok" }),
+      entry({ step_index: 1, result: "in_flight" }),
+      entry({ step_index: 0, result: "in_flight" }),
+      entry({ note: "free-form" }),
+    ];
+    const reports = latestReports(newestFirst);
+    expect([...reports.keys()].sort()).toEqual([0, 1]);
+    expect(reports.get(1)).toMatchObject({ result: "failed", error_class: "OutOfTolerance", message: "117.2" });
+    expect(stepStates(4, reports, [])).toEqual(["ok", "failed", "pending", "pending"]);
+  });
+
+  it("shows a replayed step waiting for the go-ahead as such, whatever it reported before", () => {
+    const reports = latestReports([entry({ step_index: 2, result: "ok" })]);
+    expect(stepStates(3, reports, [2])).toEqual(["pending", "pending", "awaiting_go_ahead"]);
+  });
+});
+
+describe("the stall flag", () => {
+  const base = { last_status_changed_at: "2026-11-21T05:00:00.000Z", last_activity_at: "2026-11-21T05:10:00.000Z" };
+
+  it("is raised while nothing moved since the newest Stall decision of a procedure in conduct", () => {
+    const stalls = newestStalls([stall("p1", "2026-11-21T07:00:00.000Z"), stall("p1", "2026-11-21T06:00:00.000Z")]);
+    expect(stalls.get("p1")?.recorded_at).toBe("2026-11-21T07:00:00.000Z");
+    expect(isStallCurrent({ status: "Running", ...base }, stalls.get("p1"))).toBe(true);
+    expect(isStallCurrent({ status: "Held", ...base }, stalls.get("p1"))).toBe(true);
+  });
+
+  it("is lowered by later activity, a later status change, an ended procedure or no decision", () => {
+    const decided = stall("p1", "2026-11-21T06:00:00.000Z");
+    expect(isStallCurrent({ status: "Running", ...base, last_activity_at: "2026-11-21T06:00:01.000Z" }, decided)).toBe(false);
+    expect(isStallCurrent({ status: "Held", ...base, last_status_changed_at: "2026-11-21T06:30:00.000Z" }, decided)).toBe(false);
+    expect(isStallCurrent({ status: "Completed", ...base }, decided)).toBe(false);
+    expect(isStallCurrent({ status: "Running", ...base }, undefined)).toBe(false);
+  });
+});
