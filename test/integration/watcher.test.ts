@@ -1,6 +1,6 @@
 // The stall watcher's tick against the real projection and objects. Time is
 // injected: each tick gets its `now`, so nothing sleeps.
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
@@ -240,13 +240,23 @@ describe("the kill switch, authorization and configuration", () => {
 
   it("is off by default: the Cron Trigger with the shipped configuration records nothing", async () => {
     const { id, startedAt } = await running();
-    const controller = createScheduledController({ scheduledTime: startedAt + 10 * HOUR, cron: "*/5 * * * *" });
-    const ctx = createExecutionContext();
-    await worker.scheduled(controller, env, ctx);
-    await waitOnExecutionContext(ctx);
+    const controller = createScheduledController({ scheduledTime: startedAt + 10 * HOUR, cron: "* * * * *" });
+    await worker.scheduled(controller, env);
     expect(await decisionsFor(id)).toEqual([]);
     const status = await call("/v1/watcher", { token: await tokenFor("reader") });
     expect(status.json).toMatchObject({ enabled: false, stale_after_seconds: 3600, held_stale_after_seconds: 86400, last_tick: null });
+  });
+
+  it("fails the Cron invocation when its tick fails", async () => {
+    const outage = new Error("D1 unavailable");
+    const unreachable = {
+      prepare: () => {
+        throw outage;
+      },
+      batch: () => Promise.reject(outage),
+    } as unknown as D1Database;
+    const controller = createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" });
+    await expect(worker.scheduled(controller, { ...env, DB: unreachable })).rejects.toThrow("D1 unavailable");
   });
 
   it("shows the last tick's summary", async () => {
