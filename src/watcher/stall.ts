@@ -16,7 +16,16 @@ export const WATCHER_AGENT = {
   name: "ProcedureWatcher",
 } as const;
 
-export type WatcherConfig = { enabled: boolean; staleAfterSeconds: number; heldStaleAfterSeconds: number };
+/** The most candidates one tick judges unless WATCHER_MAX_CANDIDATES says otherwise. */
+export const DEFAULT_MAX_CANDIDATES = 500;
+
+export type WatcherConfig = {
+  enabled: boolean;
+  staleAfterSeconds: number;
+  heldStaleAfterSeconds: number;
+  /** Candidates one tick judges at most (DEFAULT_MAX_CANDIDATES when absent); the rest wait for the next tick. */
+  maxCandidates?: number;
+};
 export type InConductStatus = "Running" | "Held";
 
 /** A row of the in-conduct sweep, as read from the projection. */
@@ -139,19 +148,25 @@ export function stallDecision(input: StallInput): DecisionRecord {
 }
 
 // Strict digits only: Number()/z.coerce would take "", "1e3" or " 60 ".
+const positiveInteger = (message: string, max: number, fallback: number) =>
+  z.string().regex(/^[1-9][0-9]*$/, message).transform(Number).pipe(z.number().int().positive().max(max, message)).default(fallback);
+
 const seconds = (name: string, fallback: number) =>
-  z
-    .string()
-    .regex(/^[1-9][0-9]*$/, `${name} must be a positive integer number of seconds`)
-    .transform(Number)
-    .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER / 1000))
-    .default(fallback);
+  positiveInteger(`${name} must be a positive integer number of seconds`, Number.MAX_SAFE_INTEGER / 1000, fallback);
+
+/** Past this a tick risks a Cron invocation's limits: each Running candidate may cost an object read. */
+const MAX_CANDIDATES_CEILING = 10_000;
 
 const WatcherVars = z.object({
   // Off unless exactly "true": a typo must leave the watcher off, not on.
   WATCHER_ENABLED: z.string().optional().transform((value) => value === "true"),
   STALE_AFTER_SECONDS: seconds("STALE_AFTER_SECONDS", 3600),
   HELD_STALE_AFTER_SECONDS: seconds("HELD_STALE_AFTER_SECONDS", 86400),
+  WATCHER_MAX_CANDIDATES: positiveInteger(
+    `WATCHER_MAX_CANDIDATES must be an integer from 1 to ${MAX_CANDIDATES_CEILING}`,
+    MAX_CANDIDATES_CEILING,
+    DEFAULT_MAX_CANDIDATES,
+  ),
 });
 
 /** Reads the watcher's Worker variables; throws a ZodError naming the bad variable. */
@@ -159,12 +174,14 @@ export function parseWatcherConfig(vars: {
   WATCHER_ENABLED?: string;
   STALE_AFTER_SECONDS?: string;
   HELD_STALE_AFTER_SECONDS?: string;
-}): WatcherConfig {
+  WATCHER_MAX_CANDIDATES?: string;
+}): Required<WatcherConfig> {
   const parsed = WatcherVars.parse(vars);
   return {
     enabled: parsed.WATCHER_ENABLED,
     staleAfterSeconds: parsed.STALE_AFTER_SECONDS,
     heldStaleAfterSeconds: parsed.HELD_STALE_AFTER_SECONDS,
+    maxCandidates: parsed.WATCHER_MAX_CANDIDATES,
   };
 }
 
@@ -182,6 +199,8 @@ export type TickSummary = {
   skipped?: number;
   pages: number;
   rows_read?: number;
+  /** The tick stopped at the candidate cap; what it did not reach is judged by the next tick. */
+  capped?: boolean;
 };
 
 /** A summary with every count at zero, for a tick that stops before the sweep or starts it. */

@@ -10,6 +10,7 @@ import { insertDecisionStatement } from "../db/decisions";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
 import type { HoldCause } from "../procedure/events";
 import {
+  DEFAULT_MAX_CANDIDATES,
   emptySummary,
   fold,
   screen,
@@ -91,21 +92,32 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
 
 async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary> {
   const pageSize = deps.pageSize ?? 100;
+  // A bounded tick: a backlog (the watcher turned on over months of stalls)
+  // is worked off over several ticks, oldest first. What a tick leaves is
+  // still in the watch index for the next one, and a decided episode has left
+  // it, so nothing is skipped or decided twice.
+  let budget = deps.config.maxCandidates ?? DEFAULT_MAX_CANDIDATES;
   summary.rows_read = 0;
   for (const window of WINDOWS) {
     const seconds = window === "held" ? deps.config.heldStaleAfterSeconds : deps.config.staleAfterSeconds;
     const cutoff = new Date(deps.nowMs - seconds * 1000).toISOString();
     let after = { progress_at: "", procedure_id: "" };
     for (;;) {
+      if (budget === 0) {
+        summary.capped = true;
+        break;
+      }
+      const limit = Math.min(pageSize, budget);
       const page = await deps.d1
         .prepare(PAGE_SQL)
-        .bind(window, cutoff, after.progress_at, after.procedure_id, pageSize)
+        .bind(window, cutoff, after.progress_at, after.procedure_id, limit)
         .all<Row>();
       summary.pages += 1;
       summary.rows_read += page.meta.rows_read ?? 0;
+      budget -= page.results.length;
       await Promise.all(page.results.map((row) => judge(deps, row, summary)));
       const last = page.results[page.results.length - 1];
-      if (!last || page.results.length < pageSize) break;
+      if (!last || page.results.length < limit) break;
       after = { progress_at: last.progress_at ?? "", procedure_id: last.procedure_id };
     }
     const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).bind(window).first<{ n: number }>();

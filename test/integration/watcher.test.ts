@@ -202,6 +202,27 @@ describe("episodes", () => {
     const again = await tick(latest + 2 * HOUR, { pageSize: 3 });
     expect(again).toMatchObject({ candidates: 0, flagged: 0 });
   });
+
+  it("works off a backlog larger than the cap over successive ticks, each episode decided once", async () => {
+    const ids: string[] = [];
+    let latest = 0;
+    for (let i = 0; i < 7; i++) {
+      const p = await running();
+      ids.push(p.id);
+      latest = Math.max(latest, p.startedAt);
+    }
+    const capped = { ...CONFIG, maxCandidates: 3 };
+    const now = latest + HOUR;
+    const first = await tick(now, { config: capped, pageSize: 2 });
+    expect(first).toMatchObject({ candidates: 3, flagged: 3, capped: true });
+    const second = await tick(now + 60_000, { config: capped, pageSize: 2 });
+    expect(second).toMatchObject({ candidates: 3, flagged: 3, capped: true });
+    const third = await tick(now + 120_000, { config: capped, pageSize: 2 });
+    expect(third).toMatchObject({ candidates: 1, flagged: 1 });
+    expect(third.capped).toBeUndefined();
+    expect(await tick(now + 180_000, { config: capped })).toMatchObject({ candidates: 0, flagged: 0 });
+    for (const id of ids) expect(await decisionsFor(id)).toHaveLength(1);
+  });
 });
 
 describe("the kill switch, authorization and configuration", () => {
@@ -244,7 +265,13 @@ describe("the kill switch, authorization and configuration", () => {
     await worker.scheduled(controller, env);
     expect(await decisionsFor(id)).toEqual([]);
     const status = await call("/v1/watcher", { token: await tokenFor("reader") });
-    expect(status.json).toMatchObject({ enabled: false, stale_after_seconds: 3600, held_stale_after_seconds: 86400, last_tick: null });
+    expect(status.json).toMatchObject({
+      enabled: false,
+      stale_after_seconds: 3600,
+      held_stale_after_seconds: 86400,
+      max_candidates: 500,
+      last_tick: null,
+    });
   });
 
   it("fails the Cron invocation when its tick fails", async () => {
