@@ -36,18 +36,44 @@ export type Candidate = {
   last_status_changed_at: string | null;
   /** The coarse D1 mirror of the latest activity; may lag the truth, never leads it. */
   last_activity_at: string | null;
+  /** The procedure's own Running window, when its conduct set one. */
+  stale_after_seconds: number | null;
 };
 
-/** Stale-after window for a status; only a purely deliberate operator pause gets the long one. */
+/**
+ * Which window a procedure is judged on: the shared Running window, the
+ * shared Held window, or its own. The projection stores this, and the tick
+ * selects on it, so this function is the only statement of the policy.
+ */
+export type WatchWindow = "running" | "held" | "own";
+
+/** The window that applies to a procedure; null when it is not in conduct. */
+export function watchWindow(status: string, holdCauses: readonly HoldCause[], staleAfterSeconds: number | null): WatchWindow | null {
+  if (status !== "Running" && status !== "Held") return null;
+  // Only a purely deliberate operator pause gets the long Held window. A Held
+  // with no claims at all counts as deliberate: nothing is faulted or stood
+  // down, and "all claims are operator" holds vacuously. A step fault or a
+  // stood-down driver is judged like Running, on the procedure's own window
+  // when it has one.
+  if (status === "Held" && holdCauses.every((cause) => cause === "operator")) return "held";
+  return staleAfterSeconds === null ? "running" : "own";
+}
+
+/** Stale-after window, in seconds, for a procedure in conduct. */
 export function windowSeconds(
   status: InConductStatus,
   holdCauses: readonly HoldCause[],
   config: WatcherConfig,
+  staleAfterSeconds: number | null = null,
 ): number {
-  // A Held with no claims at all counts as deliberate: nothing is faulted or
-  // stood down, and "all claims are operator" holds vacuously.
-  const deliberatePause = status === "Held" && holdCauses.every((cause) => cause === "operator");
-  return deliberatePause ? config.heldStaleAfterSeconds : config.staleAfterSeconds;
+  switch (watchWindow(status, holdCauses, staleAfterSeconds)) {
+    case "held":
+      return config.heldStaleAfterSeconds;
+    case "own":
+      return staleAfterSeconds ?? config.staleAfterSeconds;
+    default:
+      return config.staleAfterSeconds;
+  }
 }
 
 // NaN for anything unparseable, so comparisons fail closed (never flag).
@@ -89,7 +115,7 @@ export function screen(candidate: Candidate, nowMs: number, config: WatcherConfi
   }
   const last_progress_at = lastProgressAt(candidate);
   if (last_progress_at === null) return { verdict: "defer", why: "no-status-time" };
-  const window = windowSeconds(candidate.status, candidate.hold_causes, config);
+  const window = windowSeconds(candidate.status, candidate.hold_causes, config, candidate.stale_after_seconds);
   if (!isStalled(nowMs, last_progress_at, window)) return { verdict: "fresh" };
   // The mirror may lag, so a Running procedure is never flagged on it alone.
   if (candidate.status === "Running") return { verdict: "needs-activity-read", last_progress_at, window };

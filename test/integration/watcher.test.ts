@@ -30,6 +30,12 @@ async function running() {
   return { id, startedAt: Date.parse(state.last_status_changed_at) };
 }
 
+/** `count` Running procedures, and the latest of their start times. */
+async function manyRunning(count: number) {
+  const started = await Promise.all(Array.from({ length: count }, running));
+  return { ids: started.map((p) => p.id), latest: Math.max(...started.map((p) => p.startedAt)) };
+}
+
 async function decisionsFor(id: string) {
   const result = await call(`/v1/decisions?subject_id=${id}`);
   expect(result.status).toBe(200);
@@ -120,7 +126,7 @@ describe("the anti-false-flag fold", () => {
   it("skips a candidate whose object is no longer Running although the projection lags", async () => {
     const { id, startedAt } = await running();
     await command(id, "complete");
-    await env.DB.prepare("UPDATE procedure_summary SET status = 'Running' WHERE procedure_id = ?").bind(id).run();
+    await env.DB.prepare("UPDATE procedure_summary SET status = 'Running', watch_window = 'running' WHERE procedure_id = ?").bind(id).run();
     expect(await tick(startedAt + 2 * HOUR)).toMatchObject({ candidates: 1, skipped: 1, flagged: 0 });
     expect(await decisionsFor(id)).toEqual([]);
   });
@@ -167,6 +173,59 @@ describe("Held procedures", () => {
   });
 });
 
+describe("a procedure's own window (conduct's stale_after_seconds)", () => {
+  async function conducted(body: Record<string, unknown>) {
+    const id = await registerProcedure();
+    const result = await conduct(id, { steps: [STEPS.setpoint, STEPS.check], ...body });
+    expect(result.json).toMatchObject({ succeeded: true });
+    const state = (await call(`/v1/procedures/${id}`)).json;
+    return { id, state, startedAt: Date.parse(state.last_status_changed_at) };
+  }
+
+  it("flags a short-window procedure the default window would not, exactly at its window", async () => {
+    const { id, state, startedAt } = await conducted({ stale_after_seconds: 120 });
+    expect(state.stale_after_seconds).toBe(120);
+    expect(await summaryOf(id)).toMatchObject({ stale_after_seconds: 120, watch_window: "own" });
+    expect(await tick(startedAt + 120_000 - 1)).toMatchObject({ candidates: 0, flagged: 0 });
+    expect(await tick(startedAt + 120_000)).toMatchObject({ candidates: 1, flagged: 1 });
+    const [decision] = await decisionsFor(id);
+    expect(decision!.reasoning).toMatch(/for 120s without progressing \(window 120s\)/);
+  });
+
+  it("does not flag a long-window procedure past the default window, and flags it at its own", async () => {
+    const { id, startedAt } = await conducted({ stale_after_seconds: 4 * 3600 });
+    expect(await tick(startedAt + 2 * HOUR)).toMatchObject({ flagged: 0 });
+    expect(await decisionsFor(id)).toEqual([]);
+    expect(await tick(startedAt + 4 * HOUR)).toMatchObject({ flagged: 1 });
+  });
+
+  it("keeps the Held windows: a step fault is judged on the own window, a deliberate pause on the Held one", async () => {
+    const faulted = await conducted({ stale_after_seconds: 300, on_failure: "hold" });
+    await post(faulted.id, [entry({ step_kind: "setpoint", step_index: 0, result: "failed", error_class: "Timeout" })]);
+    const faultedAt = Date.parse((await call(`/v1/procedures/${faulted.id}`)).json.last_status_changed_at);
+    const paused = await conducted({ stale_after_seconds: 300 });
+    const pausedAt = Date.parse((await command(paused.id, "hold", { reason: "lunch" })).json.last_status_changed_at);
+    expect(await summaryOf(paused.id)).toMatchObject({ watch_window: "held", stale_after_seconds: 300 });
+
+    const now = Math.max(faultedAt, pausedAt) + 300_000;
+    expect(await tick(now)).toMatchObject({ flagged: 1 });
+    expect(await decisionsFor(faulted.id)).toHaveLength(1);
+    expect(await decisionsFor(paused.id)).toEqual([]);
+    expect(await tick(pausedAt + 86_400_000)).toMatchObject({ flagged: 1 });
+  });
+
+  it("is rescued by activity like any Running procedure: its due time follows the activity mirror", async () => {
+    const { id, startedAt } = await conducted({ stale_after_seconds: 120 });
+    await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "in_flight" })]);
+    const recordedAt = Date.parse((await call(`/v1/procedures/${id}`)).json.last_activity_at);
+    expect(recordedAt).toBeGreaterThanOrEqual(startedAt);
+    expect(await tick(recordedAt + 120_000 - 1)).toMatchObject({ flagged: 0 });
+    expect(await tick(recordedAt + 120_000)).toMatchObject({ flagged: 1 });
+    const [decision] = await decisionsFor(id);
+    expect(decision!.inputs.last_progress_at).toBe(new Date(recordedAt).toISOString());
+  });
+});
+
 describe("episodes", () => {
   it("records one decision per episode across repeated and overlapping ticks", async () => {
     const { id, startedAt } = await running();
@@ -188,13 +247,7 @@ describe("episodes", () => {
   });
 
   it("drains every page: a stalled procedure on a later page is flagged", async () => {
-    const ids: string[] = [];
-    let latest = 0;
-    for (let i = 0; i < 7; i++) {
-      const p = await running();
-      ids.push(p.id);
-      latest = Math.max(latest, p.startedAt);
-    }
+    const { ids, latest } = await manyRunning(7);
     const summary = await tick(latest + HOUR, { pageSize: 3 });
     expect(summary).toMatchObject({ candidates: 7, flagged: 7 });
     expect(summary.pages).toBeGreaterThanOrEqual(3);
@@ -204,13 +257,7 @@ describe("episodes", () => {
   });
 
   it("works off a backlog larger than the cap over successive ticks, each episode decided once", async () => {
-    const ids: string[] = [];
-    let latest = 0;
-    for (let i = 0; i < 7; i++) {
-      const p = await running();
-      ids.push(p.id);
-      latest = Math.max(latest, p.startedAt);
-    }
+    const { ids, latest } = await manyRunning(7);
     const capped = { ...CONFIG, maxCandidates: 3 };
     const now = latest + HOUR;
     const first = await tick(now, { config: capped, pageSize: 2 });
