@@ -115,6 +115,21 @@ describe("the anti-false-flag fold", () => {
     expect(decision!.id).toBe(decisionId(id, recordedAt));
   });
 
+  it("counts a heartbeat during a long step as activity: it rescues, and the stall is timed from it", async () => {
+    const id = await registerProcedure();
+    await conduct(id, { steps: [STEPS.compute] });
+    await post(id, [entry({ step_kind: "compute", step_index: 0, result: "in_flight" })]);
+    await post(id, [entry({ step_kind: "heartbeat", payload: { step_index: 0, progress: 0.5 } })]);
+    const beatAt = (await call(`/v1/procedures/${id}`)).json.last_activity_at as string;
+    expect((await call(`/v1/procedures/${id}/activities?limit=1`)).json.items[0]).toMatchObject({ step_kind: "heartbeat", recorded_at: beatAt });
+    // The mirror lags (it is refreshed at most once a minute); the fold reads the heartbeat from the object.
+    await env.DB.prepare("UPDATE procedure_summary SET last_activity_at = NULL WHERE procedure_id = ?").bind(id).run();
+    expect(await tick(Date.parse(beatAt) + HOUR - 1)).toMatchObject({ rescued: 1, flagged: 0 });
+    expect(await tick(Date.parse(beatAt) + HOUR)).toMatchObject({ flagged: 1 });
+    const [decision] = await decisionsFor(id);
+    expect(decision!.inputs.last_progress_at).toBe(beatAt);
+  });
+
   it("defers a candidate whose activity cannot be read, and flags it on a later tick", async () => {
     const { id, startedAt } = await running();
     const failing = await tick(startedAt + HOUR, { readProcedure: () => Promise.reject(new Error("object unreachable")) });
