@@ -1,22 +1,62 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { defineConfig, type ViteUserConfig } from "vitest/config";
 
 export const TEST_ADMIN_TOKEN = "test-admin-token";
 
+// This file runs in Node; the project's types are the Workers runtime's, without Node's.
+declare const process: { env: Record<string, string | undefined> };
+
+// wrangler.toml declares ADMIN_TOKEN a required secret; for a local run wrangler
+// reads secrets from .dev.vars, else .env files and the environment. The tests
+// provide it through the environment, so a fresh clone (no .dev.vars) satisfies
+// the declaration without a file. The binding below pins the value whichever
+// source wrangler read, so `npm start`'s .dev.vars cannot change the tests' token.
+process.env.ADMIN_TOKEN = TEST_ADMIN_TOKEN;
+// Wrangler logs at "log" level which file or environment it took secrets from,
+// once per test file; warnings and errors still show. WRANGLER_LOG=debug overrides.
+process.env.WRANGLER_LOG ??= "warn";
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("migrations");
-  return {
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: { ADMIN_TOKEN: TEST_ADMIN_TOKEN, TEST_MIGRATIONS: migrations },
-        },
-      }),
-    ],
+  const config: ViteUserConfig = {
     test: {
-      include: ["test/**/*.test.ts"],
-      setupFiles: ["./test/setup.ts"],
+      // Console output of passing tests (the watcher's structured logs) stays out of the report.
+      silent: "passed-only",
+      projects: [
+        {
+          // The pure core in plain Node: a Workers import (cloudflare:*, a
+          // Workers-only global) anywhere under a unit test fails this project.
+          test: {
+            name: "core",
+            environment: "node",
+            // Chosen, not defaulted: each file in a fresh worker, so no file can lean on another's module state.
+            isolate: true,
+            include: ["test/unit/**/*.test.ts"],
+            // Property tests run a fixed number of cases; on a busy machine
+            // (this project runs beside the Workers pool) they can pass 5 s.
+            // Speed is the benchmarks' business, so the guard is generous.
+            testTimeout: 30_000,
+          },
+        },
+        {
+          // Routes, objects and D1 in the Workers runtime (workerd via Miniflare).
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: { ADMIN_TOKEN: TEST_ADMIN_TOKEN, TEST_MIGRATIONS: migrations },
+              },
+            }),
+          ],
+          test: {
+            name: "workers",
+            isolate: true,
+            include: ["test/integration/**/*.test.ts"],
+            setupFiles: ["./test/setup.ts"],
+          },
+        },
+      ],
     },
   };
+  return config;
 });

@@ -12,8 +12,7 @@
 // batch. The counts live in each object's memory and restart at 0 when an
 // object is evicted and re-created; the bench detects that (an instance tag)
 // and says so rather than report a short count.
-import { randomFillSync } from "node:crypto";
-import { drive, fmt, HttpError, measure, printTable } from "./lib.mjs";
+import { drive, fmt, HttpError, measure, printTable, uuidv7 } from "./lib.mjs";
 
 export const title = "activity ingest (batches of 500 entries)";
 
@@ -22,34 +21,6 @@ export const BATCH_SIZE = 500;
 const AIM = 3;
 /** The service's ACTIVITY_MIRROR_INTERVAL_MS (src/procedure/object.ts): one mirror write per procedure per interval at most. */
 const MIRROR_INTERVAL_S = 60;
-
-// ---- UUIDv7 (RFC 9562) ------------------------------------------------------
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-const pool = Buffer.alloc(16 * 4096);
-let poolAt = pool.length;
-
-/** A UUIDv7: 48-bit Unix ms, version 7, 74 random bits, RFC variant. */
-export function uuidv7(ms = Date.now()) {
-  if (poolAt === pool.length) {
-    randomFillSync(pool);
-    poolAt = 0;
-  }
-  const b = pool.subarray(poolAt, (poolAt += 16));
-  let t = Math.floor(ms);
-  for (let i = 5; i >= 0; i--) {
-    b[i] = t % 256;
-    t = Math.floor(t / 256);
-  }
-  b[6] = (b[6] & 0x0f) | 0x70;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  let s = "";
-  for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
-    s += HEX[b[i]];
-  }
-  return s;
-}
 
 /** The request body of one batch: 500 note entries with small payloads. */
 function batchBody(batch) {

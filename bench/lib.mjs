@@ -2,6 +2,7 @@
 // a small HTTP client, the measure loop and table printing. Sections
 // (bench/lifecycle.mjs, ...) use only what is exported here.
 import { spawn } from "node:child_process";
+import { randomFillSync } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -61,6 +62,7 @@ function machineCpuMs() {
  */
 function cpuProbe(pgid) {
   return {
+    pgid,
     start() {
       return { group: groupCpuMs(pgid), self: process.cpuUsage(), machine: machineCpuMs() };
     },
@@ -131,91 +133,112 @@ async function wrangler(args, { echo = false } = {}) {
 }
 
 /**
- * Starts the bench Worker (bench/worker.ts via bench/wrangler.bench.toml) on
- * a free port with throw-away state and answers once /healthz is 200.
+ * Bundles a Worker once into a fresh temporary directory and applies the D1
+ * migrations to local state beside it. `config` is a wrangler configuration
+ * (the bench's by default; the crash test serves the service's own
+ * wrangler.toml). Answers {dir, bundle, persistTo, config, token, remove()}.
  *
- * The Worker is bundled once into the temporary directory first and served
- * from there with --no-bundle: `wrangler dev` rebuilds and restarts on every
- * change to src/, which must not happen in the middle of a measurement while
- * someone edits the service. The bench measures src/ as it was at its start.
- *
- * Always call stop() (it is idempotent); it kills wrangler's whole process
- * group, workerd included.
+ * The Worker is bundled first and served from the bundle with --no-bundle:
+ * `wrangler dev` rebuilds and restarts on every change to src/, which must not
+ * happen in the middle of a measurement while someone edits the service. A
+ * run measures src/ as it was at its start.
  */
-export async function startServer({ verbose = false, keep = false, logLevel = "warn" } = {}) {
+export async function prepareService({ config = CONFIG, verbose = false } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "procedure-edge-bench-"));
-  const token = `bench-admin-${crypto.randomUUID()}`;
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    const bundleDir = join(dir, "bundle");
+    const persistTo = join(dir, "state");
+    await wrangler(["deploy", "--dry-run", "--outdir", bundleDir, "-c", config], { echo: verbose });
+    await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", config], { echo: verbose });
+    const scripts = readdirSync(bundleDir).filter((name) => name.endsWith(".js"));
+    if (scripts.length !== 1) throw new Error(`expected one bundled script in ${bundleDir}, found: ${scripts.join(", ") || "none"}`);
+    return { dir, bundle: join(bundleDir, scripts[0]), persistTo, config, token: `bench-admin-${crypto.randomUUID()}`, remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+}
+
+/**
+ * Serves a prepared Worker (prepareService) with `wrangler dev` on the
+ * prepared state and answers once /healthz is 200. Serving the same prepared
+ * state again after kill() or stop() picks up what the last run persisted;
+ * pass the same `port` to keep the base URL.
+ *
+ * stop() ends wrangler with SIGTERM (SIGKILL after 5 s); kill() sends SIGKILL
+ * at once, the way a crash would. Both reach wrangler's whole process group,
+ * workerd included, and are idempotent; neither removes the state.
+ */
+export async function serveService(prepared, { verbose = false, logLevel = "warn", port, inspectorPort } = {}) {
   let child = null;
   let exited = null;
   const out = tail();
 
+  const signalGroup = (signal) => {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  };
+  const waitExit = () => (exited === null ? once(child, "exit") : Promise.resolve());
+  const kill = async () => {
+    if (!child) return;
+    const done = waitExit();
+    signalGroup("SIGKILL");
+    await done;
+    // workerd may outlive the wrangler process it was started by.
+    signalGroup("SIGKILL");
+    release();
+  };
   const stop = async () => {
-    if (child && exited === null) {
-      const done = once(child, "exit");
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }, 5_000);
+    if (!child) return;
+    if (exited === null) {
+      const done = waitExit();
+      signalGroup("SIGTERM");
+      const timer = setTimeout(() => signalGroup("SIGKILL"), 5_000);
       await done;
       clearTimeout(timer);
     }
-    // workerd may outlive the wrangler process it was started by.
-    if (child) {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // the group is gone
-      }
-    }
-    process.off("exit", killOnExit);
-    activeProbe = null;
-    if (!keep) await rm(dir, { recursive: true, force: true });
+    signalGroup("SIGKILL");
+    release();
   };
-  // Last resort when the bench dies without reaching stop(): synchronous kill.
-  const killOnExit = () => {
-    if (child) {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // the group is gone
-      }
-    }
+  // Last resort when the caller dies without reaching stop(): synchronous kill.
+  const killOnExit = () => child && signalGroup("SIGKILL");
+  const release = () => {
+    process.off("exit", killOnExit);
+    if (activeProbe?.pgid === child?.pid) activeProbe = null;
   };
   process.on("exit", killOnExit);
 
   try {
-    const bundleDir = join(dir, "bundle");
-    const persistTo = join(dir, "state");
-    await wrangler(["deploy", "--dry-run", "--outdir", bundleDir, "-c", CONFIG], { echo: verbose });
-    await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, "-c", CONFIG], { echo: verbose });
-
-    const port = await freePort();
-    const inspectorPort = await freePort();
+    port ??= await freePort();
+    inspectorPort ??= await freePort();
     const args = [
       "dev",
-      join(bundleDir, "worker.js"),
+      prepared.bundle,
       "--no-bundle",
-      "-c", CONFIG,
+      "-c", prepared.config,
       "--ip", HOST,
       "--port", String(port),
       "--inspector-port", String(inspectorPort),
-      "--persist-to", persistTo,
-      "--var", `ADMIN_TOKEN:${token}`,
+      "--persist-to", prepared.persistTo,
+      "--var", `ADMIN_TOKEN:${prepared.token}`,
       "--show-interactive-dev-session=false",
       // Below "info" the dev proxy skips its per-request log call back into
       // wrangler's Node process, which would otherwise cost CPU per request.
       "--log-level", logLevel,
     ];
-    // detached: its own process group, so stop() reaches workerd too.
-    child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: childEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true });
+    // detached: its own process group, so stop() and kill() reach workerd too.
+    // ADMIN_TOKEN in the environment too: it satisfies a configuration that
+    // declares the secret required; --var decides the value.
+    child = spawn(process.execPath, [WRANGLER, ...args], {
+      cwd: ROOT,
+      env: { ...childEnv(), ADMIN_TOKEN: prepared.token },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     child.on("exit", (code, signal) => (exited = signal ?? code));
     for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding("utf8");
@@ -237,16 +260,38 @@ export async function startServer({ verbose = false, keep = false, logLevel = "w
         // not listening yet
       }
       if (Date.now() > deadline) throw new Error("wrangler dev did not answer /healthz within 90 s");
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, 100));
     }
     activeProbe = cpuProbe(child.pid);
-    return { baseUrl, token, dir, stop, output: () => out.text() };
+    return { baseUrl, port, inspectorPort, token: prepared.token, stop, kill, output: () => out.text() };
   } catch (error) {
     const output = out.text();
     await stop();
     if (output.trim()) error.message += `\n--- wrangler dev output (last lines) ---\n${output}`;
     throw error;
   }
+}
+
+/**
+ * Starts the bench Worker (bench/worker.ts via bench/wrangler.bench.toml) on
+ * a free port with throw-away state and answers once /healthz is 200.
+ * Always call stop() (it is idempotent); it kills wrangler's whole process
+ * group, workerd included, and removes the state unless `keep`.
+ */
+export async function startServer({ verbose = false, keep = false, logLevel = "warn" } = {}) {
+  const prepared = await prepareService({ verbose });
+  let server;
+  try {
+    server = await serveService(prepared, { verbose, logLevel });
+  } catch (error) {
+    if (!keep) await prepared.remove();
+    throw error;
+  }
+  const stop = async () => {
+    await server.stop();
+    if (!keep) await prepared.remove();
+  };
+  return { ...server, dir: prepared.dir, stop };
 }
 
 // ---- HTTP -----------------------------------------------------------------
@@ -274,6 +319,34 @@ export function client(baseUrl, token) {
     if (!res.ok) throw new HttpError(method, path, res.status, text);
     return text ? JSON.parse(text) : null;
   };
+}
+
+// ---- UUIDv7 (RFC 9562) ------------------------------------------------------
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const pool = Buffer.alloc(16 * 4096);
+let poolAt = pool.length;
+
+/** A UUIDv7: 48-bit Unix ms, version 7, 74 random bits, RFC variant. */
+export function uuidv7(ms = Date.now()) {
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const b = pool.subarray(poolAt, (poolAt += 16));
+  let t = Math.floor(ms);
+  for (let i = 5; i >= 0; i--) {
+    b[i] = t % 256;
+    t = Math.floor(t / 256);
+  }
+  b[6] = (b[6] & 0x0f) | 0x70;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  let s = "";
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
+    s += HEX[b[i]];
+  }
+  return s;
 }
 
 // ---- measuring ------------------------------------------------------------

@@ -1,22 +1,24 @@
 // The activity logbook over HTTP: gateways post entries, readers page them.
 import { createRoute, z } from "@hono/zod-openapi";
+import { JsonObject, utf8Length } from "../json";
+import { MAX_ENTRY_PAYLOAD_BYTES } from "../procedure/logbook";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, Limit, ProcedureIdParam, Timestamp, jsonBody, jsonResponse, pageResponse } from "./schemas";
+import { BEARER, InputTimestamp, Limit, ProcedureIdParam, Timestamp, UuidV7, jsonBody, jsonResponse, pageResponse } from "./schemas";
 
 export const MAX_ENTRIES_PER_BATCH = 500;
 
 const EntrySchema = z
   .strictObject({
-    event_id: z.uuid({ version: "v7" }).openapi({ description: "The gateway's UUIDv7; entries are deduplicated on it" }),
+    event_id: UuidV7.openapi({ description: "The gateway's UUIDv7; entries are deduplicated on it" }),
     step_kind: z.string().min(1).max(50),
-    payload: z.record(z.string(), z.unknown()).openapi({
-      description: "For a conducted procedure: `{step_index, result: in_flight | ok | failed, error_class?, message?, ...}`",
+    payload: JsonObject.openapi({
+      description: `For a conducted procedure: \`{step_index, result: in_flight | ok | failed, error_class?, message?, ...}\`. At most ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized (413 \`ActivityEntryTooLarge\`).`,
     }),
-    sampled_at: Timestamp.openapi({ description: "When the gateway says it happened (not trusted for liveness)" }),
-    occurred_at: Timestamp.optional(),
+    sampled_at: InputTimestamp.openapi({ description: "When the gateway says it happened (not trusted for liveness)" }),
+    occurred_at: InputTimestamp.optional(),
   })
   .openapi("ActivityEntryInput");
 
@@ -35,6 +37,7 @@ const RecordedEntrySchema = z
 const append = createRoute({
   method: "post",
   path: "/v1/procedures/{id}/activities",
+  operationId: "appendActivities",
   summary: "Append activity entries (1-500)",
   description:
     "Only a Running procedure accepts entries (409 `ProcedureStepsLogbookClosed`). Step entries are validated against the pinned manifest; a refused batch writes nothing.",
@@ -46,14 +49,16 @@ const append = createRoute({
   },
   responses: {
     200: jsonResponse("How many entries were new and how many were already recorded", z.object({ event_count: z.number().int(), duplicate_count: z.number().int() })),
-    ...problemResponses(400, 401, 403, 404, 409, 422),
+    ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422),
   },
 });
 
 const page = createRoute({
   method: "get",
   path: "/v1/procedures/{id}/activities",
+  operationId: "pageActivities",
   summary: "Page the activity logbook, newest first",
+  description: "A page holds at most `limit` entries and stops early, after at least one entry, once its entries reach about 1 MiB; `next_cursor` continues after the last entry returned.",
   security: BEARER,
   middleware: [requires("ReadProcedureActivities")],
   request: {
@@ -70,6 +75,10 @@ export const activityRoutes = createRouter()
   .openapi(append, async (c) => {
     const { id } = c.req.valid("param");
     const { entries } = c.req.valid("json");
+    const oversized = entries.findIndex((entry) => utf8Length(JSON.stringify(entry.payload)) > MAX_ENTRY_PAYLOAD_BYTES);
+    if (oversized >= 0) {
+      throw ProblemError.input("ActivityEntryTooLarge", `entries[${oversized}].payload is over ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized`);
+    }
     return c.json(await unwrap(procedureObject(c.env, id).appendActivities(id, entries, actorOf(c))), 200);
   })
   .openapi(page, async (c) => {

@@ -7,7 +7,7 @@ import { uuidv7 } from "../ids";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
-import { BEARER, Timestamp, jsonBody, jsonResponse } from "./schemas";
+import { BEARER, Text, Timestamp, jsonBody, jsonResponse } from "./schemas";
 
 const ActorSchema = z
   .object({
@@ -24,23 +24,25 @@ const ActorIdParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: 
 const createPrincipalRoute = createRoute({
   method: "post",
   path: "/v1/principals",
+  operationId: "createPrincipal",
   summary: "Create a principal and its bearer token (shown once)",
   security: BEARER,
   middleware: [requires("CreatePrincipal")],
   request: {
     body: jsonBody(
-      z.strictObject({ name: z.string().trim().min(1).max(200), roles: z.array(z.enum(API_ROLES)).min(1).max(4) }).openapi("CreatePrincipal"),
+      z.strictObject({ name: Text(200), roles: z.array(z.enum(API_ROLES)).min(1).max(4) }).openapi("CreatePrincipal"),
     ),
   },
   responses: {
     201: jsonResponse("The principal; the token is not stored and cannot be shown again", z.object({ principal_id: z.uuid(), token: z.string() })),
-    ...problemResponses(400, 401, 403),
+    ...problemResponses(400, 401, 403, 413, 415),
   },
 });
 
 const readActor = createRoute({
   method: "get",
   path: "/v1/actors/{id}",
+  operationId: "readActor",
   summary: "Read an actor",
   security: BEARER,
   middleware: [requires("ReadActor")],
@@ -52,6 +54,7 @@ function actorSwitch(active: boolean) {
   return createRoute({
     method: "post",
     path: `/v1/actors/{id}/${active ? "activate" : "deactivate"}`,
+    operationId: active ? "activateActor" : "deactivateActor",
     summary: active ? "Activate an actor" : "Deactivate an actor (for the watcher's agent: the kill switch)",
     security: BEARER,
     middleware: [requires(active ? "ActivateActor" : "DeactivateActor")],

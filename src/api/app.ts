@@ -3,21 +3,29 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import type { Principal } from "../auth/grants";
-import { database, type Database } from "../db/client";
-import { config, type Config } from "../env";
+import { cutText } from "../conduct/entries";
+import { database } from "../db/client";
+import { config } from "../env";
 import { uuidv7 } from "../ids";
 import { authenticate } from "./auth";
-import { ProblemError } from "./problem";
+import type { AppEnv } from "./context";
+import { wellFormedInput } from "./input";
+import { ProblemError, type Problem } from "./problem";
 
-export interface AppEnv {
-  Bindings: Env;
-  Variables: {
-    config: Config;
-    db: Database;
-    principal: Principal;
-    correlation_id: string;
-  };
+export type { AppEnv } from "./context";
+
+/** A refusal lists at most this many offending fields, so its size never follows the request's. */
+export const MAX_LISTED_ERRORS = 20;
+const MAX_ERROR_TEXT = 300;
+
+type Issue = { path: readonly PropertyKey[]; message: string };
+
+/** The offending fields of a validation failure, capped in count and in length. */
+export function listedErrors(issues: readonly Issue[]): NonNullable<Problem["errors"]> {
+  return issues.slice(0, MAX_LISTED_ERRORS).map((issue) => ({
+    path: cutText(issue.path.map(String).join(".") || "(root)", MAX_ERROR_TEXT),
+    message: issue.message.length > MAX_ERROR_TEXT ? `${cutText(issue.message, MAX_ERROR_TEXT)}…` : issue.message,
+  }));
 }
 
 /** A router whose request validation failures become 400 problems listing the offending fields. */
@@ -25,12 +33,11 @@ export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (result.success) return;
-      const errors = result.error.issues.map((issue) => ({
-        path: issue.path.map(String).join(".") || "(root)",
-        message: issue.message,
-      }));
+      const issues = result.error.issues;
       const target = (result as { target?: string }).target ?? "request";
-      throw new ProblemError(400, "ValidationFailed", `the ${target} is invalid`, errors);
+      const more = issues.length - MAX_LISTED_ERRORS;
+      const detail = `the ${target} is invalid${more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : ""}`;
+      throw new ProblemError(400, "ValidationFailed", detail, listedErrors(issues));
     },
   });
 }
@@ -59,9 +66,24 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
 /** Request bodies above this are refused with 413 before they are read. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
+type Route = { method: string; path: string };
+
+/** For each route path (as a pattern), the methods it answers; middleware (method ALL) is left out. */
+function methodsByPath(routes: readonly Route[]): Array<{ pattern: RegExp; methods: string[] }> {
+  const byPath = new Map<string, Set<string>>();
+  for (const { method, path } of routes) {
+    if (method === "ALL") continue;
+    byPath.set(path, (byPath.get(path) ?? new Set()).add(method));
+  }
+  return [...byPath].map(([path, methods]) => ({
+    pattern: new RegExp(`^${path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\/:[^/]+/g, "/[^/]+")}$`),
+    methods: [...methods],
+  }));
+}
+
 /**
- * The root app: per-request dependencies in c.var, bearer authentication then
- * the body limit on /v1, and every error answered as a problem.
+ * The root app: per-request dependencies in c.var, bearer authentication, the body limit and
+ * the well-formedness checks on /v1, and every error answered as a problem.
  */
 export function createApp() {
   const app = createRouter();
@@ -83,7 +105,19 @@ export function createApp() {
       },
     }),
   );
-  app.notFound((c) => new ProblemError(404, "RouteNotFound", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).response());
+  app.use("/v1/*", wellFormedInput);
+  // Built on first use: the routes are mounted after this factory returns.
+  let allowed: ReturnType<typeof methodsByPath> | undefined;
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    allowed ??= methodsByPath(app.routes);
+    const methods = allowed.find((entry) => entry.pattern.test(path))?.methods;
+    if (methods) {
+      const allow = methods.join(", ");
+      return ProblemError.input("MethodNotAllowed", `${c.req.method} is not allowed on ${path}; allowed: ${allow}`).response({ allow });
+    }
+    return new ProblemError(404, "RouteNotFound", `no route for ${c.req.method} ${path}`).response();
+  });
   app.onError((error, c) => toProblem(error, c.req.raw, c.get("correlation_id")));
   return app;
 }

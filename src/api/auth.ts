@@ -3,7 +3,7 @@
 import { createMiddleware } from "hono/factory";
 import { isAuthorized, type CommandName } from "../auth/grants";
 import { principalForToken } from "../auth/principals";
-import type { AppEnv } from "./app";
+import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
 
 /** 401 unless a known bearer token is presented. */

@@ -1,14 +1,14 @@
 // Conduct: resolve the requested steps, pin them and start; the manifest, the
 // resume point, a resume from a boundary and the operator's go-ahead.
 import { createRoute, z } from "@hono/zod-openapi";
-import { manifestSizeError, referencedAddresses, resolveSteps } from "../conduct/resolve";
+import { manifestSizeError, MAX_RESOLVED_STEPS, referencedAddresses, resolveSteps } from "../conduct/resolve";
 import { ConductRequestSchema, RequestStepSchema, StepSchema, stepToPayload } from "../conduct/steps";
 import { loadPseudoaxes } from "../db/pseudoaxes";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, jsonBody, jsonResponse, ProcedureIdParam, procedureResponse, Timestamp } from "./schemas";
+import { BEARER, Int, jsonBody, jsonResponse, ProcedureIdParam, procedureResponse, Timestamp } from "./schemas";
 
 // The generator can render the recursive request step only as a named component.
 RequestStepSchema.openapi("RequestStep");
@@ -40,7 +40,9 @@ const ManifestSchema = z
   })
   .openapi("Manifest");
 
-const BoundaryBody = z.strictObject({ re_establishment_boundary: z.number().int().min(0) }).openapi("ConductFrom");
+const StepIndex = Int(0, MAX_RESOLVED_STEPS);
+
+const BoundaryBody = z.strictObject({ re_establishment_boundary: StepIndex }).openapi("ConductFrom");
 
 const ReplaySchema = z
   .object({
@@ -63,18 +65,20 @@ const ResumePointSchema = z
 const conduct = createRoute({
   method: "post",
   path: "/v1/procedures/{id}/conduct",
+  operationId: "conductProcedure",
   summary: "Resolve, pin and start a Defined procedure",
   description:
-    "Failures-in-body: a procedure that is not Defined answers 200 with a `lifecycle` failure and nothing is pinned. Malformed steps are 400; a request that resolves beyond the limits is 422.",
+    "Failures-in-body: a procedure that is not Defined answers 200 with a `lifecycle` failure and nothing is pinned. Malformed steps, or a body nested deeper than 64 levels, are 400; a request that resolves beyond the limits is 422.",
   security: BEARER,
   middleware: [requires("ConductProcedure")],
   request: { params: ProcedureIdParam, body: jsonBody(ConductRequestSchema) },
-  responses: { 200: jsonResponse("The conduct result", ConductResultSchema), ...problemResponses(400, 401, 403, 404, 409, 422) },
+  responses: { 200: jsonResponse("The conduct result", ConductResultSchema), ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422) },
 });
 
 const manifest = createRoute({
   method: "get",
   path: "/v1/procedures/{id}/manifest",
+  operationId: "readManifest",
   summary: "Read the pinned step list",
   security: BEARER,
   middleware: [requires("ReadProcedureManifest")],
@@ -85,6 +89,7 @@ const manifest = createRoute({
 const resumePoint = createRoute({
   method: "get",
   path: "/v1/procedures/{id}/resume-point",
+  operationId: "readResumePoint",
   summary: "Suggest a re-establishment boundary",
   description: "The interrupted in-flight step, else the first step without an `ok`.",
   security: BEARER,
@@ -96,27 +101,29 @@ const resumePoint = createRoute({
 const conductFrom = createRoute({
   method: "post",
   path: "/v1/procedures/{id}/conduct-from",
+  operationId: "conductProcedureFrom",
   summary: "Resume a Held procedure from a boundary and get the replay plan",
   description:
     "409 unless Held; a boundary past the end is 400; a boundary equal to the step count completes. Action and compute steps in the replay are marked `requires_operator`.",
   security: BEARER,
   middleware: [requires("ConductProcedureFrom")],
   request: { params: ProcedureIdParam, body: jsonBody(BoundaryBody) },
-  responses: { 200: jsonResponse("The replay plan", ReplaySchema), ...problemResponses(400, 401, 403, 404, 409) },
+  responses: { 200: jsonResponse("The replay plan", ReplaySchema), ...problemResponses(400, 401, 403, 404, 409, 413, 415) },
 });
 
 const goAhead = createRoute({
   method: "post",
   path: "/v1/procedures/{id}/go-ahead",
+  operationId: "authorizeReplayStep",
   summary: "Give the operator's go-ahead for an action or compute step of a replay",
   description: "Until given, a gateway's entries for that step are refused with `AcquisitionResumeRequiresOperator`.",
   security: BEARER,
   middleware: [requires("AuthorizeReplayStep")],
   request: {
     params: ProcedureIdParam,
-    body: jsonBody(z.strictObject({ step_index: z.number().int().min(0) }).openapi("GoAhead")),
+    body: jsonBody(z.strictObject({ step_index: StepIndex }).openapi("GoAhead")),
   },
-  responses: { 200: procedureResponse("The procedure's state"), ...problemResponses(400, 401, 403, 404, 409) },
+  responses: { 200: procedureResponse("The procedure's state"), ...problemResponses(400, 401, 403, 404, 409, 413, 415) },
 });
 
 export const conductRoutes = createRouter()

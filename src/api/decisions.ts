@@ -28,6 +28,7 @@ const DecisionSchema = z
 const list = createRoute({
   method: "get",
   path: "/v1/decisions",
+  operationId: "listDecisions",
   summary: "List decisions, newest first",
   security: BEARER,
   middleware: [requires("ListDecisions")],
@@ -49,6 +50,7 @@ const list = createRoute({
 const read = createRoute({
   method: "get",
   path: "/v1/decisions/{id}",
+  operationId: "readDecision",
   summary: "Read a decision",
   security: BEARER,
   middleware: [requires("ReadDecision")],

@@ -20,6 +20,7 @@ const TITLES: Record<number, string> = {
   401: "Unauthorized",
   403: "Forbidden",
   404: "Not Found",
+  405: "Method Not Allowed",
   409: "Conflict",
   413: "Content Too Large",
   415: "Unsupported Media Type",
@@ -27,6 +28,25 @@ const TITLES: Record<number, string> = {
   500: "Internal Server Error",
   503: "Service Unavailable",
 };
+
+/**
+ * Error classes of the request-input layer, with their status. Kept together as one list so
+ * a closed error vocabulary can take them over as they are.
+ */
+export const INPUT_ERROR_STATUS = {
+  /** The body is not UTF-8, a string holds a lone surrogate, or a URL has a malformed %-escape. */
+  IllFormedInput: 400,
+  /** The JSON body nests deeper than the service reads. */
+  NestingTooDeep: 400,
+  /** An activity entry's payload is larger than one entry may hold. */
+  ActivityEntryTooLarge: 413,
+  /** The path exists, the method does not (the `Allow` header lists those that do). */
+  MethodNotAllowed: 405,
+  /** A pseudoaxis would name another pseudoaxis, or be named by one: constituents are real addresses. */
+  PseudoaxisOfPseudoaxis: 422,
+} as const;
+
+export type InputErrorClass = keyof typeof INPUT_ERROR_STATUS;
 
 /** A refusal the edge turns into application/problem+json; thrown from handlers. */
 export class ProblemError extends Error {
@@ -37,6 +57,11 @@ export class ProblemError extends Error {
     readonly errors?: Problem["errors"],
   ) {
     super(`${error_class}: ${detail}`);
+  }
+
+  /** A refusal of the input layer, its status taken from `INPUT_ERROR_STATUS`. */
+  static input(error_class: InputErrorClass, detail: string): ProblemError {
+    return new ProblemError(INPUT_ERROR_STATUS[error_class], error_class, detail);
   }
 
   static from(refusal: Refusal): ProblemError {
@@ -54,10 +79,10 @@ export class ProblemError extends Error {
     };
   }
 
-  response(): Response {
+  response(headers: Record<string, string> = {}): Response {
     return new Response(JSON.stringify(this.body()), {
       status: this.status,
-      headers: { "content-type": "application/problem+json" },
+      headers: { ...headers, "content-type": "application/problem+json" },
     });
   }
 }

@@ -1,10 +1,10 @@
 // Procedure registration, listing, reads and the lifecycle commands.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
 import type { CommandName } from "../auth/grants";
-import { idempotencyKeys } from "../db/schema";
+import { claimIdempotencyKey } from "../db/idempotency";
 import { listSummaries } from "../db/summaries";
 import { sha256Hex } from "../encoding";
+import { MAX_RESOLVED_STEPS } from "../conduct/resolve";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
 import { HOLD_CAUSES } from "../procedure/events";
@@ -13,13 +13,13 @@ import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { decodeCursor, encodeCursor } from "./cursor";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, Limit, ProcedureIdParam, Timestamp, jsonBody, pageResponse, procedureResponse } from "./schemas";
+import { BEARER, InputTimestamp, Int, Limit, ProcedureIdParam, QueryInt, Text, Timestamp, UuidV7, jsonBody, pageResponse, procedureResponse } from "./schemas";
 import type { Context } from "hono";
 
 const RegisterBody = z
   .strictObject({
-    name: z.string().trim().min(1).max(200),
-    kind: z.string().trim().min(1).max(50),
+    name: Text(200),
+    kind: Text(50),
     target_asset_ids: z.array(z.string().min(1).max(200)).max(100),
   })
   .openapi("RegisterProcedure");
@@ -50,7 +50,7 @@ const EventSchema = z
     type: z.string(),
     payload: z.record(z.string(), z.unknown()),
     occurred_at: Timestamp,
-    event_id: z.uuid(),
+    event_id: UuidV7,
     principal_id: z.string(),
     correlation_id: z.string(),
   })
@@ -59,6 +59,7 @@ const EventSchema = z
 const register = createRoute({
   method: "post",
   path: "/v1/procedures",
+  operationId: "registerProcedure",
   summary: "Register a procedure",
   description: "Creates a Defined procedure. With an `Idempotency-Key`, a retry by the same principal returns the same procedure.",
   security: BEARER,
@@ -69,13 +70,14 @@ const register = createRoute({
   },
   responses: {
     201: procedureResponse("The registered procedure"),
-    ...problemResponses(400, 401, 403, 422),
+    ...problemResponses(400, 401, 403, 413, 415, 422),
   },
 });
 
 const list = createRoute({
   method: "get",
   path: "/v1/procedures",
+  operationId: "listProcedures",
   summary: "List procedures",
   description: "Keyset pages from the projection, ordered by (registered_at, procedure_id).",
   security: BEARER,
@@ -98,6 +100,7 @@ const list = createRoute({
 const read = createRoute({
   method: "get",
   path: "/v1/procedures/{id}",
+  operationId: "readProcedure",
   summary: "Read a procedure",
   description: "The procedure's state, read from its own object.",
   security: BEARER,
@@ -109,13 +112,14 @@ const read = createRoute({
 const events = createRoute({
   method: "get",
   path: "/v1/procedures/{id}/events",
+  operationId: "readProcedureEvents",
   summary: "Read a procedure's event log",
   security: BEARER,
   middleware: [requires("ReadProcedureEvents")],
   request: {
     params: ProcedureIdParam,
     query: z.strictObject({
-      after: z.coerce.number().int().min(0).default(0).openapi({ description: "Return events after this version" }),
+      after: QueryInt(0, Number.MAX_SAFE_INTEGER, 0).openapi({ description: "Return events after this version" }),
       limit: Limit(500, 100),
     }),
   },
@@ -134,11 +138,7 @@ async function procedureIdFor(c: Context<AppEnv>, body: z.infer<typeof RegisterB
   const requestHash = await sha256Hex(JSON.stringify(body));
   const principalId = actor.principal_id;
   const claim = { principal_id: principalId, idempotency_key: key, procedure_id: uuidv7(), request_hash: requestHash, created_at: new Date().toISOString() };
-  await c.var.db.insert(idempotencyKeys).values(claim).onConflictDoNothing();
-  const winner = await c.var.db.query.idempotencyKeys.findFirst({
-    where: and(eq(idempotencyKeys.principal_id, principalId), eq(idempotencyKeys.idempotency_key, key)),
-  });
-  if (!winner) throw new Error("idempotency key vanished after insert");
+  const winner = await claimIdempotencyKey(c.var.db, claim);
   if (winner.request_hash !== requestHash) {
     throw new ProblemError(422, "IdempotencyKeyReused", "this Idempotency-Key was used with a different request body");
   }
@@ -147,24 +147,27 @@ async function procedureIdFor(c: Context<AppEnv>, body: z.infer<typeof RegisterB
 
 type LifecycleSpec = {
   path: string;
+  operationId: string;
   command: CommandName & ProcedureCommand["type"];
   summary: string;
   body?: z.ZodType;
   toCommand: (body: any, now: string) => ProcedureCommand;
 };
 
-const Reason = z.string().trim().min(1).max(500);
-const Boundary = z.number().int().min(0);
+const Reason = Text(500);
+const Boundary = Int(0, MAX_RESOLVED_STEPS);
 
 const LIFECYCLE: LifecycleSpec[] = [
   {
     path: "start",
+    operationId: "startProcedure",
     command: "StartProcedure",
     summary: "Start a procedure without conduct (its logbook is free-form)",
     toCommand: () => ({ type: "StartProcedure", on_failure: "abort" }),
   },
   {
     path: "hold",
+    operationId: "holdProcedure",
     command: "HoldProcedure",
     summary: "Hold a Running or Held procedure (adds one claim)",
     body: z.strictObject({ reason: Reason, cause: z.enum(HOLD_CAUSES).default("operator") }).openapi("HoldProcedure"),
@@ -172,6 +175,7 @@ const LIFECYCLE: LifecycleSpec[] = [
   },
   {
     path: "resume",
+    operationId: "resumeProcedure",
     command: "ResumeProcedure",
     summary: "Resume a Held procedure (releases the caller's claim)",
     body: z
@@ -181,12 +185,14 @@ const LIFECYCLE: LifecycleSpec[] = [
   },
   {
     path: "complete",
+    operationId: "completeProcedure",
     command: "CompleteProcedure",
     summary: "Complete a Running procedure",
     toCommand: () => ({ type: "CompleteProcedure" }),
   },
   {
     path: "abort",
+    operationId: "abortProcedure",
     command: "AbortProcedure",
     summary: "Abort a Running or Held procedure",
     body: z.strictObject({ reason: Reason }).openapi("AbortProcedure"),
@@ -194,9 +200,10 @@ const LIFECYCLE: LifecycleSpec[] = [
   },
   {
     path: "truncate",
+    operationId: "truncateProcedure",
     command: "TruncateProcedure",
     summary: "Truncate a Running or Held procedure",
-    body: z.strictObject({ reason: Reason, interrupted_at: Timestamp.nullable().optional() }).openapi("TruncateProcedure"),
+    body: z.strictObject({ reason: Reason, interrupted_at: InputTimestamp.nullable().optional() }).openapi("TruncateProcedure"),
     toCommand: (b) => ({
       type: "TruncateProcedure",
       reason: b.reason,
@@ -241,11 +248,15 @@ for (const spec of LIFECYCLE) {
   const route = createRoute({
     method: "post",
     path: `/v1/procedures/{id}/${spec.path}`,
+    operationId: spec.operationId,
     summary: spec.summary,
     security: BEARER,
     middleware: [requires(spec.command)],
     request: { params: ProcedureIdParam, ...(spec.body ? { body: jsonBody(spec.body) } : {}) },
-    responses: { 200: procedureResponse("The procedure's state after the command"), ...problemResponses(400, 401, 403, 404, 409) },
+    responses: {
+      200: procedureResponse("The procedure's state after the command"),
+      ...problemResponses(400, 401, 403, 404, 409, ...(spec.body ? [413, 415] : [])),
+    },
   });
   procedures.openapi(route, async (c) => {
     const { id } = c.req.valid("param");

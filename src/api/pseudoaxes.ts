@@ -28,17 +28,20 @@ const response = jsonResponse("The definition", PseudoaxisSchema);
 const put = createRoute({
   method: "put",
   path: "/v1/pseudoaxes/{name}",
+  operationId: "definePseudoaxis",
   summary: "Define or edit a pseudoaxis",
-  description: "Procedures already conducted keep the steps they pinned; only later conducts see the edit.",
+  description:
+    "Procedures already conducted keep the steps they pinned; only later conducts see the edit. Constituents are real addresses: a constituent that is a pseudoaxis, or a name already used as another pseudoaxis's constituent, is 422 `PseudoaxisOfPseudoaxis`.",
   security: BEARER,
   middleware: [requires("DefinePseudoaxis")],
   request: { params: NameParam, body: jsonBody(DefinitionBody) },
-  responses: { 200: response, ...problemResponses(400, 401, 403) },
+  responses: { 200: response, ...problemResponses(400, 401, 403, 413, 415, 422) },
 });
 
 const get = createRoute({
   method: "get",
   path: "/v1/pseudoaxes/{name}",
+  operationId: "readPseudoaxis",
   summary: "Read a pseudoaxis",
   security: BEARER,
   middleware: [requires("ReadPseudoaxis")],
@@ -53,8 +56,9 @@ export const pseudoaxisRoutes = createRouter()
     if (constituents.some((k) => k.address === name)) {
       throw new ProblemError(400, "PseudoaxisSelfReference", "a pseudoaxis cannot be its own constituent");
     }
-    const saved = await savePseudoaxis(c.var.db, name, constituents, c.var.principal.principal_id, new Date().toISOString());
-    return c.json(saved, 200);
+    const outcome = await savePseudoaxis(c.var.db, name, constituents, c.var.principal.principal_id, new Date().toISOString());
+    if (!outcome.ok) throw ProblemError.input("PseudoaxisOfPseudoaxis", outcome.detail);
+    return c.json(outcome.saved, 200);
   })
   .openapi(get, async (c) => {
     const { name } = c.req.valid("param");

@@ -3,8 +3,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { html, raw } from "hono/html";
-import type { AppEnv } from "./app";
-import { jsonResponse } from "./schemas";
+import type { AppEnv } from "./context";
+import { jsonResponse, PUBLIC } from "./schemas";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -70,14 +70,39 @@ export function renderReference(doc: { paths?: Record<string, Record<string, Ope
 const health = createRoute({
   method: "get",
   path: "/healthz",
+  operationId: "health",
   summary: "Liveness check (no auth)",
+  security: PUBLIC,
   responses: { 200: jsonResponse("The service is up", z.object({ ok: z.literal(true) })) },
 });
+
+const document = createRoute({
+  method: "get",
+  path: "/openapi.json",
+  operationId: "openApiDocument",
+  summary: "This OpenAPI 3.1 document (no auth)",
+  security: PUBLIC,
+  responses: { 200: jsonResponse("The document", z.looseObject({ openapi: z.string() })) },
+});
+
+const docs = createRoute({
+  method: "get",
+  path: "/docs",
+  operationId: "apiReference",
+  summary: "A readable reference page of this document (no auth)",
+  security: PUBLIC,
+  responses: { 200: { description: "The page", content: { "text/html": { schema: z.string() } } } },
+});
+
+/** The document as served: the routes' declarations, with the origin the caller reached as its server. */
+function describe(app: OpenAPIHono<AppEnv>, requestUrl: string) {
+  return app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: new URL(requestUrl).origin }] });
+}
 
 /** Mounts /openapi.json, /docs and /healthz on the app that owns every route. */
 export function mountReference(app: OpenAPIHono<AppEnv>) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.openapi(health, (c) => c.json({ ok: true as const }, 200));
-  app.doc31("/openapi.json", OPENAPI_INFO);
-  app.get("/docs", (c) => c.html(renderReference(app.getOpenAPI31Document(OPENAPI_INFO) as never)));
+  app.openapi(document, (c) => c.json(describe(app, c.req.url) as { openapi: string }, 200));
+  app.openapi(docs, (c) => c.html(renderReference(describe(app, c.req.url) as never), 200));
 }

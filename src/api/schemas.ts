@@ -9,8 +9,49 @@ export const ProcedureIdParam = z.object({
   id: z.uuid().openapi({ param: { name: "id", in: "path" }, example: "01936b2e-8f0a-7c3d-9e4f-0a1b2c3d4e5f" }),
 });
 
-export const Limit = (max: number, fallback: number) =>
-  z.coerce.number().int().min(1).max(max).default(fallback).openapi({ example: fallback });
+/** The years an input time may fall in: anything outside is a broken clock or a typo, not a lab's record. */
+export const INPUT_YEARS = { from: 1970, to: 2099 } as const;
+
+/** A time a client sends: UTC with `Z`, seconds required, within `INPUT_YEARS`. */
+export const InputTimestamp = z.iso
+  .datetime({ offset: false })
+  .refine((at) => at >= `${INPUT_YEARS.from}` && at < `${INPUT_YEARS.to + 1}`, {
+    message: `must fall in the years ${INPUT_YEARS.from} to ${INPUT_YEARS.to}`,
+  })
+  .openapi({
+    example: "2026-11-21T05:00:00.000Z",
+    pattern: "^(19[7-9][0-9]|20[0-9]{2})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$",
+  });
+
+/** A UUIDv7, documented with the pattern the check applies. */
+export const UuidV7 = z.uuid({ version: "v7" }).openapi({
+  pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$",
+});
+
+/**
+ * Free text that must say something: the check and the document agree (a non-space
+ * character, at most `max` characters as sent); the value is stored trimmed.
+ */
+export const Text = (max: number) =>
+  z.string().max(max).regex(/\S/, "must contain a non-space character").trim();
+
+/** An integer in a JSON body, with the bounds the document shows. */
+export const Int = (min: number, max: number) => z.int().min(min).max(max);
+
+/**
+ * An integer in a query string: plain decimal digits only (no sign, exponent, hex, spaces or
+ * leading zeros), documented as the integer it is.
+ */
+export const QueryInt = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,15})$/, "must be a decimal integer")
+    .transform(Number)
+    .pipe(z.int().min(min).max(max))
+    .default(fallback)
+    .openapi({ type: "integer", minimum: min, maximum: max, default: fallback });
+
+export const Limit = (max: number, fallback: number) => QueryInt(1, max, fallback);
 
 export const HoldClaimSchema = z.object({ claim_id: z.uuid(), cause: z.enum(HOLD_CAUSES) });
 
@@ -62,3 +103,5 @@ export const jsonBody = <T extends z.ZodType>(schema: T) => ({
 });
 
 export const BEARER = [{ bearer: [] }];
+/** For routes anyone may call. */
+export const PUBLIC: Array<Record<string, string[]>> = [];

@@ -30,6 +30,7 @@ const TickSchema = z
 const watcher = createRoute({
   method: "get",
   path: "/v1/watcher",
+  operationId: "readWatcher",
   summary: "The stall watcher's configuration, agent and last tick",
   security: BEARER,
   middleware: [requires("ReadWatcher")],
@@ -55,7 +56,7 @@ const watcher = createRoute({
             })
             .openapi("Watcher"),
     ),
-    ...problemResponses(401, 403),
+    ...problemResponses(400, 401, 403),
   },
 });
 

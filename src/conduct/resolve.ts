@@ -117,6 +117,16 @@ class Resolver {
     if (constituents !== undefined && constituents.length === 0) {
       throw new Refusal("StepResolutionFailed", `pseudoaxis ${address} has no constituents`, path);
     }
+    // Only real addresses are pinned: a constituent that is itself a pseudoaxis (a definition
+    // stored before definitions were checked) would put a setpoint on a virtual address.
+    const virtual = constituents?.find((c) => this.pseudoaxes.has(c.address));
+    if (virtual !== undefined) {
+      throw new Refusal(
+        "StepResolutionFailed",
+        `pseudoaxis ${address} names pseudoaxis ${virtual.address}; constituents must be real addresses`,
+        path,
+      );
+    }
     return constituents;
   }
 

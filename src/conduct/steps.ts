@@ -4,45 +4,10 @@
 // keep that shape canonical (no `undefined` keys, no shared references) so a
 // pinned step reads back equal to what was pinned.
 import { z } from "zod";
+import { JsonObject } from "../json";
 
 const Address = z.string().min(1).max(200);
 const Name = z.string().min(1).max(200);
-/** How deep free-form parameters may nest; keeps validation and copying off deep recursion. */
-export const MAX_PARAMS_DEPTH = 32;
-
-// Why `value` is not JSON that survives storage unchanged, or null when it is.
-function jsonProblem(value: unknown, depth: number): string | null {
-  if (depth > MAX_PARAMS_DEPTH) return `nests deeper than ${MAX_PARAMS_DEPTH} levels`;
-  if (value === null || typeof value === "string" || typeof value === "boolean") return null;
-  if (typeof value === "number") return Number.isFinite(value) ? null : "holds a non-finite number";
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const problem = jsonProblem(item, depth + 1);
-      if (problem !== null) return problem;
-    }
-    return null;
-  }
-  if (typeof value !== "object") return `holds a value of type ${typeof value}, which JSON cannot carry`;
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return "holds a non-plain object";
-  for (const [key, inner] of Object.entries(value)) {
-    if (key === "__proto__") return "uses the reserved key __proto__";
-    const problem = jsonProblem(inner, depth + 1);
-    if (problem !== null) return problem;
-  }
-  return null;
-}
-
-/**
- * Any JSON object: the free-form parameters of actions and computes. Not `z.json()`: its anonymous
- * recursion cannot be rendered into the OpenAPI document, and a record silently drops a
- * `__proto__` key where this refuses it.
- */
-const JsonObject = z.preprocess((input, ctx) => {
-  const problem = typeof input === "object" && input !== null && !Array.isArray(input) ? jsonProblem(input, 0) : null;
-  if (problem !== null) ctx.addIssue({ code: "custom", message: `not a JSON object: ${problem}`, input });
-  return input;
-}, z.record(z.string(), z.unknown()));
 
 export const SetpointStepSchema = z.strictObject({
   kind: z.literal("setpoint"),

@@ -1,6 +1,7 @@
 // The activity logbook: entries are not events; they live in the object's own
 // table, deduplicated on the gateway's event_id, with per-step progress beside.
 import type { StepResult } from "../conduct/entries";
+import { utf8Length } from "../json";
 import { splitPage } from "../paging";
 import type { ConductProgress } from "./view";
 
@@ -95,17 +96,45 @@ export function okStepIndexes(sql: SqlStorage): Set<number> {
   return new Set(rows.toArray().map((r) => r.step_index));
 }
 
-/** Newest first, keyset on the insertion sequence. */
+/** An entry's payload, serialized, may hold at most this many bytes (checked where entries arrive). */
+export const MAX_ENTRY_PAYLOAD_BYTES = 64 * 1024;
+/**
+ * A page stops adding entries once they reach this many bytes, so a page of large entries stays
+ * far inside an RPC reply's limit whatever `limit` asks for.
+ */
+export const MAX_PAGE_BYTES = 1024 * 1024;
+
+/** What an entry's fixed fields add to its payload in a page. */
+const ROW_OVERHEAD_BYTES = 256;
+
+type LogbookRow = { seq: number; event_id: string; step_kind: string; payload: string; sampled_at: string; occurred_at: string; recorded_at: string; principal_id: string };
+
+/**
+ * Newest first, keyset on the insertion sequence. Bounded by rows and by bytes: always at least
+ * one entry, and `next` continues right after the last entry returned. Rows are read one at a
+ * time, so entries past the page are never loaded.
+ */
 export function pageEntries(sql: SqlStorage, before: number | null, limit: number): { items: ActivityEntry[]; next: number | null } {
-  const rows = sql
-    .exec<{ seq: number; event_id: string; step_kind: string; payload: string; sampled_at: string; occurred_at: string; recorded_at: string; principal_id: string }>(
-      `SELECT seq, event_id, step_kind, payload, sampled_at, occurred_at, recorded_at, principal_id FROM logbook
-       WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
-      before ?? Number.MAX_SAFE_INTEGER,
-      limit + 1,
-    )
-    .toArray();
-  const page = splitPage(rows, limit, (row) => row.seq);
+  const cursor = sql.exec<LogbookRow>(
+    `SELECT seq, event_id, step_kind, payload, sampled_at, occurred_at, recorded_at, principal_id FROM logbook
+     WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
+    before ?? Number.MAX_SAFE_INTEGER,
+    limit + 1,
+  );
+  const fetched: LogbookRow[] = [];
+  let pageLimit = limit;
+  let bytes = 0;
+  for (const row of cursor) {
+    fetched.push(row);
+    bytes += utf8Length(row.payload) + ROW_OVERHEAD_BYTES;
+    if (fetched.length > pageLimit) break;
+    // The row that takes the page over budget becomes the "one past the page" (never the first row).
+    if (bytes > MAX_PAGE_BYTES && fetched.length > 1) {
+      pageLimit = fetched.length - 1;
+      break;
+    }
+  }
+  const page = splitPage(fetched, pageLimit, (row) => row.seq);
   return {
     items: page.rows.map(({ seq: _seq, payload, ...rest }) => ({ ...rest, payload: JSON.parse(payload) as Record<string, unknown> })),
     next: page.next,

@@ -24,8 +24,17 @@ function tick(nowMs: number, overrides: Partial<TickDeps> = {}) {
   });
 }
 
-async function running() {
+/** Procedures the running test registered; retired after it (see afterEach). */
+const registered: string[] = [];
+
+async function register() {
   const id = await registerProcedure();
+  registered.push(id);
+  return id;
+}
+
+async function running() {
+  const id = await register();
   const state = (await command(id, "start")).json;
   return { id, startedAt: Date.parse(state.last_status_changed_at) };
 }
@@ -44,15 +53,27 @@ async function decisionsFor(id: string) {
 
 beforeEach(async () => {
   await env.DB.batch([
-    env.DB.prepare("DELETE FROM procedure_summary"),
-    env.DB.prepare("DELETE FROM decisions"),
-    env.DB.prepare("DELETE FROM watcher_state"),
     env.DB.prepare("UPDATE actors SET active = 1 WHERE actor_id = ?").bind(WATCHER_AGENT.id),
     env.DB.prepare(`UPDATE principals SET roles = '["watcher"]' WHERE principal_id = ?`).bind(WATCHER_AGENT.id),
   ]);
 });
 
-afterEach(() => vi.restoreAllMocks());
+// A tick reads the whole projection, which every test in this file shares. So
+// that the next test's ticks count only its own procedures, each test's are
+// retired after it the way an operator would (abort) and a projection row the
+// test forged to lag its object gets the object's status (and so no watch
+// window: every retired procedure has left conduct) back.
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const id of registered.splice(0)) {
+    const { status } = (await call(`/v1/procedures/${id}`)).json;
+    if (status === "Running" || status === "Held") expect((await command(id, "abort", { reason: "test over" })).status).toBe(200);
+    const truth = (await call(`/v1/procedures/${id}`)).json.status;
+    await env.DB.prepare("UPDATE procedure_summary SET status = ?1, watch_window = NULL WHERE procedure_id = ?2 AND status <> ?1")
+      .bind(truth, id)
+      .run();
+  }
+});
 
 describe("the stall predicate on a Running procedure", () => {
   it("flags exactly at the window and not a millisecond before", async () => {
@@ -116,7 +137,7 @@ describe("the anti-false-flag fold", () => {
   });
 
   it("counts a heartbeat during a long step as activity: it rescues, and the stall is timed from it", async () => {
-    const id = await registerProcedure();
+    const id = await register();
     await conduct(id, { steps: [STEPS.compute] });
     await post(id, [entry({ step_kind: "compute", step_index: 0, result: "in_flight" })]);
     await post(id, [entry({ step_kind: "heartbeat", payload: { step_index: 0, progress: 0.5 } })]);
@@ -174,7 +195,7 @@ describe("Held procedures", () => {
     const paused = await running();
     const pausedAt = Date.parse((await command(paused.id, "hold", { reason: "lunch" })).json.last_status_changed_at);
 
-    const faulted = await registerProcedure();
+    const faulted = await register();
     await conduct(faulted, { steps: [STEPS.check], on_failure: "hold" });
     await post(faulted, [entry({ step_kind: "check", step_index: 0, result: "failed", error_class: "OutOfTolerance" })]);
     const faultedState = (await call(`/v1/procedures/${faulted}`)).json;
@@ -190,7 +211,7 @@ describe("Held procedures", () => {
 
 describe("a procedure's own window (conduct's stale_after_seconds)", () => {
   async function conducted(body: Record<string, unknown>) {
-    const id = await registerProcedure();
+    const id = await register();
     const result = await conduct(id, { steps: [STEPS.setpoint, STEPS.check], ...body });
     expect(result.json).toMatchObject({ succeeded: true });
     const state = (await call(`/v1/procedures/${id}`)).json;
@@ -323,6 +344,7 @@ describe("the kill switch, authorization and configuration", () => {
 
   it("is off by default: the Cron Trigger with the shipped configuration records nothing", async () => {
     const { id, startedAt } = await running();
+    const before = (await call("/v1/watcher")).json.last_tick;
     const controller = createScheduledController({ scheduledTime: startedAt + 10 * HOUR, cron: "* * * * *" });
     await worker.scheduled(controller, env);
     expect(await decisionsFor(id)).toEqual([]);
@@ -332,8 +354,10 @@ describe("the kill switch, authorization and configuration", () => {
       stale_after_seconds: 3600,
       held_stale_after_seconds: 86400,
       max_candidates: 500,
-      last_tick: null,
     });
+    // A watcher that never ran shows no tick; after earlier ticks it shows that it is off.
+    if (before === null) expect(status.json.last_tick).toBeNull();
+    else expect(status.json.last_tick).toMatchObject({ outcome: "disabled", candidates: 0, flagged: 0 });
   });
 
   it("fails the Cron invocation when its tick fails", async () => {
@@ -361,16 +385,28 @@ describe("the kill switch, authorization and configuration", () => {
 
 describe("decision and actor routes", () => {
   it("filters and pages decisions", async () => {
+    const mine: string[] = [];
     let latest = 0;
-    for (let i = 0; i < 3; i++) latest = Math.max(latest, (await running()).startedAt);
+    for (let i = 0; i < 3; i++) {
+      const p = await running();
+      mine.push(p.id);
+      latest = Math.max(latest, p.startedAt);
+    }
     await tick(latest + HOUR);
+    // Earlier tests' decisions share the table: walk every page, then look for these three.
     const first = await call("/v1/decisions?context=ProcedureProgress&choice=Stall&limit=2");
     expect(first.json.items).toHaveLength(2);
-    const rest = await call(`/v1/decisions?limit=2&cursor=${encodeURIComponent(first.json.next_cursor)}`);
-    expect(rest.json.items).toHaveLength(1);
-    expect(rest.json.next_cursor).toBeNull();
-    const ids = [...first.json.items, ...rest.json.items].map((d: { id: string }) => d.id);
-    expect(new Set(ids).size).toBe(3);
+    const items: Array<Record<string, any>> = [...first.json.items];
+    for (let cursor = first.json.next_cursor; cursor !== null; ) {
+      const page = await call(`/v1/decisions?limit=2&cursor=${encodeURIComponent(cursor)}`);
+      expect(page.json.items.length).toBeGreaterThan(0);
+      expect(page.json.items.length).toBeLessThanOrEqual(2);
+      items.push(...page.json.items);
+      cursor = page.json.next_cursor;
+    }
+    expect(items.every((d) => d.context === "ProcedureProgress" && d.choice === "Stall")).toBe(true);
+    expect(new Set(items.map((d) => d.id)).size).toBe(items.length);
+    for (const id of mine) expect(items.filter((d) => d.subject_id === id)).toHaveLength(1);
   });
 
   it("refuses bad filters, unknown ids and unauthorized callers", async () => {

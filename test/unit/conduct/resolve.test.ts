@@ -159,12 +159,15 @@ describe("resolveSteps: pseudoaxes", () => {
     ]);
   });
 
-  it("does not expand constituents recursively", () => {
-    const chained: Pseudoaxes = new Map([
-      ["outer", [{ address: "inner", scale: 1, offset: 0 }]],
-      ["inner", [{ address: "real", scale: 1, offset: 0 }]],
-    ]);
-    expect(resolved([sp("outer", 3)], chained).resolved_steps).toEqual([sp("inner", 3)]);
+  it.each([
+    ["a chain", new Map([["outer", [{ address: "inner", scale: 1, offset: 0 }]], ["inner", [{ address: "real", scale: 1, offset: 0 }]]])],
+    ["a cycle", new Map([["outer", [{ address: "inner", scale: 1, offset: 0 }]], ["inner", [{ address: "outer", scale: 1, offset: 0 }]]])],
+  ])("refuses a pseudoaxis whose constituent is a pseudoaxis (%s): only real addresses are pinned", (_label, chained) => {
+    for (const step of [sp("outer", 3), cap("outer", "frame"), { kind: "check", address: "outer", criterion: { kind: "equals", expected: 3 } } as const]) {
+      const result = resolveSteps({ steps: [step], closing_steps: [] }, chained as Pseudoaxes);
+      expect(result).toMatchObject({ ok: false, error_class: "StepResolutionFailed", path: "steps[0]" });
+      expect(result.ok ? "" : result.detail).toContain("names pseudoaxis inner");
+    }
   });
 
   it.each([

@@ -75,6 +75,9 @@ function stepArbitrary({ json }: { json: boolean }): fc.Arbitrary<Step> {
   );
 }
 
+// A thousand generated steps take a few seconds on a busy machine; the default 5 s is too tight.
+const PROPERTY_TIMEOUT_MS = 30_000;
+
 const setpoint: Step = { kind: "setpoint", address: "motor.x", value: 1.5, verify: true };
 
 describe("StepSchema", () => {
@@ -206,7 +209,7 @@ describe("stepToPayload / payloadToStep", () => {
       }),
       { numRuns: 1000 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it("round-trips through JSON text (property)", () => {
     fc.assert(
@@ -219,7 +222,7 @@ describe("stepToPayload / payloadToStep", () => {
       }),
       { numRuns: 1000 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it("either refuses an arbitrary JSON value or reproduces it exactly (property)", () => {
     const candidate = fc.oneof(
@@ -244,5 +247,5 @@ describe("stepToPayload / payloadToStep", () => {
       }),
       { numRuns: 1000 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 });

@@ -1,0 +1,44 @@
+// Input every route shares, checked once before any route reads it: the URL's
+// %-escapes, and a JSON body's encoding, nesting and surrogates. A lone
+// surrogate would be kept by a procedure's object but turned into U+FFFD by D1,
+// so the list and the procedure would disagree; refusing it here covers every
+// string field of every route at once. Header values are byte strings and
+// cannot carry one.
+import { createMiddleware } from "hono/factory";
+import { jsonTextProblem } from "../json";
+import type { AppEnv } from "./context";
+import { ProblemError } from "./problem";
+
+// The media types the route validators read as JSON (hono's own test).
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+function urlProblem(url: string): string | null {
+  const { pathname, search } = new URL(url);
+  try {
+    // Throws on a %-escape that is not UTF-8, which the router would otherwise keep verbatim.
+    decodeURIComponent(pathname + search.replaceAll("+", " "));
+    return null;
+  } catch {
+    return "the URL holds a %-escape that is not UTF-8";
+  }
+}
+
+/** 400 for an ill-formed URL or JSON body. The body stays cached on the request for the route's validator. */
+export const wellFormedInput = createMiddleware<AppEnv>(async (c, next) => {
+  const urlIssue = urlProblem(c.req.url);
+  if (urlIssue) throw ProblemError.input("IllFormedInput", urlIssue);
+  const mediaType = (c.req.header("content-type") ?? "").split(";")[0]!.trim();
+  if (c.req.raw.body !== null && JSON_MEDIA_TYPE.test(mediaType)) {
+    const bytes = await c.req.arrayBuffer();
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      throw ProblemError.input("IllFormedInput", "the body is not valid UTF-8");
+    }
+    const problem = jsonTextProblem(text);
+    if (problem) throw ProblemError.input(problem.kind === "depth" ? "NestingTooDeep" : "IllFormedInput", problem.detail);
+  }
+  await next();
+});
