@@ -8,7 +8,7 @@ const SecretsSchema = z.object({
 
 export interface Config {
   adminToken: string;
-  watcher: WatcherConfig;
+  watcher: Required<WatcherConfig>;
 }
 
 const parsed = new WeakMap<object, Config>();

@@ -24,15 +24,15 @@ mountReference(app);
 
 export default {
   fetch: app.fetch,
-  async scheduled(controller, env, ctx) {
-    ctx.waitUntil(
-      runTick({
-        db: database(env.DB),
-        d1: env.DB,
-        config: config(env).watcher,
-        nowMs: controller.scheduledTime,
-        readProcedure: (id) => procedureObject(env, id).watchReading(),
-      }),
-    );
+  // Awaited, not handed to waitUntil: a failing tick must fail the invocation,
+  // so the Cron Trigger's own status and retries see it.
+  async scheduled(controller, env) {
+    await runTick({
+      db: database(env.DB),
+      d1: env.DB,
+      config: config(env).watcher,
+      nowMs: controller.scheduledTime,
+      readProcedure: (id) => procedureObject(env, id).watchReading(),
+    });
   },
 } satisfies ExportedHandler<Env>;

@@ -135,6 +135,7 @@ export const conductRoutes = createRouter()
     if (!resolved.ok) throw new ProblemError(422, resolved.error_class, `${resolved.path}: ${resolved.detail}`);
     const plan = {
       on_failure: request.on_failure,
+      stale_after_seconds: request.stale_after_seconds ?? null,
       resolved_steps: resolved.resolved_steps.map(stepToPayload),
       resolved_closing_steps: resolved.resolved_closing_steps.map(stepToPayload),
     };

@@ -37,6 +37,7 @@ const SummarySchema = z
     last_status_reason: z.string().nullable(),
     interrupted_at: Timestamp.nullable(),
     hold_causes: z.array(z.string()),
+    stale_after_seconds: z.number().int().nullable().openapi({ description: "The procedure's own stall window for Running, if its conduct set one" }),
     version: z.number().int(),
     last_activity_at: Timestamp.nullable().openapi({ description: "Coarse mirror: may lag the procedure's own value" }),
     updated_at: Timestamp,
@@ -229,7 +230,7 @@ export const procedures = createRouter()
     const { cursor, limit, ...filter } = c.req.valid("query");
     const after = cursor === undefined ? null : decodeCursor(cursor, SummaryCursorSchema);
     const page = await listSummaries(c.var.db, filter, after, limit);
-    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_flagged_at: _s, ...row }) => row);
+    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, ...row }) => row);
     const next_cursor = page.next && encodeCursor(page.next);
     return c.json({ items, next_cursor }, 200);
   })

@@ -70,6 +70,11 @@ export const ProcedureSchema = z
     last_status_reason: z.string().nullable(),
     interrupted_at: Timestamp.nullable(),
     on_failure: z.enum(["abort", "hold"]),
+    stale_after_seconds: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "The procedure's own stall window for Running, set by its conduct; null: the watcher's STALE_AFTER_SECONDS" }),
     step_count: z.number().int().nullable().openapi({ description: "Pinned steps; null when started without conduct" }),
     completed_count: z.number().int(),
     in_flight_step_index: z.number().int().nullable(),

@@ -23,6 +23,7 @@ const TickSchema = z
     skipped: z.number().int().optional(),
     pages: z.number().int(),
     rows_read: z.number().int().optional(),
+    capped: z.boolean().optional().openapi({ description: "The tick stopped at max_candidates; the next tick goes on" }),
   })
   .openapi("WatcherTick");
 
@@ -41,6 +42,7 @@ const watcher = createRoute({
               enabled: z.boolean(),
               stale_after_seconds: z.number().int(),
               held_stale_after_seconds: z.number().int(),
+              max_candidates: z.number().int(),
               agent: z.object({
                 actor_id: z.string(),
                 kind: z.string(),
@@ -70,6 +72,7 @@ export const watcherRoutes = createRouter().openapi(watcher, async (c) => {
         enabled: config.enabled,
         stale_after_seconds: config.staleAfterSeconds,
         held_stale_after_seconds: config.heldStaleAfterSeconds,
+        max_candidates: config.maxCandidates,
         agent: {
           actor_id: WATCHER_AGENT.id,
           kind: WATCHER_AGENT.name,

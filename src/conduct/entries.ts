@@ -1,6 +1,8 @@
 // Judges a gateway's batch of activity entries against the pinned manifest:
 // either the whole batch is refused (nothing of it is stored), or each entry's
 // step report is accepted and the batch may carry the procedure to an outcome.
+// Heartbeats ride in the same batches: validated, stored, counted as activity,
+// and never a step report.
 import { z } from "zod";
 import { awaitsOperator, type Replay } from "./replay";
 import type { Step, StepKind } from "./steps";
@@ -19,6 +21,17 @@ export const StepEntryPayloadSchema = z
   });
 
 export type StepEntryPayload = z.infer<typeof StepEntryPayloadSchema>;
+
+/** The step_kind of a heartbeat: a sign of life during a long step, not a report on it. */
+export const HEARTBEAT = "heartbeat";
+
+export const HeartbeatPayloadSchema = z.strictObject({
+  /** The step the gateway is working on, when it says. */
+  step_index: z.int().min(0).optional(),
+  /** How far along that step is, from 0 to 1. */
+  progress: z.number().min(0).max(1).optional(),
+  message: z.string().max(2000).optional(),
+});
 export type StepResult = StepEntryPayload["result"];
 
 export type EntryInput = { event_id: string; step_kind: string; payload: Record<string, unknown> };
@@ -48,7 +61,12 @@ export type BatchRefusalClass =
 
 export type BatchJudgement =
   | { ok: false; error_class: BatchRefusalClass; detail: string; entry_index: number }
+  /** `steps` is aligned with the entries: null for an entry that reports no step (a heartbeat, a free-form entry). */
   | { ok: true; steps: Array<{ step_index: number; result: StepResult } | null>; outcome: BatchOutcome | null };
+
+function issuesOf(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`).join("; ");
+}
 
 export const MAX_REASON_LENGTH = 500;
 
@@ -102,6 +120,8 @@ function outcomeOf(ctx: BatchContext, kind: StepKind, entry: StepEntryPayload): 
 /**
  * Validates a batch against the manifest and finds the outcome it carries (the first one wins).
  * An `in_flight` for a check or capture is accepted: it announces no effect, so it is harmless.
+ * A heartbeat is checked (its fields, its step_index in range) and reports no step: it never
+ * completes, fails or advances one, whatever the replay awaits.
  * `positions` are the entries' places in the request (when duplicates were left out) for naming them.
  */
 export function judgeBatch(
@@ -110,23 +130,28 @@ export function judgeBatch(
   positions: readonly number[] = entries.map((_, i) => i),
 ): BatchJudgement {
   if (ctx.manifestKinds === null) return { ok: true, steps: entries.map(() => null), outcome: null };
-  const steps: Array<{ step_index: number; result: StepResult }> = [];
+  const steps: Array<{ step_index: number; result: StepResult } | null> = [];
   let outcome: BatchOutcome | null = null;
   for (const [i, entry] of entries.entries()) {
     const entry_index = positions[i] ?? i;
     const refuse = (error_class: BatchRefusalClass, detail: string) =>
       ({ ok: false, error_class, detail: `entries[${entry_index}]: ${detail}`, entry_index }) as const;
-    const parsed = StepEntryPayloadSchema.safeParse(entry.payload);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`).join("; ");
-      return refuse("StepEntryInvalid", `not a step entry: ${issues}`);
+    const pastTheEnd = (index: number) =>
+      refuse("StepIndexOutOfRange", `step_index ${index} is past the manifest's ${ctx.stepCount} steps`);
+    if (entry.step_kind === HEARTBEAT) {
+      const beat = HeartbeatPayloadSchema.safeParse(entry.payload);
+      if (!beat.success) return refuse("StepEntryInvalid", `not a heartbeat: ${issuesOf(beat.error)}`);
+      const index = beat.data.step_index;
+      if (index !== undefined && index >= ctx.stepCount) return pastTheEnd(index);
+      steps.push(null);
+      continue;
     }
+    const parsed = StepEntryPayloadSchema.safeParse(entry.payload);
+    if (!parsed.success) return refuse("StepEntryInvalid", `not a step entry: ${issuesOf(parsed.error)}`);
     const report = parsed.data;
     const index = report.step_index;
     const kind = ctx.manifestKinds[index];
-    if (index >= ctx.stepCount || kind === undefined) {
-      return refuse("StepIndexOutOfRange", `step_index ${index} is past the manifest's ${ctx.stepCount} steps`);
-    }
+    if (index >= ctx.stepCount || kind === undefined) return pastTheEnd(index);
     if (entry.step_kind !== kind) {
       return refuse("StepKindMismatch", `step ${index} is a ${kind}, not a ${entry.step_kind}`);
     }

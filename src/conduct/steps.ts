@@ -119,6 +119,13 @@ export const ConductRequestSchema = z.strictObject({
   steps: z.array(RequestStepSchema).min(1),
   closing_steps: z.array(RequestStepSchema).default(() => []),
   on_failure: z.enum(["abort", "hold"]).default("abort"),
+  // The procedure's own stall window for Running, for steps known to run long.
+  stale_after_seconds: z
+    .int()
+    .min(60)
+    .max(604800)
+    .optional()
+    .describe("This procedure's stall window for Running, in seconds, instead of the watcher's STALE_AFTER_SECONDS"),
 });
 
 export type ConductRequest = z.infer<typeof ConductRequestSchema>;

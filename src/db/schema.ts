@@ -2,6 +2,8 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { PseudoaxisConstituent } from "../conduct/resolve";
+import type { HoldCause } from "../procedure/events";
+import type { WatchWindow } from "../watcher/stall";
 
 /** One row per procedure, fed from each object's outbox; monotonic in `version`. */
 export const procedureSummary = sqliteTable(
@@ -17,7 +19,7 @@ export const procedureSummary = sqliteTable(
     last_status_changed_at: text(),
     last_status_reason: text(),
     interrupted_at: text(),
-    hold_causes: text({ mode: "json" }).$type<string[]>().notNull(),
+    hold_causes: text({ mode: "json" }).$type<HoldCause[]>().notNull(),
     version: integer().notNull(),
     /** Coarse mirror of the object's last activity: may lag the truth, never leads it. */
     last_activity_at: text(),
@@ -27,9 +29,13 @@ export const procedureSummary = sqliteTable(
       sql`CASE WHEN status = 'Running' AND last_activity_at > last_status_changed_at THEN last_activity_at ELSE last_status_changed_at END`,
       { mode: "stored" },
     ),
-    /** Which stall window applies: null when not in conduct. */
-    watch_window: text().generatedAlwaysAs(
-      sql`CASE WHEN status = 'Running' THEN 'running' WHEN status = 'Held' AND (hold_causes LIKE '%step-fault%' OR hold_causes LIKE '%driver-stand-down%') THEN 'running' WHEN status = 'Held' THEN 'held' END`,
+    /** The procedure's own Running window (conduct's stale_after_seconds); null: STALE_AFTER_SECONDS. */
+    stale_after_seconds: integer(),
+    /** Which stall window applies, as the watcher's core (`watchWindow`) computed it; null when not in conduct. */
+    watch_window: text().$type<WatchWindow>(),
+    /** When a procedure judged on its own window becomes stalled; null on the shared windows. */
+    stall_due_at: text().generatedAlwaysAs(
+      sql`CASE WHEN watch_window = 'own' THEN strftime('%Y-%m-%dT%H:%M:%fZ', progress_at, '+' || stale_after_seconds || ' seconds') END`,
       { mode: "stored" },
     ),
     /** The progress_at of the stall episode the watcher already decided on. */
@@ -44,7 +50,27 @@ export const procedureSummary = sqliteTable(
     index("procedure_summary_watch")
       .on(t.watch_window, t.progress_at, t.procedure_id)
       .where(sql`watch_window IS NOT NULL AND (stall_flagged_at IS NULL OR stall_flagged_at <> progress_at)`),
+    // The same set narrowed to procedures on their own windows, in due order:
+    // each has its own window, so progress_at alone cannot order them.
+    index("procedure_summary_watch_own")
+      .on(t.stall_due_at, t.procedure_id)
+      .where(sql`watch_window = 'own' AND (stall_flagged_at IS NULL OR stall_flagged_at <> progress_at)`),
   ],
+);
+
+/**
+ * One row per (target asset, procedure), written in the same D1 batch as the
+ * procedure's summary, so listing by asset is a keyset walk of this table.
+ * A procedure's targets never change after registration.
+ */
+export const procedureTargets = sqliteTable(
+  "procedure_targets",
+  {
+    asset_id: text().notNull(),
+    registered_at: text().notNull(),
+    procedure_id: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.asset_id, t.registered_at, t.procedure_id] })],
 );
 
 export const principals = sqliteTable("principals", {

@@ -1,22 +1,30 @@
 // The procedure_summary projection: idempotent, monotonic writes and keyset listing.
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, sql } from "drizzle-orm";
 import type { Database } from "./client";
 import { splitPage } from "../paging";
+import { watchWindow } from "../watcher/stall";
 import { beyond } from "./keyset";
-import { procedureSummary } from "./schema";
+import { procedureSummary, procedureTargets } from "./schema";
 
-export type SummaryRow = Omit<typeof procedureSummary.$inferInsert, "progress_at" | "watch_window" | "stall_flagged_at">;
+export type SummaryRow = Omit<
+  typeof procedureSummary.$inferInsert,
+  "progress_at" | "watch_window" | "stall_due_at" | "stall_flagged_at"
+>;
 export type SummaryRecord = typeof procedureSummary.$inferSelect;
 
 /**
- * Writes a summary unless the row already holds a later version. The activity
- * mirror only ever moves forward, whoever wrote it last.
+ * Writes a summary unless the row already holds a later version, and its
+ * target assets, in one D1 batch. The activity mirror only ever moves forward,
+ * whoever wrote it last. The watch window is the watcher core's, computed
+ * here from the row so that every writer (and a row queued before the window
+ * was part of it) stores the same answer.
  */
 export async function upsertSummary(db: Database, row: SummaryRow): Promise<void> {
   const t = procedureSummary;
-  await db
+  const stale_after_seconds = row.stale_after_seconds ?? null;
+  const upsert = db
     .insert(t)
-    .values(row)
+    .values({ ...row, stale_after_seconds, watch_window: watchWindow(row.status, row.hold_causes, stale_after_seconds) })
     .onConflictDoUpdate({
       target: t.procedure_id,
       set: {
@@ -30,12 +38,24 @@ export async function upsertSummary(db: Database, row: SummaryRow): Promise<void
         last_status_reason: sql`excluded.last_status_reason`,
         interrupted_at: sql`excluded.interrupted_at`,
         hold_causes: sql`excluded.hold_causes`,
+        stale_after_seconds: sql`excluded.stale_after_seconds`,
+        watch_window: sql`excluded.watch_window`,
         version: sql`excluded.version`,
         last_activity_at: sql`CASE WHEN ${t.last_activity_at} IS NULL OR excluded.last_activity_at > ${t.last_activity_at} THEN excluded.last_activity_at ELSE ${t.last_activity_at} END`,
         updated_at: sql`excluded.updated_at`,
       },
       setWhere: sql`excluded.version > ${t.version} OR (excluded.version = ${t.version} AND excluded.last_activity_at IS NOT NULL AND (${t.last_activity_at} IS NULL OR excluded.last_activity_at > ${t.last_activity_at}))`,
     });
+  // Targets are fixed at registration, so a repeated or late delivery inserts
+  // nothing new: idempotent, and never moves anything backwards. One JSON
+  // parameter, not three per asset: D1 binds at most 100 parameters.
+  const targets = db
+    .insert(procedureTargets)
+    .select(
+      sql`SELECT value, ${row.registered_at}, ${row.procedure_id} FROM json_each(${JSON.stringify(row.target_asset_ids)}) WHERE true`,
+    )
+    .onConflictDoNothing();
+  await db.batch([upsert, targets]);
 }
 
 export interface SummaryFilter {
@@ -49,28 +69,39 @@ export interface SummaryCursor {
   procedure_id: string;
 }
 
-/** One keyset page ordered by (registered_at, procedure_id); fetches one extra row to know if more follow. */
+/**
+ * The statement of one keyset page ordered by (registered_at, procedure_id),
+ * one row past the page to know if more follow. By target asset the walk runs
+ * over procedure_targets, so a page reads about a page of rows however many
+ * procedures there are.
+ */
+export function summaryPageQuery(db: Database, filter: SummaryFilter, after: SummaryCursor | null, limit: number) {
+  const t = procedureSummary;
+  const byTarget = filter.target_asset_id !== undefined && filter.target_asset_id !== "";
+  // Sorting on the walked table's own key lets SQLite follow its index.
+  const key = byTarget ? procedureTargets : t;
+  const conditions = and(
+    filter.status ? eq(t.status, filter.status) : undefined,
+    filter.kind ? eq(t.kind, filter.kind) : undefined,
+    byTarget ? eq(procedureTargets.asset_id, filter.target_asset_id!) : undefined,
+    after ? beyond("asc", key.registered_at, key.procedure_id, after.registered_at, after.procedure_id) : undefined,
+  );
+  const from = byTarget
+    ? db.select(getTableColumns(t)).from(procedureTargets).innerJoin(t, eq(t.procedure_id, procedureTargets.procedure_id))
+    : db.select().from(t);
+  return from
+    .where(conditions)
+    .orderBy(asc(key.registered_at), asc(key.procedure_id))
+    .limit(limit + 1);
+}
+
+/** One page of summaries and the key to continue from. */
 export async function listSummaries(
   db: Database,
   filter: SummaryFilter,
   after: SummaryCursor | null,
   limit: number,
 ): Promise<{ rows: SummaryRecord[]; next: SummaryCursor | null }> {
-  const t = procedureSummary;
-  const rows = await db
-    .select()
-    .from(t)
-    .where(
-      and(
-        filter.status ? eq(t.status, filter.status) : undefined,
-        filter.kind ? eq(t.kind, filter.kind) : undefined,
-        filter.target_asset_id
-          ? sql`EXISTS (SELECT 1 FROM json_each(${t.target_asset_ids}) WHERE json_each.value = ${filter.target_asset_id})`
-          : undefined,
-        after ? beyond("asc", t.registered_at, t.procedure_id, after.registered_at, after.procedure_id) : undefined,
-      ),
-    )
-    .orderBy(asc(t.registered_at), asc(t.procedure_id))
-    .limit(limit + 1);
+  const rows = await summaryPageQuery(db, filter, after, limit);
   return splitPage(rows, limit, (row) => ({ registered_at: row.registered_at, procedure_id: row.procedure_id }));
 }

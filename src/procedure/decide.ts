@@ -12,6 +12,8 @@ export type ProcedureCommand =
   | {
       type: "ConductProcedure";
       on_failure: OnFailure;
+      /** The procedure's own stall window for Running; absent or null: the watcher's default. */
+      stale_after_seconds?: number | null;
       resolved_steps: StepPayload[];
       resolved_closing_steps: StepPayload[];
     }
@@ -111,7 +113,13 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
           type: "ResolvedStepsRecorded",
           payload: { resolved_steps, resolved_closing_steps, step_count: resolved_steps.length + resolved_closing_steps.length },
         },
-        { type: "ProcedureStarted", payload: { on_failure: command.on_failure } },
+        {
+          type: "ProcedureStarted",
+          payload: {
+            on_failure: command.on_failure,
+            ...(command.stale_after_seconds == null ? {} : { stale_after_seconds: command.stale_after_seconds }),
+          },
+        },
       ]);
     }
     case "HoldProcedure": {

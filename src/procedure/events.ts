@@ -23,7 +23,11 @@ export type ProcedureEvent =
       type: "ResolvedStepsRecorded";
       payload: Base & { resolved_steps: StepPayload[]; resolved_closing_steps: StepPayload[]; step_count: number };
     }
-  | { type: "ProcedureStarted"; payload: Base & { on_failure: OnFailure } }
+  | {
+      type: "ProcedureStarted";
+      // stale_after_seconds: present only when a conduct set the procedure's own stall window.
+      payload: Base & { on_failure: OnFailure; stale_after_seconds?: number };
+    }
   | { type: "ProcedureHeld"; payload: Base & { reason: string; cause: HoldCause; claim_id: string } }
   | { type: "ProcedureHoldClaimReleased"; payload: Base & { claim_id: string; cause: HoldCause } }
   | { type: "ProcedureResumed"; payload: Base & { re_establishment_boundary: number; released_claim_id: string | null } }

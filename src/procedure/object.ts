@@ -116,7 +116,7 @@ export class ProcedureObject extends DurableObject<Env> {
   /** Pins the resolved steps and starts the procedure in one append; lifecycle refusals come back in the body. */
   async conduct(
     procedureId: string,
-    plan: { on_failure: OnFailure; resolved_steps: StepPayload[]; resolved_closing_steps: StepPayload[] },
+    plan: { on_failure: OnFailure; stale_after_seconds?: number | null; resolved_steps: StepPayload[]; resolved_closing_steps: StepPayload[] },
     actor: Actor,
   ): Promise<Decision<ConductResult>> {
     const step_count = plan.resolved_steps.length + plan.resolved_closing_steps.length;

@@ -19,6 +19,8 @@ export interface ProcedureState {
   step_count: number | null;
   /** Set by a resume of a conducted procedure: steps from `boundary` on are a replay. */
   replay: { boundary: number; authorized: number[] } | null;
+  /** The procedure's own stall window for Running, set by its conduct; null: the watcher's default. */
+  stale_after_seconds: number | null;
 }
 
 function transition(state: ProcedureState, status: ProcedureStatus, at: string, reason: string | null): ProcedureState {
@@ -46,6 +48,7 @@ export function evolve(state: ProcedureState | null, event: ProcedureEvent): Pro
       on_failure: "abort",
       step_count: null,
       replay: null,
+      stale_after_seconds: null,
     };
   }
   if (state === null) throw new Error(`${event.type} before ProcedureRegistered`);
@@ -54,7 +57,11 @@ export function evolve(state: ProcedureState | null, event: ProcedureEvent): Pro
     case "ResolvedStepsRecorded":
       return { ...next, step_count: event.payload.step_count };
     case "ProcedureStarted":
-      return { ...transition(next, "Running", at, null), on_failure: event.payload.on_failure };
+      return {
+        ...transition(next, "Running", at, null),
+        on_failure: event.payload.on_failure,
+        stale_after_seconds: event.payload.stale_after_seconds ?? null,
+      };
     case "ProcedureHeld":
       return {
         ...transition(next, "Held", at, event.payload.reason),

@@ -24,6 +24,7 @@ export interface ProcedureView {
   last_status_reason: string | null;
   interrupted_at: string | null;
   on_failure: ProcedureState["on_failure"];
+  stale_after_seconds: number | null;
   step_count: number | null;
   completed_count: number;
   in_flight_step_index: number | null;
@@ -45,6 +46,8 @@ function identityAndStatus(state: ProcedureState) {
     last_status_changed_at: state.last_status_changed_at,
     last_status_reason: state.last_status_reason,
     interrupted_at: state.interrupted_at,
+    // A snapshot written before the field existed has no key: no own window.
+    stale_after_seconds: state.stale_after_seconds ?? null,
   };
 }
 

@@ -16,7 +16,16 @@ export const WATCHER_AGENT = {
   name: "ProcedureWatcher",
 } as const;
 
-export type WatcherConfig = { enabled: boolean; staleAfterSeconds: number; heldStaleAfterSeconds: number };
+/** The most candidates one tick judges unless WATCHER_MAX_CANDIDATES says otherwise. */
+export const DEFAULT_MAX_CANDIDATES = 500;
+
+export type WatcherConfig = {
+  enabled: boolean;
+  staleAfterSeconds: number;
+  heldStaleAfterSeconds: number;
+  /** Candidates one tick judges at most (DEFAULT_MAX_CANDIDATES when absent); the rest wait for the next tick. */
+  maxCandidates?: number;
+};
 export type InConductStatus = "Running" | "Held";
 
 /** A row of the in-conduct sweep, as read from the projection. */
@@ -27,18 +36,44 @@ export type Candidate = {
   last_status_changed_at: string | null;
   /** The coarse D1 mirror of the latest activity; may lag the truth, never leads it. */
   last_activity_at: string | null;
+  /** The procedure's own Running window, when its conduct set one. */
+  stale_after_seconds: number | null;
 };
 
-/** Stale-after window for a status; only a purely deliberate operator pause gets the long one. */
+/**
+ * Which window a procedure is judged on: the shared Running window, the
+ * shared Held window, or its own. The projection stores this, and the tick
+ * selects on it, so this function is the only statement of the policy.
+ */
+export type WatchWindow = "running" | "held" | "own";
+
+/** The window that applies to a procedure; null when it is not in conduct. */
+export function watchWindow(status: string, holdCauses: readonly HoldCause[], staleAfterSeconds: number | null): WatchWindow | null {
+  if (status !== "Running" && status !== "Held") return null;
+  // Only a purely deliberate operator pause gets the long Held window. A Held
+  // with no claims at all counts as deliberate: nothing is faulted or stood
+  // down, and "all claims are operator" holds vacuously. A step fault or a
+  // stood-down driver is judged like Running, on the procedure's own window
+  // when it has one.
+  if (status === "Held" && holdCauses.every((cause) => cause === "operator")) return "held";
+  return staleAfterSeconds === null ? "running" : "own";
+}
+
+/** Stale-after window, in seconds, for a procedure in conduct. */
 export function windowSeconds(
   status: InConductStatus,
   holdCauses: readonly HoldCause[],
   config: WatcherConfig,
+  staleAfterSeconds: number | null = null,
 ): number {
-  // A Held with no claims at all counts as deliberate: nothing is faulted or
-  // stood down, and "all claims are operator" holds vacuously.
-  const deliberatePause = status === "Held" && holdCauses.every((cause) => cause === "operator");
-  return deliberatePause ? config.heldStaleAfterSeconds : config.staleAfterSeconds;
+  switch (watchWindow(status, holdCauses, staleAfterSeconds)) {
+    case "held":
+      return config.heldStaleAfterSeconds;
+    case "own":
+      return staleAfterSeconds ?? config.staleAfterSeconds;
+    default:
+      return config.staleAfterSeconds;
+  }
 }
 
 // NaN for anything unparseable, so comparisons fail closed (never flag).
@@ -80,7 +115,7 @@ export function screen(candidate: Candidate, nowMs: number, config: WatcherConfi
   }
   const last_progress_at = lastProgressAt(candidate);
   if (last_progress_at === null) return { verdict: "defer", why: "no-status-time" };
-  const window = windowSeconds(candidate.status, candidate.hold_causes, config);
+  const window = windowSeconds(candidate.status, candidate.hold_causes, config, candidate.stale_after_seconds);
   if (!isStalled(nowMs, last_progress_at, window)) return { verdict: "fresh" };
   // The mirror may lag, so a Running procedure is never flagged on it alone.
   if (candidate.status === "Running") return { verdict: "needs-activity-read", last_progress_at, window };
@@ -139,19 +174,25 @@ export function stallDecision(input: StallInput): DecisionRecord {
 }
 
 // Strict digits only: Number()/z.coerce would take "", "1e3" or " 60 ".
+const positiveInteger = (message: string, max: number, fallback: number) =>
+  z.string().regex(/^[1-9][0-9]*$/, message).transform(Number).pipe(z.number().int().positive().max(max, message)).default(fallback);
+
 const seconds = (name: string, fallback: number) =>
-  z
-    .string()
-    .regex(/^[1-9][0-9]*$/, `${name} must be a positive integer number of seconds`)
-    .transform(Number)
-    .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER / 1000))
-    .default(fallback);
+  positiveInteger(`${name} must be a positive integer number of seconds`, Number.MAX_SAFE_INTEGER / 1000, fallback);
+
+/** Past this a tick risks a Cron invocation's limits: each Running candidate may cost an object read. */
+const MAX_CANDIDATES_CEILING = 10_000;
 
 const WatcherVars = z.object({
   // Off unless exactly "true": a typo must leave the watcher off, not on.
   WATCHER_ENABLED: z.string().optional().transform((value) => value === "true"),
   STALE_AFTER_SECONDS: seconds("STALE_AFTER_SECONDS", 3600),
   HELD_STALE_AFTER_SECONDS: seconds("HELD_STALE_AFTER_SECONDS", 86400),
+  WATCHER_MAX_CANDIDATES: positiveInteger(
+    `WATCHER_MAX_CANDIDATES must be an integer from 1 to ${MAX_CANDIDATES_CEILING}`,
+    MAX_CANDIDATES_CEILING,
+    DEFAULT_MAX_CANDIDATES,
+  ),
 });
 
 /** Reads the watcher's Worker variables; throws a ZodError naming the bad variable. */
@@ -159,12 +200,14 @@ export function parseWatcherConfig(vars: {
   WATCHER_ENABLED?: string;
   STALE_AFTER_SECONDS?: string;
   HELD_STALE_AFTER_SECONDS?: string;
-}): WatcherConfig {
+  WATCHER_MAX_CANDIDATES?: string;
+}): Required<WatcherConfig> {
   const parsed = WatcherVars.parse(vars);
   return {
     enabled: parsed.WATCHER_ENABLED,
     staleAfterSeconds: parsed.STALE_AFTER_SECONDS,
     heldStaleAfterSeconds: parsed.HELD_STALE_AFTER_SECONDS,
+    maxCandidates: parsed.WATCHER_MAX_CANDIDATES,
   };
 }
 
@@ -182,6 +225,8 @@ export type TickSummary = {
   skipped?: number;
   pages: number;
   rows_read?: number;
+  /** The tick stopped at the candidate cap; what it did not reach is judged by the next tick. */
+  capped?: boolean;
 };
 
 /** A summary with every count at zero, for a tick that stops before the sweep or starts it. */

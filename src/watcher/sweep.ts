@@ -10,6 +10,7 @@ import { insertDecisionStatement } from "../db/decisions";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
 import type { HoldCause } from "../procedure/events";
 import {
+  DEFAULT_MAX_CANDIDATES,
   emptySummary,
   fold,
   screen,
@@ -18,6 +19,7 @@ import {
   type Candidate,
   type InConductStatus,
   type TickSummary,
+  type WatchWindow,
   type WatcherConfig,
 } from "./stall";
 
@@ -38,20 +40,45 @@ interface Row {
   hold_causes: string;
   last_status_changed_at: string | null;
   last_activity_at: string | null;
-  progress_at: string | null;
+  stale_after_seconds: number | null;
+  /** The keyset key of the window's walk: progress_at, or stall_due_at on a procedure's own window. */
+  watch_key: string | null;
 }
 
-const WINDOWS = ["running", "held"] as const;
+// Each statement rides a partial index of the undecided procedures in
+// conduct, and its WHERE repeats that index's predicate (with the window as a
+// literal) so the planner may use it. On the shared windows every row has the
+// same window, so progress_at orders them by due time; on their own windows
+// only the stored due time does.
+const UNDECIDED = "(stall_flagged_at IS NULL OR stall_flagged_at <> progress_at)";
 
-// Both statements ride the partial index procedure_summary_watch; the WHERE
-// repeats its predicate so the planner may use it.
-const UNDECIDED = "watch_window = ?1 AND (stall_flagged_at IS NULL OR stall_flagged_at <> progress_at)";
-const PAGE_SQL = `SELECT procedure_id, status, hold_causes, last_status_changed_at, last_activity_at, progress_at
-  FROM procedure_summary INDEXED BY procedure_summary_watch
-  WHERE ${UNDECIDED} AND progress_at <= ?2 AND (progress_at > ?3 OR (progress_at = ?3 AND procedure_id > ?4))
-  ORDER BY progress_at, procedure_id LIMIT ?5`;
+function pageSql(window: WatchWindow, index: string, key: "progress_at" | "stall_due_at"): string {
+  return `SELECT procedure_id, status, hold_causes, last_status_changed_at, last_activity_at, stale_after_seconds, ${key} AS watch_key
+  FROM procedure_summary INDEXED BY ${index}
+  WHERE watch_window = '${window}' AND ${UNDECIDED} AND ${key} <= ?1 AND (${key} > ?2 OR (${key} = ?2 AND procedure_id > ?3))
+  ORDER BY ${key}, procedure_id LIMIT ?4`;
+}
+
+const WINDOWS: ReadonlyArray<{ window: WatchWindow; sql: string; dueBefore: (deps: TickDeps) => number }> = [
+  {
+    window: "running",
+    sql: pageSql("running", "procedure_summary_watch", "progress_at"),
+    dueBefore: (deps) => deps.nowMs - deps.config.staleAfterSeconds * 1000,
+  },
+  {
+    window: "own",
+    sql: pageSql("own", "procedure_summary_watch_own", "stall_due_at"),
+    dueBefore: (deps) => deps.nowMs,
+  },
+  {
+    window: "held",
+    sql: pageSql("held", "procedure_summary_watch", "progress_at"),
+    dueBefore: (deps) => deps.nowMs - deps.config.heldStaleAfterSeconds * 1000,
+  },
+];
+
 const NO_STATUS_TIME_SQL = `SELECT count(*) AS n FROM procedure_summary INDEXED BY procedure_summary_watch
-  WHERE ${UNDECIDED} AND progress_at IS NULL`;
+  WHERE watch_window IS NOT NULL AND ${UNDECIDED} AND progress_at IS NULL`;
 
 /** Runs one tick and returns its summary (also logged as one JSON line and kept for GET /v1/watcher). */
 export async function runTick(deps: TickDeps): Promise<TickSummary> {
@@ -91,26 +118,36 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
 
 async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary> {
   const pageSize = deps.pageSize ?? 100;
+  // A bounded tick: a backlog (the watcher turned on over months of stalls)
+  // is worked off over several ticks, oldest first. What a tick leaves is
+  // still in the watch index for the next one, and a decided episode has left
+  // it, so nothing is skipped or decided twice.
+  let budget = deps.config.maxCandidates ?? DEFAULT_MAX_CANDIDATES;
   summary.rows_read = 0;
-  for (const window of WINDOWS) {
-    const seconds = window === "held" ? deps.config.heldStaleAfterSeconds : deps.config.staleAfterSeconds;
-    const cutoff = new Date(deps.nowMs - seconds * 1000).toISOString();
-    let after = { progress_at: "", procedure_id: "" };
+  for (const { sql, dueBefore } of WINDOWS) {
+    const cutoff = new Date(dueBefore(deps)).toISOString();
+    let after = { watch_key: "", procedure_id: "" };
     for (;;) {
+      if (budget === 0) {
+        summary.capped = true;
+        break;
+      }
+      const limit = Math.min(pageSize, budget);
       const page = await deps.d1
-        .prepare(PAGE_SQL)
-        .bind(window, cutoff, after.progress_at, after.procedure_id, pageSize)
+        .prepare(sql)
+        .bind(cutoff, after.watch_key, after.procedure_id, limit)
         .all<Row>();
       summary.pages += 1;
       summary.rows_read += page.meta.rows_read ?? 0;
+      budget -= page.results.length;
       await Promise.all(page.results.map((row) => judge(deps, row, summary)));
       const last = page.results[page.results.length - 1];
-      if (!last || page.results.length < pageSize) break;
-      after = { progress_at: last.progress_at ?? "", procedure_id: last.procedure_id };
+      if (!last || page.results.length < limit) break;
+      after = { watch_key: last.watch_key ?? "", procedure_id: last.procedure_id };
     }
-    const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).bind(window).first<{ n: number }>();
-    summary.deferred += unknown?.n ?? 0;
   }
+  const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).first<{ n: number }>();
+  summary.deferred += unknown?.n ?? 0;
   return summary;
 }
 
@@ -121,6 +158,7 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
     hold_causes: JSON.parse(row.hold_causes) as HoldCause[],
     last_status_changed_at: row.last_status_changed_at,
     last_activity_at: row.last_activity_at,
+    stale_after_seconds: row.stale_after_seconds,
   };
   summary.candidates += 1;
   const screened = screen(candidate, deps.nowMs, deps.config);

@@ -171,6 +171,46 @@ describe("a gateway conducting a procedure", () => {
   });
 });
 
+describe("heartbeats during a long step", () => {
+  it("are stored and move the last activity, but never change step progress", async () => {
+    const gateway = await tokenFor("gateway");
+    const id = await conducted({ steps: [STEPS.compute, STEPS.capture] });
+    await post(id, [entry({ step_kind: "compute", step_index: 0, result: "in_flight" })], gateway);
+    const before = (await call(`/v1/procedures/${id}`)).json;
+
+    const beats = [
+      entry({ step_kind: "heartbeat", payload: { step_index: 0, progress: 0.4, message: "fitting" } }),
+      entry({ step_kind: "heartbeat", payload: {} }),
+    ];
+    expect((await post(id, beats, gateway)).json).toEqual({ event_count: 2, duplicate_count: 0 });
+    const after = (await call(`/v1/procedures/${id}`)).json;
+    expect(after).toMatchObject({ status: "Running", completed_count: 0, in_flight_step_index: 0, version: before.version });
+    expect(Date.parse(after.last_activity_at)).toBeGreaterThanOrEqual(Date.parse(before.last_activity_at));
+    const [newest] = await logbook(id);
+    expect(newest).toMatchObject({ step_kind: "heartbeat", payload: {}, recorded_at: after.last_activity_at });
+    expect((await eventLog(id)).map((e) => e.type).at(-1)).toBe("ProcedureActivitiesLogbookOpened");
+
+    // A heartbeat at 100% of the last step does not complete the procedure; the step's ok does.
+    await post(id, [entry({ step_kind: "compute", step_index: 0, result: "ok" })], gateway);
+    await post(id, [entry({ step_kind: "heartbeat", payload: { step_index: 1, progress: 1 } })], gateway);
+    expect((await call(`/v1/procedures/${id}`)).json).toMatchObject({ status: "Running", completed_count: 1 });
+  });
+
+  it("refuses a batch with a malformed heartbeat with 422 and stores none of it", async () => {
+    const id = await conducted({ steps: [STEPS.compute] });
+    const batch = [
+      entry({ step_kind: "compute", step_index: 0, result: "in_flight" }),
+      entry({ step_kind: "heartbeat", payload: { progress: 2 } }),
+    ];
+    const refused = await post(id, batch);
+    expectProblem(refused, 422, "StepEntryInvalid");
+    expect(refused.json.detail).toContain("entries[1]");
+    expectProblem(await post(id, [entry({ step_kind: "heartbeat", payload: { step_index: 1 } })]), 422, "StepIndexOutOfRange");
+    expect(await logbook(id)).toEqual([]);
+    expect((await call(`/v1/procedures/${id}`)).json).toMatchObject({ last_activity_at: null, in_flight_step_index: null });
+  });
+});
+
 describe("a procedure started without conduct", () => {
   it("accepts free-form entries and completes only by an explicit complete", async () => {
     const id = await registerProcedure();

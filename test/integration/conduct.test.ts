@@ -63,6 +63,26 @@ describe("POST /v1/procedures/{id}/conduct", () => {
     expect((await call(`/v1/procedures/${id}`)).json.status).toBe("Defined");
   });
 
+  it("takes the procedure's own stall window into the start event, the state and the projection", async () => {
+    const id = await registerProcedure();
+    expect((await conduct(id, { steps: [STEPS.setpoint], stale_after_seconds: 604800 })).json).toMatchObject({ succeeded: true });
+    expect((await eventLog(id))[2]!.payload).toMatchObject({ on_failure: "abort", stale_after_seconds: 604800 });
+    expect((await call(`/v1/procedures/${id}`)).json).toMatchObject({ status: "Running", stale_after_seconds: 604800 });
+    expect(await summaryOf(id)).toMatchObject({ stale_after_seconds: 604800 });
+
+    const plain = await registerProcedure();
+    await conduct(plain, { steps: [STEPS.setpoint] });
+    expect((await eventLog(plain))[2]!.payload).not.toHaveProperty("stale_after_seconds");
+    expect((await call(`/v1/procedures/${plain}`)).json.stale_after_seconds).toBeNull();
+  });
+
+  it.each([59, 604801, 90.5, "120", null])("refuses stale_after_seconds %j with 400, writing nothing", async (value) => {
+    const id = await registerProcedure();
+    expectProblem(await conduct(id, { steps: [STEPS.setpoint], stale_after_seconds: value }), 400, "ValidationFailed");
+    expect((await eventLog(id)).map((e) => e.type)).toEqual(["ProcedureRegistered"]);
+    expect((await call(`/v1/procedures/${id}`)).json.status).toBe("Defined");
+  });
+
   it("answers 404 for an unknown procedure, 401 and 403", async () => {
     expectProblem(await conduct(crypto.randomUUID(), { steps: [STEPS.setpoint] }), 404, "ProcedureNotFound");
     const id = await registerProcedure();

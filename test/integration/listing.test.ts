@@ -1,4 +1,8 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { database } from "../../src/db/client";
+import { summaryPageQuery, upsertSummary, type SummaryRow } from "../../src/db/summaries";
+import { uuidv7 } from "../../src/ids";
 import { call, command, expectProblem, registerProcedure, tokenFor } from "../helpers";
 
 describe("GET /v1/procedures", () => {
@@ -90,5 +94,85 @@ describe("hold claims over HTTP", () => {
     expectProblem(blocked, 409, "ProcedureHoldClaimsRemain");
     expect(blocked.json.detail).toContain("operator");
     expect((await command(id, "resume", { re_establishment_boundary: 0 })).json.status).toBe("Running");
+  });
+});
+
+describe("listing by target asset", () => {
+  const base = Date.parse("2026-01-01T00:00:00.000Z");
+  function summary(i: number, target_asset_ids: string[]): SummaryRow {
+    const at = new Date(base + i * 1000).toISOString();
+    return {
+      procedure_id: uuidv7(),
+      name: `procedure ${i}`,
+      kind: "calibration",
+      target_asset_ids,
+      status: "Defined",
+      activity_logbook_id: null,
+      registered_at: at,
+      last_status_changed_at: at,
+      last_status_reason: null,
+      interrupted_at: null,
+      hold_causes: [],
+      stale_after_seconds: null,
+      version: 1,
+      last_activity_at: null,
+      updated_at: at,
+    };
+  }
+
+  it("reads about a page of rows per page however many procedures there are", async () => {
+    const db = database(env.DB);
+    const asset = `asset-${crypto.randomUUID()}`;
+    const noise = `noise-${crypto.randomUUID()}`;
+    // Other procedures, in one statement: the listing must not read them.
+    const others = Array.from({ length: 150 }, (_, i) => summary(i, [noise]));
+    await env.DB.prepare(
+      `INSERT INTO procedure_summary (procedure_id, name, kind, target_asset_ids, status, registered_at, hold_causes, version, updated_at)
+       SELECT json_extract(value, '$.procedure_id'), 'other', 'calibration', '[]', 'Defined', json_extract(value, '$.registered_at'), '[]', 1,
+              json_extract(value, '$.registered_at')
+       FROM json_each(?) WHERE true`,
+    )
+      .bind(JSON.stringify(others))
+      .run();
+    const mine = Array.from({ length: 5 }, (_, i) => summary(200 + i, [noise, asset]));
+    for (const row of mine) await upsertSummary(db, row);
+
+    const limit = 2;
+    const seen: string[] = [];
+    let after: { registered_at: string; procedure_id: string } | null = null;
+    do {
+      const { sql, params } = summaryPageQuery(db, { target_asset_id: asset }, after, limit).toSQL();
+      const page = await env.DB.prepare(sql).bind(...params).all<{ procedure_id: string; registered_at: string }>();
+      // The target rows walked (from the cursor's own row) and the summaries they join, one past the page each.
+      expect(page.meta.rows_read).toBeLessThanOrEqual(2 * (limit + 1) + 1);
+      const rows = page.results.slice(0, limit);
+      seen.push(...rows.map((r) => r.procedure_id));
+      after = page.results.length > limit ? rows[rows.length - 1]! : null;
+    } while (after !== null);
+    expect(seen).toEqual(mine.map((r) => r.procedure_id));
+
+    const listed = await call(`/v1/procedures?target_asset_id=${asset}&limit=10`);
+    expect(listed.json.items.map((i: { procedure_id: string }) => i.procedure_id)).toEqual(mine.map((r) => r.procedure_id));
+  });
+
+  it("writes the targets in the summary's batch: once however often delivered, never without the summary", async () => {
+    const db = database(env.DB);
+    const asset = `asset-${crypto.randomUUID()}`;
+    const row = summary(1, [asset, `${asset}-b`]);
+    await upsertSummary(db, row);
+    await upsertSummary(db, { ...row, status: "Running", version: 2 });
+    await upsertSummary(db, row);
+    const targets = await env.DB.prepare("SELECT asset_id FROM procedure_targets WHERE procedure_id = ? ORDER BY asset_id")
+      .bind(row.procedure_id)
+      .all<{ asset_id: string }>();
+    expect(targets.results.map((t) => t.asset_id)).toEqual([asset, `${asset}-b`]);
+
+    // A summary D1 refuses (a NOT NULL column missing) takes its targets down with it.
+    const broken = { ...summary(2, [asset]), name: null } as unknown as SummaryRow;
+    await expect(upsertSummary(db, broken)).rejects.toThrow();
+    const orphan = await env.DB.prepare("SELECT count(*) AS n FROM procedure_targets WHERE procedure_id = ?")
+      .bind(broken.procedure_id)
+      .first<{ n: number }>();
+    expect(orphan!.n).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 // The stall watcher's tick against the real projection and objects. Time is
 // injected: each tick gets its `now`, so nothing sleeps.
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
@@ -39,6 +39,12 @@ async function running() {
   return { id, startedAt: Date.parse(state.last_status_changed_at) };
 }
 
+/** `count` Running procedures, and the latest of their start times. */
+async function manyRunning(count: number) {
+  const started = await Promise.all(Array.from({ length: count }, running));
+  return { ids: started.map((p) => p.id), latest: Math.max(...started.map((p) => p.startedAt)) };
+}
+
 async function decisionsFor(id: string) {
   const result = await call(`/v1/decisions?subject_id=${id}`);
   expect(result.status).toBe(200);
@@ -55,14 +61,17 @@ beforeEach(async () => {
 // A tick reads the whole projection, which every test in this file shares. So
 // that the next test's ticks count only its own procedures, each test's are
 // retired after it the way an operator would (abort) and a projection row the
-// test forged to lag its object gets the object's status back.
+// test forged to lag its object gets the object's status (and so no watch
+// window: every retired procedure has left conduct) back.
 afterEach(async () => {
   vi.restoreAllMocks();
   for (const id of registered.splice(0)) {
     const { status } = (await call(`/v1/procedures/${id}`)).json;
     if (status === "Running" || status === "Held") expect((await command(id, "abort", { reason: "test over" })).status).toBe(200);
     const truth = (await call(`/v1/procedures/${id}`)).json.status;
-    await env.DB.prepare("UPDATE procedure_summary SET status = ?1 WHERE procedure_id = ?2 AND status <> ?1").bind(truth, id).run();
+    await env.DB.prepare("UPDATE procedure_summary SET status = ?1, watch_window = NULL WHERE procedure_id = ?2 AND status <> ?1")
+      .bind(truth, id)
+      .run();
   }
 });
 
@@ -127,6 +136,21 @@ describe("the anti-false-flag fold", () => {
     expect(decision!.id).toBe(decisionId(id, recordedAt));
   });
 
+  it("counts a heartbeat during a long step as activity: it rescues, and the stall is timed from it", async () => {
+    const id = await register();
+    await conduct(id, { steps: [STEPS.compute] });
+    await post(id, [entry({ step_kind: "compute", step_index: 0, result: "in_flight" })]);
+    await post(id, [entry({ step_kind: "heartbeat", payload: { step_index: 0, progress: 0.5 } })]);
+    const beatAt = (await call(`/v1/procedures/${id}`)).json.last_activity_at as string;
+    expect((await call(`/v1/procedures/${id}/activities?limit=1`)).json.items[0]).toMatchObject({ step_kind: "heartbeat", recorded_at: beatAt });
+    // The mirror lags (it is refreshed at most once a minute); the fold reads the heartbeat from the object.
+    await env.DB.prepare("UPDATE procedure_summary SET last_activity_at = NULL WHERE procedure_id = ?").bind(id).run();
+    expect(await tick(Date.parse(beatAt) + HOUR - 1)).toMatchObject({ rescued: 1, flagged: 0 });
+    expect(await tick(Date.parse(beatAt) + HOUR)).toMatchObject({ flagged: 1 });
+    const [decision] = await decisionsFor(id);
+    expect(decision!.inputs.last_progress_at).toBe(beatAt);
+  });
+
   it("defers a candidate whose activity cannot be read, and flags it on a later tick", async () => {
     const { id, startedAt } = await running();
     const failing = await tick(startedAt + HOUR, { readProcedure: () => Promise.reject(new Error("object unreachable")) });
@@ -138,7 +162,7 @@ describe("the anti-false-flag fold", () => {
   it("skips a candidate whose object is no longer Running although the projection lags", async () => {
     const { id, startedAt } = await running();
     await command(id, "complete");
-    await env.DB.prepare("UPDATE procedure_summary SET status = 'Running' WHERE procedure_id = ?").bind(id).run();
+    await env.DB.prepare("UPDATE procedure_summary SET status = 'Running', watch_window = 'running' WHERE procedure_id = ?").bind(id).run();
     expect(await tick(startedAt + 2 * HOUR)).toMatchObject({ candidates: 1, skipped: 1, flagged: 0 });
     expect(await decisionsFor(id)).toEqual([]);
   });
@@ -185,6 +209,59 @@ describe("Held procedures", () => {
   });
 });
 
+describe("a procedure's own window (conduct's stale_after_seconds)", () => {
+  async function conducted(body: Record<string, unknown>) {
+    const id = await register();
+    const result = await conduct(id, { steps: [STEPS.setpoint, STEPS.check], ...body });
+    expect(result.json).toMatchObject({ succeeded: true });
+    const state = (await call(`/v1/procedures/${id}`)).json;
+    return { id, state, startedAt: Date.parse(state.last_status_changed_at) };
+  }
+
+  it("flags a short-window procedure the default window would not, exactly at its window", async () => {
+    const { id, state, startedAt } = await conducted({ stale_after_seconds: 120 });
+    expect(state.stale_after_seconds).toBe(120);
+    expect(await summaryOf(id)).toMatchObject({ stale_after_seconds: 120, watch_window: "own" });
+    expect(await tick(startedAt + 120_000 - 1)).toMatchObject({ candidates: 0, flagged: 0 });
+    expect(await tick(startedAt + 120_000)).toMatchObject({ candidates: 1, flagged: 1 });
+    const [decision] = await decisionsFor(id);
+    expect(decision!.reasoning).toMatch(/for 120s without progressing \(window 120s\)/);
+  });
+
+  it("does not flag a long-window procedure past the default window, and flags it at its own", async () => {
+    const { id, startedAt } = await conducted({ stale_after_seconds: 4 * 3600 });
+    expect(await tick(startedAt + 2 * HOUR)).toMatchObject({ flagged: 0 });
+    expect(await decisionsFor(id)).toEqual([]);
+    expect(await tick(startedAt + 4 * HOUR)).toMatchObject({ flagged: 1 });
+  });
+
+  it("keeps the Held windows: a step fault is judged on the own window, a deliberate pause on the Held one", async () => {
+    const faulted = await conducted({ stale_after_seconds: 300, on_failure: "hold" });
+    await post(faulted.id, [entry({ step_kind: "setpoint", step_index: 0, result: "failed", error_class: "Timeout" })]);
+    const faultedAt = Date.parse((await call(`/v1/procedures/${faulted.id}`)).json.last_status_changed_at);
+    const paused = await conducted({ stale_after_seconds: 300 });
+    const pausedAt = Date.parse((await command(paused.id, "hold", { reason: "lunch" })).json.last_status_changed_at);
+    expect(await summaryOf(paused.id)).toMatchObject({ watch_window: "held", stale_after_seconds: 300 });
+
+    const now = Math.max(faultedAt, pausedAt) + 300_000;
+    expect(await tick(now)).toMatchObject({ flagged: 1 });
+    expect(await decisionsFor(faulted.id)).toHaveLength(1);
+    expect(await decisionsFor(paused.id)).toEqual([]);
+    expect(await tick(pausedAt + 86_400_000)).toMatchObject({ flagged: 1 });
+  });
+
+  it("is rescued by activity like any Running procedure: its due time follows the activity mirror", async () => {
+    const { id, startedAt } = await conducted({ stale_after_seconds: 120 });
+    await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "in_flight" })]);
+    const recordedAt = Date.parse((await call(`/v1/procedures/${id}`)).json.last_activity_at);
+    expect(recordedAt).toBeGreaterThanOrEqual(startedAt);
+    expect(await tick(recordedAt + 120_000 - 1)).toMatchObject({ flagged: 0 });
+    expect(await tick(recordedAt + 120_000)).toMatchObject({ flagged: 1 });
+    const [decision] = await decisionsFor(id);
+    expect(decision!.inputs.last_progress_at).toBe(new Date(recordedAt).toISOString());
+  });
+});
+
 describe("episodes", () => {
   it("records one decision per episode across repeated and overlapping ticks", async () => {
     const { id, startedAt } = await running();
@@ -206,19 +283,28 @@ describe("episodes", () => {
   });
 
   it("drains every page: a stalled procedure on a later page is flagged", async () => {
-    const ids: string[] = [];
-    let latest = 0;
-    for (let i = 0; i < 7; i++) {
-      const p = await running();
-      ids.push(p.id);
-      latest = Math.max(latest, p.startedAt);
-    }
+    const { ids, latest } = await manyRunning(7);
     const summary = await tick(latest + HOUR, { pageSize: 3 });
     expect(summary).toMatchObject({ candidates: 7, flagged: 7 });
     expect(summary.pages).toBeGreaterThanOrEqual(3);
     for (const id of ids) expect(await decisionsFor(id)).toHaveLength(1);
     const again = await tick(latest + 2 * HOUR, { pageSize: 3 });
     expect(again).toMatchObject({ candidates: 0, flagged: 0 });
+  });
+
+  it("works off a backlog larger than the cap over successive ticks, each episode decided once", async () => {
+    const { ids, latest } = await manyRunning(7);
+    const capped = { ...CONFIG, maxCandidates: 3 };
+    const now = latest + HOUR;
+    const first = await tick(now, { config: capped, pageSize: 2 });
+    expect(first).toMatchObject({ candidates: 3, flagged: 3, capped: true });
+    const second = await tick(now + 60_000, { config: capped, pageSize: 2 });
+    expect(second).toMatchObject({ candidates: 3, flagged: 3, capped: true });
+    const third = await tick(now + 120_000, { config: capped, pageSize: 2 });
+    expect(third).toMatchObject({ candidates: 1, flagged: 1 });
+    expect(third.capped).toBeUndefined();
+    expect(await tick(now + 180_000, { config: capped })).toMatchObject({ candidates: 0, flagged: 0 });
+    for (const id of ids) expect(await decisionsFor(id)).toHaveLength(1);
   });
 });
 
@@ -259,16 +345,31 @@ describe("the kill switch, authorization and configuration", () => {
   it("is off by default: the Cron Trigger with the shipped configuration records nothing", async () => {
     const { id, startedAt } = await running();
     const before = (await call("/v1/watcher")).json.last_tick;
-    const controller = createScheduledController({ scheduledTime: startedAt + 10 * HOUR, cron: "*/5 * * * *" });
-    const ctx = createExecutionContext();
-    await worker.scheduled(controller, env, ctx);
-    await waitOnExecutionContext(ctx);
+    const controller = createScheduledController({ scheduledTime: startedAt + 10 * HOUR, cron: "* * * * *" });
+    await worker.scheduled(controller, env);
     expect(await decisionsFor(id)).toEqual([]);
     const status = await call("/v1/watcher", { token: await tokenFor("reader") });
-    expect(status.json).toMatchObject({ enabled: false, stale_after_seconds: 3600, held_stale_after_seconds: 86400 });
+    expect(status.json).toMatchObject({
+      enabled: false,
+      stale_after_seconds: 3600,
+      held_stale_after_seconds: 86400,
+      max_candidates: 500,
+    });
     // A watcher that never ran shows no tick; after earlier ticks it shows that it is off.
     if (before === null) expect(status.json.last_tick).toBeNull();
     else expect(status.json.last_tick).toMatchObject({ outcome: "disabled", candidates: 0, flagged: 0 });
+  });
+
+  it("fails the Cron invocation when its tick fails", async () => {
+    const outage = new Error("D1 unavailable");
+    const unreachable = {
+      prepare: () => {
+        throw outage;
+      },
+      batch: () => Promise.reject(outage),
+    } as unknown as D1Database;
+    const controller = createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" });
+    await expect(worker.scheduled(controller, { ...env, DB: unreachable })).rejects.toThrow("D1 unavailable");
   });
 
   it("shows the last tick's summary", async () => {

@@ -208,3 +208,40 @@ describe("judgeBatch: replay after a resume", () => {
     expect(judgeBatch(before, [entry(1, "ok"), entry(4, "ok")])).toMatchObject({ ok: true });
   });
 });
+
+describe("judgeBatch: heartbeats", () => {
+  const beat = (payload: Record<string, unknown>): EntryInput => ({ event_id: `e-${counter++}`, step_kind: "heartbeat", payload });
+
+  it("accepts a heartbeat with any of its fields, reporting no step and no outcome", () => {
+    const batch = [beat({}), beat({ step_index: 1, progress: 0 }), beat({ step_index: 5, progress: 1, message: "integrating" })];
+    expect(judgeBatch(ctx(), batch)).toEqual({ ok: true, steps: [null, null, null], outcome: null });
+  });
+
+  it("never completes, fails or advances a step, even beside step entries", () => {
+    const batch = [entry(0, "in_flight"), beat({ step_index: 0, progress: 0.5 }), entry(0, "ok")];
+    expect(judgeBatch(ctx(), batch)).toEqual({
+      ok: true,
+      steps: [{ step_index: 0, result: "in_flight" }, null, { step_index: 0, result: "ok" }],
+      outcome: null,
+    });
+    // On the last step a heartbeat is not the ok that completes the procedure.
+    expect(judgeBatch(ctx(), [beat({ step_index: 5, progress: 1 })])).toMatchObject({ ok: true, outcome: null });
+  });
+
+  it("is not gated by a replay awaiting the operator: it reports nothing", () => {
+    const replay = ctx({ replay: { boundary: 1, approved: new Set() } });
+    expect(judgeBatch(replay, [beat({ step_index: 1, progress: 0.2 })])).toMatchObject({ ok: true });
+  });
+
+  it.each([
+    ["progress above 1", { progress: 1.01 }, "StepEntryInvalid"],
+    ["negative progress", { progress: -0.1 }, "StepEntryInvalid"],
+    ["progress as a string", { progress: "50%" }, "StepEntryInvalid"],
+    ["a fractional step_index", { step_index: 1.5 }, "StepEntryInvalid"],
+    ["an unknown field", { result: "ok" }, "StepEntryInvalid"],
+    ["a message too long", { message: "m".repeat(2001) }, "StepEntryInvalid"],
+    ["step_index past the manifest", { step_index: 6 }, "StepIndexOutOfRange"],
+  ])("refuses the batch for a heartbeat with %s, naming the entry", (_, payload, error_class) => {
+    expect(judgeBatch(ctx(), [entry(0, "ok"), beat(payload)])).toMatchObject({ ok: false, error_class, entry_index: 1 });
+  });
+});

@@ -349,6 +349,19 @@ describe("decide: start and conduct", () => {
     });
   });
 
+  it("conduct with its own stall window carries it on ProcedureStarted, and the fold keeps it", () => {
+    const conduct = cmd.conduct("hold") as Extract<ProcedureCommand, { type: "ConductProcedure" }>;
+    const decision = decide(SCENARIOS.Defined().state, { ...conduct, stale_after_seconds: 900 }, CTX);
+    if (!decision.ok) throw new Error("refused");
+    expect(decision.value[1]).toEqual({
+      type: "ProcedureStarted",
+      payload: { procedure_id: PROCEDURE_ID, occurred_at: NOW, on_failure: "hold", stale_after_seconds: 900 },
+    });
+    const state = decision.value.reduce<ProcedureState | null>(evolve, SCENARIOS.Defined().state);
+    expect(state).toMatchObject({ status: "Running", stale_after_seconds: 900 });
+    expect(SCENARIOS.Defined().state).toMatchObject({ stale_after_seconds: null });
+  });
+
   it.each([
     { resolved: 3, closing: 0, step_count: 3 },
     { resolved: 0, closing: 1, step_count: 1 },

@@ -50,6 +50,7 @@ describe("fold: registration", () => {
       on_failure: "abort",
       step_count: null,
       replay: null,
+      stale_after_seconds: null,
     });
   });
 

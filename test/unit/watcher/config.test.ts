@@ -4,7 +4,7 @@ import { emptySummary, parseWatcherConfig } from "../../../src/watcher/stall";
 
 describe("parseWatcherConfig", () => {
   it("is off with the documented windows by default", () => {
-    expect(parseWatcherConfig({})).toEqual({ enabled: false, staleAfterSeconds: 3600, heldStaleAfterSeconds: 86400 });
+    expect(parseWatcherConfig({})).toEqual({ enabled: false, staleAfterSeconds: 3600, heldStaleAfterSeconds: 86400, maxCandidates: 500 });
   });
   it("turns on only for exactly true", () => {
     expect(parseWatcherConfig({ WATCHER_ENABLED: "true" }).enabled).toBe(true);
@@ -15,7 +15,16 @@ describe("parseWatcherConfig", () => {
   it("reads both windows", () => {
     expect(
       parseWatcherConfig({ WATCHER_ENABLED: "true", STALE_AFTER_SECONDS: "60", HELD_STALE_AFTER_SECONDS: "600" }),
-    ).toEqual({ enabled: true, staleAfterSeconds: 60, heldStaleAfterSeconds: 600 });
+    ).toEqual({ enabled: true, staleAfterSeconds: 60, heldStaleAfterSeconds: 600, maxCandidates: 500 });
+  });
+  it("reads the candidate cap", () => {
+    expect(parseWatcherConfig({ WATCHER_MAX_CANDIDATES: "25" }).maxCandidates).toBe(25);
+    expect(parseWatcherConfig({ WATCHER_MAX_CANDIDATES: "10000" }).maxCandidates).toBe(10000);
+  });
+  it.each(["0", "-1", "2.5", "1e3", "", "10001", "many"])("refuses WATCHER_MAX_CANDIDATES=%j", (value) => {
+    expect(() => parseWatcherConfig({ WATCHER_MAX_CANDIDATES: value })).toThrow(
+      "WATCHER_MAX_CANDIDATES must be an integer from 1 to 10000",
+    );
   });
   it.each(["0", "-5", "1.5", "1e3", "", " 60", "abc"])("refuses STALE_AFTER_SECONDS=%j", (value) => {
     expect(() => parseWatcherConfig({ STALE_AFTER_SECONDS: value })).toThrow(z.ZodError);

@@ -3,6 +3,7 @@ import {
   type Candidate,
   fold,
   isStalled,
+  watchWindow,
   lastProgressAt,
   screen,
   type WatcherConfig,
@@ -20,6 +21,7 @@ function candidate(overrides: Partial<Candidate>): Candidate {
     hold_causes: [],
     last_status_changed_at: ago(10),
     last_activity_at: null,
+    stale_after_seconds: null,
     ...overrides,
   };
 }
@@ -57,6 +59,39 @@ describe("windowSeconds", () => {
   });
   it("treats a Held with no claims as a deliberate pause", () => {
     expect(windowSeconds("Held", [], CONFIG)).toBe(86400);
+  });
+});
+
+describe("watchWindow", () => {
+  it("is null out of conduct", () => {
+    for (const status of ["Defined", "Completed", "Aborted", "Truncated"]) expect(watchWindow(status, [], 600)).toBeNull();
+  });
+  it("is the shared Running window without an own window, the own one with it", () => {
+    expect(watchWindow("Running", [], null)).toBe("running");
+    expect(watchWindow("Running", [], 600)).toBe("own");
+  });
+  it("keeps the Held window for a deliberate pause even with an own window", () => {
+    expect(watchWindow("Held", ["operator"], 600)).toBe("held");
+    expect(watchWindow("Held", [], 600)).toBe("held");
+  });
+  it("judges a step fault or a stood-down driver like Running", () => {
+    expect(watchWindow("Held", ["operator", "step-fault"], null)).toBe("running");
+    expect(watchWindow("Held", ["driver-stand-down"], 600)).toBe("own");
+  });
+});
+
+describe("windowSeconds with an own window", () => {
+  it("uses it for Running and for a faulted hold, not for a deliberate pause", () => {
+    expect(windowSeconds("Running", [], CONFIG, 600)).toBe(600);
+    expect(windowSeconds("Held", ["step-fault"], CONFIG, 600)).toBe(600);
+    expect(windowSeconds("Held", ["operator"], CONFIG, 600)).toBe(86400);
+  });
+  it("screens a candidate on it", () => {
+    expect(screen(candidate({ stale_after_seconds: 600, last_status_changed_at: ago(600) }), NOW, CONFIG)).toMatchObject({
+      verdict: "needs-activity-read",
+      window: 600,
+    });
+    expect(screen(candidate({ stale_after_seconds: 7200, last_status_changed_at: ago(3600) }), NOW, CONFIG)).toEqual({ verdict: "fresh" });
   });
 });
 
