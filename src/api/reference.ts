@@ -40,7 +40,7 @@ const document = createRoute({
  * talks to the deployment it was read from.
  */
 function describe(app: OpenAPIHono<AppEnv>, requestUrl: string) {
-  return app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: new URL(requestUrl).origin }] });
+  return app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: new URL(requestUrl).origin, description: "This service" }] });
 }
 
 /** Mounts /openapi.json and /healthz on the app that owns every route; /docs and /console are static assets. */

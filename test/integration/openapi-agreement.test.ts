@@ -23,7 +23,7 @@ describe("the document", () => {
     expect(ids.every((id) => typeof id === "string" && id.length > 0)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
     for (const path of ["/healthz", "/openapi.json"]) expect(doc.paths[path]?.get?.security).toEqual([]);
-    expect(doc.servers).toEqual([{ url: "http://procedure-edge.test" }]);
+    expect(doc.servers).toEqual([{ url: "http://procedure-edge.test", description: "This service" }]);
   });
 
   it("declares 413 and 415 on every operation that takes a body", async () => {
