@@ -70,12 +70,12 @@ export const activityRoutes = createRouter()
   .openapi(append, async (c) => {
     const { id } = c.req.valid("param");
     const { entries } = c.req.valid("json");
-    return c.json(await unwrap(procedureObject(c.env, id).appendActivities(id, entries, actorOf(c))), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).appendActivities(entries, actorOf(c))), 200);
   })
   .openapi(page, async (c) => {
     const { id } = c.req.valid("param");
     const { cursor, limit } = c.req.valid("query");
     const before = cursor === undefined ? null : Number(cursor);
-    if (before !== null && !Number.isSafeInteger(before)) throw new ProblemError(400, "InvalidCursor", "the cursor is not one this service issued");
-    return c.json(await unwrap(procedureObject(c.env, id).activities(id, before, limit)), 200);
+    if (before !== null && !Number.isSafeInteger(before)) throw new ProblemError("InvalidCursor", "the cursor is not one this service issued");
+    return c.json(await unwrap(procedureObject(c.env, id).activities(before, limit)), 200);
   });

@@ -30,7 +30,7 @@ export function createRouter() {
         message: issue.message,
       }));
       const target = (result as { target?: string }).target ?? "request";
-      throw new ProblemError(400, "ValidationFailed", `the ${target} is invalid`, errors);
+      throw new ProblemError("ValidationFailed", `the ${target} is invalid`, errors);
     },
   });
 }
@@ -42,7 +42,7 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
     const status = error.status;
     const error_class =
       status === 413 ? "PayloadTooLarge" : status === 400 ? "MalformedRequest" : status === 415 ? "UnsupportedMediaType" : "HttpError";
-    return new ProblemError(status, error_class, error.message || "request refused").response();
+    return new ProblemError(error_class, error.message || "request refused").response();
   }
   console.error(
     JSON.stringify({
@@ -53,7 +53,7 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
       error: error instanceof Error ? (error.stack ?? error.message) : String(error),
     }),
   );
-  return new ProblemError(500, "InternalError", "an unexpected error occurred").response();
+  return new ProblemError("InternalError", "an unexpected error occurred").response();
 }
 
 /** Request bodies above this are refused with 413 before they are read. */
@@ -79,11 +79,11 @@ export function createApp() {
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
-        throw new ProblemError(413, "PayloadTooLarge", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+        throw new ProblemError("PayloadTooLarge", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
       },
     }),
   );
-  app.notFound((c) => new ProblemError(404, "RouteNotFound", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).response());
+  app.notFound((c) => new ProblemError("RouteNotFound", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).response());
   app.onError((error, c) => toProblem(error, c.req.raw, c.get("correlation_id")));
   return app;
 }

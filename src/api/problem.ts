@@ -1,5 +1,7 @@
-// RFC 9457 problem details: every refusal the service makes has this shape.
+// RFC 9457 problem details: every refusal the service makes has this shape,
+// and this is the one place an error class becomes an HTTP status.
 import { z } from "@hono/zod-openapi";
+import type { ErrorClass } from "../errors";
 import type { Refusal } from "../procedure/refusal";
 
 export const ProblemSchema = z
@@ -14,6 +16,49 @@ export const ProblemSchema = z
   .openapi("Problem");
 
 export type Problem = z.infer<typeof ProblemSchema>;
+
+export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500;
+
+/** The status each error class answers with. */
+export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
+  ValidationFailed: 400,
+  MalformedRequest: 400,
+  PayloadTooLarge: 413,
+  UnsupportedMediaType: 415,
+  InvalidCursor: 400,
+  RouteNotFound: 404,
+  HttpError: 400,
+  Unauthenticated: 401,
+  Forbidden: 403,
+  IdempotencyKeyReused: 422,
+  ProcedureNotFound: 404,
+  ProcedureIdMismatch: 400,
+  ProcedureAlreadyExists: 409,
+  ProcedureCannotStart: 409,
+  ProcedureCannotHold: 409,
+  ProcedureCannotResume: 409,
+  ProcedureCannotComplete: 409,
+  ProcedureCannotAbort: 409,
+  ProcedureCannotTruncate: 409,
+  ProcedureHoldClaimsRemain: 409,
+  ProcedureNotConducted: 409,
+  InterruptedAtInFuture: 400,
+  ReEstablishmentBoundaryInvalid: 400,
+  ReplayStepNotAwaitingOperator: 409,
+  ManifestNotFound: 404,
+  StepResolutionFailed: 422,
+  StepResolutionLimitExceeded: 422,
+  PseudoaxisSelfReference: 400,
+  PseudoaxisNotFound: 404,
+  ProcedureStepsLogbookClosed: 409,
+  StepEntryInvalid: 422,
+  StepIndexOutOfRange: 422,
+  StepKindMismatch: 422,
+  AcquisitionResumeRequiresOperator: 409,
+  ActorNotFound: 404,
+  DecisionNotFound: 404,
+  InternalError: 500,
+};
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -30,17 +75,19 @@ const TITLES: Record<number, string> = {
 
 /** A refusal the edge turns into application/problem+json; thrown from handlers. */
 export class ProblemError extends Error {
+  readonly status: ProblemStatus;
+
   constructor(
-    readonly status: number,
-    readonly error_class: string,
+    readonly error_class: ErrorClass,
     readonly detail: string,
     readonly errors?: Problem["errors"],
   ) {
     super(`${error_class}: ${detail}`);
+    this.status = HTTP_STATUS[error_class];
   }
 
   static from(refusal: Refusal): ProblemError {
-    return new ProblemError(refusal.status, refusal.error_class, refusal.detail);
+    return new ProblemError(refusal.error_class, refusal.detail);
   }
 
   body(): Problem {

@@ -139,7 +139,7 @@ async function procedureIdFor(c: Context<AppEnv>, body: z.infer<typeof RegisterB
   });
   if (!winner) throw new Error("idempotency key vanished after insert");
   if (winner.request_hash !== requestHash) {
-    throw new ProblemError(422, "IdempotencyKeyReused", "this Idempotency-Key was used with a different request body");
+    throw new ProblemError("IdempotencyKeyReused", "this Idempotency-Key was used with a different request body");
   }
   return winner.procedure_id;
 }
@@ -214,7 +214,7 @@ export const procedures = createRouter()
     // Under a key the id is this request's alone, so "already exists" means an
     // earlier (or concurrent) attempt of the same request registered it.
     const replayed = !outcome.ok && key !== undefined && outcome.refusal.error_class === "ProcedureAlreadyExists";
-    const view = replayed ? await unwrap(stub.read(id)) : await unwrap(outcome);
+    const view = replayed ? await unwrap(stub.read()) : await unwrap(outcome);
     c.header("location", `/v1/procedures/${id}`);
     return c.json(view, 201);
   })
@@ -228,12 +228,12 @@ export const procedures = createRouter()
   })
   .openapi(read, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await unwrap(procedureObject(c.env, id).read(id)), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).read()), 200);
   })
   .openapi(events, async (c) => {
     const { id } = c.req.valid("param");
     const { after, limit } = c.req.valid("query");
-    return c.json(await unwrap(procedureObject(c.env, id).events(id, after, limit)), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).events(after, limit)), 200);
   });
 
 for (const spec of LIFECYCLE) {
@@ -250,6 +250,6 @@ for (const spec of LIFECYCLE) {
     const { id } = c.req.valid("param");
     const body = spec.body ? (c.req.valid("json" as never) as unknown) : undefined;
     const command = spec.toCommand(body, new Date().toISOString());
-    return c.json(await unwrap(procedureObject(c.env, id).command(id, command, actorOf(c))), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).command(command, actorOf(c))), 200);
   });
 }

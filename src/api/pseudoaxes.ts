@@ -51,7 +51,7 @@ export const pseudoaxisRoutes = createRouter()
     const { name } = c.req.valid("param");
     const { constituents } = c.req.valid("json");
     if (constituents.some((k) => k.address === name)) {
-      throw new ProblemError(400, "PseudoaxisSelfReference", "a pseudoaxis cannot be its own constituent");
+      throw new ProblemError("PseudoaxisSelfReference", "a pseudoaxis cannot be its own constituent");
     }
     const saved = await savePseudoaxis(c.var.db, name, constituents, c.var.principal.principal_id, new Date().toISOString());
     return c.json(saved, 200);
@@ -59,6 +59,6 @@ export const pseudoaxisRoutes = createRouter()
   .openapi(get, async (c) => {
     const { name } = c.req.valid("param");
     const found = await findPseudoaxis(c.var.db, name);
-    if (!found) throw new ProblemError(404, "PseudoaxisNotFound", `no pseudoaxis named ${name}`);
+    if (!found) throw new ProblemError("PseudoaxisNotFound", `no pseudoaxis named ${name}`);
     return c.json(found, 200);
   });
