@@ -1,7 +1,7 @@
 // RFC 9457 problem details: every refusal the service makes has this shape,
 // and this is the one place an error class becomes an HTTP status.
 import { z } from "@hono/zod-openapi";
-import type { ErrorClass } from "../errors";
+import { ERROR_CLASSES, type ErrorClass } from "../errors";
 import type { Refusal } from "../procedure/refusal";
 
 export const ProblemSchema = z
@@ -10,7 +10,7 @@ export const ProblemSchema = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
-    error_class: z.string(),
+    error_class: z.enum(ERROR_CLASSES),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .openapi("Problem");

@@ -7,13 +7,12 @@ import { listSummaries } from "../db/summaries";
 import { sha256Hex } from "../encoding";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
-import { HOLD_CAUSES } from "../procedure/events";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { decodeCursor, encodeCursor } from "./cursor";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, Limit, ProcedureIdParam, Timestamp, jsonBody, pageResponse, procedureResponse } from "./schemas";
+import { BEARER, HoldCauseSchema, Limit, ProcedureIdParam, ProcedureStatusSchema, Timestamp, jsonBody, pageResponse, procedureResponse } from "./schemas";
 import type { Context } from "hono";
 
 const RegisterBody = z
@@ -81,7 +80,7 @@ const list = createRoute({
   middleware: [requires("ListProcedures")],
   request: {
     query: z.strictObject({
-      status: z.enum(["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"]).optional(),
+      status: ProcedureStatusSchema.optional(),
       kind: z.string().min(1).max(50).optional(),
       target_asset_id: z.string().min(1).max(200).optional(),
       cursor: z.string().max(500).optional(),
@@ -166,7 +165,7 @@ const LIFECYCLE: LifecycleSpec[] = [
     path: "hold",
     command: "HoldProcedure",
     summary: "Hold a Running or Held procedure (adds one claim)",
-    body: z.strictObject({ reason: Reason, cause: z.enum(HOLD_CAUSES).default("operator") }).openapi("HoldProcedure"),
+    body: z.strictObject({ reason: Reason, cause: HoldCauseSchema.default("operator") }).openapi("HoldProcedure"),
     toCommand: (b) => ({ type: "HoldProcedure", reason: b.reason, cause: b.cause }),
   },
   {
@@ -174,7 +173,7 @@ const LIFECYCLE: LifecycleSpec[] = [
     command: "ResumeProcedure",
     summary: "Resume a Held procedure (releases the caller's claim)",
     body: z
-      .strictObject({ re_establishment_boundary: Boundary, cause: z.enum(HOLD_CAUSES).default("operator") })
+      .strictObject({ re_establishment_boundary: Boundary, cause: HoldCauseSchema.default("operator") })
       .openapi("ResumeProcedure"),
     toCommand: (b) => ({ type: "ResumeProcedure", re_establishment_boundary: b.re_establishment_boundary, cause: b.cause }),
   },

@@ -1,7 +1,7 @@
 // Schemas shared by several routes; each is declared once and used for both
 // validation and the OpenAPI document.
 import { z } from "@hono/zod-openapi";
-import { HOLD_CAUSES } from "../procedure/events";
+import { HOLD_CAUSES, ON_FAILURE, PROCEDURE_STATUSES } from "../procedure/events";
 
 export const Timestamp = z.iso.datetime({ offset: false }).openapi({ example: "2026-11-21T05:00:00.000Z" });
 
@@ -12,7 +12,9 @@ export const ProcedureIdParam = z.object({
 export const Limit = (max: number, fallback: number) =>
   z.coerce.number().int().min(1).max(max).default(fallback).openapi({ example: fallback });
 
-export const HoldClaimSchema = z.object({ claim_id: z.uuid(), cause: z.enum(HOLD_CAUSES) });
+export const ProcedureStatusSchema = z.enum(PROCEDURE_STATUSES);
+export const HoldCauseSchema = z.enum(HOLD_CAUSES);
+export const HoldClaimSchema = z.object({ claim_id: z.uuid(), cause: HoldCauseSchema });
 
 export const ProcedureSchema = z
   .object({
@@ -20,7 +22,7 @@ export const ProcedureSchema = z
     name: z.string(),
     kind: z.string(),
     target_asset_ids: z.array(z.string()),
-    status: z.enum(["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"]),
+    status: ProcedureStatusSchema,
     hold_claims: z.array(HoldClaimSchema),
     activity_logbook_id: z.uuid().nullable(),
     version: z.number().int(),
@@ -28,7 +30,7 @@ export const ProcedureSchema = z
     last_status_changed_at: Timestamp.nullable(),
     last_status_reason: z.string().nullable(),
     interrupted_at: Timestamp.nullable(),
-    on_failure: z.enum(["abort", "hold"]),
+    on_failure: z.enum(ON_FAILURE),
     step_count: z.number().int().nullable().openapi({ description: "Pinned steps; null when started without conduct" }),
     completed_count: z.number().int(),
     in_flight_step_index: z.number().int().nullable(),

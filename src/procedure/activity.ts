@@ -16,9 +16,9 @@ export interface ManifestShape {
   manifestTargets: readonly string[];
 }
 
-export type StepReport = { step_index: number; result: StepResult } | null;
+type StepReport = { step_index: number; result: StepResult } | null;
 
-export type BatchDecision = {
+type BatchDecision = {
   /** The entries to record, in request order, and the step each reports (null in a free-form logbook). */
   fresh: ActivityEntryInput[];
   steps: StepReport[];

@@ -1,8 +1,8 @@
 // ProcedureObject: one Durable Object per procedure, a thin shell around the
 // pure core. Each command loads the state (kept in memory), decides (pure),
 // writes events, snapshot and the projection job in one transaction before any
-// await, and then does its after-commit work (arming the alarm). The object
-// knows which procedure it is from its own id, never from an argument.
+// await, and then does its after-commit work (the alarm, the delivery timer).
+// The object knows which procedure it is from its own id, never from an argument.
 import { DurableObject } from "cloudflare:workers";
 import { manifestOf } from "../conduct/entries";
 import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
@@ -37,9 +37,9 @@ import {
   type ActivityEntryInput,
   type StoredProgress,
 } from "./logbook";
-import { deliverSummary, mirrorDue, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
+import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision } from "./refusal";
-import { dueJobs, nextDueAt, pendingJob, requestJob, settleJob, type JobKind } from "./schedule";
+import { dueJobs, nextDueAt, pendingJob, requestJob, settleJob, systemClock, type Clock, type JobKind } from "./schedule";
 import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
@@ -55,12 +55,14 @@ export class ProcedureObject extends DurableObject<Env> {
   private progress: StoredProgress | null = null;
   private manifest: PinnedSteps | null | undefined;
   private delivering: Promise<void> | null = null;
+  /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
+  private timer: object | null = null;
   private readonly jobs: Record<JobKind, () => Promise<void>> = { projection: () => this.runProjection() };
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
-  /** The object's clock (epoch ms): every time it stamps and every due time it computes. A test may set it. */
-  now: () => number = () => Date.now();
+  /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
+  clock: Clock = systemClock;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -196,7 +198,7 @@ export class ProcedureObject extends DurableObject<Env> {
   /** Runs every job that is due, then re-arms the alarm for the earliest one left. */
   override async alarm(): Promise<void> {
     if (this.state === null) return;
-    for (const job of dueJobs(this.sql, this.now())) await this.jobs[job.kind]();
+    for (const job of dueJobs(this.sql, this.clock.now())) await this.jobs[job.kind]();
     await this.armAlarm();
   }
 
@@ -216,26 +218,39 @@ export class ProcedureObject extends DurableObject<Env> {
     if (this.state === null) return;
     const job = pendingJob(this.sql, PROJECTION_JOB);
     if (!job) return;
+    this.timer = null;
     this.delivering = (async () => {
-      const now = this.now();
+      const now = this.clock.now();
       const row = summaryRow(this.state!, this.currentProgress().mirrored_activity_at, new Date(now).toISOString());
       const outcome = await deliverSummary(this.projectSummary, row, job.attempts, now);
-      settleJob(this.sql, job, outcome, this.now() + PROJECTION_DELAY_MS);
+      settleJob(this.sql, job, outcome, this.clock.now() + PROJECTION_DELAY_MS);
     })().finally(() => {
       this.delivering = null;
     });
     await this.delivering;
   }
 
-  private async armAlarm(): Promise<void> {
+  /** Sets the alarm `grace` after the earliest due job, or clears it when nothing is pending. */
+  private async armAlarm(grace = 0): Promise<void> {
     const next = nextDueAt(this.sql);
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next + grace);
+  }
+
+  /** The delivery a command asked for, on the object's own timer; the alarm is its backstop. */
+  private deliverSoon(): void {
+    const timer = {};
+    this.timer = timer;
+    void this.clock
+      .sleep(PROJECTION_DELAY_MS)
+      .then(() => (this.timer === timer ? this.project() : undefined))
+      .catch((error: unknown) => console.error(JSON.stringify({ msg: "projection failed", procedure_id: this.procedureId(), error: String(error) })));
   }
 
   // ---- internals ----------------------------------------------------------
 
   private context(): DecideContext {
-    return { procedure_id: this.procedureId(), now: new Date(this.now()).toISOString() };
+    return { procedure_id: this.procedureId(), now: new Date(this.clock.now()).toISOString() };
   }
 
   private procedureId(): string {
@@ -263,7 +278,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!this.hasSchema) migrate(this.ctx.storage, 0);
     this.hasSchema = true;
     const { events, state } = decided;
-    const dueAt = this.now() + PROJECTION_DELAY_MS;
+    const dueAt = this.clock.now() + PROJECTION_DELAY_MS;
     const { progress, armed } = this.ctx.storage.transactionSync(() => {
       appendEvents(this.sql, events, state, actor);
       record?.();
@@ -278,7 +293,9 @@ export class ProcedureObject extends DurableObject<Env> {
     });
     this.state = state;
     this.progress = progress;
-    if (armed) await this.armAlarm();
+    if (!armed) return;
+    await this.armAlarm(PROJECTION_BACKSTOP_MS);
+    this.deliverSoon();
   }
 
   private currentProgress(): StoredProgress {

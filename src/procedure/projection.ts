@@ -10,8 +10,15 @@ import type { JobOutcome } from "./schedule";
 export const PROJECTION_JOB = "projection";
 /** How long after a change the projection is delivered: commands inside the window share one D1 write. */
 export const PROJECTION_DELAY_MS = 500;
+/**
+ * The alarm for a new delivery is set this much after it is due: an object
+ * that stays awake delivers on its own timer at the due time and cancels the
+ * alarm, so the alarm (an invocation of its own) only runs for an object that
+ * stopped before it delivered.
+ */
+export const PROJECTION_BACKSTOP_MS = 5_000;
 /** How long a delivery waits on D1 before counting as failed. */
-export const PROJECTION_TIMEOUT_MS = 2_000;
+const PROJECTION_TIMEOUT_MS = 2_000;
 /** Backoff after consecutive failed deliveries (the last repeats). */
 export const PROJECTION_RETRY_MS = [1_000, 5_000, 30_000, 120_000] as const;
 /** The activity mirror in D1 is refreshed at most this often per procedure. */

@@ -6,6 +6,19 @@
 
 export type JobKind = "projection";
 
+/** The object's sense of time: the tests set it, so nothing waits on the wall clock. */
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Resolves after `ms`, while the object stays awake; the alarm covers the case where it does not. */
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
 export interface Job {
   key: string;
   kind: JobKind;

@@ -8,7 +8,7 @@ import { upsertSummary, type SummaryRow } from "../../src/db/summaries";
 import { fold } from "../../src/procedure/state";
 import type { ProcedureEvent } from "../../src/procedure/events";
 import { uuidv7 } from "../../src/ids";
-import { ACTIVITY_MIRROR_INTERVAL_MS, PROJECTION_DELAY_MS, PROJECTION_RETRY_MS } from "../../src/procedure/projection";
+import { ACTIVITY_MIRROR_INTERVAL_MS, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_RETRY_MS } from "../../src/procedure/projection";
 import { entry, post } from "../conduct-helpers";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, summaryOf } from "../helpers";
 
@@ -34,6 +34,9 @@ function projectionJob(id: string) {
     alarm: await state.storage.getAlarm(),
   }));
 }
+
+/** The object's own delivery timer never fires: as if it stopped right after replying, leaving the delivery to its alarm. */
+const asleep = () => new Promise<void>(() => {});
 
 /** An hour ahead of the wall clock: an alarm the object sets by its own clock never fires by itself during a test. */
 const AHEAD = 3_600_000;
@@ -88,7 +91,7 @@ describe("ProcedureObject", () => {
       expect(state.storage.sql.exec("SELECT count(*) AS n FROM schedule WHERE kind = 'projection'").one().n).toBe(1);
       instance.projectSummary = healthy!;
       // Past any retry delay, so the alarm finds the delivery due.
-      instance.now = () => Date.now() + 600_000;
+      instance.clock = { now: () => Date.now() + 600_000, sleep: asleep };
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const state = (await call(`/v1/procedures/${id}`)).json;
@@ -153,7 +156,7 @@ describe("ProcedureObject", () => {
     await runInDurableObject(stub, (instance) => {
       const d1 = instance.projectSummary;
       instance.projectSummary = (row) => (sent.push(row.version), d1(row));
-      instance.now = () => clock;
+      instance.clock = { now: () => clock, sleep: asleep };
     });
     const started = await call(`/v1/procedures/${id}/start`, { method: "POST" });
     expect(started.json).toMatchObject({ status: "Running", version: 2 });
@@ -161,9 +164,12 @@ describe("ProcedureObject", () => {
     expect(held.json).toMatchObject({ status: "Held", version: 3 });
     // Both replies came before any delivery: the list still shows the registration.
     expect(await summaryRow(id)).toMatchObject({ status: "Defined", version: 1 });
-    expect(await projectionJob(id)).toEqual({ job: { due_at: clock + PROJECTION_DELAY_MS, attempts: 0 }, alarm: clock + PROJECTION_DELAY_MS });
+    expect(await projectionJob(id)).toEqual({
+      job: { due_at: clock + PROJECTION_DELAY_MS, attempts: 0 },
+      alarm: clock + PROJECTION_DELAY_MS + PROJECTION_BACKSTOP_MS,
+    });
 
-    clock += PROJECTION_DELAY_MS;
+    clock += PROJECTION_DELAY_MS + PROJECTION_BACKSTOP_MS;
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(sent).toEqual([3]);
     expect(await summaryRow(id)).toMatchObject({ status: "Held", version: 3, hold_causes: JSON.stringify(["operator"]) });
@@ -178,15 +184,15 @@ describe("ProcedureObject", () => {
     const outage = () =>
       runInDurableObject(stub, (instance) => {
         instance.projectSummary = () => Promise.reject(new Error("D1 unavailable"));
-        instance.now = () => clock;
+        instance.clock = { now: () => clock, sleep: asleep };
       });
     await outage();
     expect((await call(`/v1/procedures/${id}/start`, { method: "POST" })).status).toBe(200);
     let due = t0 + PROJECTION_DELAY_MS;
-    expect(await projectionJob(id)).toEqual({ job: { due_at: due, attempts: 0 }, alarm: due });
+    expect(await projectionJob(id)).toEqual({ job: { due_at: due, attempts: 0 }, alarm: due + PROJECTION_BACKSTOP_MS });
 
     for (const [attempt, delay] of PROJECTION_RETRY_MS.slice(0, 2).entries()) {
-      clock = due;
+      clock = attempt === 0 ? due + PROJECTION_BACKSTOP_MS : due;
       expect(await runDurableObjectAlarm(stub)).toBe(true);
       due = clock + delay;
       expect(await projectionJob(id)).toEqual({ job: { due_at: due, attempts: attempt + 1 }, alarm: due });
@@ -204,7 +210,7 @@ describe("ProcedureObject", () => {
 
     await evictDurableObject(stub);
     await runInDurableObject(stub, (instance) => {
-      instance.now = () => clock;
+      instance.clock = { now: () => clock, sleep: asleep };
     });
     clock = due;
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -218,7 +224,7 @@ describe("ProcedureObject", () => {
     const t0 = Date.now() + AHEAD;
     let clock = t0;
     await runInDurableObject(procedureStub(id), (instance) => {
-      instance.now = () => clock;
+      instance.clock = { now: () => clock, sleep: asleep };
     });
     const note = () => post(id, [entry({ step_kind: "note", payload: { text: "still here" } })]);
     const mirror = async () => (await summaryOf(id))!.last_activity_at;
