@@ -57,6 +57,8 @@ export class ProcedureObject extends DurableObject<Env> {
   private delivering: Promise<void> | null = null;
   /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
   private timer: object | null = null;
+  /** The alarm this object set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
+  private alarmAt: number | null = null;
   private readonly jobs: Record<JobKind, () => Promise<void>> = { projection: () => this.runProjection() };
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
@@ -77,7 +79,8 @@ export class ProcedureObject extends DurableObject<Env> {
     // alarm already set (a retry's backoff) is left as it is.
     if (nextDueAt(this.sql) !== null) {
       void ctx.blockConcurrencyWhile(async () => {
-        if ((await ctx.storage.getAlarm()) === null) await this.armAlarm();
+        this.alarmAt = await ctx.storage.getAlarm();
+        await this.armAlarm();
       });
     }
   }
@@ -197,6 +200,7 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Runs every job that is due, then re-arms the alarm for the earliest one left. */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     if (this.state === null) return;
     for (const job of dueJobs(this.sql, this.clock.now())) await this.jobs[job.kind]();
     await this.armAlarm();
@@ -230,11 +234,18 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.delivering;
   }
 
-  /** Sets the alarm `grace` after the earliest due job, or clears it when nothing is pending. */
+  /**
+   * Makes sure an alarm fires by `grace` after the earliest due job. An alarm
+   * already set earlier is kept: firing early costs one look at the schedule,
+   * while setting the alarm on every command would cost a storage write each.
+   */
   private async armAlarm(grace = 0): Promise<void> {
     const next = nextDueAt(this.sql);
-    if (next === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(next + grace);
+    if (next === null) return;
+    const at = next + grace;
+    if (this.alarmAt !== null && this.alarmAt <= at && this.alarmAt > this.clock.now()) return;
+    await this.ctx.storage.setAlarm(at);
+    this.alarmAt = at;
   }
 
   /** The delivery a command asked for, on the object's own timer; the alarm is its backstop. */

@@ -12,11 +12,10 @@ export const PROJECTION_JOB = "projection";
 export const PROJECTION_DELAY_MS = 500;
 /**
  * The alarm for a new delivery is set this much after it is due: an object
- * that stays awake delivers on its own timer at the due time and cancels the
- * alarm, so the alarm (an invocation of its own) only runs for an object that
- * stopped before it delivered.
+ * that stays awake delivers on its own timer at the due time, so the alarm (an
+ * invocation of its own) only delivers for an object that stopped first.
  */
-export const PROJECTION_BACKSTOP_MS = 5_000;
+export const PROJECTION_BACKSTOP_MS = 10_000;
 /** How long a delivery waits on D1 before counting as failed. */
 const PROJECTION_TIMEOUT_MS = 2_000;
 /** Backoff after consecutive failed deliveries (the last repeats). */
