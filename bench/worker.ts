@@ -205,7 +205,7 @@ async function seed(env: Env, input: SeedRequest): Promise<{ inserted: number; s
       const stub = procedureObject(env, id);
       const registered = await stub.register(id, { name: "bench procedure", kind: "bench", target_asset_ids: [] }, actor);
       if (!registered.ok) throw new Error(`register ${id}: ${registered.refusal.error_class}`);
-      const started = await stub.command(id, { type: "StartProcedure", on_failure: "abort" }, actor);
+      const started = await stub.command({ type: "StartProcedure", on_failure: "abort" }, actor);
       if (!started.ok) throw new Error(`start ${id}: ${started.refusal.error_class}`);
     }
   };

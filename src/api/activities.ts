@@ -77,14 +77,14 @@ export const activityRoutes = createRouter()
     const { entries } = c.req.valid("json");
     const oversized = entries.findIndex((entry) => utf8Length(JSON.stringify(entry.payload)) > MAX_ENTRY_PAYLOAD_BYTES);
     if (oversized >= 0) {
-      throw ProblemError.input("ActivityEntryTooLarge", `entries[${oversized}].payload is over ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized`);
+      throw new ProblemError("ActivityEntryTooLarge", `entries[${oversized}].payload is over ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized`);
     }
-    return c.json(await unwrap(procedureObject(c.env, id).appendActivities(id, entries, actorOf(c))), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).appendActivities(entries, actorOf(c))), 200);
   })
   .openapi(page, async (c) => {
     const { id } = c.req.valid("param");
     const { cursor, limit } = c.req.valid("query");
     const before = cursor === undefined ? null : Number(cursor);
-    if (before !== null && !Number.isSafeInteger(before)) throw new ProblemError(400, "InvalidCursor", "the cursor is not one this service issued");
-    return c.json(await unwrap(procedureObject(c.env, id).activities(id, before, limit)), 200);
+    if (before !== null && !Number.isSafeInteger(before)) throw new ProblemError("InvalidCursor", "the cursor is not one this service issued");
+    return c.json(await unwrap(procedureObject(c.env, id).activities(before, limit)), 200);
   });

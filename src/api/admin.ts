@@ -64,7 +64,7 @@ function actorSwitch(active: boolean) {
 }
 
 function present<T>(actor: T | null, id: string): T {
-  if (!actor) throw new ProblemError(404, "ActorNotFound", `actor ${id} does not exist`);
+  if (!actor) throw new ProblemError("ActorNotFound", `actor ${id} does not exist`);
   return actor;
 }
 

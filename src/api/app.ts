@@ -37,7 +37,7 @@ export function createRouter() {
       const target = (result as { target?: string }).target ?? "request";
       const more = issues.length - MAX_LISTED_ERRORS;
       const detail = `the ${target} is invalid${more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : ""}`;
-      throw new ProblemError(400, "ValidationFailed", detail, listedErrors(issues));
+      throw new ProblemError("ValidationFailed", detail, listedErrors(issues));
     },
   });
 }
@@ -49,7 +49,7 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
     const status = error.status;
     const error_class =
       status === 413 ? "PayloadTooLarge" : status === 400 ? "MalformedRequest" : status === 415 ? "UnsupportedMediaType" : "HttpError";
-    return new ProblemError(status, error_class, error.message || "request refused").response();
+    return new ProblemError(error_class, error.message || "request refused").response();
   }
   console.error(
     JSON.stringify({
@@ -60,7 +60,7 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
       error: error instanceof Error ? (error.stack ?? error.message) : String(error),
     }),
   );
-  return new ProblemError(500, "InternalError", "an unexpected error occurred").response();
+  return new ProblemError("InternalError", "an unexpected error occurred").response();
 }
 
 /** Request bodies above this are refused with 413 before they are read. */
@@ -101,7 +101,7 @@ export function createApp() {
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
-        throw new ProblemError(413, "PayloadTooLarge", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+        throw new ProblemError("PayloadTooLarge", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
       },
     }),
   );
@@ -114,9 +114,9 @@ export function createApp() {
     const methods = allowed.find((entry) => entry.pattern.test(path))?.methods;
     if (methods) {
       const allow = methods.join(", ");
-      return ProblemError.input("MethodNotAllowed", `${c.req.method} is not allowed on ${path}; allowed: ${allow}`).response({ allow });
+      return new ProblemError("MethodNotAllowed", `${c.req.method} is not allowed on ${path}; allowed: ${allow}`).response({ allow });
     }
-    return new ProblemError(404, "RouteNotFound", `no route for ${c.req.method} ${path}`).response();
+    return new ProblemError("RouteNotFound", `no route for ${c.req.method} ${path}`).response();
   });
   app.onError((error, c) => toProblem(error, c.req.raw, c.get("correlation_id")));
   return app;

@@ -10,9 +10,9 @@ import { ProblemError } from "./problem";
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("authorization") ?? "";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match) throw new ProblemError(401, "Unauthenticated", "an Authorization: Bearer token is required");
+  if (!match) throw new ProblemError("Unauthenticated", "an Authorization: Bearer token is required");
   const principal = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!);
-  if (!principal) throw new ProblemError(401, "Unauthenticated", "the bearer token is not recognised");
+  if (!principal) throw new ProblemError("Unauthenticated", "the bearer token is not recognised");
   c.set("principal", principal);
   await next();
 });
@@ -21,7 +21,7 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
 export function requires(command: CommandName) {
   return createMiddleware<AppEnv>(async (c, next) => {
     if (!isAuthorized(c.var.principal, command)) {
-      throw new ProblemError(403, "Forbidden", `principal ${c.var.principal.principal_id} may not ${command}`);
+      throw new ProblemError("Forbidden", `principal ${c.var.principal.principal_id} may not ${command}`);
     }
     await next();
   });

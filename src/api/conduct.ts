@@ -132,7 +132,7 @@ export const conductRoutes = createRouter()
     const request = c.req.valid("json");
     const steps = { steps: request.steps, closing_steps: request.closing_steps };
     const resolved = resolveSteps(steps, await loadPseudoaxes(c.var.db, referencedAddresses(steps)));
-    if (!resolved.ok) throw new ProblemError(422, resolved.error_class, `${resolved.path}: ${resolved.detail}`);
+    if (!resolved.ok) throw new ProblemError(resolved.error_class, `${resolved.path}: ${resolved.detail}`);
     const plan = {
       on_failure: request.on_failure,
       stale_after_seconds: request.stale_after_seconds ?? null,
@@ -140,24 +140,31 @@ export const conductRoutes = createRouter()
       resolved_closing_steps: resolved.resolved_closing_steps.map(stepToPayload),
     };
     const tooLarge = manifestSizeError(JSON.stringify(plan).length);
-    if (tooLarge) throw new ProblemError(422, "StepResolutionLimitExceeded", tooLarge);
-    return c.json(await unwrap(procedureObject(c.env, id).conduct(id, plan, actorOf(c))), 200);
+    if (tooLarge) throw new ProblemError("StepResolutionLimitExceeded", tooLarge);
+    const outcome = await procedureObject(c.env, id).conduct(plan, actorOf(c));
+    if (outcome.ok) return c.json({ ...outcome.value, succeeded: true, failure: null }, 200);
+    // Failures-in-body: a procedure that is not Defined is a lifecycle failure of
+    // the conduct, answered 200 with nothing pinned; anything else is an error.
+    const { error_class, detail } = outcome.refusal;
+    if (error_class !== "ProcedureCannotStart") throw ProblemError.from(outcome.refusal);
+    const failure = { source_kind: "lifecycle", target: "start", step_index: null, error_class, message: detail } as const;
+    return c.json({ procedure_id: id, step_count: plan.resolved_steps.length + plan.resolved_closing_steps.length, succeeded: false, failure }, 200);
   })
   .openapi(manifest, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await unwrap(procedureObject(c.env, id).readManifest(id)), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).readManifest()), 200);
   })
   .openapi(resumePoint, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await unwrap(procedureObject(c.env, id).resumePoint(id)), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).resumePoint()), 200);
   })
   .openapi(conductFrom, async (c) => {
     const { id } = c.req.valid("param");
     const { re_establishment_boundary } = c.req.valid("json");
-    return c.json(await unwrap(procedureObject(c.env, id).conductFrom(id, re_establishment_boundary, actorOf(c))), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).conductFrom(re_establishment_boundary, actorOf(c))), 200);
   })
   .openapi(goAhead, async (c) => {
     const { id } = c.req.valid("param");
     const { step_index } = c.req.valid("json");
-    return c.json(await unwrap(procedureObject(c.env, id).authorizeReplayStep(id, step_index, actorOf(c))), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).authorizeReplayStep(step_index, actorOf(c))), 200);
   });

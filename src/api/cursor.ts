@@ -17,6 +17,6 @@ export function decodeCursor<T extends z.ZodType>(cursor: string, schema: T): z.
     value = undefined;
   }
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new ProblemError(400, "InvalidCursor", "the cursor is not one this service issued");
+  if (!parsed.success) throw new ProblemError("InvalidCursor", "the cursor is not one this service issued");
   return parsed.data;
 }

@@ -74,6 +74,6 @@ export const decisionRoutes = createRouter()
   .openapi(read, async (c) => {
     const { id } = c.req.valid("param");
     const found = await findDecision(c.var.db, id);
-    if (!found) throw new ProblemError(404, "DecisionNotFound", `decision ${id} does not exist`);
+    if (!found) throw new ProblemError("DecisionNotFound", `decision ${id} does not exist`);
     return c.json(DecisionSchema.parse(found), 200);
   });

@@ -27,7 +27,7 @@ function urlProblem(url: string): string | null {
 /** 400 for an ill-formed URL or JSON body. The body stays cached on the request for the route's validator. */
 export const wellFormedInput = createMiddleware<AppEnv>(async (c, next) => {
   const urlIssue = urlProblem(c.req.url);
-  if (urlIssue) throw ProblemError.input("IllFormedInput", urlIssue);
+  if (urlIssue) throw new ProblemError("IllFormedInput", urlIssue);
   const mediaType = (c.req.header("content-type") ?? "").split(";")[0]!.trim();
   if (c.req.raw.body !== null && JSON_MEDIA_TYPE.test(mediaType)) {
     const bytes = await c.req.arrayBuffer();
@@ -35,10 +35,10 @@ export const wellFormedInput = createMiddleware<AppEnv>(async (c, next) => {
     try {
       text = utf8.decode(bytes);
     } catch {
-      throw ProblemError.input("IllFormedInput", "the body is not valid UTF-8");
+      throw new ProblemError("IllFormedInput", "the body is not valid UTF-8");
     }
     const problem = jsonTextProblem(text);
-    if (problem) throw ProblemError.input(problem.kind === "depth" ? "NestingTooDeep" : "IllFormedInput", problem.detail);
+    if (problem) throw new ProblemError(problem.kind === "depth" ? "NestingTooDeep" : "IllFormedInput", problem.detail);
   }
   await next();
 });

@@ -1,5 +1,7 @@
-// RFC 9457 problem details: every refusal the service makes has this shape.
+// RFC 9457 problem details: every refusal the service makes has this shape,
+// and this is the one place an error class becomes an HTTP status.
 import { z } from "@hono/zod-openapi";
+import { ERROR_CLASSES, type ErrorClass } from "../errors";
 import type { Refusal } from "../procedure/refusal";
 
 export const ProblemSchema = z
@@ -8,12 +10,65 @@ export const ProblemSchema = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
-    error_class: z.string(),
+    error_class: z.enum(ERROR_CLASSES),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .openapi("Problem");
 
 export type Problem = z.infer<typeof ProblemSchema>;
+
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500;
+
+/** The status each error class answers with. */
+export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
+  ValidationFailed: 400,
+  MalformedRequest: 400,
+  PayloadTooLarge: 413,
+  UnsupportedMediaType: 415,
+  InvalidCursor: 400,
+  RouteNotFound: 404,
+  HttpError: 400,
+  /** The body is not UTF-8, a string holds a lone surrogate, or a URL has a malformed %-escape. */
+  IllFormedInput: 400,
+  /** The JSON body nests deeper than the service reads. */
+  NestingTooDeep: 400,
+  /** The path exists, the method does not (the `Allow` header lists those that do). */
+  MethodNotAllowed: 405,
+  Unauthenticated: 401,
+  Forbidden: 403,
+  IdempotencyKeyReused: 422,
+  ProcedureNotFound: 404,
+  ProcedureIdMismatch: 400,
+  ProcedureAlreadyExists: 409,
+  ProcedureCannotStart: 409,
+  ProcedureCannotHold: 409,
+  ProcedureCannotResume: 409,
+  ProcedureCannotComplete: 409,
+  ProcedureCannotAbort: 409,
+  ProcedureCannotTruncate: 409,
+  ProcedureHoldClaimsRemain: 409,
+  ProcedureNotConducted: 409,
+  InterruptedAtInFuture: 400,
+  ReEstablishmentBoundaryInvalid: 400,
+  ReplayStepNotAwaitingOperator: 409,
+  ManifestNotFound: 404,
+  StepResolutionFailed: 422,
+  StepResolutionLimitExceeded: 422,
+  PseudoaxisSelfReference: 400,
+  PseudoaxisNotFound: 404,
+  /** A pseudoaxis would name another pseudoaxis, or be named by one: constituents are real addresses. */
+  PseudoaxisOfPseudoaxis: 422,
+  ProcedureStepsLogbookClosed: 409,
+  StepEntryInvalid: 422,
+  StepIndexOutOfRange: 422,
+  StepKindMismatch: 422,
+  AcquisitionResumeRequiresOperator: 409,
+  /** An activity entry's payload is larger than one entry may hold. */
+  ActivityEntryTooLarge: 413,
+  ActorNotFound: 404,
+  DecisionNotFound: 404,
+  InternalError: 500,
+};
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -29,43 +84,21 @@ const TITLES: Record<number, string> = {
   503: "Service Unavailable",
 };
 
-/**
- * Error classes of the request-input layer, with their status. Kept together as one list so
- * a closed error vocabulary can take them over as they are.
- */
-export const INPUT_ERROR_STATUS = {
-  /** The body is not UTF-8, a string holds a lone surrogate, or a URL has a malformed %-escape. */
-  IllFormedInput: 400,
-  /** The JSON body nests deeper than the service reads. */
-  NestingTooDeep: 400,
-  /** An activity entry's payload is larger than one entry may hold. */
-  ActivityEntryTooLarge: 413,
-  /** The path exists, the method does not (the `Allow` header lists those that do). */
-  MethodNotAllowed: 405,
-  /** A pseudoaxis would name another pseudoaxis, or be named by one: constituents are real addresses. */
-  PseudoaxisOfPseudoaxis: 422,
-} as const;
-
-export type InputErrorClass = keyof typeof INPUT_ERROR_STATUS;
-
 /** A refusal the edge turns into application/problem+json; thrown from handlers. */
 export class ProblemError extends Error {
+  readonly status: ProblemStatus;
+
   constructor(
-    readonly status: number,
-    readonly error_class: string,
+    readonly error_class: ErrorClass,
     readonly detail: string,
     readonly errors?: Problem["errors"],
   ) {
     super(`${error_class}: ${detail}`);
-  }
-
-  /** A refusal of the input layer, its status taken from `INPUT_ERROR_STATUS`. */
-  static input(error_class: InputErrorClass, detail: string): ProblemError {
-    return new ProblemError(INPUT_ERROR_STATUS[error_class], error_class, detail);
+    this.status = HTTP_STATUS[error_class];
   }
 
   static from(refusal: Refusal): ProblemError {
-    return new ProblemError(refusal.status, refusal.error_class, refusal.detail);
+    return new ProblemError(refusal.error_class, refusal.detail);
   }
 
   body(): Problem {

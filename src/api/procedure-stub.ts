@@ -1,6 +1,6 @@
 // The one way a route reaches a procedure: its own object, by id.
 import type { Context } from "hono";
-import type { Actor } from "../procedure/object";
+import type { Actor } from "../procedure/contract";
 import type { Decision } from "../procedure/refusal";
 import type { AppEnv } from "./app";
 import { ProblemError } from "./problem";

@@ -7,13 +7,12 @@ import { sha256Hex } from "../encoding";
 import { MAX_RESOLVED_STEPS } from "../conduct/resolve";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
-import { HOLD_CAUSES } from "../procedure/events";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { decodeCursor, encodeCursor } from "./cursor";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, InputTimestamp, Int, Limit, ProcedureIdParam, QueryInt, Text, Timestamp, UuidV7, jsonBody, pageResponse, procedureResponse } from "./schemas";
+import { BEARER, HoldCauseSchema, InputTimestamp, Int, Limit, ProcedureIdParam, ProcedureStatusSchema, QueryInt, Text, Timestamp, UuidV7, jsonBody, pageResponse, procedureResponse } from "./schemas";
 import type { Context } from "hono";
 
 const RegisterBody = z
@@ -84,7 +83,7 @@ const list = createRoute({
   middleware: [requires("ListProcedures")],
   request: {
     query: z.strictObject({
-      status: z.enum(["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"]).optional(),
+      status: ProcedureStatusSchema.optional(),
       kind: z.string().min(1).max(50).optional(),
       target_asset_id: z.string().min(1).max(200).optional(),
       cursor: z.string().max(500).optional(),
@@ -140,7 +139,7 @@ async function procedureIdFor(c: Context<AppEnv>, body: z.infer<typeof RegisterB
   const claim = { principal_id: principalId, idempotency_key: key, procedure_id: uuidv7(), request_hash: requestHash, created_at: new Date().toISOString() };
   const winner = await claimIdempotencyKey(c.var.db, claim);
   if (winner.request_hash !== requestHash) {
-    throw new ProblemError(422, "IdempotencyKeyReused", "this Idempotency-Key was used with a different request body");
+    throw new ProblemError("IdempotencyKeyReused", "this Idempotency-Key was used with a different request body");
   }
   return winner.procedure_id;
 }
@@ -170,7 +169,7 @@ const LIFECYCLE: LifecycleSpec[] = [
     operationId: "holdProcedure",
     command: "HoldProcedure",
     summary: "Hold a Running or Held procedure (adds one claim)",
-    body: z.strictObject({ reason: Reason, cause: z.enum(HOLD_CAUSES).default("operator") }).openapi("HoldProcedure"),
+    body: z.strictObject({ reason: Reason, cause: HoldCauseSchema.default("operator") }).openapi("HoldProcedure"),
     toCommand: (b) => ({ type: "HoldProcedure", reason: b.reason, cause: b.cause }),
   },
   {
@@ -179,7 +178,7 @@ const LIFECYCLE: LifecycleSpec[] = [
     command: "ResumeProcedure",
     summary: "Resume a Held procedure (releases the caller's claim)",
     body: z
-      .strictObject({ re_establishment_boundary: Boundary, cause: z.enum(HOLD_CAUSES).default("operator") })
+      .strictObject({ re_establishment_boundary: Boundary, cause: HoldCauseSchema.default("operator") })
       .openapi("ResumeProcedure"),
     toCommand: (b) => ({ type: "ResumeProcedure", re_establishment_boundary: b.re_establishment_boundary, cause: b.cause }),
   },
@@ -222,7 +221,7 @@ export const procedures = createRouter()
     // Under a key the id is this request's alone, so "already exists" means an
     // earlier (or concurrent) attempt of the same request registered it.
     const replayed = !outcome.ok && key !== undefined && outcome.refusal.error_class === "ProcedureAlreadyExists";
-    const view = replayed ? await unwrap(stub.read(id)) : await unwrap(outcome);
+    const view = replayed ? await unwrap(stub.read()) : await unwrap(outcome);
     c.header("location", `/v1/procedures/${id}`);
     return c.json(view, 201);
   })
@@ -236,12 +235,12 @@ export const procedures = createRouter()
   })
   .openapi(read, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await unwrap(procedureObject(c.env, id).read(id)), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).read()), 200);
   })
   .openapi(events, async (c) => {
     const { id } = c.req.valid("param");
     const { after, limit } = c.req.valid("query");
-    return c.json(await unwrap(procedureObject(c.env, id).events(id, after, limit)), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).events(after, limit)), 200);
   });
 
 for (const spec of LIFECYCLE) {
@@ -262,6 +261,6 @@ for (const spec of LIFECYCLE) {
     const { id } = c.req.valid("param");
     const body = spec.body ? (c.req.valid("json" as never) as unknown) : undefined;
     const command = spec.toCommand(body, new Date().toISOString());
-    return c.json(await unwrap(procedureObject(c.env, id).command(id, command, actorOf(c))), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).command(command, actorOf(c))), 200);
   });
 }

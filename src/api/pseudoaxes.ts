@@ -54,15 +54,15 @@ export const pseudoaxisRoutes = createRouter()
     const { name } = c.req.valid("param");
     const { constituents } = c.req.valid("json");
     if (constituents.some((k) => k.address === name)) {
-      throw new ProblemError(400, "PseudoaxisSelfReference", "a pseudoaxis cannot be its own constituent");
+      throw new ProblemError("PseudoaxisSelfReference", "a pseudoaxis cannot be its own constituent");
     }
     const outcome = await savePseudoaxis(c.var.db, name, constituents, c.var.principal.principal_id, new Date().toISOString());
-    if (!outcome.ok) throw ProblemError.input("PseudoaxisOfPseudoaxis", outcome.detail);
+    if (!outcome.ok) throw new ProblemError("PseudoaxisOfPseudoaxis", outcome.detail);
     return c.json(outcome.saved, 200);
   })
   .openapi(get, async (c) => {
     const { name } = c.req.valid("param");
     const found = await findPseudoaxis(c.var.db, name);
-    if (!found) throw new ProblemError(404, "PseudoaxisNotFound", `no pseudoaxis named ${name}`);
+    if (!found) throw new ProblemError("PseudoaxisNotFound", `no pseudoaxis named ${name}`);
     return c.json(found, 200);
   });

@@ -1,7 +1,7 @@
 // Schemas shared by several routes; each is declared once and used for both
 // validation and the OpenAPI document.
 import { z } from "@hono/zod-openapi";
-import { HOLD_CAUSES } from "../procedure/events";
+import { HOLD_CAUSES, ON_FAILURE, PROCEDURE_STATUSES } from "../procedure/events";
 
 export const Timestamp = z.iso.datetime({ offset: false }).openapi({ example: "2026-11-21T05:00:00.000Z" });
 
@@ -53,7 +53,9 @@ export const QueryInt = (min: number, max: number, fallback: number) =>
 
 export const Limit = (max: number, fallback: number) => QueryInt(1, max, fallback);
 
-export const HoldClaimSchema = z.object({ claim_id: z.uuid(), cause: z.enum(HOLD_CAUSES) });
+export const ProcedureStatusSchema = z.enum(PROCEDURE_STATUSES);
+export const HoldCauseSchema = z.enum(HOLD_CAUSES);
+export const HoldClaimSchema = z.object({ claim_id: z.uuid(), cause: HoldCauseSchema });
 
 export const ProcedureSchema = z
   .object({
@@ -61,7 +63,7 @@ export const ProcedureSchema = z
     name: z.string(),
     kind: z.string(),
     target_asset_ids: z.array(z.string()),
-    status: z.enum(["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"]),
+    status: ProcedureStatusSchema,
     hold_claims: z.array(HoldClaimSchema),
     activity_logbook_id: z.uuid().nullable(),
     version: z.number().int(),
@@ -69,7 +71,7 @@ export const ProcedureSchema = z
     last_status_changed_at: Timestamp.nullable(),
     last_status_reason: z.string().nullable(),
     interrupted_at: Timestamp.nullable(),
-    on_failure: z.enum(["abort", "hold"]),
+    on_failure: z.enum(ON_FAILURE),
     stale_after_seconds: z
       .number()
       .int()

@@ -1,10 +1,11 @@
 // The decider: command + state -> the events to append, or a typed refusal.
 // Transitions are not idempotent: repeating one is refused.
+import type { ErrorClass } from "../errors";
 import { uuidv5 } from "../ids";
 import type { StepPayload } from "../conduct/steps";
 import type { HoldCause, OnFailure, ProcedureEvent, ProcedureStatus } from "./events";
 import { accept, refuse, type Decision } from "./refusal";
-import type { ProcedureState } from "./state";
+import { evolve, type ProcedureState } from "./state";
 
 export type ProcedureCommand =
   | { type: "RegisterProcedure"; name: string; kind: string; target_asset_ids: string[] }
@@ -50,8 +51,13 @@ function stamp(ctx: DecideContext, drafts: EventDraft[]): ProcedureEvent[] {
   );
 }
 
-function wrongStatus(error_class: string, action: string, status: ProcedureStatus): Decision<never> {
-  return refuse(error_class, 409, `cannot ${action} a ${status} procedure`);
+function wrongStatus(error_class: ErrorClass, action: string, status: ProcedureStatus): Decision<never> {
+  return refuse(error_class, `cannot ${action} a ${status} procedure`);
+}
+
+/** The refusal for a procedure this object does not hold. */
+export function notFound(procedureId: string): Decision<never> {
+  return refuse("ProcedureNotFound", `procedure ${procedureId} does not exist`);
 }
 
 const ATTENTION_CAUSES: readonly HoldCause[] = ["step-fault", "driver-stand-down"];
@@ -63,17 +69,20 @@ function decideResume(
 ): Decision<EventDraft[]> {
   if (state.status !== "Held") return wrongStatus("ProcedureCannotResume", "resume", state.status);
   if (state.step_count !== null && boundary > state.step_count) {
-    return refuse("ReEstablishmentBoundaryInvalid", 400, `re_establishment_boundary ${boundary} is past the ${state.step_count} pinned steps`);
+    return refuse("ReEstablishmentBoundaryInvalid", `re_establishment_boundary ${boundary} is past the ${state.step_count} pinned steps`);
   }
+  // A resume from the end of the pinned steps has nothing left to report: it completes.
+  const completes: EventDraft[] =
+    state.step_count !== null && boundary === state.step_count ? [{ type: "ProcedureCompleted", payload: {} }] : [];
   const claims = state.hold_claims;
   if (claims.length === 0) {
-    return accept([{ type: "ProcedureResumed", payload: { re_establishment_boundary: boundary, released_claim_id: null } }]);
+    return accept([{ type: "ProcedureResumed", payload: { re_establishment_boundary: boundary, released_claim_id: null } }, ...completes]);
   }
   // An operator's resume may also clear the attention claims in the same act;
   // any other cause releases only its own claim.
   if (cause !== "operator" && !claims.some((c) => c.cause === cause)) {
     const blocking = claims.map((c) => c.cause).join(", ");
-    return refuse("ProcedureHoldClaimsRemain", 409, `held by ${blocking}; the ${cause} cause holds no claim`);
+    return refuse("ProcedureHoldClaimsRemain", `held by ${blocking}; the ${cause} cause holds no claim`);
   }
   const releasable = claims.filter((c) => c.cause === cause || (cause === "operator" && ATTENTION_CAUSES.includes(c.cause)));
   const remaining = claims.length - releasable.length;
@@ -88,16 +97,17 @@ function decideResume(
   return accept([
     ...others.map((c): EventDraft => ({ type: "ProcedureHoldClaimReleased", payload: { claim_id: c.claim_id, cause: c.cause } })),
     { type: "ProcedureResumed", payload: { re_establishment_boundary: boundary, released_claim_id: own.claim_id } },
+    ...completes,
   ]);
 }
 
 function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, ctx: DecideContext): Decision<EventDraft[]> {
   if (command.type === "RegisterProcedure") {
-    if (state !== null) return refuse("ProcedureAlreadyExists", 409, `procedure ${ctx.procedure_id} already exists`);
+    if (state !== null) return refuse("ProcedureAlreadyExists", `procedure ${ctx.procedure_id} already exists`);
     const { name, kind, target_asset_ids } = command;
     return accept([{ type: "ProcedureRegistered", payload: { name, kind, target_asset_ids: [...new Set(target_asset_ids)] } }]);
   }
-  if (state === null) return refuse("ProcedureNotFound", 404, `procedure ${ctx.procedure_id} does not exist`);
+  if (state === null) return notFound(ctx.procedure_id);
   const { status } = state;
   const inConduct = status === "Running" || status === "Held";
 
@@ -125,7 +135,7 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
     case "HoldProcedure": {
       if (!inConduct) return wrongStatus("ProcedureCannotHold", "hold", status);
       if (state.hold_claims.some((c) => c.cause === command.cause)) {
-        return refuse("ProcedureCannotHold", 409, `the ${command.cause} cause already holds a claim`);
+        return refuse("ProcedureCannotHold", `the ${command.cause} cause already holds a claim`);
       }
       const claim_id = holdClaimId(ctx.procedure_id, command.cause);
       return accept([{ type: "ProcedureHeld", payload: { reason: command.reason, cause: command.cause, claim_id } }]);
@@ -141,7 +151,7 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
     case "TruncateProcedure":
       // Compare instants, not strings: a client may send fewer fraction digits.
       if (command.interrupted_at !== null && Date.parse(command.interrupted_at) > Date.parse(ctx.now)) {
-        return refuse("InterruptedAtInFuture", 400, "interrupted_at must not be in the future");
+        return refuse("InterruptedAtInFuture", "interrupted_at must not be in the future");
       }
       if (!inConduct) return wrongStatus("ProcedureCannotTruncate", "truncate", status);
       return accept([{ type: "ProcedureTruncated", payload: { reason: command.reason, interrupted_at: command.interrupted_at } }]);
@@ -150,16 +160,16 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
       return accept([{ type: "ProcedureActivitiesLogbookOpened", payload: { logbook_id: command.logbook_id } }]);
     case "AuthorizeReplayStep": {
       if (status !== "Running" || state.replay === null) {
-        return refuse("ReplayStepNotAwaitingOperator", 409, "no replay is awaiting an operator's go-ahead");
+        return refuse("ReplayStepNotAwaitingOperator", "no replay is awaiting an operator's go-ahead");
       }
       if (command.step_index < state.replay.boundary || (state.step_count !== null && command.step_index >= state.step_count)) {
-        return refuse("ReplayStepNotAwaitingOperator", 409, `step ${command.step_index} is not part of the replay`);
+        return refuse("ReplayStepNotAwaitingOperator", `step ${command.step_index} is not part of the replay`);
       }
       if (!command.requires_operator) {
-        return refuse("ReplayStepNotAwaitingOperator", 409, `step ${command.step_index} needs no operator go-ahead`);
+        return refuse("ReplayStepNotAwaitingOperator", `step ${command.step_index} needs no operator go-ahead`);
       }
       if (state.replay.authorized.includes(command.step_index)) {
-        return refuse("ReplayStepNotAwaitingOperator", 409, `step ${command.step_index} already has the go-ahead`);
+        return refuse("ReplayStepNotAwaitingOperator", `step ${command.step_index} already has the go-ahead`);
       }
       return accept([{ type: "ProcedureReplayStepAuthorized", payload: { step_index: command.step_index } }]);
     }
@@ -170,4 +180,40 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
 export function decide(state: ProcedureState | null, command: ProcedureCommand, ctx: DecideContext): Decision<ProcedureEvent[]> {
   const drafts = decideDrafts(state, command, ctx);
   return drafts.ok ? accept(stamp(ctx, drafts.value)) : drafts;
+}
+
+/** Decides commands in order, each against the state the previous one left: all their events, or the first refusal. */
+export function decideAll(
+  state: ProcedureState | null,
+  commands: readonly ProcedureCommand[],
+  ctx: DecideContext,
+): Decision<{ events: ProcedureEvent[]; state: ProcedureState }> {
+  let next = state;
+  const events: ProcedureEvent[] = [];
+  for (const command of commands) {
+    const decision = decide(next, command, ctx);
+    if (!decision.ok) return decision;
+    for (const event of decision.value) {
+      next = evolve(next, event);
+      events.push(event);
+    }
+  }
+  if (next === null) return notFound(ctx.procedure_id);
+  return accept({ events, state: next });
+}
+
+/**
+ * A resume of a conducted procedure from a boundary, as conduct-from asks it:
+ * only from Held (checked first), only after conduct; the operator's resume
+ * then decides the rest, including the completion at the end of the steps.
+ */
+export function decideConductFrom(
+  state: ProcedureState | null,
+  boundary: number,
+  ctx: DecideContext,
+): Decision<{ events: ProcedureEvent[]; state: ProcedureState }> {
+  if (state === null) return notFound(ctx.procedure_id);
+  if (state.status !== "Held") return wrongStatus("ProcedureCannotResume", "resume", state.status);
+  if (state.step_count === null) return refuse("ProcedureNotConducted", "the procedure was started without conduct: use resume");
+  return decideAll(state, [{ type: "ResumeProcedure", re_establishment_boundary: boundary, cause: "operator" }], ctx);
 }

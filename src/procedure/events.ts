@@ -4,8 +4,10 @@ import type { StepPayload } from "../conduct/steps";
 
 export const HOLD_CAUSES = ["operator", "step-fault", "driver-stand-down"] as const;
 export type HoldCause = (typeof HOLD_CAUSES)[number];
-export type OnFailure = "abort" | "hold";
-export type ProcedureStatus = "Defined" | "Running" | "Held" | "Completed" | "Aborted" | "Truncated";
+export const ON_FAILURE = ["abort", "hold"] as const;
+export type OnFailure = (typeof ON_FAILURE)[number];
+export const PROCEDURE_STATUSES = ["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"] as const;
+export type ProcedureStatus = (typeof PROCEDURE_STATUSES)[number];
 
 export interface HoldClaim {
   claim_id: string;

@@ -1,17 +1,16 @@
-// A typed refusal: the decider's "no", carried to the HTTP edge unchanged.
-
-export type RefusalStatus = 400 | 404 | 409 | 422;
+// A typed refusal: the core's "no", named by its error class. The HTTP status
+// is the edge's business (src/api/problem.ts).
+import type { ErrorClass } from "../errors";
 
 export interface Refusal {
-  error_class: string;
-  status: RefusalStatus;
+  error_class: ErrorClass;
   detail: string;
 }
 
 export type Decision<T> = { ok: true; value: T } | { ok: false; refusal: Refusal };
 
-export function refuse<T = never>(error_class: string, status: RefusalStatus, detail: string): Decision<T> {
-  return { ok: false, refusal: { error_class, status, detail } };
+export function refuse<T = never>(error_class: ErrorClass, detail: string): Decision<T> {
+  return { ok: false, refusal: { error_class, detail } };
 }
 
 export function accept<T>(value: T): Decision<T> {

@@ -1,5 +1,13 @@
-// The object's SQLite schema. Migrations are append-only; the applied count is
-// stored so waking an object runs no DDL once it is current.
+// The object's SQLite storage: its versioned schema and the reads and writes
+// of its events, snapshot and manifest. The schema is created at registration,
+// never on a read, so an id nobody registered leaves no trace. Migrations are
+// append-only; the applied count is stored so waking an object runs no DDL
+// once it is current.
+import type { ProcedureEvent, RecordedEvent } from "./events";
+import type { Actor, ConductPlan, PinnedManifest } from "./contract";
+import { uuidv7 } from "../ids";
+import { splitPage } from "../paging";
+import type { ProcedureState } from "./state";
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE events (
@@ -44,18 +52,105 @@ const MIGRATIONS: readonly string[] = [
      mirrored_activity_at TEXT
    );
    INSERT INTO progress (id, completed_count) VALUES (1, 0);`,
+  // Timed work moves to one schedule the alarm reads; the projection is computed
+  // from the state when it is delivered, so a pending delivery is one job row.
+  `CREATE TABLE schedule (
+     key TEXT PRIMARY KEY,
+     kind TEXT NOT NULL,
+     due_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     generation INTEGER NOT NULL DEFAULT 1
+   );
+   CREATE INDEX schedule_due ON schedule (due_at);
+   INSERT INTO schedule (key, kind, due_at) SELECT 'projection', 'projection', 0 WHERE EXISTS (SELECT 1 FROM outbox);
+   DROP TABLE outbox;`,
 ];
 
-/** Brings the object's schema to the latest version; cheap when already there. */
-export function migrate(sql: SqlStorage, storage: DurableObjectStorage): void {
-  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL)");
-  const applied = sql.exec<{ applied: number }>("SELECT applied FROM schema_version WHERE id = 1").toArray()[0]?.applied ?? 0;
-  if (applied >= MIGRATIONS.length) return;
+/** How many migrations this object's storage has applied; 0 for an object never registered (read without DDL). */
+export function appliedMigrations(sql: SqlStorage): number {
+  const table = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").toArray();
+  if (table.length === 0) return 0;
+  return sql.exec<{ applied: number }>("SELECT applied FROM schema_version WHERE id = 1").toArray()[0]?.applied ?? 0;
+}
+
+/** True when the schema is at the latest version. */
+export function isCurrent(applied: number): boolean {
+  return applied >= MIGRATIONS.length;
+}
+
+/** Brings the object's schema from `applied` to the latest version in one transaction. */
+export function migrate(storage: DurableObjectStorage, applied: number): void {
+  if (isCurrent(applied)) return;
+  const sql = storage.sql;
   storage.transactionSync(() => {
+    sql.exec("CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL)");
     for (const ddl of MIGRATIONS.slice(applied)) sql.exec(ddl);
     sql.exec(
       "INSERT INTO schema_version (id, applied) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET applied = excluded.applied",
       MIGRATIONS.length,
     );
   });
+}
+
+export function loadSnapshot(sql: SqlStorage): ProcedureState | null {
+  const row = sql.exec<{ state: string }>("SELECT state FROM snapshot WHERE id = 1").toArray()[0];
+  return row ? (JSON.parse(row.state) as ProcedureState) : null;
+}
+
+/** Appends events after the version `state` had before them and replaces the snapshot; the caller holds the transaction. */
+export function appendEvents(sql: SqlStorage, events: readonly ProcedureEvent[], state: ProcedureState, actor: Actor): void {
+  if (events.length === 0) return;
+  const firstVersion = state.version - events.length + 1;
+  events.forEach((event, i) => {
+    sql.exec(
+      "INSERT INTO events (version, event_id, type, payload, occurred_at, principal_id, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      firstVersion + i,
+      uuidv7(),
+      event.type,
+      JSON.stringify(event.payload),
+      event.payload.occurred_at,
+      actor.principal_id,
+      actor.correlation_id,
+    );
+  });
+  sql.exec("INSERT OR REPLACE INTO snapshot (id, state) VALUES (1, ?)", JSON.stringify(state));
+}
+
+/** A page of the event log in version order, after `after`. */
+export function eventsAfter(sql: SqlStorage, after: number, limit: number): { items: RecordedEvent[]; next: string | null } {
+  const rows = sql
+    .exec<{ version: number; event_id: string; type: string; payload: string; occurred_at: string; principal_id: string; correlation_id: string }>(
+      "SELECT * FROM events WHERE version > ? ORDER BY version LIMIT ?",
+      after,
+      limit + 1,
+    )
+    .toArray();
+  const page = splitPage(rows, limit, (r) => String(r.version));
+  return { items: page.rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) }) as RecordedEvent), next: page.next };
+}
+
+/** Pins the resolved steps; the caller holds the transaction. */
+export function pinManifest(sql: SqlStorage, plan: ConductPlan, recordedAt: string): void {
+  sql.exec(
+    "INSERT INTO manifest (id, resolved_steps, resolved_closing_steps, step_count, recorded_at) VALUES (1, ?, ?, ?, ?)",
+    JSON.stringify(plan.resolved_steps),
+    JSON.stringify(plan.resolved_closing_steps),
+    plan.resolved_steps.length + plan.resolved_closing_steps.length,
+    recordedAt,
+  );
+}
+
+export function loadManifest(sql: SqlStorage): PinnedManifest | null {
+  const row = sql
+    .exec<{ resolved_steps: string; resolved_closing_steps: string; step_count: number; recorded_at: string }>(
+      "SELECT resolved_steps, resolved_closing_steps, step_count, recorded_at FROM manifest WHERE id = 1",
+    )
+    .toArray()[0];
+  if (!row) return null;
+  return {
+    resolved_steps: JSON.parse(row.resolved_steps),
+    resolved_closing_steps: JSON.parse(row.resolved_closing_steps),
+    step_count: row.step_count,
+    recorded_at: row.recorded_at,
+  };
 }

@@ -285,6 +285,25 @@ describe("resume from a boundary", () => {
     expect((await eventLog(id)).map((e) => e.type)).toContain("ProcedureReplayStepAuthorized");
   });
 
+  it("completes on a plain resume from the end of the pinned steps, as conduct-from does", async () => {
+    const id = await conducted({ steps: [STEPS.setpoint, STEPS.capture] });
+    await command(id, "hold", { reason: "pause" });
+    const resumed = await command(id, "resume", { re_establishment_boundary: 2 });
+    expect(resumed.status).toBe(200);
+    expect(resumed.json).toMatchObject({ status: "Completed", hold_claims: [] });
+    expect((await eventLog(id)).map((e) => e.type).slice(-2)).toEqual(["ProcedureResumed", "ProcedureCompleted"]);
+    expect(await summaryOf(id)).toMatchObject({ status: "Completed" });
+  });
+
+  it("refuses conduct-from on a procedure started without conduct, writing nothing", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    await command(id, "hold", { reason: "pause" });
+    const before = await eventLog(id);
+    expectProblem(await call(`/v1/procedures/${id}/conduct-from`, { body: { re_establishment_boundary: 0 } }), 409, "ProcedureNotConducted");
+    expect(await eventLog(id)).toEqual(before);
+  });
+
   it("refuses conduct-from unless Held, refuses a boundary past the end, and completes at the end", async () => {
     const id = await conducted({ steps: [STEPS.setpoint, STEPS.capture] });
     expectProblem(await call(`/v1/procedures/${id}/conduct-from`, { body: { re_establishment_boundary: 0 } }), 409, "ProcedureCannotResume");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { HTTP_STATUS } from "../../../src/api/problem";
 import { isUuid, uuidv5 } from "../../../src/ids";
-import { decide, holdClaimId, type CommandName, type ProcedureCommand } from "../../../src/procedure/decide";
+import { decide, decideConductFrom, holdClaimId, type CommandName, type ProcedureCommand } from "../../../src/procedure/decide";
 import {
   HOLD_CAUSES,
   type HoldCause,
@@ -261,7 +262,7 @@ describe("decide: every command from every status", () => {
       expect(decision.ok).toBe(false);
       if (decision.ok) return;
       expect(decision.refusal.error_class).toBe(expected.error_class);
-      expect(decision.refusal.status).toBe(expected.http);
+      expect(HTTP_STATUS[decision.refusal.error_class]).toBe(expected.http);
       expect(decision.refusal.detail.length).toBeGreaterThan(0);
       return;
     }
@@ -308,14 +309,14 @@ describe("decide: register", () => {
     const decision = decide(SCENARIOS.Defined().state, cmd.register(), CTX);
     expect(decision).toEqual({
       ok: false,
-      refusal: { error_class: "ProcedureAlreadyExists", status: 409, detail: `procedure ${PROCEDURE_ID} already exists` },
+      refusal: { error_class: "ProcedureAlreadyExists", detail: `procedure ${PROCEDURE_ID} already exists` },
     });
   });
 
   it("answers 404 for any other command on no stream", () => {
     expect(decide(null, cmd.start(), CTX)).toEqual({
       ok: false,
-      refusal: { error_class: "ProcedureNotFound", status: 404, detail: `procedure ${PROCEDURE_ID} does not exist` },
+      refusal: { error_class: "ProcedureNotFound", detail: `procedure ${PROCEDURE_ID} does not exist` },
     });
   });
 });
@@ -389,7 +390,7 @@ describe("decide: start and conduct", () => {
     const decision = decide(SCENARIOS["Running (conducted)"]().state, cmd.conduct(), CTX);
     expect(decision).toEqual({
       ok: false,
-      refusal: { error_class: "ProcedureCannotStart", status: 409, detail: "cannot start a Running procedure" },
+      refusal: { error_class: "ProcedureCannotStart", detail: "cannot start a Running procedure" },
     });
   });
 });
@@ -452,7 +453,7 @@ describe("hold claims", () => {
     const held = build([cmd.register(), cmd.start(), cmd.hold(cause)]);
     expect(decide(held.state, cmd.hold(cause), CTX)).toEqual({
       ok: false,
-      refusal: { error_class: "ProcedureCannotHold", status: 409, detail: `the ${cause} cause already holds a claim` },
+      refusal: { error_class: "ProcedureCannotHold", detail: `the ${cause} cause already holds a claim` },
     });
   });
 
@@ -471,7 +472,7 @@ describe("hold claims", () => {
   it.each(["Defined", "Completed", "Aborted", "Truncated"] as const)("refuses a hold of a %s procedure", (scenario) => {
     expect(decide(SCENARIOS[scenario]().state, cmd.hold("operator"), CTX)).toEqual({
       ok: false,
-      refusal: { error_class: "ProcedureCannotHold", status: 409, detail: `cannot hold a ${scenario} procedure` },
+      refusal: { error_class: "ProcedureCannotHold", detail: `cannot hold a ${scenario} procedure` },
     });
   });
 });
@@ -541,7 +542,7 @@ describe("resume and hold claims", () => {
     expect(decision.ok).toBe(false);
     if (decision.ok) return;
     expect(decision.refusal.error_class).toBe("ProcedureHoldClaimsRemain");
-    expect(decision.refusal.status).toBe(409);
+    expect(HTTP_STATUS[decision.refusal.error_class]).toBe(409);
     expect(decision.refusal.detail).toContain(`held by ${blocking.join(", ")}`);
     for (const b of blocking) expect(decision.refusal.detail).toContain(b);
   });
@@ -569,7 +570,7 @@ describe("resume and hold claims", () => {
       const status = SCENARIOS[scenario]().state?.status;
       expect(decide(SCENARIOS[scenario]().state, cmd.resume("operator"), CTX)).toEqual({
         ok: false,
-        refusal: { error_class: "ProcedureCannotResume", status: 409, detail: `cannot resume a ${status} procedure` },
+        refusal: { error_class: "ProcedureCannotResume", detail: `cannot resume a ${status} procedure` },
       });
     },
   );
@@ -590,7 +591,7 @@ describe("decide: complete, abort, truncate", () => {
   it("a Held procedure must resume before it completes", () => {
     expect(decide(SCENARIOS["Held {operator}"]().state, cmd.complete(), CTX)).toEqual({
       ok: false,
-      refusal: { error_class: "ProcedureCannotComplete", status: 409, detail: "cannot complete a Held procedure" },
+      refusal: { error_class: "ProcedureCannotComplete", detail: "cannot complete a Held procedure" },
     });
   });
 
@@ -625,7 +626,7 @@ describe("decide: complete, abort, truncate", () => {
   it("truncate with interrupted_at 1 ms in the future is a 400", () => {
     expect(decide(SCENARIOS["Running (started)"]().state, cmd.truncate(FUTURE), CTX)).toEqual({
       ok: false,
-      refusal: { error_class: "InterruptedAtInFuture", status: 400, detail: "interrupted_at must not be in the future" },
+      refusal: { error_class: "InterruptedAtInFuture", detail: "interrupted_at must not be in the future" },
     });
   });
 
@@ -712,7 +713,23 @@ describe("AuthorizeReplayStep", () => {
     const decision = decide(setup().state, command, CTX);
     expect(decision.ok).toBe(false);
     if (decision.ok) return;
-    expect(decision.refusal).toMatchObject({ error_class: "ReplayStepNotAwaitingOperator", status: 409 });
+    expect(decision.refusal).toMatchObject({ error_class: "ReplayStepNotAwaitingOperator" });
+  });
+
+  it("a resume from the end of the pinned steps completes the procedure; conduct-from decides the same", () => {
+    const held = apply(replaying(), cmd.hold("operator"));
+    const resumed = decide(held.state, cmd.resume("operator", PINNED_STEP_COUNT), CTX);
+    expect(resumed.ok && resumed.value.map((e) => e.type)).toEqual(["ProcedureResumed", "ProcedureCompleted"]);
+    const from = decideConductFrom(held.state, PINNED_STEP_COUNT, CTX);
+    expect(from.ok && from.value.state.status).toBe("Completed");
+    expect(from.ok && from.value.events).toEqual(resumed.ok && resumed.value);
+    const short = decide(held.state, cmd.resume("operator", PINNED_STEP_COUNT - 1), CTX);
+    expect(short.ok && short.value.map((e) => e.type)).toEqual(["ProcedureResumed"]);
+  });
+
+  it("conduct-from refuses a procedure started without conduct", () => {
+    const held = SCENARIOS["Held {operator}"]();
+    expect(decideConductFrom(held.state, 0, CTX)).toMatchObject({ ok: false, refusal: { error_class: "ProcedureNotConducted" } });
   });
 
   it("a new resume starts a new replay with no go-aheads", () => {

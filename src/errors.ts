@@ -1,0 +1,56 @@
+// The closed vocabulary of refusals. Every refusal the service makes names one
+// of these classes; the core decides which, and only the HTTP edge
+// (src/api/problem.ts) knows what status each class answers with.
+
+export const ERROR_CLASSES = [
+  // the request itself
+  "ValidationFailed",
+  "MalformedRequest",
+  "PayloadTooLarge",
+  "UnsupportedMediaType",
+  "InvalidCursor",
+  "RouteNotFound",
+  "HttpError",
+  "IllFormedInput",
+  "NestingTooDeep",
+  "MethodNotAllowed",
+  // who is asking
+  "Unauthenticated",
+  "Forbidden",
+  "IdempotencyKeyReused",
+  // the procedure's lifecycle
+  "ProcedureNotFound",
+  "ProcedureIdMismatch",
+  "ProcedureAlreadyExists",
+  "ProcedureCannotStart",
+  "ProcedureCannotHold",
+  "ProcedureCannotResume",
+  "ProcedureCannotComplete",
+  "ProcedureCannotAbort",
+  "ProcedureCannotTruncate",
+  "ProcedureHoldClaimsRemain",
+  "ProcedureNotConducted",
+  "InterruptedAtInFuture",
+  "ReEstablishmentBoundaryInvalid",
+  "ReplayStepNotAwaitingOperator",
+  // conduct and the manifest
+  "ManifestNotFound",
+  "StepResolutionFailed",
+  "StepResolutionLimitExceeded",
+  "PseudoaxisSelfReference",
+  "PseudoaxisNotFound",
+  "PseudoaxisOfPseudoaxis",
+  // the activity logbook
+  "ProcedureStepsLogbookClosed",
+  "StepEntryInvalid",
+  "StepIndexOutOfRange",
+  "StepKindMismatch",
+  "AcquisitionResumeRequiresOperator",
+  "ActivityEntryTooLarge",
+  // other resources
+  "ActorNotFound",
+  "DecisionNotFound",
+  "InternalError",
+] as const;
+
+export type ErrorClass = (typeof ERROR_CLASSES)[number];

@@ -1,0 +1,89 @@
+// The activity rules of a procedure, pure: which entries of a gateway's batch
+// are new, whether the logbook is open, whether the batch is valid against the
+// pinned manifest, and what it does to the procedure (complete, abort, hold).
+import { judgeBatch, type BatchContext, type StepResult } from "../conduct/entries";
+import { requiresOperator } from "../conduct/replay";
+import type { StepKind } from "../conduct/steps";
+import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
+import type { ProcedureEvent } from "./events";
+import type { ActivityEntryInput } from "./logbook";
+import { accept, refuse, type Decision } from "./refusal";
+import type { ProcedureState } from "./state";
+
+/** What the activity rules need of the pinned manifest: per step, its kind and the label reasons name. */
+export interface ManifestShape {
+  manifestKinds: readonly StepKind[];
+  manifestTargets: readonly string[];
+}
+
+type StepReport = { step_index: number; result: StepResult } | null;
+
+type BatchDecision = {
+  /** The entries to record, in request order, and the step each reports (null in a free-form logbook). */
+  fresh: ActivityEntryInput[];
+  steps: StepReport[];
+  duplicate_count: number;
+  /** Nothing to write when empty and `fresh` is empty. */
+  events: ProcedureEvent[];
+  state: ProcedureState;
+};
+
+/**
+ * Decides a gateway's batch. Duplicates are settled first, so a gateway that
+ * retries the batch that ended the procedure is told it was recorded, not that
+ * the logbook is closed. The whole batch is refused or none of it is.
+ */
+export function decideActivities(
+  state: ProcedureState | null,
+  manifest: ManifestShape | null,
+  entries: readonly ActivityEntryInput[],
+  known: ReadonlySet<string>,
+  ctx: DecideContext & { logbook_id: string },
+): Decision<BatchDecision> {
+  if (state === null) return notFound(ctx.procedure_id);
+  const seen = new Set(known);
+  const fresh: ActivityEntryInput[] = [];
+  const positions: number[] = [];
+  entries.forEach((entry, position) => {
+    if (seen.has(entry.event_id)) return;
+    seen.add(entry.event_id);
+    fresh.push(entry);
+    positions.push(position);
+  });
+  const duplicate_count = entries.length - fresh.length;
+  if (fresh.length === 0) return accept({ fresh, steps: [], duplicate_count, events: [], state });
+  if (state.status !== "Running") {
+    return refuse("ProcedureStepsLogbookClosed", `a ${state.status} procedure accepts no activity`);
+  }
+
+  const batch: BatchContext = {
+    manifestKinds: manifest?.manifestKinds ?? null,
+    manifestTargets: manifest?.manifestTargets,
+    on_failure: state.on_failure,
+    replay: state.replay ? { boundary: state.replay.boundary, approved: state.replay.authorized } : null,
+    stepCount: state.step_count ?? 0,
+  };
+  const judged = judgeBatch(batch, fresh, positions);
+  if (!judged.ok) return refuse(judged.error_class, judged.detail);
+
+  const commands: ProcedureCommand[] = [{ type: "OpenActivitiesLogbook", logbook_id: ctx.logbook_id }];
+  const outcome = judged.outcome;
+  if (outcome?.type === "complete") commands.push({ type: "CompleteProcedure" });
+  if (outcome?.type === "abort") commands.push({ type: "AbortProcedure", reason: outcome.reason });
+  if (outcome?.type === "hold") commands.push({ type: "HoldProcedure", reason: outcome.reason, cause: outcome.cause });
+  const decided = decideAll(state, commands, ctx);
+  if (!decided.ok) return decided;
+  return accept({ fresh, steps: judged.steps, duplicate_count, ...decided.value });
+}
+
+/** The operator's go-ahead for one replayed step: only an action or a compute needs one. */
+export function decideGoAhead(
+  state: ProcedureState | null,
+  manifest: ManifestShape | null,
+  stepIndex: number,
+  ctx: DecideContext,
+): Decision<{ events: ProcedureEvent[]; state: ProcedureState }> {
+  const kind = manifest?.manifestKinds[stepIndex];
+  const requires_operator = kind !== undefined && requiresOperator(kind);
+  return decideAll(state, [{ type: "AuthorizeReplayStep", step_index: stepIndex, requires_operator }], ctx);
+}
