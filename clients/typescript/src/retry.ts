@@ -22,7 +22,8 @@ export function retryAfterMs(header: string | null, nowMs: number): number | nul
   if (header === null || header.trim() === "") return null;
   const value = header.trim();
   if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const date = Date.parse(value);
+  // An HTTP date names its day and month; Date.parse alone would read "-3" as a year.
+  const date = /^[A-Za-z]{3}, /.test(value) ? Date.parse(value) : Number.NaN;
   return Number.isNaN(date) ? null : Math.max(0, date - nowMs);
 }
 
