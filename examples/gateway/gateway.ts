@@ -80,7 +80,7 @@ export async function runGateway(options: GatewayOptions): Promise<Procedure> {
   let from = (await procedure.resumePoint()).suggested_boundary;
   for (;;) {
     if (TERMINAL.has(state.status)) {
-      log(`procedure ${state.status}: ${state.last_status_reason ?? ""}`.trim());
+      log(`procedure ${state.status}${state.last_status_reason ? `: ${state.last_status_reason}` : ""}`);
       return state;
     }
     const since = state.version;
