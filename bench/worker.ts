@@ -140,22 +140,25 @@ const SEED_CHUNK = 1_000;
 const SEED_BATCH = 10;
 
 // Row: [procedure_id, "R" | "H", registered_at, last_status_changed_at]. The
-// generated columns (progress_at, watch_window) are left to D1. A row the
+// window is what the core's watchWindow answers for these rows (Running:
+// running; Held by an operator: held); the derived progress_at is left to D1. A row the
 // procedure's own object projected first (the stalled Running ones, see seed())
 // is overwritten with the backdated times; its version (2: registered,
 // started) is the object's, so a projection landing later leaves it alone.
 const SEED_SQL = `INSERT INTO procedure_summary (procedure_id, name, kind, target_asset_ids, status, activity_logbook_id,
-    registered_at, last_status_changed_at, last_status_reason, interrupted_at, hold_causes, version, last_activity_at, updated_at)
+    registered_at, last_status_changed_at, last_status_reason, interrupted_at, hold_causes, version, last_activity_at, updated_at, watch_window)
   SELECT json_extract(j.value, '$[0]'), 'bench procedure', 'bench', '[]',
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'Held' ELSE 'Running' END, NULL,
     json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'),
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'bench hold' ELSE NULL END, NULL,
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN '["operator"]' ELSE '[]' END,
-    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 3 ELSE 2 END, NULL, ?2
+    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 3 ELSE 2 END, NULL, ?2,
+    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'held' ELSE 'running' END
   FROM json_each(?1) AS j WHERE true
   ON CONFLICT (procedure_id) DO UPDATE SET status = excluded.status, registered_at = excluded.registered_at,
     last_status_changed_at = excluded.last_status_changed_at, last_status_reason = excluded.last_status_reason,
-    hold_causes = excluded.hold_causes, version = excluded.version, last_activity_at = NULL, updated_at = excluded.updated_at`;
+    hold_causes = excluded.hold_causes, version = excluded.version, last_activity_at = NULL, updated_at = excluded.updated_at,
+    watch_window = excluded.watch_window`;
 /** How many objects seed() registers and starts at a time. */
 const OBJECT_CONCURRENCY = 16;
 
