@@ -14,6 +14,7 @@ import {
   gatewayPosts,
   launchChromium,
   openPage,
+  projected,
   README_SCREENSHOTS,
   report,
   signIn,
@@ -188,6 +189,7 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
 
   it("shows a Stall decision after a watcher tick, on the decisions page, the fleet and the procedure", async () => {
     const id = await conducted(server, operator, "Quiet anneal", { asset: "oven-stall" });
+    await projected(server, operator, id, "Running");
     await tick(server, Date.now() + 2 * 3600_000);
     const page = await operatorPage();
     await page.goto(`${server.baseUrl}/console#/decisions`);

@@ -91,6 +91,20 @@ export async function gatewayPosts(server: Server, gateway: string, id: string, 
  * a tick in the future sees every procedure in conduct as stalled without
  * the test waiting for the window to pass.
  */
+/**
+ * Waits until the list (the D1 projection, which trails a procedure's own state
+ * by about half a second) shows the procedure with `status`, as a watcher tick reads it.
+ */
+export async function projected(server: Server, token: string, id: string, status: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const page = await callApi(server, token, "GET", `/v1/procedures?status=${status}&limit=100`);
+    if (page.json?.items?.some((item: { procedure_id: string }) => item.procedure_id === id)) return;
+    if (Date.now() > deadline) throw new Error(`procedure ${id} not listed as ${status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export async function tick(server: Server, atMs: number) {
   const response = await fetch(`${server.baseUrl}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("*/5 * * * *")}&time=${atMs}`);
   if (!response.ok) throw new Error(`scheduled: ${response.status} ${await response.text()}`);
