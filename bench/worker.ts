@@ -5,12 +5,13 @@
 //   one transaction for activity ingest).
 // - ProcedureObject: the service's object, subclassed only to count its D1
 //   projection writes in memory (bench/ingest.mjs).
-// - /__bench/* routes: the baseline, the projection-write counts, and seeding
-//   procedure_summary plus running one watcher tick (bench/sweep.mjs).
+// - /__bench/* routes: the baseline, the projection-write counts, seeding
+//   procedure_summary plus running one watcher tick (bench/sweep.mjs), and
+//   the token authentication tally (bench/auth.mjs).
 // The /__bench routes take no token: the bench serves on loopback only.
 import { DurableObject } from "cloudflare:workers";
 import { procedureObject } from "../src/api/procedure-stub";
-import { BOOTSTRAP_ADMIN_ID } from "../src/auth/principals";
+import { BOOTSTRAP_ADMIN_ID, tokenLookupStats } from "../src/auth/principals";
 import { database } from "../src/db/client";
 import type { SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
@@ -200,7 +201,7 @@ async function seed(env: Env, input: SeedRequest): Promise<{ inserted: number; s
 
   const t0 = Date.now();
   const stalledRunning = rows.slice(0, input.stalled).filter((r) => r[1] === "R").map((r) => r[0]);
-  const actor = { principal_id: BOOTSTRAP_ADMIN_ID, correlation_id: uuidv7() };
+  const actor = { principal_id: BOOTSTRAP_ADMIN_ID, scopes: null, correlation_id: uuidv7() };
   let next = 0;
   const createOne = async () => {
     for (let i = next++; i < stalledRunning.length; i = next++) {
@@ -275,6 +276,13 @@ async function bench(request: Request, env: BenchEnv, path: string): Promise<Res
       ids.map(async (id) => ({ procedure_id: id, ...(await benchProcedure(env, id).benchProjectionWrites(post)) })),
     );
     return Response.json(counts);
+  }
+  if (post && path === "/__bench/token-lookups") {
+    // Reads and resets the tally of D1 reads token authentication made (bench/auth.mjs).
+    const counted = { ...tokenLookupStats };
+    tokenLookupStats.d1_reads = 0;
+    tokenLookupStats.throttled = 0;
+    return Response.json(counted);
   }
   if (post && path === "/__bench/seed") return Response.json(await seed(env, (await request.json()) as SeedRequest));
   if (post && path === "/__bench/clear") return Response.json(await clear(env));

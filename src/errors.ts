@@ -18,6 +18,7 @@ export const ERROR_CLASSES = [
   "Unauthenticated",
   "Forbidden",
   "IdempotencyKeyReused",
+  "RateLimited",
   // the procedure's lifecycle
   "ProcedureNotFound",
   "ProcedureIdMismatch",
@@ -49,6 +50,10 @@ export const ERROR_CLASSES = [
   "ActivityEntryTooLarge",
   // other resources
   "ActorNotFound",
+  "PrincipalNotFound",
+  "PrincipalManagedElsewhere",
+  "PrincipalRevoked",
+  "AdminCannotBeScoped",
   "DecisionNotFound",
   "InternalError",
 ] as const;

@@ -6,6 +6,7 @@ import { conductRoutes } from "./api/conduct";
 import { meRoutes } from "./api/me";
 import { decisionRoutes } from "./api/decisions";
 import { procedureObject } from "./api/procedure-stub";
+import { principalRoutes } from "./api/principals";
 import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
 import { mountReference } from "./api/reference";
@@ -17,7 +18,7 @@ import { runTick } from "./watcher/sweep";
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, admin, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, admin, principalRoutes, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);

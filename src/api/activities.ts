@@ -86,5 +86,5 @@ export const activityRoutes = createRouter()
     const { cursor, limit } = c.req.valid("query");
     const before = cursor === undefined ? null : Number(cursor);
     if (before !== null && !Number.isSafeInteger(before)) throw new ProblemError("InvalidCursor", "the cursor is not one this service issued");
-    return c.json(await unwrap(procedureObject(c.env, id).activities(before, limit)), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).activities(before, limit, actorOf(c))), 200);
   });

@@ -1,13 +1,11 @@
-// Admin routes: principals (bearer tokens) and actors (the watcher's kill switch).
+// Admin routes for actors (the watcher's kill switch); each switch is audited.
 import { createRoute, z } from "@hono/zod-openapi";
-import { API_ROLES } from "../auth/grants";
-import { createPrincipal } from "../auth/principals";
 import { findActor, setActorActive } from "../db/actors";
 import { uuidv7 } from "../ids";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
-import { BEARER, Text, Timestamp, jsonBody, jsonResponse } from "./schemas";
+import { BEARER, Timestamp, jsonResponse } from "./schemas";
 
 const ActorSchema = z
   .object({
@@ -21,24 +19,6 @@ const ActorSchema = z
 
 const ActorIdParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
 
-const createPrincipalRoute = createRoute({
-  method: "post",
-  path: "/v1/principals",
-  operationId: "createPrincipal",
-  summary: "Create a principal and its bearer token (shown once)",
-  security: BEARER,
-  middleware: [requires("CreatePrincipal")],
-  request: {
-    body: jsonBody(
-      z.strictObject({ name: Text(200), roles: z.array(z.enum(API_ROLES)).min(1).max(4) }).openapi("CreatePrincipal"),
-    ),
-  },
-  responses: {
-    201: jsonResponse("The principal; the token is not stored and cannot be shown again", z.object({ principal_id: z.uuid(), token: z.string() })),
-    ...problemResponses(400, 401, 403, 413, 415),
-  },
-});
-
 const readActor = createRoute({
   method: "get",
   path: "/v1/actors/{id}",
@@ -47,7 +27,7 @@ const readActor = createRoute({
   security: BEARER,
   middleware: [requires("ReadActor")],
   request: { params: ActorIdParam },
-  responses: { 200: jsonResponse("The actor", ActorSchema), ...problemResponses(400, 401, 403, 404) },
+  responses: { 200: jsonResponse("The actor", ActorSchema), ...problemResponses(400, 401, 403, 404, 429) },
 });
 
 function actorSwitch(active: boolean) {
@@ -59,7 +39,7 @@ function actorSwitch(active: boolean) {
     security: BEARER,
     middleware: [requires(active ? "ActivateActor" : "DeactivateActor")],
     request: { params: ActorIdParam },
-    responses: { 200: jsonResponse("The actor", ActorSchema), ...problemResponses(400, 401, 403, 404) },
+    responses: { 200: jsonResponse("The actor", ActorSchema), ...problemResponses(400, 401, 403, 404, 429) },
   });
 }
 
@@ -69,11 +49,6 @@ function present<T>(actor: T | null, id: string): T {
 }
 
 export const admin = createRouter()
-  .openapi(createPrincipalRoute, async (c) => {
-    const { name, roles } = c.req.valid("json");
-    const created = await createPrincipal(c.var.db, name, [...new Set(roles)], new Date().toISOString(), uuidv7());
-    return c.json(created, 201);
-  })
   .openapi(readActor, async (c) => {
     const { id } = c.req.valid("param");
     return c.json(ActorSchema.parse(present(await findActor(c.var.db, id), id)), 200);
@@ -82,7 +57,8 @@ export const admin = createRouter()
 for (const active of [true, false]) {
   admin.openapi(actorSwitch(active), async (c) => {
     const { id } = c.req.valid("param");
-    const actor = await setActorActive(c.var.db, id, active, new Date().toISOString());
+    const by = { principal_id: c.var.principal.principal_id, audit_id: uuidv7() };
+    const actor = await setActorActive(c.var.db, id, active, new Date().toISOString(), by);
     return c.json(ActorSchema.parse(present(actor, id)), 200);
   });
 }

@@ -11,6 +11,7 @@ import { authenticate } from "./auth";
 import type { AppEnv } from "./context";
 import { wellFormedInput } from "./input";
 import { ProblemError, type Problem } from "./problem";
+import { rateLimit } from "./rate-limit";
 
 export type { AppEnv } from "./context";
 
@@ -82,8 +83,9 @@ function methodsByPath(routes: readonly Route[]): Array<{ pattern: RegExp; metho
 }
 
 /**
- * The root app: per-request dependencies in c.var, bearer authentication, the body limit and
- * the well-formedness checks on /v1, and every error answered as a problem.
+ * The root app: per-request dependencies in c.var, bearer authentication, the per-principal
+ * rate limit, the body limit and the well-formedness checks on /v1, and every error answered
+ * as a problem.
  */
 export function createApp() {
   const app = createRouter();
@@ -96,6 +98,7 @@ export function createApp() {
     c.header("x-correlation-id", correlationId);
   });
   app.use("/v1/*", authenticate);
+  app.use("/v1/*", rateLimit);
   app.use(
     "/v1/*",
     bodyLimit({

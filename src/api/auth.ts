@@ -6,14 +6,20 @@ import { principalForToken } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
 
-/** 401 unless a known bearer token is presented. */
+/** 401 unless a known, live bearer token is presented. */
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("authorization") ?? "";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ProblemError("Unauthenticated", "an Authorization: Bearer token is required");
-  const principal = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!);
-  if (!principal) throw new ProblemError("Unauthenticated", "the bearer token is not recognised");
-  c.set("principal", principal);
+  const outcome = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!, Date.now());
+  if ("refused" in outcome) {
+    // Only strangers are throttled: a token this isolate has not seen, while unknown tokens flood it.
+    if (outcome.refused === "throttled") {
+      throw new ProblemError("RateLimited", "too many unrecognised tokens right now; retry shortly", undefined, { "retry-after": "1" });
+    }
+    throw new ProblemError("Unauthenticated", "the bearer token is not recognised, revoked or expired");
+  }
+  c.set("principal", outcome.principal);
   await next();
 });
 

@@ -152,11 +152,11 @@ export const conductRoutes = createRouter()
   })
   .openapi(manifest, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await unwrap(procedureObject(c.env, id).readManifest()), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).readManifest(actorOf(c))), 200);
   })
   .openapi(resumePoint, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await unwrap(procedureObject(c.env, id).resumePoint()), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).resumePoint(actorOf(c))), 200);
   })
   .openapi(conductFrom, async (c) => {
     const { id } = c.req.valid("param");

@@ -67,13 +67,13 @@ export const decisionRoutes = createRouter()
   .openapi(list, async (c) => {
     const { cursor, limit, ...filter } = c.req.valid("query");
     const before = cursor === undefined ? null : decodeCursor(cursor, DecisionCursorSchema);
-    const page = await listDecisions(c.var.db, filter, before, limit);
+    const page = await listDecisions(c.var.db, { ...filter, scopes: c.var.principal.scopes }, before, limit);
     const next_cursor = page.next && encodeCursor(page.next);
     return c.json({ items: page.rows.map((row) => DecisionSchema.parse(row)), next_cursor }, 200);
   })
   .openapi(read, async (c) => {
     const { id } = c.req.valid("param");
-    const found = await findDecision(c.var.db, id);
+    const found = await findDecision(c.var.db, id, c.var.principal.scopes);
     if (!found) throw new ProblemError("DecisionNotFound", `decision ${id} does not exist`);
     return c.json(DecisionSchema.parse(found), 200);
   });

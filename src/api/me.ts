@@ -3,6 +3,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ROLES } from "../auth/grants";
 import { createRouter } from "./app";
+import { ScopesSchema } from "./principals";
 import { problemResponses } from "./problem";
 import { BEARER, jsonResponse, Timestamp } from "./schemas";
 
@@ -11,10 +12,7 @@ const MeSchema = z
     principal_id: z.string(),
     name: z.string(),
     roles: z.array(z.enum(ROLES)),
-    scopes: z
-      .object({ target_asset_ids: z.array(z.string()) })
-      .nullable()
-      .openapi({ description: "The assets the caller may act on; null: every procedure" }),
+    scopes: ScopesSchema,
     expires_at: Timestamp.nullable().openapi({ description: "When the token stops working; null: it does not expire" }),
   })
   .openapi("Me");
@@ -25,10 +23,10 @@ const me = createRoute({
   operationId: "getMe",
   summary: "The caller: principal, roles and scope",
   security: BEARER,
-  responses: { 200: jsonResponse("The authenticated principal", MeSchema), ...problemResponses(401) },
+  responses: { 200: jsonResponse("The authenticated principal", MeSchema), ...problemResponses(400, 401) },
 });
 
 export const meRoutes = createRouter().openapi(me, (c) => {
-  const { principal_id, name, roles } = c.var.principal;
-  return c.json({ principal_id, name, roles, scopes: null, expires_at: null }, 200);
+  const { principal_id, name, roles, scopes, expires_at } = c.var.principal;
+  return c.json({ principal_id, name, roles, scopes, expires_at }, 200);
 });

@@ -17,7 +17,7 @@ export const ProblemSchema = z
 
 export type Problem = z.infer<typeof ProblemSchema>;
 
-export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500;
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500;
 
 /** The status each error class answers with. */
 export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
@@ -37,6 +37,8 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   Unauthenticated: 401,
   Forbidden: 403,
   IdempotencyKeyReused: 422,
+  /** Too many requests from one principal in the limiter's period (`Retry-After` says when to try again). */
+  RateLimited: 429,
   ProcedureNotFound: 404,
   ProcedureIdMismatch: 400,
   ProcedureAlreadyExists: 409,
@@ -66,6 +68,13 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   /** An activity entry's payload is larger than one entry may hold. */
   ActivityEntryTooLarge: 413,
   ActorNotFound: 404,
+  PrincipalNotFound: 404,
+  /** The bootstrap admin (the ADMIN_TOKEN secret) or a principal without a token: not revoked or rotated over the API. */
+  PrincipalManagedElsewhere: 409,
+  /** A revoked principal stays revoked: its token cannot be rotated back to life. */
+  PrincipalRevoked: 409,
+  /** A scope narrows procedure access; an admin could lift it by creating an unscoped principal. */
+  AdminCannotBeScoped: 422,
   DecisionNotFound: 404,
   InternalError: 500,
 };
@@ -80,6 +89,7 @@ const TITLES: Record<number, string> = {
   413: "Content Too Large",
   415: "Unsupported Media Type",
   422: "Unprocessable Content",
+  429: "Too Many Requests",
   500: "Internal Server Error",
   503: "Service Unavailable",
 };
@@ -92,6 +102,8 @@ export class ProblemError extends Error {
     readonly error_class: ErrorClass,
     readonly detail: string,
     readonly errors?: Problem["errors"],
+    /** Headers the refusal carries (`Retry-After`). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(`${error_class}: ${detail}`);
     this.status = HTTP_STATUS[error_class];
@@ -115,13 +127,18 @@ export class ProblemError extends Error {
   response(headers: Record<string, string> = {}): Response {
     return new Response(JSON.stringify(this.body()), {
       status: this.status,
-      headers: { ...headers, "content-type": "application/problem+json" },
+      headers: { ...this.headers, ...headers, "content-type": "application/problem+json" },
     });
   }
 }
 
-/** Problem responses for a route's OpenAPI declaration. */
-export function problemResponses(...statuses: number[]) {
+/**
+ * Problem responses for a route's OpenAPI declaration. Every authenticated
+ * route (one that may answer 401) is rate limited per principal, so it also
+ * declares 429.
+ */
+export function problemResponses(...declared: number[]) {
+  const statuses = declared.includes(401) ? [...new Set([...declared, 429])] : declared;
   return Object.fromEntries(
     statuses.map((status) => [
       status,

@@ -10,9 +10,14 @@ export function procedureObject(env: Env, procedureId: string) {
   return env.PROCEDURES.get(env.PROCEDURES.idFromName(procedureId));
 }
 
-/** The acting principal and correlation id for the events a command appends. */
+/**
+ * The acting principal, its scopes and the correlation id: every call to a
+ * procedure's object carries it (reads too), and the object refuses a
+ * procedure outside the scopes before anything else.
+ */
 export function actorOf(c: Context<AppEnv>): Actor {
-  return { principal_id: c.var.principal.principal_id, correlation_id: c.var.correlation_id };
+  const { principal_id, scopes } = c.var.principal;
+  return { principal_id, scopes, correlation_id: c.var.correlation_id };
 }
 
 /** The accepted value, or the refusal thrown as a problem. */

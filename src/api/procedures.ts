@@ -1,6 +1,6 @@
 // Procedure registration, listing, reads and the lifecycle commands.
 import { createRoute, z } from "@hono/zod-openapi";
-import type { CommandName } from "../auth/grants";
+import { mayRegister, type CommandName } from "../auth/grants";
 import { claimIdempotencyKey } from "../db/idempotency";
 import { listSummaries } from "../db/summaries";
 import { sha256Hex } from "../encoding";
@@ -215,32 +215,35 @@ export const procedures = createRouter()
   .openapi(register, async (c) => {
     const body = c.req.valid("json");
     const key = c.req.valid("header")["idempotency-key"];
+    if (!mayRegister(c.var.principal.scopes, body.target_asset_ids)) {
+      throw new ProblemError("Forbidden", "a scoped principal registers procedures only on assets within its scopes");
+    }
     const id = await procedureIdFor(c, body, key);
     const stub = procedureObject(c.env, id);
     const outcome = await stub.register(id, body, actorOf(c));
     // Under a key the id is this request's alone, so "already exists" means an
     // earlier (or concurrent) attempt of the same request registered it.
     const replayed = !outcome.ok && key !== undefined && outcome.refusal.error_class === "ProcedureAlreadyExists";
-    const view = replayed ? await unwrap(stub.read()) : await unwrap(outcome);
+    const view = replayed ? await unwrap(stub.read(actorOf(c))) : await unwrap(outcome);
     c.header("location", `/v1/procedures/${id}`);
     return c.json(view, 201);
   })
   .openapi(list, async (c) => {
     const { cursor, limit, ...filter } = c.req.valid("query");
     const after = cursor === undefined ? null : decodeCursor(cursor, SummaryCursorSchema);
-    const page = await listSummaries(c.var.db, filter, after, limit);
+    const page = await listSummaries(c.var.db, { ...filter, scopes: c.var.principal.scopes }, after, limit);
     const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, ...row }) => row);
     const next_cursor = page.next && encodeCursor(page.next);
     return c.json({ items, next_cursor }, 200);
   })
   .openapi(read, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await unwrap(procedureObject(c.env, id).read()), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).read(actorOf(c))), 200);
   })
   .openapi(events, async (c) => {
     const { id } = c.req.valid("param");
     const { after, limit } = c.req.valid("query");
-    return c.json(await unwrap(procedureObject(c.env, id).events(after, limit)), 200);
+    return c.json(await unwrap(procedureObject(c.env, id).events(after, limit, actorOf(c))), 200);
   });
 
 for (const spec of LIFECYCLE) {

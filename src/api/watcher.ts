@@ -1,7 +1,7 @@
 // The stall watcher's status: its configuration, its agent and its last tick.
 import { createRoute, z } from "@hono/zod-openapi";
 import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
-import { principalById } from "../auth/principals";
+import { activePrincipalById } from "../auth/principals";
 import { findActor } from "../db/actors";
 import { readWatcherState } from "../db/watcher-state";
 import { WATCHER_AGENT } from "../watcher/stall";
@@ -64,7 +64,7 @@ export const watcherRoutes = createRouter().openapi(watcher, async (c) => {
     const { watcher: config } = c.var.config;
     const [actor, principal, memory] = await Promise.all([
       findActor(c.var.db, WATCHER_AGENT.id),
-      principalById(c.var.db, WATCHER_AGENT.id),
+      activePrincipalById(c.var.db, WATCHER_AGENT.id, Date.now()),
       readWatcherState(c.var.db),
     ]);
     return c.json(

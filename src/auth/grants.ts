@@ -43,7 +43,17 @@ export const GATEWAY_COMMANDS = [
 
 export const WATCHER_COMMANDS = ["ListProcedures", "ReadProcedure"] as const;
 
-export const ADMIN_COMMANDS = ["ReadActor", "DeactivateActor", "ActivateActor", "CreatePrincipal"] as const;
+export const ADMIN_COMMANDS = [
+  "ReadActor",
+  "DeactivateActor",
+  "ActivateActor",
+  "CreatePrincipal",
+  "ListPrincipals",
+  "ReadPrincipal",
+  "RevokePrincipal",
+  "RotatePrincipal",
+  "ReadAuditLog",
+] as const;
 
 export type CommandName =
   | (typeof READ_COMMANDS)[number]
@@ -59,13 +69,34 @@ const GRANTS: Record<Role, ReadonlySet<CommandName>> = {
   watcher: new Set(WATCHER_COMMANDS),
 };
 
+/** The assets a principal may act on: a procedure is in scope when its targets meet these. */
+export interface PrincipalScopes {
+  target_asset_ids: string[];
+}
+
 export interface Principal {
   principal_id: string;
   name: string;
   roles: Role[];
+  /** Null: every procedure. */
+  scopes: PrincipalScopes | null;
+  /** Null: the token does not expire. */
+  expires_at: string | null;
+}
+
+/** True when a procedure with these targets is within the scope (no scope: every procedure). */
+export function inScope(scopes: PrincipalScopes | null, targetAssetIds: readonly string[]): boolean {
+  if (scopes === null) return true;
+  return targetAssetIds.some((asset) => scopes.target_asset_ids.includes(asset));
 }
 
 /** True when one of the principal's roles grants the command. */
-export function isAuthorized(principal: Principal, command: CommandName): boolean {
+export function isAuthorized(principal: Pick<Principal, "roles">, command: CommandName): boolean {
   return principal.roles.some((role) => GRANTS[role]?.has(command) ?? false);
+}
+
+/** True when a procedure with these targets may be registered: a scoped principal needs every target within its scopes (and at least one). */
+export function mayRegister(scopes: PrincipalScopes | null, targetAssetIds: readonly string[]): boolean {
+  if (scopes === null) return true;
+  return targetAssetIds.length > 0 && targetAssetIds.every((asset) => scopes.target_asset_ids.includes(asset));
 }

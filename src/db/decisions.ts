@@ -3,7 +3,9 @@ import { and, desc, eq } from "drizzle-orm";
 import type { DecisionRecord } from "../decisions/vocabulary";
 import type { Database } from "./client";
 import { splitPage } from "../paging";
+import type { PrincipalScopes } from "../auth/grants";
 import { beyond } from "./keyset";
+import { inScopeSql } from "./scope";
 import { decisions } from "./schema";
 
 export type StoredDecision = typeof decisions.$inferSelect;
@@ -32,11 +34,14 @@ export function insertDecisionStatement(d1: D1Database, decision: DecisionRecord
     );
 }
 
-export async function findDecision(db: Database, id: string): Promise<StoredDecision | null> {
-  return (await db.query.decisions.findFirst({ where: eq(decisions.id, id) })) ?? null;
+/** The decision, unless its subject is a procedure outside the caller's scopes. */
+export async function findDecision(db: Database, id: string, scopes: PrincipalScopes | null): Promise<StoredDecision | null> {
+  return (await db.query.decisions.findFirst({ where: and(eq(decisions.id, id), inScopeSql(decisions.subject_id, scopes)) })) ?? null;
 }
 
 export interface DecisionFilter {
+  /** The caller's scopes: only decisions about procedures within them are listed. */
+  scopes: PrincipalScopes | null;
   context?: string | undefined;
   choice?: string | undefined;
   subject_id?: string | undefined;
@@ -58,6 +63,7 @@ export async function listDecisions(db: Database, filter: DecisionFilter, before
         filter.context ? eq(t.context, filter.context) : undefined,
         filter.choice ? eq(t.choice, filter.choice) : undefined,
         filter.subject_id ? eq(t.subject_id, filter.subject_id) : undefined,
+        inScopeSql(t.subject_id, filter.scopes),
         before ? beyond("desc", t.recorded_at, t.id, before.recorded_at, before.id) : undefined,
       ),
     )

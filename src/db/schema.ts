@@ -1,6 +1,7 @@
 // The cross-procedure database (D1). drizzle-kit generates migrations/ from it.
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { PrincipalScopes } from "../auth/grants";
 import type { PseudoaxisConstituent } from "../conduct/resolve";
 import type { HoldCause } from "../procedure/events";
 import type { WatchWindow } from "../watcher/stall";
@@ -80,7 +81,33 @@ export const principals = sqliteTable("principals", {
   /** SHA-256 of the bearer token; the token itself is never stored. Null: no token (an agent). */
   token_hash: text().unique(),
   created_at: text().notNull(),
+  /** The assets this principal may act on; null: every procedure. */
+  scopes: text({ mode: "json" }).$type<PrincipalScopes>(),
+  /** When the token stops working; null: never. */
+  expires_at: text(),
+  /** Once set, the token is refused; a revocation is never undone. */
+  revoked_at: text(),
+  revoked_reason: text(),
+  /** When the token was last replaced (the previous one is refused from then on). */
+  rotated_at: text(),
 });
+
+/** Who changed access, when and why: appended only, written in the same batch as the change. */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    audit_id: text().primaryKey(),
+    action: text().notNull(),
+    subject_id: text().notNull(),
+    actor_id: text().notNull(),
+    reason: text(),
+    occurred_at: text().notNull(),
+  },
+  (t) => [
+    index("audit_log_occurred").on(t.occurred_at, t.audit_id),
+    index("audit_log_subject").on(t.subject_id, t.occurred_at, t.audit_id),
+  ],
+);
 
 export const actors = sqliteTable("actors", {
   actor_id: text().primaryKey(),

@@ -3,7 +3,9 @@ import { and, asc, eq, getTableColumns, sql } from "drizzle-orm";
 import type { Database } from "./client";
 import { splitPage } from "../paging";
 import { watchWindow } from "../watcher/stall";
+import type { PrincipalScopes } from "../auth/grants";
 import { beyond } from "./keyset";
+import { inScopeSql } from "./scope";
 import { procedureSummary, procedureTargets } from "./schema";
 
 export type SummaryRow = Omit<
@@ -59,6 +61,8 @@ export async function upsertSummary(db: Database, row: SummaryRow): Promise<void
 }
 
 export interface SummaryFilter {
+  /** The caller's scopes: only procedures within them are listed. */
+  scopes: PrincipalScopes | null;
   status?: string | undefined;
   kind?: string | undefined;
   target_asset_id?: string | undefined;
@@ -83,6 +87,7 @@ export function summaryPageQuery(db: Database, filter: SummaryFilter, after: Sum
   const conditions = and(
     filter.status ? eq(t.status, filter.status) : undefined,
     filter.kind ? eq(t.kind, filter.kind) : undefined,
+    inScopeSql(t.procedure_id, filter.scopes),
     byTarget ? eq(procedureTargets.asset_id, filter.target_asset_id!) : undefined,
     after ? beyond("asc", key.registered_at, key.procedure_id, after.registered_at, after.procedure_id) : undefined,
   );

@@ -1,10 +1,19 @@
 // What the procedure's object and the routes exchange over RPC: the arguments
 // a command carries and the results a route turns into a response.
+import type { PrincipalScopes } from "../auth/grants";
 import type { StepPayload } from "../conduct/steps";
 import type { OnFailure, ProcedureStatus } from "./events";
 
+/**
+ * What the caller may reach: with scopes, only a procedure whose targets meet
+ * them; any other answers as if it did not exist. Every call carries it.
+ */
+export interface Access {
+  scopes: PrincipalScopes | null;
+}
+
 /** Who is acting, carried onto every event the command appends. */
-export interface Actor {
+export interface Actor extends Access {
   principal_id: string;
   correlation_id: string;
 }

@@ -4,6 +4,7 @@
 // await, and then does its after-commit work (the alarm, the delivery timer).
 // The object knows which procedure it is from its own id, never from an argument.
 import { DurableObject } from "cloudflare:workers";
+import { inScope } from "../auth/grants";
 import { manifestOf } from "../conduct/entries";
 import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
 import { payloadToStep, type Step } from "../conduct/steps";
@@ -12,6 +13,7 @@ import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
 import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
 import type {
+  Access,
   Actor,
   AppendResult,
   ConductPlan,
@@ -91,16 +93,22 @@ export class ProcedureObject extends DurableObject<Env> {
   async register(procedureId: string, input: RegisterInput, actor: Actor): Promise<Decision<ProcedureView>> {
     const own = this.ctx.id.name;
     if (procedureId !== own) return refuse("ProcedureIdMismatch", `this object stands for procedure ${own ?? "(unnamed)"}, not ${procedureId}`);
+    const hidden = this.outOfScope(actor);
+    if (hidden) return hidden;
     return this.run([{ type: "RegisterProcedure", ...input }], actor);
   }
 
   /** Runs one lifecycle command (start, hold, resume, complete, abort, truncate). */
   async command(command: ProcedureCommand, actor: Actor): Promise<Decision<ProcedureView>> {
+    const hidden = this.outOfScope(actor);
+    if (hidden) return hidden;
     return this.run([command], actor);
   }
 
   /** Pins the resolved steps and starts the procedure in one append. */
   async conduct(plan: ConductPlan, actor: Actor): Promise<Decision<Conducted>> {
+    const hidden = this.outOfScope(actor);
+    if (hidden) return hidden;
     const ctx = this.context();
     const decided = decideAll(this.state, [{ type: "ConductProcedure", ...plan }], ctx);
     if (!decided.ok) return decided;
@@ -111,6 +119,8 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Resumes a Held conducted procedure from a boundary and answers the replay plan from the pinned list. */
   async conductFrom(boundary: number, actor: Actor): Promise<Decision<ReplayResult>> {
+    const hidden = this.outOfScope(actor);
+    if (hidden) return hidden;
     const decided = decideConductFrom(this.state, boundary, this.context());
     if (!decided.ok) return decided;
     await this.commit(decided.value, actor);
@@ -125,6 +135,8 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Gives the operator's go-ahead for one action or compute step of a replay. */
   async authorizeReplayStep(stepIndex: number, actor: Actor): Promise<Decision<ProcedureView>> {
+    const hidden = this.outOfScope(actor);
+    if (hidden) return hidden;
     const decided = decideGoAhead(this.state, this.loadManifest(), stepIndex, this.context());
     if (!decided.ok) return decided;
     await this.commit(decided.value, actor);
@@ -133,6 +145,8 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Validates and records a gateway's batch; the batch may complete, abort or hold the procedure. */
   async appendActivities(entries: ActivityEntryInput[], actor: Actor): Promise<Decision<AppendResult>> {
+    const hidden = this.outOfScope(actor);
+    if (hidden) return hidden;
     if (this.state === null) return this.notFound();
     const ctx = this.context();
     const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
@@ -146,26 +160,34 @@ export class ProcedureObject extends DurableObject<Env> {
   // ---- reads --------------------------------------------------------------
 
   /** The procedure's current state, from its own storage. */
-  async read(): Promise<Decision<ProcedureView>> {
+  async read(access: Access): Promise<Decision<ProcedureView>> {
+    const hidden = this.outOfScope(access);
+    if (hidden) return hidden;
     return this.state === null ? this.notFound() : accept(this.view(this.state));
   }
 
   /** A page of the event log in version order, after `after`. */
-  async events(after: number, limit: number): Promise<Decision<Page<RecordedEvent>>> {
+  async events(after: number, limit: number, access: Access): Promise<Decision<Page<RecordedEvent>>> {
+    const hidden = this.outOfScope(access);
+    if (hidden) return hidden;
     if (this.state === null) return this.notFound();
     const page = eventsAfter(this.sql, after, limit);
     return accept({ items: page.items, next_cursor: page.next });
   }
 
   /** The pinned step list; refused before conduct. */
-  async readManifest(): Promise<Decision<PinnedManifest>> {
+  async readManifest(access: Access): Promise<Decision<PinnedManifest>> {
+    const hidden = this.outOfScope(access);
+    if (hidden) return hidden;
     if (this.state === null) return this.notFound();
     const manifest = this.loadManifest();
     return manifest ? accept(manifest.pinned) : refuse("ManifestNotFound", "the procedure has no pinned manifest");
   }
 
   /** Where a resume should start: the interrupted step, else the first without an ok. */
-  async resumePoint(): Promise<Decision<ResumePoint>> {
+  async resumePoint(access: Access): Promise<Decision<ResumePoint>> {
+    const hidden = this.outOfScope(access);
+    if (hidden) return hidden;
     if (this.state === null) return this.notFound();
     const manifest = this.loadManifest();
     if (!manifest) return refuse("ManifestNotFound", "the procedure has no pinned manifest");
@@ -180,7 +202,9 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** A page of the logbook, newest first. */
-  async activities(cursor: number | null, limit: number): Promise<Decision<Page<ActivityEntry>>> {
+  async activities(cursor: number | null, limit: number, access: Access): Promise<Decision<Page<ActivityEntry>>> {
+    const hidden = this.outOfScope(access);
+    if (hidden) return hidden;
     if (this.state === null) return this.notFound();
     const page = pageEntries(this.sql, cursor, limit);
     return accept({ items: page.items, next_cursor: page.next === null ? null : String(page.next) });
@@ -327,6 +351,15 @@ export class ProcedureObject extends DurableObject<Env> {
     const kinds = replay ? (this.loadManifest()?.manifestKinds ?? []) : [];
     const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];
     return procedureView(state, this.currentProgress(), awaiting);
+  }
+
+  /**
+   * The scope check, first in every call a caller makes: a procedure outside
+   * the caller's scope answers as one that does not exist, and nothing is written.
+   */
+  private outOfScope(access: Access): Decision<never> | null {
+    if (this.state === null || inScope(access.scopes, this.state.target_asset_ids)) return null;
+    return this.notFound();
   }
 
   private notFound(): Decision<never> {

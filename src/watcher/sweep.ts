@@ -3,7 +3,7 @@
 // procedures, reads a Running candidate's latest activity once from its object,
 // and records one Stall decision per episode. It never issues a command.
 import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
-import { principalById } from "../auth/principals";
+import { activePrincipalById } from "../auth/principals";
 import { findActor } from "../db/actors";
 import type { Database } from "../db/client";
 import { insertDecisionStatement } from "../db/decisions";
@@ -95,7 +95,7 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
     if (!actor) summary = emptySummary("agent-missing", startedAt);
     else if (!actor.active) summary = emptySummary("agent-inactive", startedAt);
     else {
-      const principal = await principalById(deps.db, WATCHER_AGENT.id);
+      const principal = await activePrincipalById(deps.db, WATCHER_AGENT.id, deps.nowMs);
       if (!principal || !WATCHER_COMMANDS.every((command) => isAuthorized(principal, command))) {
         if (deniedSince === null) {
           deniedSince = startedAt;

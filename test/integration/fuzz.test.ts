@@ -98,7 +98,7 @@ type Case = {
   auth: "admin" | "reader" | "none";
 };
 
-function cases(doc: Doc, operations: Operation[], procedureIds: string[]): fc.Arbitrary<Case> {
+function cases(doc: Doc, operations: Operation[], procedureIds: string[], principalIds: string[]): fc.Arbitrary<Case> {
   return fc.constantFrom(...operations).chain((operation) => {
     const { op } = operation;
     const parameters: Schema[] = op.parameters ?? [];
@@ -107,7 +107,9 @@ function cases(doc: Doc, operations: Operation[], procedureIds: string[]): fc.Ar
     const paramValue = (p: Schema) =>
       p.name === "id" && operation.path.startsWith("/v1/procedures")
         ? fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...procedureIds) }, { weight: 1, arbitrary: fc.uuid({ version: 7 }) }, { weight: 1, arbitrary: junkString })
-        : fc.oneof({ weight: 3, arbitrary: valid(doc, p.schema).map(String) }, { weight: 1, arbitrary: junkString });
+        : p.name === "id" && operation.path.startsWith("/v1/principals")
+          ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...principalIds) }, { weight: 1, arbitrary: fc.uuid({ version: 7 }) }, { weight: 1, arbitrary: junkString })
+          : fc.oneof({ weight: 3, arbitrary: valid(doc, p.schema).map(String) }, { weight: 1, arbitrary: junkString });
     const params = fc.record(Object.fromEntries(pathParams.map((p) => [p.name, paramValue(p)]))) as fc.Arbitrary<Record<string, string>>;
     const queryPart = (p: Schema) =>
       fc.option(fc.oneof({ weight: 3, arbitrary: valid(doc, p.schema).map(String) }, { weight: 1, arbitrary: junkString }), { nil: undefined }).map((v) =>
@@ -144,14 +146,16 @@ async function writes(procedureIds: string[], c: Case) {
   }
   const body = c.body?.kind === "json" && c.body.value && typeof c.body.value === "object" ? (c.body.value as Record<string, unknown>) : {};
   const name = typeof body.name === "string" ? body.name : "";
-  const [summaries, principals, pseudoaxis, actor, keys] = await env.DB.batch([
+  const [summaries, principals, pseudoaxis, actor, keys, principal, audit] = await env.DB.batch([
     env.DB.prepare("SELECT count(*) AS n FROM procedure_summary WHERE name IN (?, ?)").bind(name, name.trim()),
     env.DB.prepare("SELECT count(*) AS n FROM principals WHERE name IN (?, ?)").bind(name, name.trim()),
     env.DB.prepare("SELECT constituents, updated_at FROM pseudoaxes WHERE name = ?").bind(c.params.name ?? ""),
     env.DB.prepare("SELECT active, updated_at FROM actors WHERE actor_id = ?").bind(c.params.id ?? ""),
     env.DB.prepare("SELECT count(*) AS n FROM idempotency_keys"),
+    env.DB.prepare("SELECT token_hash, revoked_at, rotated_at FROM principals WHERE principal_id = ?").bind(c.params.id ?? ""),
+    env.DB.prepare("SELECT count(*) AS n FROM audit_log"),
   ]);
-  return { procedure, d1: [summaries, principals, pseudoaxis, actor, keys].map((r) => r!.results) };
+  return { procedure, d1: [summaries, principals, pseudoaxis, actor, keys, principal, audit].map((r) => r!.results) };
 }
 
 async function send(c: Case, tokens: { admin: string; reader: string }) {
@@ -184,10 +188,11 @@ describe("fuzzing the served OpenAPI document", () => {
     const conducted = await registerProcedure();
     await conduct(conducted, { steps: [STEPS.setpoint, STEPS.action, STEPS.check], on_failure: "hold" });
     const procedureIds = [defined, running, conducted];
+    const principalIds = [(await call("/v1/principals", { body: { name: "fuzzed", roles: ["reader"] } })).json.principal_id as string];
     const seenStatuses = new Map<string, Set<number>>();
 
     await fc.assert(
-      fc.asyncProperty(cases(doc, operations, procedureIds), async (c) => {
+      fc.asyncProperty(cases(doc, operations, procedureIds, principalIds), async (c) => {
         fc.pre(routable(c));
         const before = await writes(procedureIds, c);
         const result = await send(c, tokens);

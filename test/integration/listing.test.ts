@@ -141,7 +141,7 @@ describe("listing by target asset", () => {
     const seen: string[] = [];
     let after: { registered_at: string; procedure_id: string } | null = null;
     do {
-      const { sql, params } = summaryPageQuery(db, { target_asset_id: asset }, after, limit).toSQL();
+      const { sql, params } = summaryPageQuery(db, { target_asset_id: asset, scopes: null }, after, limit).toSQL();
       const page = await env.DB.prepare(sql).bind(...params).all<{ procedure_id: string; registered_at: string }>();
       // The target rows walked (from the cursor's own row) and the summaries they join, one past the page each.
       expect(page.meta.rows_read).toBeLessThanOrEqual(2 * (limit + 1) + 1);

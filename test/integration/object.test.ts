@@ -40,7 +40,7 @@ const asleep = () => new Promise<void>(() => {});
 
 /** An hour ahead of the wall clock: an alarm the object sets by its own clock never fires by itself during a test. */
 const AHEAD = 3_600_000;
-const ACTOR = { principal_id: "01900000-0000-7000-8000-0000000000ad", correlation_id: "test" };
+const ACTOR = { principal_id: "01900000-0000-7000-8000-0000000000ad", scopes: null, correlation_id: "test" };
 
 describe("ProcedureObject", () => {
   it("reads the same state after eviction", async () => {

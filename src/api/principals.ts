@@ -1,0 +1,225 @@
+// Principals over HTTP (admin): create with an optional scope and expiry, list,
+// read, revoke, rotate; and the audit trail of those changes. No answer and no
+// log line ever carries a token's hash; a token is shown once, when made.
+import { createRoute, z } from "@hono/zod-openapi";
+import { API_ROLES, ROLES } from "../auth/grants";
+import {
+  BOOTSTRAP_ADMIN_ID,
+  createPrincipal,
+  findPrincipal,
+  listPrincipals,
+  revokePrincipal,
+  rotatePrincipal,
+  type PrincipalRecord,
+} from "../auth/principals";
+import { AUDIT_ACTIONS, listAudit } from "../db/audit";
+import { uuidv7 } from "../ids";
+import { createRouter } from "./app";
+import { requires } from "./auth";
+import { decodeCursor, encodeCursor } from "./cursor";
+import { ProblemError, problemResponses } from "./problem";
+import { BEARER, InputTimestamp, Limit, Text, Timestamp, jsonBody, jsonResponse, pageResponse } from "./schemas";
+
+export const ScopesSchema = z
+  .object({ target_asset_ids: z.array(z.string()) })
+  .nullable()
+  .openapi("Scopes", { description: "The assets the principal may act on; null: every procedure" });
+
+const PrincipalSchema = z
+  .object({
+    principal_id: z.string(),
+    name: z.string(),
+    roles: z.array(z.enum(ROLES)),
+    scopes: ScopesSchema,
+    created_at: Timestamp,
+    expires_at: Timestamp.nullable(),
+    revoked_at: Timestamp.nullable(),
+    revoked_reason: z.string().nullable(),
+    rotated_at: Timestamp.nullable(),
+    has_token: z.boolean().openapi({ description: "False for an agent that acts without a bearer token (the watcher)" }),
+  })
+  .openapi("Principal");
+
+const AuditEntrySchema = z
+  .object({
+    audit_id: z.uuid(),
+    action: z.enum(AUDIT_ACTIONS),
+    subject_id: z.string(),
+    actor_id: z.string(),
+    reason: z.string().nullable(),
+    occurred_at: Timestamp,
+  })
+  .openapi("AuditEntry");
+
+const PrincipalIdParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+
+const CreateBody = z
+  .strictObject({
+    name: Text(200),
+    roles: z.array(z.enum(API_ROLES)).min(1).max(4),
+    scopes: z
+      .strictObject({ target_asset_ids: z.array(z.string().min(1).max(200)).min(1).max(100) })
+      .optional()
+      .openapi({ description: "Limit the principal to procedures with one of these target assets (not for admins)" }),
+    expires_at: InputTimestamp.optional().openapi({ description: "When the token stops working; must be in the future" }),
+  })
+  .openapi("CreatePrincipal");
+
+function view(row: PrincipalRecord): z.infer<typeof PrincipalSchema> {
+  const { token_hash, ...rest } = row;
+  return PrincipalSchema.parse({ ...rest, has_token: token_hash !== null });
+}
+
+const create = createRoute({
+  method: "post",
+  path: "/v1/principals",
+  operationId: "createPrincipal",
+  summary: "Create a principal and its bearer token (shown once)",
+  security: BEARER,
+  middleware: [requires("CreatePrincipal")],
+  request: { body: jsonBody(CreateBody) },
+  responses: {
+    201: jsonResponse("The principal; the token is not stored and cannot be shown again", z.object({ principal_id: z.uuid(), token: z.string() })),
+    ...problemResponses(400, 401, 403, 413, 415, 422, 429),
+  },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/v1/principals",
+  operationId: "listPrincipals",
+  summary: "List principals in creation order (never a token or its hash)",
+  security: BEARER,
+  middleware: [requires("ListPrincipals")],
+  request: { query: z.strictObject({ cursor: z.string().max(500).optional(), limit: Limit(100, 50) }) },
+  responses: { 200: pageResponse("A page of principals", PrincipalSchema), ...problemResponses(400, 401, 403, 429) },
+});
+
+const read = createRoute({
+  method: "get",
+  path: "/v1/principals/{id}",
+  operationId: "readPrincipal",
+  summary: "Read a principal",
+  description: "The bootstrap admin is the `ADMIN_TOKEN` secret, not a stored principal: 404.",
+  security: BEARER,
+  middleware: [requires("ReadPrincipal")],
+  request: { params: PrincipalIdParam },
+  responses: { 200: jsonResponse("The principal", PrincipalSchema), ...problemResponses(400, 401, 403, 404, 429) },
+});
+
+const revoke = createRoute({
+  method: "post",
+  path: "/v1/principals/{id}/revoke",
+  operationId: "revokePrincipal",
+  summary: "Revoke a principal: its token is refused from the next request on",
+  description:
+    "Revoking again answers the principal as it is. The bootstrap admin cannot be revoked here (409 `PrincipalManagedElsewhere`): rotate the `ADMIN_TOKEN` secret.",
+  security: BEARER,
+  middleware: [requires("RevokePrincipal")],
+  request: {
+    params: PrincipalIdParam,
+    body: { ...jsonBody(z.strictObject({ reason: Text(500).optional() }).openapi("RevokePrincipal")), required: false },
+  },
+  responses: { 200: jsonResponse("The principal, revoked", PrincipalSchema), ...problemResponses(400, 401, 403, 404, 409, 413, 415, 429) },
+});
+
+const rotate = createRoute({
+  method: "post",
+  path: "/v1/principals/{id}/rotate",
+  operationId: "rotatePrincipal",
+  summary: "Replace a principal's token: the new one is shown once, the old one is refused from then on",
+  description:
+    "409 `PrincipalRevoked` for a revoked principal; 409 `PrincipalManagedElsewhere` for the bootstrap admin (rotate the `ADMIN_TOKEN` secret) and for an agent without a token.",
+  security: BEARER,
+  middleware: [requires("RotatePrincipal")],
+  request: { params: PrincipalIdParam },
+  responses: {
+    200: jsonResponse("The new token, shown once", z.object({ principal_id: z.uuid(), token: z.string() })),
+    ...problemResponses(400, 401, 403, 404, 409, 429),
+  },
+});
+
+const audit = createRoute({
+  method: "get",
+  path: "/v1/audit",
+  operationId: "listAudit",
+  summary: "The audit trail of access changes, newest first",
+  security: BEARER,
+  middleware: [requires("ReadAuditLog")],
+  request: {
+    query: z.strictObject({
+      subject_id: z.string().min(1).max(200).optional(),
+      cursor: z.string().max(500).optional(),
+      limit: Limit(100, 50),
+    }),
+  },
+  responses: { 200: pageResponse("A page of audit entries", AuditEntrySchema), ...problemResponses(400, 401, 403, 429) },
+});
+
+const PrincipalCursorSchema = z.object({ created_at: z.string(), principal_id: z.string() });
+const AuditCursorSchema = z.object({ occurred_at: z.string(), audit_id: z.string() });
+
+/** The stored principal an admin may manage over the API, or the refusal why not. */
+async function managed(db: Parameters<typeof findPrincipal>[0], id: string): Promise<PrincipalRecord> {
+  if (id === BOOTSTRAP_ADMIN_ID) {
+    throw new ProblemError("PrincipalManagedElsewhere", "the bootstrap admin is the ADMIN_TOKEN secret: rotate the secret instead");
+  }
+  const row = await findPrincipal(db, id);
+  if (!row) throw new ProblemError("PrincipalNotFound", `principal ${id} does not exist`);
+  return row;
+}
+
+export const principalRoutes = createRouter()
+  .openapi(create, async (c) => {
+    const { name, roles, scopes, expires_at } = c.req.valid("json");
+    const now = new Date();
+    if (scopes && roles.includes("admin")) throw new ProblemError("AdminCannotBeScoped", "an admin cannot be scoped: it could create an unscoped principal");
+    if (expires_at !== undefined && Date.parse(expires_at) <= now.getTime()) {
+      throw new ProblemError("ValidationFailed", "the body is invalid", [{ path: "expires_at", message: "must be in the future" }]);
+    }
+    const input = {
+      principal_id: uuidv7(),
+      name,
+      roles: [...new Set(roles)],
+      scopes: scopes ? { target_asset_ids: [...new Set(scopes.target_asset_ids)] } : null,
+      expires_at: expires_at === undefined ? null : new Date(expires_at).toISOString(),
+    };
+    return c.json(await createPrincipal(c.var.db, input, now.toISOString(), c.var.principal.principal_id, uuidv7), 201);
+  })
+  .openapi(list, async (c) => {
+    const { cursor, limit } = c.req.valid("query");
+    const after = cursor === undefined ? null : decodeCursor(cursor, PrincipalCursorSchema);
+    const page = await listPrincipals(c.var.db, after, limit);
+    return c.json({ items: page.rows.map(view), next_cursor: page.next && encodeCursor(page.next) }, 200);
+  })
+  .openapi(read, async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await findPrincipal(c.var.db, id);
+    if (!row) throw new ProblemError("PrincipalNotFound", `principal ${id} does not exist`);
+    return c.json(view(row), 200);
+  })
+  .openapi(revoke, async (c) => {
+    const { id } = c.req.valid("param");
+    const reason = (c.req.valid("json") as { reason?: string } | undefined)?.reason ?? null;
+    const row = await managed(c.var.db, id);
+    if (row.revoked_at !== null) return c.json(view(row), 200);
+    const revoked = await revokePrincipal(c.var.db, id, reason, new Date().toISOString(), c.var.principal.principal_id, uuidv7());
+    return c.json(view(revoked ?? row), 200);
+  })
+  .openapi(rotate, async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await managed(c.var.db, id);
+    if (row.token_hash === null) {
+      throw new ProblemError("PrincipalManagedElsewhere", `principal ${id} acts without a token; its actor's switch stops it`);
+    }
+    if (row.revoked_at !== null) throw new ProblemError("PrincipalRevoked", `principal ${id} was revoked at ${row.revoked_at}`);
+    const rotated = await rotatePrincipal(c.var.db, row, new Date().toISOString(), c.var.principal.principal_id, uuidv7());
+    if (!rotated) throw new ProblemError("PrincipalRevoked", `principal ${id} was revoked or rotated meanwhile`);
+    return c.json(rotated, 200);
+  })
+  .openapi(audit, async (c) => {
+    const { subject_id, cursor, limit } = c.req.valid("query");
+    const before = cursor === undefined ? null : decodeCursor(cursor, AuditCursorSchema);
+    const page = await listAudit(c.var.db, subject_id, before, limit);
+    return c.json({ items: page.rows.map((row) => AuditEntrySchema.parse(row)), next_cursor: page.next && encodeCursor(page.next) }, 200);
+  });

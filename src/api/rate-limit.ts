@@ -1,0 +1,42 @@
+// Per-principal rate limits, checked right after authentication and before a
+// body is read or a handler runs, so a request over the limit does nothing.
+// Activity ingest has its own budget: a busy gateway's batches must not eat
+// into the budget its other calls need, nor an operator's reads into ingest.
+import { createMiddleware } from "hono/factory";
+import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
+import type { AppEnv } from "./context";
+import { ProblemError } from "./problem";
+
+interface Limiter {
+  binding: "INGEST_RATE_LIMITER" | "API_RATE_LIMITER";
+  /** The binding's period in wrangler.toml: a client over the limit retries after it. */
+  periodSeconds: number;
+}
+
+const INGEST: Limiter = { binding: "INGEST_RATE_LIMITER", periodSeconds: 10 };
+const API: Limiter = { binding: "API_RATE_LIMITER", periodSeconds: 60 };
+
+const ACTIVITY_INGEST = /^\/v1\/procedures\/[^/]+\/activities\/?$/;
+
+/** Which budget a request spends. */
+export function limiterFor(method: string, path: string): Limiter {
+  return method === "POST" && ACTIVITY_INGEST.test(path) ? INGEST : API;
+}
+
+/**
+ * 429 RateLimited once the principal is over its limit. The bootstrap admin is
+ * not limited: it is the operators' way in to revoke whatever is flooding the
+ * service, and a secret only they hold.
+ */
+export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
+  const { principal_id } = c.var.principal;
+  if (principal_id === BOOTSTRAP_ADMIN_ID) return next();
+  const limiter = limiterFor(c.req.method, c.req.path);
+  const { success } = await c.env[limiter.binding].limit({ key: principal_id });
+  if (!success) {
+    throw new ProblemError("RateLimited", `principal ${principal_id} is over its request limit; retry after ${limiter.periodSeconds} s`, undefined, {
+      "retry-after": String(limiter.periodSeconds),
+    });
+  }
+  await next();
+});
