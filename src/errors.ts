@@ -50,6 +50,10 @@ export const ERROR_CLASSES = [
   // other resources
   "ActorNotFound",
   "DecisionNotFound",
+  // webhook subscriptions
+  "SubscriptionNotFound",
+  "WebhookUrlNotAllowed",
+  "UnknownEventType",
   "InternalError",
 ] as const;
 

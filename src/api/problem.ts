@@ -67,6 +67,10 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   ActivityEntryTooLarge: 413,
   ActorNotFound: 404,
   DecisionNotFound: 404,
+  SubscriptionNotFound: 404,
+  /** Not https, and not http to this machine (localhost, 127.0.0.1, [::1]). */
+  WebhookUrlNotAllowed: 422,
+  UnknownEventType: 422,
   InternalError: 500,
 };
 
