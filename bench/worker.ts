@@ -16,6 +16,8 @@ import type { SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
 import service from "../src/index";
 import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object";
+import type { NotifyMessage } from "../src/notify/delivery";
+import { drainOutbox } from "../src/notify/drain";
 import { runTick } from "../src/watcher/sweep";
 import { WATCHER_AGENT } from "../src/watcher/stall";
 
@@ -140,22 +142,25 @@ const SEED_CHUNK = 1_000;
 const SEED_BATCH = 10;
 
 // Row: [procedure_id, "R" | "H", registered_at, last_status_changed_at]. The
-// generated columns (progress_at, watch_window) are left to D1. A row the
+// generated column progress_at is left to D1; watch_window, which the core
+// computes for a projected row, is set here the way the core would. A row the
 // procedure's own object projected first (the stalled Running ones, see seed())
 // is overwritten with the backdated times; its version (2: registered,
 // started) is the object's, so a projection landing later leaves it alone.
 const SEED_SQL = `INSERT INTO procedure_summary (procedure_id, name, kind, target_asset_ids, status, activity_logbook_id,
-    registered_at, last_status_changed_at, last_status_reason, interrupted_at, hold_causes, version, last_activity_at, updated_at)
+    registered_at, last_status_changed_at, last_status_reason, interrupted_at, hold_causes, version, last_activity_at, updated_at, watch_window)
   SELECT json_extract(j.value, '$[0]'), 'bench procedure', 'bench', '[]',
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'Held' ELSE 'Running' END, NULL,
     json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'),
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'bench hold' ELSE NULL END, NULL,
     CASE json_extract(j.value, '$[1]') WHEN 'H' THEN '["operator"]' ELSE '[]' END,
-    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 3 ELSE 2 END, NULL, ?2
+    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 3 ELSE 2 END, NULL, ?2,
+    CASE json_extract(j.value, '$[1]') WHEN 'H' THEN 'held' ELSE 'running' END
   FROM json_each(?1) AS j WHERE true
   ON CONFLICT (procedure_id) DO UPDATE SET status = excluded.status, registered_at = excluded.registered_at,
     last_status_changed_at = excluded.last_status_changed_at, last_status_reason = excluded.last_status_reason,
-    hold_causes = excluded.hold_causes, version = excluded.version, last_activity_at = NULL, updated_at = excluded.updated_at`;
+    hold_causes = excluded.hold_causes, version = excluded.version, last_activity_at = NULL, updated_at = excluded.updated_at,
+    watch_window = excluded.watch_window, stall_flagged_at = NULL`;
 /** How many objects seed() registers and starts at a time. */
 const OBJECT_CONCURRENCY = 16;
 
@@ -229,7 +234,11 @@ async function clear(env: Env): Promise<{ summaries: number; decisions: number }
   return { summaries: summaries?.meta.changes ?? 0, decisions: decisions?.meta.changes ?? 0 };
 }
 
-/** One watcher tick at now_ms, enabled, with the given windows; counts the fold's object reads. */
+/**
+ * One watcher tick at now_ms, enabled, with the given windows, then the
+ * notification outbox drained as the scheduled handler does; counts the
+ * fold's object reads.
+ */
 async function tick(env: Env, input: { now_ms: number; stale_after_seconds: number; held_stale_after_seconds: number }) {
   let objectReads = 0;
   const summary = await runTick({
@@ -242,7 +251,8 @@ async function tick(env: Env, input: { now_ms: number; stale_after_seconds: numb
       return procedureObject(env, id).watchReading();
     },
   });
-  return { ...summary, object_reads: objectReads };
+  const notifications = await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+  return { ...summary, object_reads: objectReads, notifications };
 }
 
 // ---- routing ----------------------------------------------------------------

@@ -1,5 +1,5 @@
 // Webhook subscriptions, their delivery log and the D1 notification outbox.
-import { and, asc, desc, eq } from "drizzle-orm";
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import type { Notification } from "../notify/events";
 import { splitPage } from "../paging";
 import type { Database } from "./client";
@@ -83,19 +83,48 @@ export async function listDeliveries(db: Database, subscriptionId: string, befor
   return splitPage(rows, limit, (row) => ({ attempted_at: row.attempted_at, delivery_id: row.delivery_id }));
 }
 
-export async function recordDelivery(db: Database, row: StoredDelivery): Promise<void> {
-  await db.insert(deliveries).values(row);
+/** D1 binds at most 100 parameters to a statement: lists go in slices of this many. */
+const IN_LIST = 90;
+
+function slices<T>(items: readonly T[]): T[][] {
+  const unique = [...new Set(items)];
+  return Array.from({ length: Math.ceil(unique.length / IN_LIST) }, (_, i) => unique.slice(i * IN_LIST, (i + 1) * IN_LIST));
 }
 
-/** True when this notification already reached this subscription: a redelivered message is not sent again. */
-export async function alreadyDelivered(db: Database, webhookId: string, subscriptionId: string): Promise<boolean> {
+/** The active subscriptions among `ids`, by id. */
+export async function activeSubscriptionsById(db: Database, ids: readonly string[]): Promise<Map<string, StoredSubscription>> {
+  const t = subscriptions;
+  const found = await Promise.all(slices(ids).map((some) => db.select().from(t).where(and(inArray(t.subscription_id, some), eq(t.active, true)))));
+  return new Map(found.flat().map((row) => [row.subscription_id, row]));
+}
+
+/** `${webhook_id} ${subscription_id}` of the pairs already delivered: a redelivered message is not sent again. */
+export async function deliveredPairs(db: Database, webhookIds: readonly string[]): Promise<Set<string>> {
   const t = deliveries;
-  const row = await db
-    .select({ id: t.delivery_id })
-    .from(t)
-    .where(and(eq(t.webhook_id, webhookId), eq(t.subscription_id, subscriptionId), eq(t.outcome, "delivered")))
-    .limit(1);
-  return row.length > 0;
+  const found = await Promise.all(
+    slices(webhookIds).map((some) =>
+      db
+        .select({ webhook_id: t.webhook_id, subscription_id: t.subscription_id })
+        .from(t)
+        .where(and(inArray(t.webhook_id, some), eq(t.outcome, "delivered"))),
+    ),
+  );
+  return new Set(found.flat().map((row) => `${row.webhook_id} ${row.subscription_id}`));
+}
+
+/** Records a batch's attempts in one D1 batch. */
+export async function recordDeliveries(d1: D1Database, rows: readonly StoredDelivery[]): Promise<void> {
+  if (rows.length === 0) return;
+  await d1.batch(
+    rows.map((row) =>
+      d1
+        .prepare(
+          `INSERT INTO deliveries (delivery_id, subscription_id, webhook_id, event_type, attempt, status_code, outcome, attempted_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .bind(row.delivery_id, row.subscription_id, row.webhook_id, row.event_type, row.attempt, row.status_code, row.outcome, row.attempted_at),
+    ),
+  );
 }
 
 /**

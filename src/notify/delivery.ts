@@ -5,7 +5,14 @@
 // delays or repeats another's.
 import { Webhook } from "standardwebhooks";
 import { database, type Database } from "../db/client";
-import { activeSubscriptions, alreadyDelivered, findSubscription, recordDelivery, type StoredSubscription } from "../db/subscriptions";
+import {
+  activeSubscriptions,
+  activeSubscriptionsById,
+  deliveredPairs,
+  recordDeliveries,
+  type StoredDelivery,
+  type StoredSubscription,
+} from "../db/subscriptions";
 import { uuidv7 } from "../ids";
 import { matches, slackBody, standardBody, type Notification } from "./events";
 import { decryptSecret } from "./secret";
@@ -25,6 +32,7 @@ const SEND_BATCH = 100;
 
 export interface ConsumerDeps {
   db: Database;
+  d1: D1Database;
   queue: Queue<NotifyMessage>;
   signingKey: string;
   fetch: typeof fetch;
@@ -34,6 +42,7 @@ export interface ConsumerDeps {
 export function consumerDeps(env: Env): ConsumerDeps {
   return {
     db: database(env.DB),
+    d1: env.DB,
     queue: env.NOTIFICATIONS as Queue<NotifyMessage>,
     signingKey: env.WEBHOOK_SIGNING_KEY,
     fetch: (input, init) => fetch(input, init),
@@ -48,72 +57,108 @@ export async function enqueueNotifications(queue: Queue<NotifyMessage>, notifica
   }
 }
 
-/** Handles a batch; every message is acked or retried on its own, all at once. */
+/**
+ * Handles a batch; every message is acked or retried on its own. The
+ * deliveries share their reads and writes: one look at the subscriptions, one
+ * at what was delivered already, one D1 batch for the attempts.
+ */
 export async function consume(batch: MessageBatch<NotifyMessage>, deps: ConsumerDeps): Promise<void> {
-  await Promise.all(batch.messages.map((message) => handle(message, deps)));
+  const fanouts = batch.messages.filter((m) => m.body.kind === "fanout");
+  const deliveries = batch.messages.filter((m): m is Message<DeliveryMessage> => m.body.kind === "delivery");
+  await Promise.all([fanouts.length > 0 ? fanOut(fanouts, deps) : null, deliveries.length > 0 ? deliver(deliveries, deps) : null]);
 }
 
-async function handle(message: Message<NotifyMessage>, deps: ConsumerDeps): Promise<void> {
-  try {
-    const body = message.body;
-    if (body.kind === "fanout") await fanOut(body.notification, deps);
-    else await deliverOnce(message, body.subscription_id, body.notification, deps);
-    message.ack();
-  } catch (error) {
-    // A receiver's refusal is in the delivery log already; anything else is our
-    // own failure (D1, the queue), logged and tried again the same way.
-    if (!(error instanceof ReceiverRefused)) console.error(JSON.stringify({ msg: "notification deferred", id: message.id, attempts: message.attempts, error: String(error) }));
-    message.retry({ delaySeconds: retryDelay(message.attempts) });
-  }
-}
+type DeliveryMessage = Extract<NotifyMessage, { kind: "delivery" }>;
 
 function retryDelay(attempt: number): number {
-  return RETRY_DELAYS_SECONDS[Math.min(attempt, RETRY_DELAYS_SECONDS.length) - 1] ?? RETRY_DELAYS_SECONDS[0];
+  return RETRY_DELAYS_SECONDS[Math.min(Math.max(attempt, 1), RETRY_DELAYS_SECONDS.length) - 1]!;
 }
 
-async function fanOut(notification: Notification, deps: ConsumerDeps): Promise<void> {
-  const targets = (await activeSubscriptions(deps.db)).filter((s) => matches(s, notification));
-  for (let i = 0; i < targets.length; i += SEND_BATCH) {
-    await deps.queue.sendBatch(
-      targets.slice(i, i + SEND_BATCH).map((s) => ({ body: { kind: "delivery", subscription_id: s.subscription_id, notification } })),
-    );
+/** Our own failure (D1, the queue), not a receiver's: logged, and the message tried again like a delivery. */
+function deferred(message: Message<NotifyMessage>, error: unknown): void {
+  console.error(JSON.stringify({ msg: "notification deferred", id: message.id, attempts: message.attempts, error: String(error) }));
+  message.retry({ delaySeconds: retryDelay(message.attempts) });
+}
+
+async function fanOut(messages: Message<NotifyMessage>[], deps: ConsumerDeps): Promise<void> {
+  let subscriptions: StoredSubscription[];
+  try {
+    subscriptions = await activeSubscriptions(deps.db);
+  } catch (error) {
+    for (const message of messages) deferred(message, error);
+    return;
   }
+  await Promise.all(
+    messages.map(async (message) => {
+      const notification = message.body.notification;
+      const targets = subscriptions.filter((s) => matches(s, notification));
+      try {
+        for (let i = 0; i < targets.length; i += SEND_BATCH) {
+          await deps.queue.sendBatch(
+            targets.slice(i, i + SEND_BATCH).map((s) => ({ body: { kind: "delivery", subscription_id: s.subscription_id, notification } })),
+          );
+        }
+        message.ack();
+      } catch (error) {
+        deferred(message, error);
+      }
+    }),
+  );
 }
 
-/** One attempt; a receiver's refusal is recorded and retried by the queue, never thrown. */
-async function deliverOnce(message: Message<NotifyMessage>, subscriptionId: string, notification: Notification, deps: ConsumerDeps) {
-  // Deleted since it was fanned out: nothing more goes to it.
-  const subscription = await findSubscription(deps.db, subscriptionId, null);
-  if (!subscription) return;
-  if (await alreadyDelivered(deps.db, notification.webhook_id, subscriptionId)) return;
-  const attempt = message.attempts;
-  const status = await post(subscription, notification, deps);
-  const ok = status !== null && status >= 200 && status < 300;
-  const last = attempt >= MAX_DELIVERY_ATTEMPTS;
-  await recordDelivery(deps.db, {
-    delivery_id: uuidv7(deps.now()),
-    subscription_id: subscriptionId,
-    webhook_id: notification.webhook_id,
-    event_type: notification.type,
-    attempt,
-    status_code: status,
-    outcome: ok ? "delivered" : last ? "failed" : "retrying",
-    attempted_at: new Date(deps.now()).toISOString(),
-  });
-  if (ok) return;
-  // After the last attempt the retry hands the message to the dead-letter queue.
-  throw new ReceiverRefused(status);
-}
-
-class ReceiverRefused extends Error {
-  constructor(status: number | null) {
-    super(status === null ? "no answer" : `answered ${status}`);
+async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps): Promise<void> {
+  let subscriptions: Map<string, StoredSubscription>;
+  let delivered: Set<string>;
+  try {
+    [subscriptions, delivered] = await Promise.all([
+      activeSubscriptionsById(deps.db, messages.map((m) => m.body.subscription_id)),
+      deliveredPairs(deps.db, messages.map((m) => m.body.notification.webhook_id)),
+    ]);
+  } catch (error) {
+    for (const message of messages) deferred(message, error);
+    return;
+  }
+  const secrets = new Map<string, Promise<string>>();
+  const attempts: Array<{ message: Message<DeliveryMessage>; row: StoredDelivery }> = [];
+  await Promise.all(
+    messages.map(async (message) => {
+      const { subscription_id, notification } = message.body;
+      const subscription = subscriptions.get(subscription_id);
+      // Deleted since it was fanned out, or already delivered: nothing more to send.
+      if (!subscription || delivered.has(`${notification.webhook_id} ${subscription_id}`)) return message.ack();
+      let secret = secrets.get(subscription_id);
+      if (!secret) secrets.set(subscription_id, (secret = decryptSecret(deps.signingKey, subscription_id, subscription.secret_ciphertext)));
+      const status = await post(subscription, await secret, notification, deps);
+      const ok = status !== null && status >= 200 && status < 300;
+      const row: StoredDelivery = {
+        delivery_id: uuidv7(deps.now()),
+        subscription_id,
+        webhook_id: notification.webhook_id,
+        event_type: notification.type,
+        attempt: message.attempts,
+        status_code: status,
+        outcome: ok ? "delivered" : message.attempts >= MAX_DELIVERY_ATTEMPTS ? "failed" : "retrying",
+        attempted_at: new Date(deps.now()).toISOString(),
+      };
+      attempts.push({ message, row });
+    }),
+  );
+  try {
+    await recordDeliveries(deps.d1, attempts.map((a) => a.row));
+  } catch (error) {
+    // Unrecorded attempts are tried again; a receiver may see a delivered one twice, under the same webhook-id.
+    for (const { message } of attempts) deferred(message, error);
+    return;
+  }
+  for (const { message, row } of attempts) {
+    if (row.outcome === "delivered") message.ack();
+    // After the last attempt the retry hands the message to the dead-letter queue.
+    else message.retry({ delaySeconds: retryDelay(message.attempts) });
   }
 }
 
 /** Posts the signed body; the status, or null when the receiver gave no answer in time. */
-async function post(subscription: StoredSubscription, notification: Notification, deps: ConsumerDeps): Promise<number | null> {
-  const secret = await decryptSecret(deps.signingKey, subscription.subscription_id, subscription.secret_ciphertext);
+async function post(subscription: StoredSubscription, secret: string, notification: Notification, deps: ConsumerDeps): Promise<number | null> {
   const body = subscription.format === "slack" ? slackBody(notification, subscription.origin) : standardBody(notification);
   const at = new Date(deps.now());
   const headers = {
