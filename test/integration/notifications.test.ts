@@ -3,7 +3,7 @@
 // the Worker's own `queue` handler as a batch, and the receiver is the
 // Worker's outbound fetch, answering as each test tells it to. Every delivery
 // is checked with the `standardwebhooks` package, as a receiver would.
-import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -234,6 +234,9 @@ describe("deliveries", () => {
       });
     await Promise.all([tick(), tick()]);
     await tick();
+    // A queue outage at the end of the tick leaves the outbox as it was, for the next tick.
+    const down = { sendBatch: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue<NotifyMessage>;
+    await expect(drainOutbox(database(env.DB), env.DB, down)).rejects.toThrow("queue unavailable");
     const first = capturingQueue();
     await drainOutbox(database(env.DB), env.DB, first.queue);
     const again = capturingQueue();
@@ -249,6 +252,35 @@ describe("deliveries", () => {
     expect(delivered).toMatchObject({ type: "procedure.stalled", data: { choice: "Stall", subject_id: id } });
     expect(received[0]!.headers["webhook-id"]).toBe(`msg_${delivered.data.id}`);
     expect((await command(id, "abort", { reason: "test over" })).status).toBe(200);
+  });
+
+  it("keeps a transition's notification through a queue outage and sends it once, under the same id, after", async () => {
+    const id = await registerProcedure();
+    const stub = procedureStub(id);
+    let clock = Date.now();
+    let queueUp = false;
+    const sent: Notification[] = [];
+    await runInDurableObject(stub, (instance) => {
+      instance.clock = { now: () => clock, sleep: () => new Promise(() => {}) };
+      instance.sendNotifications = async (batch) => {
+        if (!queueUp) throw new Error("queue unavailable");
+        sent.push(...batch);
+      };
+    });
+    await command(id, "start");
+    expect((await command(id, "hold", { reason: "sample swap" })).status).toBe(200);
+    await stub.notify();
+    const pending = () =>
+      runInDurableObject(stub, (_, state) => state.storage.sql.exec<{ webhook_id: string }>("SELECT webhook_id FROM notifications").toArray());
+    expect(await pending()).toEqual([{ webhook_id: `msg_${id}_v3` }]);
+    expect(sent).toEqual([]);
+
+    queueUp = true;
+    clock += 300_000;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await stub.notify();
+    expect(sent.map((n) => [n.webhook_id, n.type])).toEqual([[`msg_${id}_v3`, "procedure.held"]]);
+    expect(await pending()).toEqual([]);
   });
 
   it("retries a failing receiver with growing delays under the same webhook-id, then delivers", async () => {
