@@ -220,7 +220,7 @@ export const subscriptionRoutes = createRouter()
       filter_target_asset_id: input.filter?.target_asset_id ?? null,
       format: input.format,
       description: input.description ?? null,
-      secret_ciphertext: await encryptSecret(c.env.WEBHOOK_SIGNING_KEY, subscriptionId, secret),
+      secret_ciphertext: await encryptSecret(c.var.config.webhookSigningKey, subscriptionId, secret),
       origin: new URL(c.req.url).origin,
       created_by: c.var.principal.principal_id,
       scope_target_asset_ids: scope,

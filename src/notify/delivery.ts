@@ -13,6 +13,7 @@ import {
   type StoredDelivery,
   type StoredSubscription,
 } from "../db/subscriptions";
+import { config } from "../env";
 import { uuidv7 } from "../ids";
 import { matches, slackBody, standardBody, type Notification } from "./events";
 import { decryptSecret } from "./secret";
@@ -44,7 +45,7 @@ export function consumerDeps(env: Env): ConsumerDeps {
     db: database(env.DB),
     d1: env.DB,
     queue: env.NOTIFICATIONS as Queue<NotifyMessage>,
-    signingKey: env.WEBHOOK_SIGNING_KEY,
+    signingKey: config(env).webhookSigningKey,
     fetch: (input, init) => fetch(input, init),
     now: () => Date.now(),
   };

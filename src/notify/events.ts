@@ -55,6 +55,12 @@ export interface StepFailure {
   error_class: string;
 }
 
+/** The first failed step a gateway's batch reports: what held or aborted the procedure. */
+export function failedStep(entries: ReadonlyArray<{ payload: Record<string, unknown> }>): StepFailure | null {
+  const failed = entries.find((e) => e.payload.result === "failed" && typeof e.payload.step_index === "number");
+  return failed ? { step_index: failed.payload.step_index as number, error_class: String(failed.payload.error_class ?? "") } : null;
+}
+
 /**
  * The notifications of one commit: one per transition event, plus a
  * `procedure.step_failed` when a failed step held or aborted the procedure.

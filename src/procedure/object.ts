@@ -11,7 +11,7 @@ import { database } from "../db/client";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
-import { notificationsOf, type Notification, type StepFailure } from "../notify/events";
+import { failedStep, notificationsOf, type Notification, type StepFailure } from "../notify/events";
 import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
 import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
 import type {
@@ -378,10 +378,4 @@ export class ProcedureObject extends DurableObject<Env> {
   private notFound(): Decision<never> {
     return notFound(this.procedureId());
   }
-}
-
-/** The first failed step a gateway's batch reports, which is what held or aborted the procedure. */
-function failedStep(entries: readonly ActivityEntryInput[]): StepFailure | null {
-  const failed = entries.find((e) => e.payload.result === "failed" && typeof e.payload.step_index === "number");
-  return failed ? { step_index: failed.payload.step_index as number, error_class: String(failed.payload.error_class ?? "") } : null;
 }

@@ -169,6 +169,29 @@ describe("subscriptions", () => {
     }
   });
 
+  it("answers 404 for a subscription that does not exist, and 400 for a cursor it did not issue", async () => {
+    const unknown = uuidv7();
+    expectProblem(await call(`/v1/subscriptions/${unknown}/test`, { method: "POST" }), 404, "SubscriptionNotFound");
+    expectProblem(await call(`/v1/subscriptions/${unknown}/deliveries`), 404, "SubscriptionNotFound");
+    expectProblem(await call("/v1/subscriptions?cursor=bm90LWEtY3Vyc29y"), 400, "InvalidCursor");
+  });
+
+  it("pages subscriptions oldest first", async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 3; i++) created.push((await subscribe({ url: `https://hooks.example.org/page/${i}`, event_types: ["ping"] })).subscription_id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await call(`/v1/subscriptions?limit=2${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(page.status).toBe(200);
+      expect(page.json.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.json.items.map((s: { subscription_id: string }) => s.subscription_id));
+      cursor = page.json.next_cursor;
+    } while (cursor);
+    expect(seen.filter((id) => created.includes(id))).toEqual(created);
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
   it("is for admins and operators only", async () => {
     const body = { url: "https://hooks.example.org/a", event_types: ["ping"] };
     const before = await subscriptionCount();
