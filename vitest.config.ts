@@ -2,6 +2,7 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { type ViteUserConfig, defineConfig } from "vitest/config";
 
 export const TEST_ADMIN_TOKEN = "test-admin-token";
+export const TEST_WEBHOOK_SIGNING_KEY = "test-webhook-signing-key-0123456789";
 
 // This file runs in Node; the project's types are the Workers runtime's, without Node's.
 declare const process: { env: Record<string, string | undefined> };
@@ -12,6 +13,7 @@ declare const process: { env: Record<string, string | undefined> };
 // the declaration without a file. The binding below pins the value whichever
 // source wrangler read, so `npm start`'s .dev.vars cannot change the tests' token.
 process.env.ADMIN_TOKEN = TEST_ADMIN_TOKEN;
+process.env.WEBHOOK_SIGNING_KEY = TEST_WEBHOOK_SIGNING_KEY;
 // Wrangler logs at "log" level which file or environment it took secrets from,
 // once per test file; warnings and errors still show. WRANGLER_LOG=debug overrides.
 process.env.WRANGLER_LOG ??= "warn";
@@ -44,7 +46,7 @@ export default defineConfig(async () => {
             cloudflareTest({
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
-                bindings: { ADMIN_TOKEN: TEST_ADMIN_TOKEN, TEST_MIGRATIONS: migrations },
+                bindings: { ADMIN_TOKEN: TEST_ADMIN_TOKEN, WEBHOOK_SIGNING_KEY: TEST_WEBHOOK_SIGNING_KEY, TEST_MIGRATIONS: migrations },
               },
             }),
           ],

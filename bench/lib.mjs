@@ -16,6 +16,8 @@ export const ROOT = dirname(BENCH_DIR);
 export const CONFIG = join(BENCH_DIR, "wrangler.bench.toml");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const HOST = "127.0.0.1";
+/** The bench service's webhook signing key: any fixed value serves a local run. */
+export const BENCH_SIGNING_KEY = "bench-webhook-signing-key-0123456789";
 
 // ---- CPU accounting -------------------------------------------------------
 
@@ -225,6 +227,7 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
       "--inspector-port", String(inspectorPort),
       "--persist-to", prepared.persistTo,
       "--var", `ADMIN_TOKEN:${prepared.token}`,
+      "--var", `WEBHOOK_SIGNING_KEY:${BENCH_SIGNING_KEY}`,
       "--show-interactive-dev-session=false",
       // Below "info" the dev proxy skips its per-request log call back into
       // wrangler's Node process, which would otherwise cost CPU per request.
@@ -237,7 +240,7 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
     // declares the secret required; --var decides the value.
     child = spawn(process.execPath, [WRANGLER, ...args], {
       cwd: ROOT,
-      env: { ...childEnv(), ADMIN_TOKEN: prepared.token },
+      env: { ...childEnv(), ADMIN_TOKEN: prepared.token, WEBHOOK_SIGNING_KEY: BENCH_SIGNING_KEY },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });

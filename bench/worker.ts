@@ -17,6 +17,8 @@ import type { SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
 import service from "../src/index";
 import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object";
+import type { NotifyMessage } from "../src/notify/delivery";
+import { drainOutbox } from "../src/notify/drain";
 import { runTick } from "../src/watcher/sweep";
 import { WATCHER_AGENT } from "../src/watcher/stall";
 
@@ -141,8 +143,8 @@ const SEED_CHUNK = 1_000;
 const SEED_BATCH = 10;
 
 // Row: [procedure_id, "R" | "H", registered_at, last_status_changed_at]. The
-// window is what the core's watchWindow answers for these rows (Running:
-// running; Held by an operator: held); the derived progress_at is left to D1. A row the
+// generated column progress_at is left to D1; watch_window, which the core
+// computes for a projected row, is set here the way the core would. A row the
 // procedure's own object projected first (the stalled Running ones, see seed())
 // is overwritten with the backdated times; its version (2: registered,
 // started) is the object's, so a projection landing later leaves it alone.
@@ -159,7 +161,7 @@ const SEED_SQL = `INSERT INTO procedure_summary (procedure_id, name, kind, targe
   ON CONFLICT (procedure_id) DO UPDATE SET status = excluded.status, registered_at = excluded.registered_at,
     last_status_changed_at = excluded.last_status_changed_at, last_status_reason = excluded.last_status_reason,
     hold_causes = excluded.hold_causes, version = excluded.version, last_activity_at = NULL, updated_at = excluded.updated_at,
-    watch_window = excluded.watch_window`;
+    watch_window = excluded.watch_window, stall_flagged_at = NULL`;
 /** How many objects seed() registers and starts at a time. */
 const OBJECT_CONCURRENCY = 16;
 
@@ -233,7 +235,11 @@ async function clear(env: Env): Promise<{ summaries: number; decisions: number }
   return { summaries: summaries?.meta.changes ?? 0, decisions: decisions?.meta.changes ?? 0 };
 }
 
-/** One watcher tick at now_ms, enabled, with the given windows; counts the fold's object reads. */
+/**
+ * One watcher tick at now_ms, enabled, with the given windows, then the
+ * notification outbox drained as the scheduled handler does; counts the
+ * fold's object reads.
+ */
 async function tick(env: Env, input: { now_ms: number; stale_after_seconds: number; held_stale_after_seconds: number }) {
   let objectReads = 0;
   const summary = await runTick({
@@ -246,7 +252,8 @@ async function tick(env: Env, input: { now_ms: number; stale_after_seconds: numb
       return procedureObject(env, id).watchReading();
     },
   });
-  return { ...summary, object_reads: objectReads };
+  const notifications = await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+  return { ...summary, object_reads: objectReads, notifications };
 }
 
 // ---- routing ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 // exists, then serve the Worker with the Cron Trigger testable at
 // /__scheduled (wrangler dev --test-scheduled).
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 
 const LOCAL_ADMIN_TOKEN = "local-admin-token";
@@ -12,12 +13,19 @@ function run(args, options = {}) {
 }
 
 const devVars = ".dev.vars";
-const existing = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
-if (!/^ADMIN_TOKEN=/m.test(existing)) {
+
+/** Adds `name` to .dev.vars unless it is already there. */
+function ensureDevVar(name, value, shown) {
+  const existing = existsSync(devVars) ? readFileSync(devVars, "utf8") : "";
+  if (new RegExp(`^${name}=`, "m").test(existing)) return;
   const separator = existing === "" || existing.endsWith("\n") ? "" : "\n";
-  writeFileSync(devVars, `${existing}${separator}ADMIN_TOKEN=${LOCAL_ADMIN_TOKEN}\n`);
-  console.log(`dev: wrote ADMIN_TOKEN=${LOCAL_ADMIN_TOKEN} to ${devVars}`);
+  writeFileSync(devVars, `${existing}${separator}${name}=${value}\n`);
+  console.log(`dev: wrote ${name}=${shown} to ${devVars}`);
 }
+
+ensureDevVar("ADMIN_TOKEN", LOCAL_ADMIN_TOKEN, LOCAL_ADMIN_TOKEN);
+// The key webhook signing secrets are encrypted under: random per clone, never printed.
+ensureDevVar("WEBHOOK_SIGNING_KEY", randomBytes(32).toString("base64"), "(random)");
 
 // stdin is not a terminal here, so wrangler applies without asking.
 run(["d1", "migrations", "apply", "DB", "--local"]);

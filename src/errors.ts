@@ -55,6 +55,10 @@ export const ERROR_CLASSES = [
   "PrincipalRevoked",
   "AdminCannotBeScoped",
   "DecisionNotFound",
+  // webhook subscriptions
+  "SubscriptionNotFound",
+  "WebhookUrlNotAllowed",
+  "UnknownEventType",
   "InternalError",
 ] as const;
 

@@ -1,4 +1,5 @@
-// Wiring only: the routes, the Durable Object class and the Cron Trigger.
+// Wiring only: the routes, the Durable Object class, the Cron Trigger and the
+// notifications queue's consumer.
 import { activityRoutes } from "./api/activities";
 import { admin } from "./api/admin";
 import { createApp } from "./api/app";
@@ -9,16 +10,19 @@ import { procedureObject } from "./api/procedure-stub";
 import { principalRoutes } from "./api/principals";
 import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
+import { subscriptionRoutes } from "./api/subscriptions";
 import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
 import { database } from "./db/client";
 import { config } from "./env";
+import { consume, consumerDeps, type NotifyMessage } from "./notify/delivery";
+import { drainOutbox } from "./notify/drain";
 import { runTick } from "./watcher/sweep";
 
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, admin, principalRoutes, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, subscriptionRoutes, admin, principalRoutes, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);
@@ -35,5 +39,10 @@ export default {
       nowMs: controller.scheduledTime,
       readProcedure: (id) => procedureObject(env, id).watchReading(),
     });
+    // The tick's Stall decisions (and any a failed drain left) go to the queue.
+    await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+  },
+  async queue(batch, env) {
+    await consume(batch as MessageBatch<NotifyMessage>, consumerDeps(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -32,6 +32,12 @@ export const OPERATOR_COMMANDS = [
   "ConductProcedureFrom",
   "AuthorizeReplayStep",
   "DefinePseudoaxis",
+  "CreateSubscription",
+  "ListSubscriptions",
+  "ReadSubscription",
+  "DeleteSubscription",
+  "TestSubscription",
+  "ListSubscriptionDeliveries",
 ] as const;
 
 export const GATEWAY_COMMANDS = [

@@ -164,3 +164,62 @@ export const watcherState = sqliteTable("watcher_state", {
   last_tick: text({ mode: "json" }).$type<Record<string, unknown>>(),
   denied_since: text(),
 });
+
+/**
+ * Webhook subscriptions. The signing secret is kept only encrypted (AES-GCM
+ * under a key derived from the WEBHOOK_SIGNING_KEY Worker secret), so a dump
+ * of this table does not give it away. A deleted subscription keeps its row
+ * (inactive) so that its delivery log stays consistent, but answers 404.
+ */
+export const subscriptions = sqliteTable(
+  "subscriptions",
+  {
+    subscription_id: text().primaryKey(),
+    url: text().notNull(),
+    event_types: text({ mode: "json" }).$type<string[]>().notNull(),
+    filter_kind: text(),
+    filter_target_asset_id: text(),
+    format: text().$type<"standard" | "slack">().notNull(),
+    description: text(),
+    secret_ciphertext: text().notNull(),
+    /** The service's own origin as the creating request reached it: the console link of a Slack message. */
+    origin: text().notNull(),
+    created_by: text().notNull(),
+    /** The creating principal's scope (target asset ids) when it had one: the subscription hears of nothing outside it. */
+    scope_target_asset_ids: text({ mode: "json" }).$type<string[]>(),
+    active: integer({ mode: "boolean" }).notNull(),
+    created_at: text().notNull(),
+    deleted_at: text(),
+  },
+  (t) => [index("subscriptions_listed").on(t.active, t.created_at, t.subscription_id)],
+);
+
+/** One row per delivery attempt: what a subscriber's log shows. */
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    delivery_id: text().primaryKey(),
+    subscription_id: text().notNull(),
+    webhook_id: text().notNull(),
+    event_type: text().notNull(),
+    attempt: integer().notNull(),
+    status_code: integer(),
+    outcome: text().$type<"delivered" | "retrying" | "failed">().notNull(),
+    attempted_at: text().notNull(),
+  },
+  (t) => [
+    index("deliveries_by_subscription").on(t.subscription_id, t.attempted_at, t.delivery_id),
+    index("deliveries_by_webhook").on(t.webhook_id, t.subscription_id, t.outcome),
+  ],
+);
+
+/**
+ * Notifications committed with their source in D1 (a Stall decision's insert)
+ * and not yet handed to the queue. The tick drains it; a row leaves only once
+ * the queue accepted it.
+ */
+export const notificationOutbox = sqliteTable("notification_outbox", {
+  webhook_id: text().primaryKey(),
+  message: text().notNull(),
+  created_at: text().notNull(),
+});

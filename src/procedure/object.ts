@@ -11,6 +11,9 @@ import { payloadToStep, type Step } from "../conduct/steps";
 import { database } from "../db/client";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
+import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
+import { failedStep, notificationsOf, type Notification, type StepFailure } from "../notify/events";
+import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
 import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
 import type {
   Access,
@@ -61,10 +64,13 @@ export class ProcedureObject extends DurableObject<Env> {
   private timer: object | null = null;
   /** The alarm this object set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
   private alarmAt: number | null = null;
-  private readonly jobs: Record<JobKind, () => Promise<void>> = { projection: () => this.runProjection() };
+  private notifying: Promise<void> | null = null;
+  private readonly jobs: Record<JobKind, () => Promise<void>> = { projection: () => this.runProjection(), notify: () => this.runNotify() };
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
+  /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
+  sendNotifications: (batch: Notification[]) => Promise<void>;
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
   clock: Clock = systemClock;
 
@@ -72,6 +78,7 @@ export class ProcedureObject extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
+    this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
     const applied = appliedMigrations(this.sql);
     this.hasSchema = applied > 0;
     if (!this.hasSchema) return;
@@ -153,7 +160,9 @@ export class ProcedureObject extends DurableObject<Env> {
     const decided = decideActivities(this.state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
-    if (fresh.length > 0) await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id));
+    if (fresh.length > 0) {
+      await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id), failedStep(fresh));
+    }
     return accept({ event_count: fresh.length, duplicate_count });
   }
 
@@ -240,6 +249,35 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.armAlarm();
   }
 
+  /** Hands every committed notification to the queue now, and resolves once sent or its retry is scheduled. */
+  async notify(): Promise<void> {
+    if (this.state === null) return;
+    await this.runNotify();
+    await this.armAlarm();
+  }
+
+  /** One send at a time, so a notification is never handed over twice by the object itself. */
+  private async runNotify(): Promise<void> {
+    while (this.notifying) await this.notifying;
+    this.notifying = (async () => {
+      // A commit during a send asks for the job again; its notifications go in the next round.
+      for (let job = pendingJob(this.sql, NOTIFY_JOB); job !== null; job = pendingJob(this.sql, NOTIFY_JOB)) {
+        try {
+          await sendPending(this.sql, this.sendNotifications);
+          settleJob(this.sql, job, { ok: true }, this.clock.now() + NOTIFY_BACKSTOP_MS);
+        } catch (error) {
+          const retry_at = retryAt(job.attempts, this.clock.now());
+          console.warn(JSON.stringify({ msg: "notifications deferred", procedure_id: this.procedureId(), attempts: job.attempts + 1, error: String(error) }));
+          settleJob(this.sql, job, { ok: false, retry_at }, retry_at);
+          return;
+        }
+      }
+    })().finally(() => {
+      this.notifying = null;
+    });
+    await this.notifying;
+  }
+
   /** Deliveries run one at a time: a repeated or overlapping one would be harmless (monotonic in version) but wasted. */
   private async runProjection(): Promise<void> {
     while (this.delivering) await this.delivering;
@@ -309,13 +347,16 @@ export class ProcedureObject extends DurableObject<Env> {
     decided: { events: readonly ProcedureEvent[]; state: ProcedureState },
     actor: Actor,
     record?: () => void,
+    failure: StepFailure | null = null,
   ): Promise<void> {
     if (!this.hasSchema) migrate(this.ctx.storage, 0);
     this.hasSchema = true;
     const { events, state } = decided;
     const dueAt = this.clock.now() + PROJECTION_DELAY_MS;
-    const { progress, armed } = this.ctx.storage.transactionSync(() => {
+    const notifications = notificationsOf(this.state, events, failure);
+    const { progress, armed, notified } = this.ctx.storage.transactionSync(() => {
       appendEvents(this.sql, events, state, actor);
+      const notified = recordNotifications(this.sql, notifications) && requestJob(this.sql, NOTIFY_JOB, "notify", dueAt);
       record?.();
       let progress = record ? readProgress(this.sql) : this.progress;
       const mirror = progress !== null && mirrorDue(progress);
@@ -324,10 +365,15 @@ export class ProcedureObject extends DurableObject<Env> {
         progress = { ...progress!, mirrored_activity_at: progress!.last_activity_at };
       }
       const armed = (events.length > 0 || mirror) && requestJob(this.sql, PROJECTION_JOB, "projection", dueAt);
-      return { progress, armed };
+      return { progress, armed, notified };
     });
     this.state = state;
     this.progress = progress;
+    if (notified) {
+      // Sent right away below; the alarm only for an object that stops first.
+      await this.armAlarm(NOTIFY_BACKSTOP_MS);
+      void this.runNotify().catch((error: unknown) => console.error(JSON.stringify({ msg: "notify failed", procedure_id: this.procedureId(), error: String(error) })));
+    }
     if (!armed) return;
     await this.armAlarm(PROJECTION_BACKSTOP_MS);
     this.deliverSoon();

@@ -64,6 +64,12 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX schedule_due ON schedule (due_at);
    INSERT INTO schedule (key, kind, due_at) SELECT 'projection', 'projection', 0 WHERE EXISTS (SELECT 1 FROM outbox);
    DROP TABLE outbox;`,
+  // Webhook notifications committed with their events, until the queue takes them.
+  `CREATE TABLE notifications (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     webhook_id TEXT NOT NULL UNIQUE,
+     message TEXT NOT NULL
+   );`,
 ];
 
 /** How many migrations this object's storage has applied; 0 for an object never registered (read without DDL). */

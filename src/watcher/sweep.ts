@@ -7,7 +7,9 @@ import { activePrincipalById } from "../auth/principals";
 import { findActor } from "../db/actors";
 import type { Database } from "../db/client";
 import { insertDecisionStatement } from "../db/decisions";
+import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
+import { stallNotification } from "../notify/events";
 import type { HoldCause } from "../procedure/events";
 import {
   DEFAULT_MAX_CANDIDATES,
@@ -36,6 +38,8 @@ export interface TickDeps {
 
 interface Row {
   procedure_id: string;
+  kind: string;
+  target_asset_ids: string;
   status: string;
   hold_causes: string;
   last_status_changed_at: string | null;
@@ -53,7 +57,7 @@ interface Row {
 const UNDECIDED = "(stall_flagged_at IS NULL OR stall_flagged_at <> progress_at)";
 
 function pageSql(window: WatchWindow, index: string, key: "progress_at" | "stall_due_at"): string {
-  return `SELECT procedure_id, status, hold_causes, last_status_changed_at, last_activity_at, stale_after_seconds, ${key} AS watch_key
+  return `SELECT procedure_id, kind, target_asset_ids, status, hold_causes, last_status_changed_at, last_activity_at, stale_after_seconds, ${key} AS watch_key
   FROM procedure_summary INDEXED BY ${index}
   WHERE watch_window = '${window}' AND ${UNDECIDED} AND ${key} <= ?1 AND (${key} > ?2 OR (${key} = ?2 AND procedure_id > ?3))
   ORDER BY ${key}, procedure_id LIMIT ?4`;
@@ -198,10 +202,13 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
     window: screened.window,
     nowMs: deps.nowMs,
   });
-  // The decision, the mirror catching up with what the object said, and the
-  // episode mark that takes the row out of the watch index, in one batch.
+  // The decision, its notification (only if the decision was new), the mirror
+  // catching up with what the object said, and the episode mark that takes the
+  // row out of the watch index, in one batch.
+  const subject = { procedure_id: row.procedure_id, kind: row.kind, target_asset_ids: JSON.parse(row.target_asset_ids) as string[] };
   const results = await deps.d1.batch([
     insertDecisionStatement(deps.d1, decision),
+    outboxAfterInsertStatement(deps.d1, stallNotification(decision, subject), decision.recorded_at),
     ...(lastProgressAt !== screened.last_progress_at ? [mirrorActivity(deps.d1, row.procedure_id, lastProgressAt)] : []),
     deps.d1
       .prepare("UPDATE procedure_summary SET stall_flagged_at = progress_at WHERE procedure_id = ? AND progress_at = ?")

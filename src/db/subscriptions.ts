@@ -1,0 +1,152 @@
+// Webhook subscriptions, their delivery log and the D1 notification outbox.
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import type { Notification } from "../notify/events";
+import { splitPage } from "../paging";
+import type { Database } from "./client";
+import { beyond } from "./keyset";
+import { deliveries, notificationOutbox, subscriptions } from "./schema";
+
+export type StoredSubscription = typeof subscriptions.$inferSelect;
+export type StoredDelivery = typeof deliveries.$inferSelect;
+
+export async function insertSubscription(db: Database, row: typeof subscriptions.$inferInsert): Promise<void> {
+  await db.insert(subscriptions).values(row);
+}
+
+/** An active subscription the principal may see: a scoped principal sees only its own. */
+export async function findSubscription(db: Database, id: string, ownedBy: string | null): Promise<StoredSubscription | null> {
+  const t = subscriptions;
+  const row = await db.query.subscriptions.findFirst({
+    where: and(eq(t.subscription_id, id), eq(t.active, true), ownedBy === null ? undefined : eq(t.created_by, ownedBy)),
+  });
+  return row ?? null;
+}
+
+export interface SubscriptionCursor {
+  created_at: string;
+  subscription_id: string;
+}
+
+/** Oldest first, keyset on (created_at, subscription_id). */
+export async function listSubscriptions(db: Database, ownedBy: string | null, after: SubscriptionCursor | null, limit: number) {
+  const t = subscriptions;
+  const rows = await db
+    .select()
+    .from(t)
+    .where(
+      and(
+        eq(t.active, true),
+        ownedBy === null ? undefined : eq(t.created_by, ownedBy),
+        after ? beyond("asc", t.created_at, t.subscription_id, after.created_at, after.subscription_id) : undefined,
+      ),
+    )
+    .orderBy(asc(t.created_at), asc(t.subscription_id))
+    .limit(limit + 1);
+  return splitPage(rows, limit, (row) => ({ created_at: row.created_at, subscription_id: row.subscription_id }));
+}
+
+/** Stops deliveries: the consumer checks `active` before every attempt. True when it was active. */
+export async function deactivateSubscription(db: Database, id: string, now: string): Promise<boolean> {
+  const t = subscriptions;
+  const result = await db
+    .update(t)
+    .set({ active: false, deleted_at: now })
+    .where(and(eq(t.subscription_id, id), eq(t.active, true)))
+    .returning({ id: t.subscription_id });
+  return result.length > 0;
+}
+
+/** Every active subscription, for fanning a notification out. */
+export async function activeSubscriptions(db: Database): Promise<StoredSubscription[]> {
+  return db.select().from(subscriptions).where(eq(subscriptions.active, true));
+}
+
+export interface DeliveryCursor {
+  attempted_at: string;
+  delivery_id: string;
+}
+
+/** Newest first, keyset on (attempted_at, delivery_id). */
+export async function listDeliveries(db: Database, subscriptionId: string, before: DeliveryCursor | null, limit: number) {
+  const t = deliveries;
+  const rows = await db
+    .select()
+    .from(t)
+    .where(
+      and(
+        eq(t.subscription_id, subscriptionId),
+        before ? beyond("desc", t.attempted_at, t.delivery_id, before.attempted_at, before.delivery_id) : undefined,
+      ),
+    )
+    .orderBy(desc(t.attempted_at), desc(t.delivery_id))
+    .limit(limit + 1);
+  return splitPage(rows, limit, (row) => ({ attempted_at: row.attempted_at, delivery_id: row.delivery_id }));
+}
+
+/** D1 binds at most 100 parameters to a statement: lists go in slices of this many. */
+const IN_LIST = 90;
+
+function slices<T>(items: readonly T[]): T[][] {
+  const unique = [...new Set(items)];
+  return Array.from({ length: Math.ceil(unique.length / IN_LIST) }, (_, i) => unique.slice(i * IN_LIST, (i + 1) * IN_LIST));
+}
+
+/** The active subscriptions among `ids`, by id. */
+export async function activeSubscriptionsById(db: Database, ids: readonly string[]): Promise<Map<string, StoredSubscription>> {
+  const t = subscriptions;
+  const found = await Promise.all(slices(ids).map((some) => db.select().from(t).where(and(inArray(t.subscription_id, some), eq(t.active, true)))));
+  return new Map(found.flat().map((row) => [row.subscription_id, row]));
+}
+
+/** `${webhook_id} ${subscription_id}` of the pairs already delivered: a redelivered message is not sent again. */
+export async function deliveredPairs(db: Database, webhookIds: readonly string[]): Promise<Set<string>> {
+  const t = deliveries;
+  const found = await Promise.all(
+    slices(webhookIds).map((some) =>
+      db
+        .select({ webhook_id: t.webhook_id, subscription_id: t.subscription_id })
+        .from(t)
+        .where(and(inArray(t.webhook_id, some), eq(t.outcome, "delivered"))),
+    ),
+  );
+  return new Set(found.flat().map((row) => `${row.webhook_id} ${row.subscription_id}`));
+}
+
+/** Records a batch's attempts in one D1 batch. */
+export async function recordDeliveries(d1: D1Database, rows: readonly StoredDelivery[]): Promise<void> {
+  if (rows.length === 0) return;
+  await d1.batch(
+    rows.map((row) =>
+      d1
+        .prepare(
+          `INSERT INTO deliveries (delivery_id, subscription_id, webhook_id, event_type, attempt, status_code, outcome, attempted_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .bind(row.delivery_id, row.subscription_id, row.webhook_id, row.event_type, row.attempt, row.status_code, row.outcome, row.attempted_at),
+    ),
+  );
+}
+
+/**
+ * The statement that puts a Stall decision's notification in the outbox. It
+ * must run right after the decision's insert in the same batch: it inserts
+ * only when that insert did (`changes()`), so a decision seen again by a later
+ * or overlapping tick is not announced again. The subject's kind and targets
+ * come from the projection row the tick read.
+ */
+export function outboxAfterInsertStatement(d1: D1Database, notification: Notification, now: string): D1PreparedStatement {
+  return d1
+    .prepare("INSERT OR IGNORE INTO notification_outbox (webhook_id, message, created_at) SELECT ?1, ?2, ?3 WHERE changes() > 0")
+    .bind(notification.webhook_id, JSON.stringify(notification), now);
+}
+
+/** The oldest pending outbox rows. */
+export async function pendingOutbox(db: Database, limit: number): Promise<Array<{ webhook_id: string; notification: Notification }>> {
+  const rows = await db.select().from(notificationOutbox).orderBy(asc(notificationOutbox.created_at)).limit(limit);
+  return rows.map((row) => ({ webhook_id: row.webhook_id, notification: JSON.parse(row.message) as Notification }));
+}
+
+export async function removeFromOutbox(d1: D1Database, webhookIds: readonly string[]): Promise<void> {
+  if (webhookIds.length === 0) return;
+  await d1.batch(webhookIds.map((id) => d1.prepare("DELETE FROM notification_outbox WHERE webhook_id = ?").bind(id)));
+}

@@ -1,0 +1,187 @@
+// The queue consumer. A message is either a notification to fan out (one per
+// committed source) or one delivery of it to one subscription. Fanning out in
+// the consumer keeps the sources simple (they know nothing of subscriptions)
+// and gives every delivery its own retries: one slow or failing receiver never
+// delays or repeats another's.
+import { Webhook } from "standardwebhooks";
+import { database, type Database } from "../db/client";
+import {
+  activeSubscriptions,
+  activeSubscriptionsById,
+  deliveredPairs,
+  recordDeliveries,
+  type StoredDelivery,
+  type StoredSubscription,
+} from "../db/subscriptions";
+import { config } from "../env";
+import { uuidv7 } from "../ids";
+import { matches, slackBody, standardBody, type Notification } from "./events";
+import { decryptSecret } from "./secret";
+
+export type NotifyMessage =
+  | { kind: "fanout"; notification: Notification }
+  | { kind: "delivery"; subscription_id: string; notification: Notification };
+
+/** Attempts per delivery; the queue's max_retries (wrangler.toml) is one less, so the last failure goes to the dead-letter queue. */
+export const MAX_DELIVERY_ATTEMPTS = 6;
+/** Delay before attempt n + 1 after attempt n failed (the last repeats). */
+export const RETRY_DELAYS_SECONDS = [10, 60, 300, 1800, 3600] as const;
+/** No receiver holds a delivery longer than this. */
+export const DELIVERY_TIMEOUT_MS = 10_000;
+/** sendBatch takes at most 100 messages. */
+const SEND_BATCH = 100;
+
+export interface ConsumerDeps {
+  db: Database;
+  d1: D1Database;
+  queue: Queue<NotifyMessage>;
+  signingKey: string;
+  fetch: typeof fetch;
+  now: () => number;
+}
+
+export function consumerDeps(env: Env): ConsumerDeps {
+  return {
+    db: database(env.DB),
+    d1: env.DB,
+    queue: env.NOTIFICATIONS as Queue<NotifyMessage>,
+    signingKey: config(env).webhookSigningKey,
+    fetch: (input, init) => fetch(input, init),
+    now: () => Date.now(),
+  };
+}
+
+/** Hands notifications to the queue for fanning out, 100 to a send. */
+export async function enqueueNotifications(queue: Queue<NotifyMessage>, notifications: readonly Notification[]): Promise<void> {
+  for (let i = 0; i < notifications.length; i += SEND_BATCH) {
+    await queue.sendBatch(notifications.slice(i, i + SEND_BATCH).map((notification) => ({ body: { kind: "fanout", notification } })));
+  }
+}
+
+/**
+ * Handles a batch; every message is acked or retried on its own. The
+ * deliveries share their reads and writes: one look at the subscriptions, one
+ * at what was delivered already, one D1 batch for the attempts.
+ */
+export async function consume(batch: MessageBatch<NotifyMessage>, deps: ConsumerDeps): Promise<void> {
+  const fanouts = batch.messages.filter((m) => m.body.kind === "fanout");
+  const deliveries = batch.messages.filter((m): m is Message<DeliveryMessage> => m.body.kind === "delivery");
+  await Promise.all([fanouts.length > 0 ? fanOut(fanouts, deps) : null, deliveries.length > 0 ? deliver(deliveries, deps) : null]);
+}
+
+type DeliveryMessage = Extract<NotifyMessage, { kind: "delivery" }>;
+
+function retryDelay(attempt: number): number {
+  return RETRY_DELAYS_SECONDS[Math.min(Math.max(attempt, 1), RETRY_DELAYS_SECONDS.length) - 1]!;
+}
+
+/** Our own failure (D1, the queue), not a receiver's: logged, and the message tried again like a delivery. */
+function deferred(message: Message<NotifyMessage>, error: unknown): void {
+  console.error(JSON.stringify({ msg: "notification deferred", id: message.id, attempts: message.attempts, error: String(error) }));
+  message.retry({ delaySeconds: retryDelay(message.attempts) });
+}
+
+async function fanOut(messages: Message<NotifyMessage>[], deps: ConsumerDeps): Promise<void> {
+  let subscriptions: StoredSubscription[];
+  try {
+    subscriptions = await activeSubscriptions(deps.db);
+  } catch (error) {
+    for (const message of messages) deferred(message, error);
+    return;
+  }
+  await Promise.all(
+    messages.map(async (message) => {
+      const notification = message.body.notification;
+      const targets = subscriptions.filter((s) => matches(s, notification));
+      try {
+        for (let i = 0; i < targets.length; i += SEND_BATCH) {
+          await deps.queue.sendBatch(
+            targets.slice(i, i + SEND_BATCH).map((s) => ({ body: { kind: "delivery", subscription_id: s.subscription_id, notification } })),
+          );
+        }
+        message.ack();
+      } catch (error) {
+        deferred(message, error);
+      }
+    }),
+  );
+}
+
+async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps): Promise<void> {
+  let subscriptions: Map<string, StoredSubscription>;
+  let delivered: Set<string>;
+  try {
+    [subscriptions, delivered] = await Promise.all([
+      activeSubscriptionsById(deps.db, messages.map((m) => m.body.subscription_id)),
+      deliveredPairs(deps.db, messages.map((m) => m.body.notification.webhook_id)),
+    ]);
+  } catch (error) {
+    for (const message of messages) deferred(message, error);
+    return;
+  }
+  const secrets = new Map<string, Promise<string>>();
+  const attempts: Array<{ message: Message<DeliveryMessage>; row: StoredDelivery }> = [];
+  await Promise.all(
+    messages.map(async (message) => {
+      const { subscription_id, notification } = message.body;
+      const subscription = subscriptions.get(subscription_id);
+      // Deleted since it was fanned out, or already delivered: nothing more to send.
+      if (!subscription || delivered.has(`${notification.webhook_id} ${subscription_id}`)) return message.ack();
+      let secret = secrets.get(subscription_id);
+      if (!secret) secrets.set(subscription_id, (secret = decryptSecret(deps.signingKey, subscription_id, subscription.secret_ciphertext)));
+      const status = await post(subscription, await secret, notification, deps);
+      const ok = status !== null && status >= 200 && status < 300;
+      const row: StoredDelivery = {
+        delivery_id: uuidv7(deps.now()),
+        subscription_id,
+        webhook_id: notification.webhook_id,
+        event_type: notification.type,
+        attempt: message.attempts,
+        status_code: status,
+        outcome: ok ? "delivered" : message.attempts >= MAX_DELIVERY_ATTEMPTS ? "failed" : "retrying",
+        attempted_at: new Date(deps.now()).toISOString(),
+      };
+      attempts.push({ message, row });
+    }),
+  );
+  try {
+    await recordDeliveries(deps.d1, attempts.map((a) => a.row));
+  } catch (error) {
+    // Unrecorded attempts are tried again; a receiver may see a delivered one twice, under the same webhook-id.
+    for (const { message } of attempts) deferred(message, error);
+    return;
+  }
+  for (const { message, row } of attempts) {
+    if (row.outcome === "delivered") message.ack();
+    // After the last attempt the retry hands the message to the dead-letter queue.
+    else message.retry({ delaySeconds: retryDelay(message.attempts) });
+  }
+}
+
+/** Posts the signed body; the status, or null when the receiver gave no answer in time. */
+async function post(subscription: StoredSubscription, secret: string, notification: Notification, deps: ConsumerDeps): Promise<number | null> {
+  const body = subscription.format === "slack" ? slackBody(notification, subscription.origin) : standardBody(notification);
+  const at = new Date(deps.now());
+  const headers = {
+    "content-type": "application/json",
+    "user-agent": "procedure-edge-webhooks",
+    "webhook-id": notification.webhook_id,
+    "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+    "webhook-signature": new Webhook(secret).sign(notification.webhook_id, at, body),
+  };
+  try {
+    const response = await deps.fetch(subscription.url, {
+      method: "POST",
+      headers,
+      body,
+      // A redirect is an answer (3xx, so not delivered), never followed elsewhere.
+      redirect: "manual",
+      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+    });
+    // The answer's body is never read: a huge or endless one costs nothing.
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return null;
+  }
+}

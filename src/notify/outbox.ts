@@ -1,0 +1,34 @@
+// The procedure object's notification outbox: the notifications of a commit
+// are written in the same transaction as its events, and the `notify` job
+// hands them to the queue afterwards, removing each only once the queue took
+// it. A queue outage delays them; a crash between send and removal resends
+// them with the same webhook ids, which the consumer skips once delivered.
+import type { Notification } from "./events";
+
+export const NOTIFY_JOB = "notify";
+/** The alarm backstop for a send the object could not finish on its own. */
+export const NOTIFY_BACKSTOP_MS = 10_000;
+/** Backoff after consecutive failed sends (the last repeats). */
+export const NOTIFY_RETRY_MS = [1_000, 5_000, 30_000, 120_000] as const;
+/** Notifications per send (the queue's sendBatch limit). */
+const SEND_LIMIT = 100;
+
+/** Writes a commit's notifications; call inside the commit's transaction. True when there were any. */
+export function recordNotifications(sql: SqlStorage, notifications: readonly Notification[]): boolean {
+  for (const n of notifications) sql.exec("INSERT OR IGNORE INTO notifications (webhook_id, message) VALUES (?, ?)", n.webhook_id, JSON.stringify(n));
+  return notifications.length > 0;
+}
+
+/** Sends every pending notification, oldest first, removing each batch once sent. Throws when a send fails. */
+export async function sendPending(sql: SqlStorage, send: (batch: Notification[]) => Promise<void>): Promise<void> {
+  for (;;) {
+    const rows = sql.exec<{ seq: number; message: string }>("SELECT seq, message FROM notifications ORDER BY seq LIMIT ?", SEND_LIMIT).toArray();
+    if (rows.length === 0) return;
+    await send(rows.map((row) => JSON.parse(row.message) as Notification));
+    sql.exec("DELETE FROM notifications WHERE seq <= ?", rows[rows.length - 1]!.seq);
+  }
+}
+
+export function retryAt(attempts: number, now: number): number {
+  return now + NOTIFY_RETRY_MS[Math.min(attempts, NOTIFY_RETRY_MS.length - 1)]!;
+}
