@@ -56,6 +56,7 @@ function expired(principal: Principal, nowMs: number): boolean {
 const known = new Map<string, { principal: Principal; until: number }>();
 const unknown = new Map<string, number>();
 let lookupWindow = { second: 0, used: 0 };
+const lookups = new Map<string, Promise<PrincipalRecord | undefined>>();
 
 /** How many D1 look-ups token authentication made in this isolate (the benchmark reads it). */
 export const tokenLookupStats = { d1_reads: 0, throttled: 0 };
@@ -102,13 +103,22 @@ export async function principalForToken(db: Database, adminToken: string, token:
     remember(known, hash, { principal: BOOTSTRAP_ADMIN, until: nowMs + PRINCIPAL_CACHE_TTL_MS });
     return { principal: BOOTSTRAP_ADMIN };
   }
-  // A token this isolate knew is re-checked whatever the budget: the budget is for strangers.
-  if (!cached && !spendLookup(nowMs)) {
-    tokenLookupStats.throttled += 1;
-    return { refused: "throttled" };
+  // Concurrent requests with one token share one look-up.
+  let lookup = lookups.get(hash);
+  if (!lookup) {
+    // A token this isolate knew is re-checked whatever the budget: the budget is for strangers.
+    if (!cached && !spendLookup(nowMs)) {
+      tokenLookupStats.throttled += 1;
+      return { refused: "throttled" };
+    }
+    tokenLookupStats.d1_reads += 1;
+    // A real promise: a drizzle query runs again on every `then`.
+    lookup = Promise.resolve(db.query.principals.findFirst({ where: eq(principals.token_hash, hash) }));
+    lookups.set(hash, lookup);
+    const settle = () => lookups.delete(hash);
+    lookup.then(settle, settle);
   }
-  tokenLookupStats.d1_reads += 1;
-  const row = await db.query.principals.findFirst({ where: eq(principals.token_hash, hash) });
+  const row = await lookup;
   if (!row || row.revoked_at !== null) {
     known.delete(hash);
     remember(unknown, hash, nowMs + UNKNOWN_TTL_MS);

@@ -82,21 +82,30 @@ export interface SummaryCursor {
 export function summaryPageQuery(db: Database, filter: SummaryFilter, after: SummaryCursor | null, limit: number) {
   const t = procedureSummary;
   const byTarget = filter.target_asset_id !== undefined && filter.target_asset_id !== "";
+  // A scoped listing walks the target rows of the scope's assets, so its cost
+  // follows the procedures in scope, not every procedure in the service.
+  const scopes = byTarget ? null : filter.scopes;
+  const walked = byTarget || scopes !== null;
   // Sorting on the walked table's own key lets SQLite follow its index.
-  const key = byTarget ? procedureTargets : t;
+  const key = walked ? procedureTargets : t;
   const conditions = and(
     filter.status ? eq(t.status, filter.status) : undefined,
     filter.kind ? eq(t.kind, filter.kind) : undefined,
-    inScopeSql(t.procedure_id, filter.scopes),
+    // The walked asset may be outside the scope while another target of the procedure is in it.
+    byTarget ? inScopeSql(t.procedure_id, filter.scopes) : undefined,
     byTarget ? eq(procedureTargets.asset_id, filter.target_asset_id!) : undefined,
+    scopes ? sql`${procedureTargets.asset_id} IN (SELECT value FROM json_each(${JSON.stringify(scopes.target_asset_ids)}))` : undefined,
     after ? beyond("asc", key.registered_at, key.procedure_id, after.registered_at, after.procedure_id) : undefined,
   );
-  const from = byTarget
-    ? db.select(getTableColumns(t)).from(procedureTargets).innerJoin(t, eq(t.procedure_id, procedureTargets.procedure_id))
+  // A procedure with two assets in the scope is walked twice: DISTINCT keeps it once.
+  const columns = getTableColumns(t);
+  const from = walked
+    ? (scopes ? db.selectDistinct(columns) : db.select(columns)).from(procedureTargets).innerJoin(t, eq(t.procedure_id, procedureTargets.procedure_id))
     : db.select().from(t);
+  const order = scopes ? t : key;
   return from
     .where(conditions)
-    .orderBy(asc(key.registered_at), asc(key.procedure_id))
+    .orderBy(asc(order.registered_at), asc(order.procedure_id))
     .limit(limit + 1);
 }
 

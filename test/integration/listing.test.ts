@@ -155,6 +155,32 @@ describe("listing by target asset", () => {
     expect(listed.json.items.map((i: { procedure_id: string }) => i.procedure_id)).toEqual(mine.map((r) => r.procedure_id));
   });
 
+  it("lists for a scoped principal by walking only its assets' procedures, each once, in order", async () => {
+    const db = database(env.DB);
+    const lab = `lab-${crypto.randomUUID()}`;
+    const bench = `${lab}-bench`;
+    const noise = `noise-${crypto.randomUUID()}`;
+    for (const row of Array.from({ length: 40 }, (_, i) => summary(300 + i, [noise]))) await upsertSummary(db, row);
+    // One procedure on both scoped assets, so the walk meets it twice.
+    const mine = [summary(400, [lab]), summary(401, [lab, bench]), summary(402, [bench, noise]), summary(403, [lab])];
+    for (const row of mine) await upsertSummary(db, row);
+    const scopes = { target_asset_ids: [lab, bench] };
+
+    const limit = 2;
+    const seen: string[] = [];
+    let after: { registered_at: string; procedure_id: string } | null = null;
+    do {
+      const { sql, params } = summaryPageQuery(db, { scopes }, after, limit).toSQL();
+      const page = await env.DB.prepare(sql).bind(...params).all<{ procedure_id: string; registered_at: string }>();
+      // The scope's target rows and their summaries; never the 40 others.
+      expect(page.meta.rows_read).toBeLessThanOrEqual(4 * (mine.length + 1));
+      const rows = page.results.slice(0, limit);
+      seen.push(...rows.map((r) => r.procedure_id));
+      after = page.results.length > limit ? rows[rows.length - 1]! : null;
+    } while (after !== null);
+    expect(seen).toEqual(mine.map((r) => r.procedure_id));
+  });
+
   it("writes the targets in the summary's batch: once however often delivered, never without the summary", async () => {
     const db = database(env.DB);
     const asset = `asset-${crypto.randomUUID()}`;

@@ -3,7 +3,7 @@
 // rotation, expiry, and the audit trail each change leaves.
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BOOTSTRAP_ADMIN_ID, hashToken } from "../../src/auth/principals";
+import { BOOTSTRAP_ADMIN_ID, hashToken, UNKNOWN_LOOKUPS_PER_SECOND } from "../../src/auth/principals";
 import { WATCHER_AGENT } from "../../src/watcher/stall";
 import { call, expectProblem, tokenFor } from "../helpers";
 
@@ -194,5 +194,30 @@ describe("the audit trail", () => {
 
   it("refuses a cursor it did not issue", async () => {
     expectProblem(await call("/v1/audit?cursor=bm90LWEtY3Vyc29y"), 400, "InvalidCursor");
+  });
+});
+
+describe("unknown tokens", () => {
+  it("are looked up a bounded number of times per second; one already seen is refused from memory", async () => {
+    const { token: known } = await create({ name: "known while flooded" });
+    expect((await call("/v1/me", { token: known })).status).toBe(200);
+    // One frozen second, so every request below falls in the same look-up window.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Math.ceil(Date.now() / 1000) * 1000 + 60_000);
+    const seen = `bogus-${crypto.randomUUID()}`;
+    expectProblem(await call("/v1/me", { token: seen }), 401, "Unauthenticated");
+    const answers: number[] = [];
+    for (let i = 0; i < 2 * UNKNOWN_LOOKUPS_PER_SECOND; i += 1) {
+      answers.push((await call("/v1/me", { token: `bogus-${crypto.randomUUID()}` })).status);
+    }
+    expect(answers.filter((s) => s === 401)).toHaveLength(UNKNOWN_LOOKUPS_PER_SECOND - 1);
+    const throttled = await call("/v1/me", { token: `bogus-${crypto.randomUUID()}` });
+    expectProblem(throttled, 429, "RateLimited");
+    expect(throttled.headers.get("retry-after")).toBe("1");
+    // Without a look-up: the token seen before is still refused as unknown, and a known one still works.
+    expectProblem(await call("/v1/me", { token: seen }), 401, "Unauthenticated");
+    expect((await call("/v1/me", { token: known })).status).toBe(200);
+    vi.setSystemTime(Date.now() + 1_000);
+    expectProblem(await call("/v1/me", { token: `bogus-${crypto.randomUUID()}` }), 401, "Unauthenticated");
   });
 });
