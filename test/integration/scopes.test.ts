@@ -130,6 +130,12 @@ const OPERATIONS: Operation[] = [
   { operationId: "rotatePrincipal", method: "POST", path: () => `/v1/principals/${victim}/rotate`, roles: ADMIN, ok: { status: 200 } },
   { operationId: "listAudit", method: "GET", path: () => "/v1/audit", roles: ADMIN, ok: { status: 200 } },
   { operationId: "getMe", method: "GET", path: () => "/v1/me", roles: ALL, ok: { status: 200 } },
+  { operationId: "createSubscription", method: "POST", path: () => "/v1/subscriptions", body: () => ({ url: "https://receiver.test/hook", event_types: ["procedure.held"], description: `matrix-${RUN}` }), roles: OPERATOR, ok: { status: 201 } },
+  { operationId: "listSubscriptions", method: "GET", path: () => "/v1/subscriptions", roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "readSubscription", method: "GET", path: () => `/v1/subscriptions/${crypto.randomUUID()}`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
+  { operationId: "deleteSubscription", method: "DELETE", path: () => `/v1/subscriptions/${crypto.randomUUID()}`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
+  { operationId: "testSubscription", method: "POST", path: () => `/v1/subscriptions/${crypto.randomUUID()}/test`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
+  { operationId: "listSubscriptionDeliveries", method: "GET", path: () => `/v1/subscriptions/${crypto.randomUUID()}/deliveries`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
 ];
 
 /** Everything a refused request could have written. */
@@ -141,7 +147,8 @@ async function footprint(procedureId: string, caller: Caller) {
   const audit = await env.DB.prepare("SELECT count(*) AS n FROM audit_log WHERE actor_id = ?").bind(caller.principal_id).first<{ n: number }>();
   const made = await env.DB.prepare("SELECT count(*) AS n FROM principals WHERE name = ?").bind(`matrix-made-${RUN}`).first<{ n: number }>();
   const axis = await env.DB.prepare("SELECT count(*) AS n FROM pseudoaxes WHERE updated_by = ?").bind(caller.principal_id).first<{ n: number }>();
-  return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n };
+  const subscriptions = await env.DB.prepare("SELECT count(*) AS n FROM subscriptions WHERE created_by = ?").bind(caller.principal_id).first<{ n: number }>();
+  return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n, subscriptions: subscriptions!.n };
 }
 
 function send(op: Operation, id: string, caller: Caller) {
