@@ -50,6 +50,8 @@ export const ERROR_CLASSES = [
   // other resources
   "ActorNotFound",
   "DecisionNotFound",
+  // live progress
+  "StreamWatcherLimitReached",
   "InternalError",
 ] as const;
 

@@ -8,6 +8,7 @@ import { decisionRoutes } from "./api/decisions";
 import { procedureObject } from "./api/procedure-stub";
 import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
+import { streamRoutes } from "./api/stream";
 import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
 import { database } from "./db/client";
@@ -17,7 +18,7 @@ import { runTick } from "./watcher/sweep";
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, admin, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, admin, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);

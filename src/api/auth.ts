@@ -5,10 +5,13 @@ import { isAuthorized, type CommandName } from "../auth/grants";
 import { principalForToken } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
+import { carriesStreamTicket } from "./stream";
 
 /** 401 unless a known bearer token is presented. */
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("authorization") ?? "";
+  // A browser's WebSocket cannot send the header; the stream route checks its ticket instead.
+  if (header === "" && carriesStreamTicket(c)) return next();
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ProblemError("Unauthenticated", "an Authorization: Bearer token is required");
   const principal = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!);

@@ -25,7 +25,7 @@ const me = createRoute({
   operationId: "getMe",
   summary: "The caller: principal, roles and scope",
   security: BEARER,
-  responses: { 200: jsonResponse("The authenticated principal", MeSchema), ...problemResponses(401) },
+  responses: { 200: jsonResponse("The authenticated principal", MeSchema), ...problemResponses(400, 401) },
 });
 
 export const meRoutes = createRouter().openapi(me, (c) => {

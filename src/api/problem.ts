@@ -17,7 +17,7 @@ export const ProblemSchema = z
 
 export type Problem = z.infer<typeof ProblemSchema>;
 
-export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500;
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500 | 503;
 
 /** The status each error class answers with. */
 export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
@@ -67,6 +67,8 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   ActivityEntryTooLarge: 413,
   ActorNotFound: 404,
   DecisionNotFound: 404,
+  /** The procedure already has as many open streams of that kind as it serves; retry later. */
+  StreamWatcherLimitReached: 503,
   InternalError: 500,
 };
 

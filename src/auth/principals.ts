@@ -47,6 +47,16 @@ export async function principalById(db: Database, principalId: string): Promise<
   return row ? toPrincipal(row) : null;
 }
 
+/**
+ * The principal by id while it may act: null when it is missing (and, once
+ * tokens can be revoked or expire, when revoked or expired at `nowMs`). The
+ * bootstrap admin has no row and is always active.
+ */
+export async function activePrincipalById(db: Database, principalId: string, _nowMs: number): Promise<Principal | null> {
+  if (principalId === BOOTSTRAP_ADMIN_ID) return { principal_id: BOOTSTRAP_ADMIN_ID, name: "bootstrap-admin", roles: ["admin"] };
+  return principalById(db, principalId);
+}
+
 /** Creates a principal and returns the token, which is never stored. */
 export async function createPrincipal(db: Database, name: string, roles: Role[], now: string, id: string) {
   const token = newToken();

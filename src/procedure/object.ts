@@ -10,6 +10,11 @@ import { payloadToStep, type Step } from "../conduct/steps";
 import { database } from "../db/client";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
+import { activePrincipalById } from "../auth/principals";
+import { LiveFeed } from "../live/hub";
+import { parseStreamId } from "../live/position";
+import { issueTicket, redeemTicket, type StreamTicket } from "../live/tickets";
+import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../live/wire";
 import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
 import type {
   Actor,
@@ -44,6 +49,8 @@ import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
 
+const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
+
 /** The manifest as the object keeps it in memory: pinned payloads, parsed steps, and their kinds and targets. */
 type PinnedSteps = { pinned: PinnedManifest; steps: Step[] } & ManifestShape;
 
@@ -59,7 +66,12 @@ export class ProcedureObject extends DurableObject<Env> {
   private timer: object | null = null;
   /** The alarm this object set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
   private alarmAt: number | null = null;
-  private readonly jobs: Record<JobKind, () => Promise<void>> = { projection: () => this.runProjection() };
+  private readonly jobs: Record<JobKind, () => Promise<void>> = {
+    projection: () => this.runProjection(),
+    "stream-check": () => this.live.check(),
+  };
+  /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
+  readonly live: LiveFeed;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
@@ -70,6 +82,14 @@ export class ProcedureObject extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
+    this.live = new LiveFeed(ctx, {
+      clock: { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) },
+      current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: TERMINAL.has(this.state.status) },
+      armAlarm: () => this.armAlarm(),
+      isActive: async (id) => (await activePrincipalById(database(env.DB), id, this.clock.now())) !== null,
+    });
+    // Answered by the runtime without waking the object, so an idle watcher's pings cost nothing.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     const applied = appliedMigrations(this.sql);
     this.hasSchema = applied > 0;
     if (!this.hasSchema) return;
@@ -139,7 +159,8 @@ export class ProcedureObject extends DurableObject<Env> {
     const decided = decideActivities(this.state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
-    if (fresh.length > 0) await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id));
+    const atVersion = this.state.version;
+    if (fresh.length > 0) await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion));
     return accept({ event_count: fresh.length, duplicate_count });
   }
 
@@ -195,6 +216,50 @@ export class ProcedureObject extends DurableObject<Env> {
     if (this.state === null) return { status: null, latest_recorded_at: null };
     return { status: this.state.status, latest_recorded_at: latestRecordedAt(this.sql) };
   }
+
+  // ---- live progress --------------------------------------------------------
+
+  /**
+   * The object's one HTTP entry: a stream of the procedure (SSE, or a WebSocket
+   * on upgrade). Commands and reads are RPC; a stream is a long-lived response
+   * RPC cannot return, and the WebSocket Hibernation API accepts sockets only
+   * here. The Worker authorizes first and names the watcher in a header.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const missing = this.state === null && this.notFound();
+    if (missing && !missing.ok) return refusalResponse(missing.refusal);
+    const watcher = JSON.parse(request.headers.get(PRINCIPAL_HEADER) ?? "null") as Watcher | null;
+    if (!watcher) return new Response("streams are opened through the Worker", { status: 400 });
+    const afterText = request.headers.get(AFTER_HEADER);
+    const opened = await this.live.open(request, watcher.principal_id, afterText ? parseStreamId(afterText) : null);
+    return opened instanceof Response ? opened : refusalResponse(opened);
+  }
+
+  /** A short-lived, single-use ticket that opens one stream of this procedure as `principalId`. */
+  async issueStreamTicket(principalId: string): Promise<Decision<StreamTicket>> {
+    if (this.state === null) return this.notFound();
+    return accept(await issueTicket(this.sql, principalId, this.clock.now()));
+  }
+
+  /** Spends a ticket: the principal it was issued to. */
+  async redeemStreamTicket(ticket: string): Promise<Decision<{ principal_id: string }>> {
+    if (this.state === null) return this.notFound();
+    const principalId = await redeemTicket(this.sql, ticket, this.clock.now());
+    return principalId ? accept({ principal_id: principalId }) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
+  }
+
+  /** Watchers only listen; anything they send (other than the automatic ping) is ignored. */
+  override webSocketMessage(): void {}
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  override webSocketError(): void {}
 
   // ---- timed work -----------------------------------------------------------
 
@@ -304,6 +369,7 @@ export class ProcedureObject extends DurableObject<Env> {
     });
     this.state = state;
     this.progress = progress;
+    this.live.committed();
     if (!armed) return;
     await this.armAlarm(PROJECTION_BACKSTOP_MS);
     this.deliverSoon();

@@ -1,0 +1,234 @@
+// A procedure's live feed inside its object: who is watching, what each has
+// been sent, and the broadcast after every commit. WebSocket watchers are
+// hibernatable: the runtime keeps the connections while the object sleeps, and
+// each socket's attachment holds the position it was last sent, so a broadcast
+// after a wake (or after an eviction) sends each exactly what it has not seen.
+// SSE watchers are plain streams: while one is open the object stays in memory
+// (an HTTP response is tied to the instance that serves it); they end with it.
+import type { ProcedureView } from "../procedure/view";
+import type { Refusal } from "../procedure/refusal";
+import { pendingJob, requestJob, settleJob, type Clock } from "../procedure/schedule";
+import { lastSeq, recordsAfter, stateMessage, type LiveMessage } from "./feed";
+import { beyond, samePosition, type Position, type StreamId } from "./position";
+import { SseWatcher } from "./sse";
+
+/** The limits a procedure's feed enforces; the README lists them. A test may lower them. */
+export interface LiveLimits {
+  /** Open SSE watchers per procedure: each holds the object in memory. */
+  sseWatchers: number;
+  /** Open WebSocket watchers per procedure. */
+  socketWatchers: number;
+  /** Bytes queued for one SSE watcher before it is dropped as too slow. */
+  sseQueuedBytes: number;
+  /** Bytes a WebSocket may have waiting to go out before it is closed as too slow. */
+  socketBufferedBytes: number;
+  /** How often, at most, the stream check runs while watchers are open: keepalives and revoked principals. */
+  checkIntervalMs: number;
+}
+
+export const DEFAULT_LIMITS: LiveLimits = {
+  sseWatchers: 100,
+  socketWatchers: 1000,
+  sseQueuedBytes: 1024 * 1024,
+  socketBufferedBytes: 1024 * 1024,
+  checkIntervalMs: 25_000,
+};
+
+/** Close codes a WebSocket watcher may see. */
+export const CLOSE = {
+  /** The procedure reached a terminal status: its final state was the last message. */
+  ended: { code: 1000, reason: "procedure ended" },
+  /** The principal's token was revoked or expired. */
+  revoked: { code: 1008, reason: "principal no longer active" },
+  /** The client did not keep up: reconnect and resume after the last id received. */
+  tooSlow: { code: 1013, reason: "too slow: resume after your last id" },
+} as const;
+
+export const STREAM_CHECK_JOB = "stream-check";
+
+/** What the object tells its feed about itself. */
+export interface LiveHost {
+  clock: Clock;
+  /** The procedure's view and whether it is terminal; null when unregistered. */
+  current(): { view: ProcedureView; version: number; terminal: boolean } | null;
+  /** Arms the alarm for the schedule's earliest job. */
+  armAlarm(): Promise<void>;
+  /** Whether the principal may still hold a stream open (not revoked, not expired). */
+  isActive(principalId: string): Promise<boolean>;
+}
+
+/** What a hibernatable socket carries across sleeps. */
+interface SocketAttachment extends Position {
+  principal_id: string;
+}
+
+const TERMINAL_CLOSE = CLOSE.ended;
+
+export class LiveFeed {
+  readonly limits: LiveLimits = { ...DEFAULT_LIMITS };
+  private readonly sse = new Set<SseWatcher>();
+  private publishQueued = false;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly host: LiveHost,
+  ) {}
+
+  private get sql(): SqlStorage {
+    return this.ctx.storage.sql;
+  }
+
+  /** Opens a stream for a registered procedure: SSE, or a WebSocket when the request asks to upgrade. */
+  async open(request: Request, principalId: string, after: StreamId | null): Promise<Response | Refusal> {
+    const current = this.host.current();
+    if (current === null) throw new Error("open() is for registered procedures");
+    const position = { version: current.version, seq: lastSeq(this.sql) };
+    if (after && beyond(after, position)) {
+      return { error_class: "InvalidCursor", detail: "the id to resume after is not one this procedure's stream gave out" };
+    }
+    const socket = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    const open = socket ? this.ctx.getWebSockets().length : this.sse.size;
+    const limit = socket ? this.limits.socketWatchers : this.limits.sseWatchers;
+    if (open >= limit) {
+      return { error_class: "StreamWatcherLimitReached", detail: `this procedure already has ${open} ${socket ? "WebSocket" : "SSE"} watchers (the limit is ${limit})` };
+    }
+    const first = catchUp(this.sql, after, position, current.view);
+    if (!current.terminal) await this.scheduleCheck();
+    return socket ? this.openSocket(principalId, position, first, current.terminal) : this.openSse(principalId, position, first, current.terminal);
+  }
+
+  private openSse(principalId: string, position: Position, first: LiveMessage[], terminal: boolean): Response {
+    const watcher = new SseWatcher(principalId, position, this.limits.sseQueuedBytes, (w) => this.sse.delete(w));
+    this.sse.add(watcher);
+    watcher.send(first);
+    if (terminal) watcher.end();
+    return new Response(watcher.body, {
+      headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
+    });
+  }
+
+  private openSocket(principalId: string, position: Position, first: LiveMessage[], terminal: boolean): Response {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server, [principalTag(principalId)]);
+    server.serializeAttachment({ principal_id: principalId, ...position } satisfies SocketAttachment);
+    for (const message of first) server.send(JSON.stringify(message));
+    if (terminal) server.close(TERMINAL_CLOSE.code, TERMINAL_CLOSE.reason);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * Called right after a commit. The broadcast runs on the next turn, after the
+   * command has its reply: a command never waits for its watchers, and commits
+   * in between join the same broadcast (each watcher is sent everything after
+   * its own position, so nothing is skipped or repeated).
+   */
+  committed(): void {
+    if (this.publishQueued) return;
+    this.publishQueued = true;
+    setTimeout(() => {
+      this.publishQueued = false;
+      this.publish();
+    }, 0);
+  }
+
+  /** Sends every watcher what was committed since its position, then the state; ends them all if the procedure is over. */
+  publish(): void {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0 && this.sse.size === 0) return;
+    const current = this.host.current();
+    if (current === null) return;
+    const position = { version: current.version, seq: lastSeq(this.sql) };
+    // Watchers are grouped by position (almost always one group), so the record is read once per group.
+    const batches = new Map<string, { messages: LiveMessage[]; frames?: string[] }>();
+    const batchFor = (from: Position) => {
+      const key = `${from.version}.${from.seq}`;
+      let batch = batches.get(key);
+      if (!batch) {
+        batch = { messages: samePosition(from, position) ? [] : [...recordsAfter(this.sql, from).messages, stateMessage(position, current.view)] };
+        batches.set(key, batch);
+      }
+      return batch;
+    };
+    for (const watcher of this.sse) {
+      const { messages } = batchFor(watcher.position);
+      if (messages.length > 0 && watcher.send(messages)) watcher.position = position;
+      if (current.terminal) watcher.end();
+    }
+    for (const socket of sockets) {
+      const attachment = socket.deserializeAttachment() as SocketAttachment | null;
+      if (!attachment) continue;
+      const batch = batchFor(attachment);
+      if (batch.messages.length > 0) {
+        batch.frames ??= batch.messages.map((m) => JSON.stringify(m));
+        try {
+          for (const frame of batch.frames) socket.send(frame);
+        } catch {
+          continue; // the socket closed meanwhile; its close handler tidies up
+        }
+        if (socket.bufferedAmount > this.limits.socketBufferedBytes) {
+          closeSocket(socket, CLOSE.tooSlow);
+          continue;
+        }
+        socket.serializeAttachment({ ...attachment, ...position } satisfies SocketAttachment);
+      }
+      if (current.terminal) closeSocket(socket, TERMINAL_CLOSE);
+    }
+  }
+
+  /**
+   * The stream-check job: a keepalive comment on every SSE stream, and every
+   * stream of a principal no longer active closed. It runs at most every
+   * `checkIntervalMs` and only while watchers are open, so a revoked token's
+   * stream stays open at most that long after the revocation.
+   */
+  async check(): Promise<void> {
+    const job = pendingJob(this.sql, STREAM_CHECK_JOB);
+    if (job) settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
+    for (const watcher of this.sse) watcher.comment("keepalive");
+    const sockets = this.ctx.getWebSockets();
+    const principals = new Set<string>([...this.sse].map((w) => w.principal_id));
+    for (const socket of sockets) {
+      const attachment = socket.deserializeAttachment() as SocketAttachment | null;
+      if (attachment) principals.add(attachment.principal_id);
+    }
+    for (const principalId of principals) {
+      if (await this.host.isActive(principalId)) continue;
+      for (const watcher of this.sse) if (watcher.principal_id === principalId) watcher.end("revoked", "the principal's token is no longer active");
+      for (const socket of this.ctx.getWebSockets(principalTag(principalId))) closeSocket(socket, CLOSE.revoked);
+    }
+    if (this.sse.size > 0 || this.ctx.getWebSockets().length > 0) await this.scheduleCheck();
+  }
+
+  /** How many watchers are open, by kind. */
+  counts(): { sse: number; sockets: number } {
+    return { sse: this.sse.size, sockets: this.ctx.getWebSockets().length };
+  }
+
+  private async scheduleCheck(): Promise<void> {
+    if (requestJob(this.sql, STREAM_CHECK_JOB, "stream-check", this.host.clock.now() + this.limits.checkIntervalMs)) await this.host.armAlarm();
+  }
+}
+
+/**
+ * What a watcher is sent first: with no id to resume after, the state; else
+ * every event and activity message after that id, then the state, unless the
+ * id is the current state itself (nothing was missed).
+ */
+function catchUp(sql: SqlStorage, after: StreamId | null, position: Position, view: ProcedureView): LiveMessage[] {
+  if (after === null) return [stateMessage(position, view)];
+  const { messages } = recordsAfter(sql, after);
+  if (messages.length === 0 && after.state && samePosition(after, position)) return [];
+  return [...messages, stateMessage(position, view)];
+}
+
+function principalTag(principalId: string): string {
+  return `principal:${principalId}`;
+}
+
+function closeSocket(socket: WebSocket, close: { code: number; reason: string }): void {
+  try {
+    socket.close(close.code, close.reason);
+  } catch {
+    // already closing
+  }
+}
