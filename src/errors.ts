@@ -52,6 +52,7 @@ export const ERROR_CLASSES = [
   "DecisionNotFound",
   // live progress
   "StreamWatcherLimitReached",
+  "StreamReplayTooLong",
   "InternalError",
 ] as const;
 

@@ -69,6 +69,8 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   DecisionNotFound: 404,
   /** The procedure already has as many open streams of that kind as it serves; retry later. */
   StreamWatcherLimitReached: 503,
+  /** More followed the id a reconnect names than one replay reads; page /events and /activities instead. */
+  StreamReplayTooLong: 409,
   InternalError: 500,
 };
 

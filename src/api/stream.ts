@@ -56,7 +56,7 @@ const stream = createRoute({
       description: "The stream of the procedure's messages",
       content: { "text/event-stream": { schema: z.string().openapi({ example: 'id: 3.0.state\nevent: state\ndata: {"procedure_id":"…","status":"Running",…}\n\n' }) } },
     },
-    ...problemResponses(400, 401, 403, 404, 503),
+    ...problemResponses(400, 401, 403, 404, 409, 503),
   },
 });
 

@@ -66,6 +66,18 @@ function parts(rows: LogbookRow[]): LogbookRow[][] {
 }
 
 /**
+ * True when what followed `after` holds more than `maxEvents` events or
+ * `maxEntryBytes` of entries. Counts without loading a payload.
+ */
+export function replayTooLong(sql: SqlStorage, after: Position, currentVersion: number, maxEvents: number, maxEntryBytes: number): boolean {
+  if (currentVersion - after.version > maxEvents) return true;
+  const { bytes } = sql
+    .exec<{ bytes: number }>("SELECT coalesce(sum(length(payload)), 0) + count(*) * ? AS bytes FROM logbook WHERE seq > ?", ENTRY_OVERHEAD_BYTES, after.seq)
+    .one();
+  return bytes > maxEntryBytes;
+}
+
+/**
  * Every event and activity message after `after`, in commit order: a batch
  * comes before the events it caused (it was accepted at the version before
  * them), and each message's id is the position right after it.

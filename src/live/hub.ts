@@ -8,7 +8,7 @@
 import type { ProcedureView } from "../procedure/view";
 import type { Refusal } from "../procedure/refusal";
 import { pendingJob, requestJob, settleJob, type Clock } from "../procedure/schedule";
-import { lastSeq, recordsAfter, stateMessage, type LiveMessage } from "./feed";
+import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, samePosition, type Position, type StreamId } from "./position";
 import { SseWatcher } from "./sse";
 
@@ -22,6 +22,12 @@ export interface LiveLimits {
   sseQueuedBytes: number;
   /** Bytes a WebSocket may have waiting to go out before it is closed as too slow. */
   socketBufferedBytes: number;
+  /**
+   * What one reconnect replays at most: the missed events, and the bytes of the
+   * missed entries. Further back, the client pages /events and /activities.
+   */
+  replayEvents: number;
+  replayEntryBytes: number;
   /** How often, at most, the stream check runs while watchers are open: keepalives and revoked principals. */
   checkIntervalMs: number;
 }
@@ -31,6 +37,8 @@ export const DEFAULT_LIMITS: LiveLimits = {
   socketWatchers: 1000,
   sseQueuedBytes: 1024 * 1024,
   socketBufferedBytes: 1024 * 1024,
+  replayEvents: 10_000,
+  replayEntryBytes: 8 * 1024 * 1024,
   checkIntervalMs: 25_000,
 };
 
@@ -85,6 +93,12 @@ export class LiveFeed {
     const position = { version: current.version, seq: lastSeq(this.sql) };
     if (after && beyond(after, position)) {
       return { error_class: "InvalidCursor", detail: "the id to resume after is not one this procedure's stream gave out" };
+    }
+    if (after && replayTooLong(this.sql, after, position.version, this.limits.replayEvents, this.limits.replayEntryBytes)) {
+      return {
+        error_class: "StreamReplayTooLong",
+        detail: "more followed that id than one reconnect replays: read /events and /activities, then open the stream without an id",
+      };
     }
     const socket = request.headers.get("upgrade")?.toLowerCase() === "websocket";
     const open = socket ? this.ctx.getWebSockets().length : this.sse.size;

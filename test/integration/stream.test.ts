@@ -120,10 +120,49 @@ describe("GET /v1/procedures/{id}/stream (SSE)", () => {
     expect(kinds(await current.next(2))).toEqual(["ProcedureHeld", "state"]);
   });
 
+  it("replays a logbook recorded before the feed's schema the same way, once the object migrates it", async () => {
+    const id = await registerProcedure();
+    await conduct(id, { steps: [STEPS.setpoint, STEPS.check], on_failure: "hold" });
+    await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "in_flight" }), entry({ step_kind: "setpoint", step_index: 0, result: "ok" })]);
+    await command(id, "hold", { reason: "pause" });
+    await command(id, "resume", { re_establishment_boundary: 1 });
+    await post(id, [entry({ step_kind: "check", step_index: 1, result: "in_flight" })]);
+    const first = await openSse(id, { query: "after=0.0" });
+    const before = await first.next(9);
+    await first.close();
+    expect(kinds(before)).toEqual([
+      "ProcedureRegistered", "ResolvedStepsRecorded", "ProcedureStarted", "activity", "ProcedureActivitiesLogbookOpened",
+      "ProcedureHeld", "ProcedureResumed", "activity", "state",
+    ]);
+    // As the storage was before the migration that placed entries among events.
+    await runInDurableObject(procedureStub(id), (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("ALTER TABLE logbook DROP COLUMN at_version");
+      sql.exec("ALTER TABLE logbook DROP COLUMN batch");
+      sql.exec("DROP TABLE stream_tickets");
+      sql.exec("UPDATE schema_version SET applied = 2");
+    });
+    await evictDurableObject(procedureStub(id));
+    expect(await (await openSse(id, { query: "after=0.0" })).next(9)).toEqual(before);
+  });
+
   it("refuses an id the stream never gave out, and a malformed one", async () => {
     const id = await registerProcedure();
     expectProblem(await call(`/v1/procedures/${id}/stream?after=999.0`), 400, "InvalidCursor");
     expectProblem(await call(`/v1/procedures/${id}/stream`, { headers: { "last-event-id": "latest" } }), 400, "ValidationFailed");
+  });
+
+  it("refuses a reconnect from further back than one replay reads, with 409", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    const sse = await openSse(id);
+    const [first] = await sse.next(1);
+    await command(id, "hold", { reason: "one" });
+    await command(id, "resume", { re_establishment_boundary: 0 });
+    await runInDurableObject(procedureStub(id) as DurableObjectStub<ProcedureObject>, (instance: ProcedureObject) => {
+      instance.live.limits.replayEvents = 1;
+    });
+    expectProblem(await call(`/v1/procedures/${id}/stream`, { headers: { "last-event-id": first!.id! } }), 409, "StreamReplayTooLong");
   });
 
   it("sends a terminal procedure's final state and ends", async () => {
