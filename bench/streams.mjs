@@ -4,7 +4,11 @@
 // fan-out is measured alone: the command's latency, commands per second, and
 // the time from the command's reply to the moment the LAST watcher received
 // the event it appended (p50, p99). Node's global WebSocket is the client.
+import { once } from "node:events";
+import { Worker } from "node:worker_threads";
 import { fmt, printTable } from "./lib.mjs";
+
+const now = () => performance.timeOrigin + performance.now();
 
 export const title = "live streams (WebSocket and SSE fan-out)";
 
@@ -25,12 +29,12 @@ class Receipts {
     this.byVersion = new Map();
   }
   record(version) {
-    const now = performance.now();
+    const at = now();
     const entry = this.byVersion.get(version);
     if (entry) {
       entry.count += 1;
-      entry.last = now;
-    } else this.byVersion.set(version, { count: 1, last: now });
+      entry.last = at;
+    } else this.byVersion.set(version, { count: 1, last: at });
   }
 }
 
@@ -101,7 +105,15 @@ async function receivedBy(receipts, version, expected) {
   }
 }
 
-async function scenario(ctx, label, watchers) {
+/** Sends one command from the commander thread; answers its absolute send and reply times and the version. */
+async function send(commander, message) {
+  commander.postMessage(message);
+  const [answer] = await once(commander, "message");
+  if (answer.error) throw new Error(answer.error);
+  return answer;
+}
+
+async function scenario(ctx, commander, label, watchers) {
   const created = await ctx.call("POST", "/v1/procedures", { name: `bench stream ${label}`, kind: "bench", target_asset_ids: [] });
   const id = created.procedure_id;
   await ctx.call("POST", `/v1/procedures/${id}/start`);
@@ -115,12 +127,14 @@ async function scenario(ctx, label, watchers) {
   for (let i = 0; i < WARMUP + COMMANDS; i += 1) {
     if (i === WARMUP) started = performance.now();
     const hold = i % 2 === 0;
-    const t0 = performance.now();
-    const view = await ctx.call("POST", `/v1/procedures/${id}/${hold ? "hold" : "resume"}`, hold ? { reason: "bench" } : { re_establishment_boundary: 0 });
-    const replied = performance.now();
-    const last = await receivedBy(receipts, view.version, expected);
+    const { sent, replied, version } = await send(commander, {
+      url: `${ctx.baseUrl}/v1/procedures/${id}/${hold ? "hold" : "resume"}`,
+      token: ctx.token,
+      body: hold ? { reason: "bench" } : { re_establishment_boundary: 0 },
+    });
+    const last = await receivedBy(receipts, version, expected);
     if (i < WARMUP) continue;
-    latencies.push(replied - t0);
+    latencies.push(replied - sent);
     if (expected > 0) fanouts.push(Math.max(0, last - replied));
   }
   // Fan-out waits are inside the loop, so commands/s counts commands sent back to back once each fan-out is done.
@@ -141,6 +155,7 @@ async function scenario(ctx, label, watchers) {
 }
 
 export async function run(ctx) {
+  const commander = new Worker(new URL("./stream-commands.mjs", import.meta.url));
   const results = [];
   for (const [label, watchers] of [
     ["no watchers", {}],
@@ -149,8 +164,9 @@ export async function run(ctx) {
     ["1,000 WebSocket", { sockets: 1000 }],
     ["100 SSE", { sse: 100 }],
   ]) {
-    results.push(await scenario(ctx, label, watchers));
+    results.push(await scenario(ctx, commander, label, watchers));
   }
+  await commander.terminate();
   const base = results[0];
   const notes = [];
   const thousand = results.find((r) => r.watchers === 1000);

@@ -1,15 +1,16 @@
 // A procedure's live feed inside its object: who is watching, what each has
 // been sent, and the broadcast after every commit. WebSocket watchers are
-// hibernatable: the runtime keeps the connections while the object sleeps, and
-// each socket's attachment holds the position it was last sent, so a broadcast
-// after a wake (or after an eviction) sends each exactly what it has not seen.
+// hibernatable: the runtime keeps the connections while the object sleeps;
+// each socket's attachment holds the position it started from and storage
+// holds where the last broadcast left every socket, so a broadcast after a
+// wake (or after an eviction) sends each exactly what it has not seen.
 // SSE watchers are plain streams: while one is open the object stays in memory
 // (an HTTP response is tied to the instance that serves it); they end with it.
 import type { ProcedureView } from "../procedure/view";
 import type { Refusal } from "../procedure/refusal";
 import { pendingJob, requestJob, settleJob, type Clock } from "../procedure/schedule";
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
-import { beyond, samePosition, type Position, type StreamId } from "./position";
+import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
 import { SseWatcher } from "./sse";
 
 /** The limits a procedure's feed enforces; the README lists them. A test may lower them. */
@@ -71,10 +72,19 @@ interface SocketAttachment extends Position {
 }
 
 const TERMINAL_CLOSE = CLOSE.ended;
+/** Where the last broadcast to the sockets left them (key-value storage beside the record). */
+const BROADCAST_KEY = "live:broadcast";
+
+function later(a: Position, b: Position): Position {
+  return a.version > b.version || (a.version === b.version && a.seq >= b.seq) ? a : b;
+}
 
 export class LiveFeed {
   readonly limits: LiveLimits = { ...DEFAULT_LIMITS };
   private readonly sse = new Set<SseWatcher>();
+  /** Each socket's attachment, read once per socket object rather than on every broadcast. */
+  private readonly attachments = new WeakMap<WebSocket, SocketAttachment>();
+  private broadcast: Position | null = null;
   private publishQueued = false;
 
   constructor(
@@ -107,8 +117,10 @@ export class LiveFeed {
       return { error_class: "StreamWatcherLimitReached", detail: `this procedure already has ${open} ${socket ? "WebSocket" : "SSE"} watchers (the limit is ${limit})` };
     }
     const first = catchUp(this.sql, after, position, current.view);
+    // The watcher joins before any await, so no broadcast can pass between its catch-up and its joining.
+    const response = socket ? this.openSocket(principalId, position, first, current.terminal) : this.openSse(principalId, position, first, current.terminal);
     if (!current.terminal) await this.scheduleCheck();
-    return socket ? this.openSocket(principalId, position, first, current.terminal) : this.openSse(principalId, position, first, current.terminal);
+    return response;
   }
 
   private openSse(principalId: string, position: Position, first: LiveMessage[], terminal: boolean): Response {
@@ -124,7 +136,9 @@ export class LiveFeed {
   private openSocket(principalId: string, position: Position, first: LiveMessage[], terminal: boolean): Response {
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [principalTag(principalId)]);
-    server.serializeAttachment({ principal_id: principalId, ...position } satisfies SocketAttachment);
+    const attachment: SocketAttachment = { principal_id: principalId, ...position };
+    server.serializeAttachment(attachment);
+    this.attachments.set(server, attachment);
     for (const message of first) server.send(JSON.stringify(message));
     if (terminal) server.close(TERMINAL_CLOSE.code, TERMINAL_CLOSE.reason);
     return new Response(null, { status: 101, webSocket: client });
@@ -139,10 +153,14 @@ export class LiveFeed {
   committed(): void {
     if (this.publishQueued) return;
     this.publishQueued = true;
-    setTimeout(() => {
-      this.publishQueued = false;
-      this.publish();
-    }, 0);
+    // After the write is durable (when the command's reply is released), then on a fresh turn.
+    void this.ctx.storage
+      .sync()
+      .then(() => new Promise((resolve) => setTimeout(resolve, 0)))
+      .finally(() => {
+        this.publishQueued = false;
+        this.publish();
+      });
   }
 
   /** Sends every watcher what was committed since its position, then the state; ends them all if the procedure is over. */
@@ -168,10 +186,11 @@ export class LiveFeed {
       if (messages.length > 0 && watcher.send(messages)) watcher.position = position;
       if (current.terminal) watcher.end();
     }
+    const broadcast = this.lastBroadcast();
     for (const socket of sockets) {
-      const attachment = socket.deserializeAttachment() as SocketAttachment | null;
-      if (!attachment) continue;
-      const batch = batchFor(attachment);
+      const from = this.socketPosition(socket, broadcast);
+      if (!from) continue;
+      const batch = batchFor(from);
       if (batch.messages.length > 0) {
         batch.frames ??= batch.messages.map((m) => JSON.stringify(m));
         try {
@@ -179,14 +198,37 @@ export class LiveFeed {
         } catch {
           continue; // the socket closed meanwhile; its close handler tidies up
         }
-        if (socket.bufferedAmount > this.limits.socketBufferedBytes) {
-          closeSocket(socket, CLOSE.tooSlow);
-          continue;
-        }
-        socket.serializeAttachment({ ...attachment, ...position } satisfies SocketAttachment);
+        if (socket.bufferedAmount > this.limits.socketBufferedBytes) closeSocket(socket, CLOSE.tooSlow);
       }
       if (current.terminal) closeSocket(socket, TERMINAL_CLOSE);
     }
+    if (sockets.length > 0 && !samePosition(broadcast, position)) this.recordBroadcast(position);
+  }
+
+  /**
+   * Where a socket's feed stands: the later of where it started (its
+   * attachment) and the last broadcast, which every socket still open received
+   * in full (one that fell behind was closed). So a broadcast writes one
+   * position, not one attachment per socket, and after a wake the stored
+   * position tells each socket's start as well as its attachment would.
+   */
+  private socketPosition(socket: WebSocket, broadcast: Position): Position | null {
+    let attachment = this.attachments.get(socket);
+    if (!attachment) {
+      attachment = (socket.deserializeAttachment() as SocketAttachment | null) ?? undefined;
+      if (!attachment) return null;
+      this.attachments.set(socket, attachment);
+    }
+    return later(attachment, broadcast);
+  }
+
+  private lastBroadcast(): Position {
+    return (this.broadcast ??= this.ctx.storage.kv.get<Position>(BROADCAST_KEY) ?? ORIGIN);
+  }
+
+  private recordBroadcast(position: Position): void {
+    this.broadcast = position;
+    this.ctx.storage.kv.put(BROADCAST_KEY, position);
   }
 
   /**
