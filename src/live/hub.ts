@@ -75,6 +75,13 @@ const TERMINAL_CLOSE = CLOSE.ended;
 /** Where the last broadcast to the sockets left them (key-value storage beside the record). */
 const BROADCAST_KEY = "live:broadcast";
 
+/** Sockets sent to between two turns of a broadcast. */
+const SOCKETS_PER_TURN = 100;
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 function later(a: Position, b: Position): Position {
   return a.version > b.version || (a.version === b.version && a.seq >= b.seq) ? a : b;
 }
@@ -85,7 +92,8 @@ export class LiveFeed {
   /** Each socket's attachment, read once per socket object rather than on every broadcast. */
   private readonly attachments = new WeakMap<WebSocket, SocketAttachment>();
   private broadcast: Position | null = null;
-  private publishQueued = false;
+  private publishing = false;
+  private unpublished = false;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -151,20 +159,32 @@ export class LiveFeed {
    * its own position, so nothing is skipped or repeated).
    */
   committed(): void {
-    if (this.publishQueued) return;
-    this.publishQueued = true;
-    // After the write is durable (when the command's reply is released), then on a fresh turn.
-    void this.ctx.storage
-      .sync()
-      .then(() => new Promise((resolve) => setTimeout(resolve, 0)))
-      .finally(() => {
-        this.publishQueued = false;
-        this.publish();
-      });
+    this.unpublished = true;
+    if (this.publishing) return;
+    this.publishing = true;
+    void this.drain().finally(() => {
+      this.publishing = false;
+    });
   }
 
-  /** Sends every watcher what was committed since its position, then the state; ends them all if the procedure is over. */
-  publish(): void {
+  /** One broadcast at a time, in commit order; commits during one are covered by the next. */
+  private async drain(): Promise<void> {
+    while (this.unpublished) {
+      this.unpublished = false;
+      // After the write is durable (when the command's reply is released), then on a fresh turn.
+      await this.ctx.storage.sync();
+      await nextTurn();
+      await this.publish();
+    }
+  }
+
+  /**
+   * Sends every watcher what was committed since its position, then the state;
+   * ends them all if the procedure is over. Sockets are served in slices with a
+   * turn between them, so a large audience never holds the isolate (and a
+   * command's reply waiting on it) for the whole broadcast.
+   */
+  async publish(): Promise<void> {
     const sockets = this.ctx.getWebSockets();
     if (sockets.length === 0 && this.sse.size === 0) return;
     const current = this.host.current();
@@ -187,7 +207,8 @@ export class LiveFeed {
       if (current.terminal) watcher.end();
     }
     const broadcast = this.lastBroadcast();
-    for (const socket of sockets) {
+    for (const [index, socket] of sockets.entries()) {
+      if (index > 0 && index % SOCKETS_PER_TURN === 0) await nextTurn();
       const from = this.socketPosition(socket, broadcast);
       if (!from) continue;
       const batch = batchFor(from);

@@ -52,6 +52,17 @@ describe("GET /v1/procedures/{id}/stream (WebSocket)", () => {
     expect(await socket.text()).toBe("pong");
   });
 
+  it("serves every socket of an audience larger than one broadcast slice", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    const sockets = await Promise.all(Array.from({ length: 150 }, () => openSocket(id)));
+    await Promise.all(sockets.map((s) => s.next(1)));
+    await command(id, "hold", { reason: "everyone" });
+    const received = await Promise.all(sockets.map((s) => s.next(2)));
+    expect(new Set(received.map((messages) => JSON.stringify(messages))).size).toBe(1);
+    expect(received[0]!.map((m) => m.event)).toEqual(["ProcedureHeld", "state"]);
+  });
+
   it("keeps its sockets through an eviction and sends each what it has not seen", async () => {
     const id = await registerProcedure();
     await command(id, "start");
