@@ -4,7 +4,7 @@
 //
 //   npm run bench -- [--requests N] [--concurrency C] [--objects M] [--warmup W]
 //                    [--ingest-batches B] [--ingest-concurrency C] [--ingest-warmup W]
-//                    [--sweep-sizes 1000,10000,100000] [--sections lifecycle,ingest,sweep,auth,notifications] [--verbose] [--keep]
+//                    [--sweep-sizes 1000,10000,100000] [--sections lifecycle,ingest,sweep,auth,notifications,streams] [--verbose] [--keep]
 //   (or the BENCH_* variables named in USAGE)
 //
 // A section is a module exporting `title` and `run(ctx)` that answers
@@ -22,9 +22,10 @@ import { client, fmt, printTable, startServer } from "./lib.mjs";
 import * as ingest from "./ingest.mjs";
 import * as lifecycle from "./lifecycle.mjs";
 import * as notifications from "./notifications.mjs";
+import * as streams from "./streams.mjs";
 import * as sweep from "./sweep.mjs";
 
-const SECTIONS = { lifecycle, ingest, sweep, auth, notifications };
+const SECTIONS = { lifecycle, ingest, sweep, auth, notifications, streams };
 const AIM = 2;
 
 const USAGE = `usage: npm run bench -- [options]
@@ -36,7 +37,7 @@ const USAGE = `usage: npm run bench -- [options]
   --ingest-concurrency C  batches in flight                  (BENCH_INGEST_CONCURRENCY, default 4)
   --ingest-warmup W       unmeasured batches before each ingest row (BENCH_INGEST_WARMUP, default 8)
   --sweep-sizes LIST      procedures in conduct per watcher tick    (BENCH_SWEEP_SIZES, default 1000,10000,100000)
-  --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,ingest,sweep,auth,notifications)
+  --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,ingest,sweep,auth,notifications,streams)
   --verbose        show wrangler's output
   --keep           keep the temporary state directory`;
 
@@ -167,7 +168,7 @@ async function main() {
   let ok = false;
   try {
     console.log(`bench: serving on ${server.baseUrl} (state in ${server.dir}) after ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    const ctx = { baseUrl: server.baseUrl, call: client(server.baseUrl, server.token), opts };
+    const ctx = { baseUrl: server.baseUrl, token: server.token, call: client(server.baseUrl, server.token), opts };
     const sections = opts.sections.map((name) => SECTIONS[name]);
     let base = null;
     if (sections.some((s) => s.usesBaseline)) {

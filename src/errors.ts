@@ -59,6 +59,9 @@ export const ERROR_CLASSES = [
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",
   "UnknownEventType",
+  // live progress
+  "StreamWatcherLimitReached",
+  "StreamReplayTooLong",
   "InternalError",
 ] as const;
 

@@ -1,14 +1,22 @@
 // Per-request identity: the bearer token's principal goes into c.var, and each
 // route names the command it runs so it is authorized before any work.
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { isAuthorized, type CommandName } from "../auth/grants";
 import { principalForToken } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
 
+/** A stream request carrying a ticket and no Authorization header: the stream route authenticates it by the ticket. */
+function carriesStreamTicket(c: Context<AppEnv>): boolean {
+  return c.req.method === "GET" && /^\/v1\/procedures\/[^/]+\/stream$/.test(c.req.path) && c.req.query("ticket") !== undefined;
+}
+
 /** 401 unless a known, live bearer token is presented. */
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("authorization") ?? "";
+  // A browser's WebSocket cannot send the header; the stream route checks its ticket instead.
+  if (header === "" && carriesStreamTicket(c)) return next();
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ProblemError("Unauthenticated", "an Authorization: Bearer token is required");
   const outcome = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!, Date.now());

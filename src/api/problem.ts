@@ -17,7 +17,7 @@ export const ProblemSchema = z
 
 export type Problem = z.infer<typeof ProblemSchema>;
 
-export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500;
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
 
 /** The status each error class answers with. */
 export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
@@ -80,6 +80,10 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   /** Not https, and not http to this machine (localhost, 127.0.0.1, [::1]). */
   WebhookUrlNotAllowed: 422,
   UnknownEventType: 422,
+  /** The procedure already has as many open streams of that kind as it serves; retry later. */
+  StreamWatcherLimitReached: 503,
+  /** More followed the id a reconnect names than one replay reads; page /events and /activities instead. */
+  StreamReplayTooLong: 409,
   InternalError: 500,
 };
 

@@ -29,8 +29,9 @@ export function limiterFor(method: string, path: string): Limiter {
  * service, and a secret only they hold.
  */
 export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
-  const { principal_id } = c.var.principal;
-  if (principal_id === BOOTSTRAP_ADMIN_ID) return next();
+  // No principal yet: a stream opened by a single-use ticket, which a limited request issued.
+  const principal_id = c.get("principal")?.principal_id;
+  if (principal_id === undefined || principal_id === BOOTSTRAP_ADMIN_ID) return next();
   const limiter = limiterFor(c.req.method, c.req.path);
   const { success } = await c.env[limiter.binding].limit({ key: principal_id });
   if (!success) {

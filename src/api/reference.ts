@@ -46,6 +46,12 @@ function describe(app: OpenAPIHono<AppEnv>, requestUrl: string) {
 /** Mounts /openapi.json and /healthz on the app that owns every route; /docs and /console are static assets. */
 export function mountReference(app: OpenAPIHono<AppEnv>) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "streamTicket", {
+    type: "apiKey",
+    in: "query",
+    name: "ticket",
+    description: "A single-use stream ticket from POST /v1/procedures/{id}/stream-ticket (for a browser's WebSocket)",
+  });
   app.openapi(health, (c) => c.json({ ok: true as const }, 200));
   app.openapi(document, (c) => c.json(describe(app, c.req.url) as { openapi: string }, 200));
 }

@@ -33,18 +33,24 @@ export function knownEventIds(sql: SqlStorage, eventIds: readonly string[]): Set
   return new Set(rows.toArray().map((r) => r.event_id));
 }
 
-/** Appends entries and the step results they carry; the caller holds the transaction. */
+/**
+ * Appends entries and the step results they carry; the caller holds the
+ * transaction. `atVersion` is the procedure's version before the batch's own
+ * events, so the live feed can place the batch among the events.
+ */
 export function recordEntries(
   sql: SqlStorage,
   entries: readonly ActivityEntryInput[],
   steps: ReadonlyArray<{ step_index: number; result: StepResult } | null>,
   recordedAt: string,
   principalId: string,
+  atVersion: number,
 ): void {
+  const batch = sql.exec<{ last: number }>("SELECT coalesce(max(seq), 0) AS last FROM logbook").one().last;
   entries.forEach((entry, i) => {
     sql.exec(
-      `INSERT INTO logbook (event_id, step_kind, payload, sampled_at, occurred_at, recorded_at, principal_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO logbook (event_id, step_kind, payload, sampled_at, occurred_at, recorded_at, principal_id, at_version, batch)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       entry.event_id,
       entry.step_kind,
       JSON.stringify(entry.payload),
@@ -52,6 +58,8 @@ export function recordEntries(
       entry.occurred_at ?? recordedAt,
       recordedAt,
       principalId,
+      atVersion,
+      batch,
     );
     const step = steps[i];
     if (step) {

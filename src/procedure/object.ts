@@ -14,6 +14,11 @@ import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
 import { failedStep, notificationsOf, type Notification, type StepFailure } from "../notify/events";
 import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
+import { activePrincipalById } from "../auth/principals";
+import { LiveFeed } from "../live/hub";
+import { parseStreamId } from "../live/position";
+import { issueTicket, redeemTicket, type StreamTicket } from "../live/tickets";
+import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../live/wire";
 import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
 import type {
   Access,
@@ -49,6 +54,8 @@ import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
 
+const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
+
 /** The manifest as the object keeps it in memory: pinned payloads, parsed steps, and their kinds and targets. */
 type PinnedSteps = { pinned: PinnedManifest; steps: Step[] } & ManifestShape;
 
@@ -65,7 +72,13 @@ export class ProcedureObject extends DurableObject<Env> {
   /** The alarm this object set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
   private alarmAt: number | null = null;
   private notifying: Promise<void> | null = null;
-  private readonly jobs: Record<JobKind, () => Promise<void>> = { projection: () => this.runProjection(), notify: () => this.runNotify() };
+  private readonly jobs: Record<JobKind, () => Promise<void>> = {
+    projection: () => this.runProjection(),
+    notify: () => this.runNotify(),
+    "stream-check": () => this.live.check(),
+  };
+  /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
+  readonly live: LiveFeed;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
@@ -79,6 +92,14 @@ export class ProcedureObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
+    this.live = new LiveFeed(ctx, {
+      clock: { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) },
+      current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: TERMINAL.has(this.state.status) },
+      armAlarm: () => this.armAlarm(),
+      isActive: async (id) => (await activePrincipalById(database(env.DB), id, this.clock.now())) !== null,
+    });
+    // Answered by the runtime without waking the object, so an idle watcher's pings cost nothing.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     const applied = appliedMigrations(this.sql);
     this.hasSchema = applied > 0;
     if (!this.hasSchema) return;
@@ -160,8 +181,9 @@ export class ProcedureObject extends DurableObject<Env> {
     const decided = decideActivities(this.state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
+    const atVersion = this.state.version;
     if (fresh.length > 0) {
-      await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id), failedStep(fresh));
+      await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion), failedStep(fresh));
     }
     return accept({ event_count: fresh.length, duplicate_count });
   }
@@ -228,6 +250,54 @@ export class ProcedureObject extends DurableObject<Env> {
     if (this.state === null) return { status: null, latest_recorded_at: null };
     return { status: this.state.status, latest_recorded_at: latestRecordedAt(this.sql) };
   }
+
+  // ---- live progress --------------------------------------------------------
+
+  /**
+   * The object's one HTTP entry: a stream of the procedure (SSE, or a WebSocket
+   * on upgrade). Commands and reads are RPC; a stream is a long-lived response
+   * RPC cannot return, and the WebSocket Hibernation API accepts sockets only
+   * here. The Worker authorizes first and names the watcher in a header.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const missing = this.state === null && this.notFound();
+    if (missing && !missing.ok) return refusalResponse(missing.refusal);
+    const watcher = JSON.parse(request.headers.get(PRINCIPAL_HEADER) ?? "null") as Watcher | null;
+    if (!watcher) return new Response("streams are opened through the Worker", { status: 400 });
+    const hidden = this.outOfScope(watcher);
+    if (hidden && !hidden.ok) return refusalResponse(hidden.refusal);
+    const afterText = request.headers.get(AFTER_HEADER);
+    const opened = await this.live.open(request, watcher.principal_id, afterText ? parseStreamId(afterText) : null);
+    return opened instanceof Response ? opened : refusalResponse(opened);
+  }
+
+  /** A short-lived, single-use ticket that opens one stream of this procedure as `principalId`. */
+  async issueStreamTicket(principalId: string, access: Access): Promise<Decision<StreamTicket>> {
+    if (this.state === null) return this.notFound();
+    const hidden = this.outOfScope(access);
+    if (hidden) return hidden;
+    return accept(await issueTicket(this.sql, principalId, this.clock.now()));
+  }
+
+  /** Spends a ticket: the principal it was issued to. */
+  async redeemStreamTicket(ticket: string): Promise<Decision<{ principal_id: string }>> {
+    if (this.state === null) return this.notFound();
+    const principalId = await redeemTicket(this.sql, ticket, this.clock.now());
+    return principalId ? accept({ principal_id: principalId }) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
+  }
+
+  /** Watchers only listen; anything they send (other than the automatic ping) is ignored. */
+  override webSocketMessage(): void {}
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  override webSocketError(): void {}
 
   // ---- timed work -----------------------------------------------------------
 
@@ -369,6 +439,7 @@ export class ProcedureObject extends DurableObject<Env> {
     });
     this.state = state;
     this.progress = progress;
+    this.live.committed();
     if (notified) {
       // Sent right away below; the alarm only for an object that stops first.
       await this.armAlarm(NOTIFY_BACKSTOP_MS);

@@ -70,6 +70,21 @@ const MIGRATIONS: readonly string[] = [
      webhook_id TEXT NOT NULL UNIQUE,
      message TEXT NOT NULL
    );`,
+  // The live feed orders activity batches among events from the record itself:
+  // each logbook row keeps the procedure's version when its batch was accepted
+  // (before the events the batch caused) and the batch it came in (the last seq
+  // before it). Rows recorded before this migration are placed by time: the
+  // events of the same commit share its timestamp. Stream tickets are single use.
+  `ALTER TABLE logbook ADD COLUMN at_version INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE logbook ADD COLUMN batch INTEGER NOT NULL DEFAULT 0;
+   UPDATE logbook SET
+     at_version = (SELECT coalesce(max(e.version), 0) FROM events e WHERE e.occurred_at < logbook.recorded_at),
+     batch = (SELECT min(l.seq) - 1 FROM logbook l WHERE l.recorded_at = logbook.recorded_at AND l.principal_id = logbook.principal_id);
+   CREATE TABLE stream_tickets (
+     ticket_hash TEXT PRIMARY KEY,
+     principal_id TEXT NOT NULL,
+     expires_at INTEGER NOT NULL
+   );`,
 ];
 
 /** How many migrations this object's storage has applied; 0 for an object never registered (read without DDL). */

@@ -130,6 +130,8 @@ const OPERATIONS: Operation[] = [
   { operationId: "rotatePrincipal", method: "POST", path: () => `/v1/principals/${victim}/rotate`, roles: ADMIN, ok: { status: 200 } },
   { operationId: "listAudit", method: "GET", path: () => "/v1/audit", roles: ADMIN, ok: { status: 200 } },
   { operationId: "getMe", method: "GET", path: () => "/v1/me", roles: ALL, ok: { status: 200 } },
+  { operationId: "streamProcedure", method: "GET", path: (id) => `/v1/procedures/${id}/stream`, roles: ALL, onProcedure: true, ok: { status: 200 } },
+  { operationId: "issueStreamTicket", method: "POST", path: (id) => `/v1/procedures/${id}/stream-ticket`, roles: ALL, onProcedure: true, ok: { status: 201 } },
   { operationId: "createSubscription", method: "POST", path: () => "/v1/subscriptions", body: () => ({ url: "https://receiver.test/hook", event_types: ["procedure.held"], description: `matrix-${RUN}` }), roles: OPERATOR, ok: { status: 201 } },
   { operationId: "listSubscriptions", method: "GET", path: () => "/v1/subscriptions", roles: OPERATOR, ok: { status: 200 } },
   { operationId: "readSubscription", method: "GET", path: () => `/v1/subscriptions/${crypto.randomUUID()}`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },

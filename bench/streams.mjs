@@ -1,0 +1,189 @@
+// Live progress: one procedure watched by 0, 1, 100 and 1,000 WebSocket
+// watchers (opened with stream tickets, as a browser would) and by 100 SSE
+// watchers. Commands (hold / resume) are sent one at a time, so each one's
+// fan-out is measured alone: the command's latency, commands per second, and
+// the time from the command's reply to the moment the LAST watcher received
+// the event it appended (p50, p99). Node's global WebSocket is the client.
+import { once } from "node:events";
+import { Worker } from "node:worker_threads";
+import { fmt, printTable } from "./lib.mjs";
+
+const now = () => performance.timeOrigin + performance.now();
+
+export const title = "live streams (WebSocket and SSE fan-out)";
+
+const COMMANDS = 200;
+const WARMUP = 20;
+const AIM_FANOUT_P99_MS = 250;
+const AIM_LATENCY_RATIO = 1.2;
+const OPEN_CONCURRENCY = 50;
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Records, per event version, when each watcher received it. */
+class Receipts {
+  constructor() {
+    this.byVersion = new Map();
+  }
+  record(version) {
+    const at = now();
+    const entry = this.byVersion.get(version);
+    if (entry) {
+      entry.count += 1;
+      entry.last = at;
+    } else this.byVersion.set(version, { count: 1, last: at });
+  }
+}
+
+async function pool(n, concurrency, fn) {
+  const out = new Array(n);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, async () => {
+    for (let i = next++; i < n; i = next++) out[i] = await fn(i);
+  }));
+  return out;
+}
+
+async function openSockets(ctx, id, count, receipts) {
+  return pool(count, OPEN_CONCURRENCY, async () => {
+    const { ticket } = await ctx.call("POST", `/v1/procedures/${id}/stream-ticket`);
+    const url = `${ctx.baseUrl.replace(/^http/, "ws")}/v1/procedures/${id}/stream?ticket=${encodeURIComponent(ticket)}`;
+    const ws = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      ws.addEventListener("open", resolve, { once: true });
+      ws.addEventListener("error", (e) => reject(new Error(`WebSocket failed: ${e.message ?? "error"}`)), { once: true });
+    });
+    ws.addEventListener("message", (event) => {
+      const message = JSON.parse(String(event.data));
+      if (message.event !== "state" && message.data?.version !== undefined) receipts.record(message.data.version);
+    });
+    return ws;
+  });
+}
+
+async function openSse(ctx, id, count, receipts) {
+  return pool(count, OPEN_CONCURRENCY, async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${ctx.baseUrl}/v1/procedures/${id}/stream`, {
+      headers: { authorization: `Bearer ${ctx.token}`, accept: "text/event-stream" },
+      signal: controller.signal,
+    });
+    if (res.status !== 200) throw new Error(`SSE answered ${res.status}`);
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (frame.includes("\nevent: state\n") || !frame.includes("\ndata: ")) continue;
+          const data = JSON.parse(frame.slice(frame.indexOf("\ndata: ") + 7));
+          if (data.version !== undefined) receipts.record(data.version);
+        }
+      }
+    })().catch(() => {});
+    return { close: () => controller.abort() };
+  });
+}
+
+/** Waits until `expected` watchers received version `v` (or 10 s passed). */
+async function receivedBy(receipts, version, expected) {
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    const entry = receipts.byVersion.get(version);
+    if (expected === 0 || (entry && entry.count >= expected)) return entry?.last ?? NaN;
+    if (performance.now() > deadline) throw new Error(`only ${entry?.count ?? 0} of ${expected} watchers received version ${version}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Sends one command from the commander thread; answers its absolute send and reply times and the version. */
+async function send(commander, message) {
+  commander.postMessage(message);
+  const [answer] = await once(commander, "message");
+  if (answer.error) throw new Error(answer.error);
+  return answer;
+}
+
+async function scenario(ctx, commander, label, watchers) {
+  const created = await ctx.call("POST", "/v1/procedures", { name: `bench stream ${label}`, kind: "bench", target_asset_ids: [] });
+  const id = created.procedure_id;
+  await ctx.call("POST", `/v1/procedures/${id}/start`);
+  const receipts = new Receipts();
+  const sockets = watchers.sockets ? await openSockets(ctx, id, watchers.sockets, receipts) : [];
+  const streams = watchers.sse ? await openSse(ctx, id, watchers.sse, receipts) : [];
+  const expected = sockets.length + streams.length;
+  const latencies = [];
+  const fanouts = [];
+  let started = 0;
+  for (let i = 0; i < WARMUP + COMMANDS; i += 1) {
+    if (i === WARMUP) started = performance.now();
+    const hold = i % 2 === 0;
+    const { sent, replied, version } = await send(commander, {
+      url: `${ctx.baseUrl}/v1/procedures/${id}/${hold ? "hold" : "resume"}`,
+      token: ctx.token,
+      body: hold ? { reason: "bench" } : { re_establishment_boundary: 0 },
+    });
+    const last = await receivedBy(receipts, version, expected);
+    if (i < WARMUP) continue;
+    latencies.push(replied - sent);
+    if (expected > 0) fanouts.push(Math.max(0, last - replied));
+  }
+  // Fan-out waits are inside the loop, so commands/s counts commands sent back to back once each fan-out is done.
+  const elapsed = performance.now() - started;
+  for (const ws of sockets) ws.close();
+  for (const s of streams) s.close();
+  latencies.sort((a, b) => a - b);
+  fanouts.sort((a, b) => a - b);
+  return {
+    label,
+    watchers: expected,
+    rps: COMMANDS / (elapsed / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    fanP50: percentile(fanouts, 50),
+    fanP99: percentile(fanouts, 99),
+  };
+}
+
+export async function run(ctx) {
+  const commander = new Worker(new URL("./stream-commands.mjs", import.meta.url));
+  const results = [];
+  for (const [label, watchers] of [
+    ["no watchers", {}],
+    ["1 WebSocket", { sockets: 1 }],
+    ["100 WebSocket", { sockets: 100 }],
+    ["1,000 WebSocket", { sockets: 1000 }],
+    ["100 SSE", { sse: 100 }],
+  ]) {
+    results.push(await scenario(ctx, commander, label, watchers));
+  }
+  await commander.terminate();
+  const base = results[0];
+  const notes = [];
+  const thousand = results.find((r) => r.watchers === 1000);
+  if (thousand && !(thousand.fanP99 < AIM_FANOUT_P99_MS)) notes.push(`streams: p99 fan-out to 1,000 WebSockets is ${fmt.ms(thousand.fanP99)} ms (aim < ${AIM_FANOUT_P99_MS} ms)`);
+  return {
+    rows: [],
+    notes,
+    print() {
+      console.log();
+      printTable(
+        ["watchers", "n", "commands/s", "cmd p50 ms", "cmd p99 ms", "p50 / none", "fan-out p50 ms", "fan-out p99 ms"],
+        results.map((r) => [r.label, r.watchers, fmt.rps(r.rps), fmt.ms(r.p50), fmt.ms(r.p99), fmt.ratio(r.p50 / base.p50), fmt.ms(r.fanP50), fmt.ms(r.fanP99)]),
+      );
+      console.log();
+      console.log(`Aim: fan-out p99 to 1,000 WebSockets < ${AIM_FANOUT_P99_MS} ms; a command's p50 within ${AIM_LATENCY_RATIO}x of no watchers.`);
+      console.log(`Fan-out: from the command's reply to the last watcher's receipt of its event. ${COMMANDS} commands one at a time per row.`);
+      console.log("Memory of 1,000 idle hibernated watchers: not measured; wrangler dev exposes no per-object memory figure.");
+    },
+  };
+}

@@ -1,0 +1,311 @@
+// A procedure's live feed inside its object: who is watching, what each has
+// been sent, and the broadcast after every commit. WebSocket watchers are
+// hibernatable: the runtime keeps the connections while the object sleeps;
+// each socket's attachment holds the position it started from and storage
+// holds where the last broadcast left every socket, so a broadcast after a
+// wake (or after an eviction) sends each exactly what it has not seen.
+// SSE watchers are plain streams: while one is open the object stays in memory
+// (an HTTP response is tied to the instance that serves it); they end with it.
+import type { ProcedureView } from "../procedure/view";
+import type { Refusal } from "../procedure/refusal";
+import { pendingJob, requestJob, settleJob, type Clock } from "../procedure/schedule";
+import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
+import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
+import { SseWatcher } from "./sse";
+
+/** The limits a procedure's feed enforces; the README lists them. A test may lower them. */
+export interface LiveLimits {
+  /** Open SSE watchers per procedure: each holds the object in memory. */
+  sseWatchers: number;
+  /** Open WebSocket watchers per procedure. */
+  socketWatchers: number;
+  /** Bytes queued for one SSE watcher before it is dropped as too slow. */
+  sseQueuedBytes: number;
+  /** Bytes a WebSocket may have waiting to go out before it is closed as too slow. */
+  socketBufferedBytes: number;
+  /**
+   * What one reconnect replays at most: the missed events, and the bytes of the
+   * missed entries. Further back, the client pages /events and /activities.
+   */
+  replayEvents: number;
+  replayEntryBytes: number;
+  /** How often, at most, the stream check runs while watchers are open: keepalives and revoked principals. */
+  checkIntervalMs: number;
+}
+
+export const DEFAULT_LIMITS: LiveLimits = {
+  sseWatchers: 100,
+  socketWatchers: 1000,
+  sseQueuedBytes: 1024 * 1024,
+  socketBufferedBytes: 1024 * 1024,
+  replayEvents: 10_000,
+  replayEntryBytes: 8 * 1024 * 1024,
+  checkIntervalMs: 25_000,
+};
+
+/** Close codes a WebSocket watcher may see. */
+export const CLOSE = {
+  /** The procedure reached a terminal status: its final state was the last message. */
+  ended: { code: 1000, reason: "procedure ended" },
+  /** The principal's token was revoked or expired. */
+  revoked: { code: 1008, reason: "principal no longer active" },
+  /** The client did not keep up: reconnect and resume after the last id received. */
+  tooSlow: { code: 1013, reason: "too slow: resume after your last id" },
+} as const;
+
+export const STREAM_CHECK_JOB = "stream-check";
+
+/** What the object tells its feed about itself. */
+export interface LiveHost {
+  clock: Clock;
+  /** The procedure's view and whether it is terminal; null when unregistered. */
+  current(): { view: ProcedureView; version: number; terminal: boolean } | null;
+  /** Arms the alarm for the schedule's earliest job. */
+  armAlarm(): Promise<void>;
+  /** Whether the principal may still hold a stream open (not revoked, not expired). */
+  isActive(principalId: string): Promise<boolean>;
+}
+
+/** What a hibernatable socket carries across sleeps. */
+interface SocketAttachment extends Position {
+  principal_id: string;
+}
+
+const TERMINAL_CLOSE = CLOSE.ended;
+/** Where the last broadcast to the sockets left them (key-value storage beside the record). */
+const BROADCAST_KEY = "live:broadcast";
+
+/** Sockets sent to between two turns of a broadcast. */
+const SOCKETS_PER_TURN = 100;
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function later(a: Position, b: Position): Position {
+  return a.version > b.version || (a.version === b.version && a.seq >= b.seq) ? a : b;
+}
+
+export class LiveFeed {
+  readonly limits: LiveLimits = { ...DEFAULT_LIMITS };
+  private readonly sse = new Set<SseWatcher>();
+  /** Each socket's attachment, read once per socket object rather than on every broadcast. */
+  private readonly attachments = new WeakMap<WebSocket, SocketAttachment>();
+  private broadcast: Position | null = null;
+  private publishing = false;
+  private unpublished = false;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly host: LiveHost,
+  ) {}
+
+  private get sql(): SqlStorage {
+    return this.ctx.storage.sql;
+  }
+
+  /** Opens a stream for a registered procedure: SSE, or a WebSocket when the request asks to upgrade. */
+  async open(request: Request, principalId: string, after: StreamId | null): Promise<Response | Refusal> {
+    const current = this.host.current();
+    if (current === null) throw new Error("open() is for registered procedures");
+    const position = { version: current.version, seq: lastSeq(this.sql) };
+    if (after && beyond(after, position)) {
+      return { error_class: "InvalidCursor", detail: "the id to resume after is not one this procedure's stream gave out" };
+    }
+    if (after && replayTooLong(this.sql, after, position.version, this.limits.replayEvents, this.limits.replayEntryBytes)) {
+      return {
+        error_class: "StreamReplayTooLong",
+        detail: "more followed that id than one reconnect replays: read /events and /activities, then open the stream without an id",
+      };
+    }
+    const socket = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    const open = socket ? this.ctx.getWebSockets().length : this.sse.size;
+    const limit = socket ? this.limits.socketWatchers : this.limits.sseWatchers;
+    if (open >= limit) {
+      return { error_class: "StreamWatcherLimitReached", detail: `this procedure already has ${open} ${socket ? "WebSocket" : "SSE"} watchers (the limit is ${limit})` };
+    }
+    const first = catchUp(this.sql, after, position, current.view);
+    // The watcher joins before any await, so no broadcast can pass between its catch-up and its joining.
+    const response = socket ? this.openSocket(principalId, position, first, current.terminal) : this.openSse(principalId, position, first, current.terminal);
+    if (!current.terminal) await this.scheduleCheck();
+    return response;
+  }
+
+  private openSse(principalId: string, position: Position, first: LiveMessage[], terminal: boolean): Response {
+    const watcher = new SseWatcher(principalId, position, this.limits.sseQueuedBytes, (w) => this.sse.delete(w));
+    this.sse.add(watcher);
+    watcher.send(first);
+    if (terminal) watcher.end();
+    return new Response(watcher.body, {
+      headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
+    });
+  }
+
+  private openSocket(principalId: string, position: Position, first: LiveMessage[], terminal: boolean): Response {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server, [principalTag(principalId)]);
+    const attachment: SocketAttachment = { principal_id: principalId, ...position };
+    server.serializeAttachment(attachment);
+    this.attachments.set(server, attachment);
+    for (const message of first) server.send(JSON.stringify(message));
+    if (terminal) server.close(TERMINAL_CLOSE.code, TERMINAL_CLOSE.reason);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * Called right after a commit. The broadcast runs on the next turn, after the
+   * command has its reply: a command never waits for its watchers, and commits
+   * in between join the same broadcast (each watcher is sent everything after
+   * its own position, so nothing is skipped or repeated).
+   */
+  committed(): void {
+    this.unpublished = true;
+    if (this.publishing) return;
+    this.publishing = true;
+    void this.drain().finally(() => {
+      this.publishing = false;
+    });
+  }
+
+  /** One broadcast at a time, in commit order; commits during one are covered by the next. */
+  private async drain(): Promise<void> {
+    while (this.unpublished) {
+      this.unpublished = false;
+      // After the write is durable (when the command's reply is released), then on a fresh turn.
+      await this.ctx.storage.sync();
+      await nextTurn();
+      await this.publish();
+    }
+  }
+
+  /**
+   * Sends every watcher what was committed since its position, then the state;
+   * ends them all if the procedure is over. Sockets are served in slices with a
+   * turn between them, so a large audience never holds the isolate (and a
+   * command's reply waiting on it) for the whole broadcast.
+   */
+  async publish(): Promise<void> {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0 && this.sse.size === 0) return;
+    const current = this.host.current();
+    if (current === null) return;
+    const position = { version: current.version, seq: lastSeq(this.sql) };
+    // Watchers are grouped by position (almost always one group), so the record is read once per group.
+    const batches = new Map<string, { messages: LiveMessage[]; frames?: string[] }>();
+    const batchFor = (from: Position) => {
+      const key = `${from.version}.${from.seq}`;
+      let batch = batches.get(key);
+      if (!batch) {
+        batch = { messages: samePosition(from, position) ? [] : [...recordsAfter(this.sql, from).messages, stateMessage(position, current.view)] };
+        batches.set(key, batch);
+      }
+      return batch;
+    };
+    for (const watcher of this.sse) {
+      const { messages } = batchFor(watcher.position);
+      if (messages.length > 0 && watcher.send(messages)) watcher.position = position;
+      if (current.terminal) watcher.end();
+    }
+    const broadcast = this.lastBroadcast();
+    for (const [index, socket] of sockets.entries()) {
+      if (index > 0 && index % SOCKETS_PER_TURN === 0) await nextTurn();
+      const from = this.socketPosition(socket, broadcast);
+      if (!from) continue;
+      const batch = batchFor(from);
+      if (batch.messages.length > 0) {
+        batch.frames ??= batch.messages.map((m) => JSON.stringify(m));
+        try {
+          for (const frame of batch.frames) socket.send(frame);
+        } catch {
+          continue; // the socket closed meanwhile; its close handler tidies up
+        }
+        if (socket.bufferedAmount > this.limits.socketBufferedBytes) closeSocket(socket, CLOSE.tooSlow);
+      }
+      if (current.terminal) closeSocket(socket, TERMINAL_CLOSE);
+    }
+    if (sockets.length > 0 && !samePosition(broadcast, position)) this.recordBroadcast(position);
+  }
+
+  /**
+   * Where a socket's feed stands: the later of where it started (its
+   * attachment) and the last broadcast, which every socket still open received
+   * in full (one that fell behind was closed). So a broadcast writes one
+   * position, not one attachment per socket, and after a wake the stored
+   * position tells each socket's start as well as its attachment would.
+   */
+  private socketPosition(socket: WebSocket, broadcast: Position): Position | null {
+    let attachment = this.attachments.get(socket);
+    if (!attachment) {
+      attachment = (socket.deserializeAttachment() as SocketAttachment | null) ?? undefined;
+      if (!attachment) return null;
+      this.attachments.set(socket, attachment);
+    }
+    return later(attachment, broadcast);
+  }
+
+  private lastBroadcast(): Position {
+    return (this.broadcast ??= this.ctx.storage.kv.get<Position>(BROADCAST_KEY) ?? ORIGIN);
+  }
+
+  private recordBroadcast(position: Position): void {
+    this.broadcast = position;
+    this.ctx.storage.kv.put(BROADCAST_KEY, position);
+  }
+
+  /**
+   * The stream-check job: a keepalive comment on every SSE stream, and every
+   * stream of a principal no longer active closed. It runs at most every
+   * `checkIntervalMs` and only while watchers are open, so a revoked token's
+   * stream stays open at most that long after the revocation.
+   */
+  async check(): Promise<void> {
+    const job = pendingJob(this.sql, STREAM_CHECK_JOB);
+    if (job) settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
+    for (const watcher of this.sse) watcher.comment("keepalive");
+    const sockets = this.ctx.getWebSockets();
+    const principals = new Set<string>([...this.sse].map((w) => w.principal_id));
+    for (const socket of sockets) {
+      const attachment = socket.deserializeAttachment() as SocketAttachment | null;
+      if (attachment) principals.add(attachment.principal_id);
+    }
+    for (const principalId of principals) {
+      if (await this.host.isActive(principalId)) continue;
+      for (const watcher of this.sse) if (watcher.principal_id === principalId) watcher.end("revoked", "the principal's token is no longer active");
+      for (const socket of this.ctx.getWebSockets(principalTag(principalId))) closeSocket(socket, CLOSE.revoked);
+    }
+    if (this.sse.size > 0 || this.ctx.getWebSockets().length > 0) await this.scheduleCheck();
+  }
+
+  /** How many watchers are open, by kind. */
+  counts(): { sse: number; sockets: number } {
+    return { sse: this.sse.size, sockets: this.ctx.getWebSockets().length };
+  }
+
+  private async scheduleCheck(): Promise<void> {
+    if (requestJob(this.sql, STREAM_CHECK_JOB, "stream-check", this.host.clock.now() + this.limits.checkIntervalMs)) await this.host.armAlarm();
+  }
+}
+
+/**
+ * What a watcher is sent first: with no id to resume after, the state; else
+ * every event and activity message after that id, then the state, unless the
+ * id is the current state itself (nothing was missed).
+ */
+function catchUp(sql: SqlStorage, after: StreamId | null, position: Position, view: ProcedureView): LiveMessage[] {
+  if (after === null) return [stateMessage(position, view)];
+  const { messages } = recordsAfter(sql, after);
+  if (messages.length === 0 && after.state && samePosition(after, position)) return [];
+  return [...messages, stateMessage(position, view)];
+}
+
+function principalTag(principalId: string): string {
+  return `principal:${principalId}`;
+}
+
+function closeSocket(socket: WebSocket, close: { code: number; reason: string }): void {
+  try {
+    socket.close(close.code, close.reason);
+  } catch {
+    // already closing
+  }
+}

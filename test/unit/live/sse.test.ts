@@ -1,0 +1,32 @@
+// An SSE watcher's bounded queue: a client that does not read is ended with a
+// final error message once its backlog passes the bound, and never before.
+import { describe, expect, it } from "vitest";
+import { SseWatcher } from "../../../src/live/sse";
+
+const message = (n: number) => ({ id: `${n}.0`, event: "ProcedureHeld", data: { reason: "x".repeat(200), n } });
+
+describe("SseWatcher", () => {
+  it("queues within its bound, then ends with an error message naming the reason and no id", async () => {
+    const ended: SseWatcher[] = [];
+    const watcher = new SseWatcher("p", { version: 0, seq: 0 }, 2000, (w) => ended.push(w));
+    let sent = 0;
+    while (watcher.send([message(sent)])) sent += 1;
+    expect(sent).toBeGreaterThan(3);
+    expect(watcher.open).toBe(false);
+    expect(ended).toEqual([watcher]);
+    const text = await new Response(watcher.body).text();
+    const frames = text.trimEnd().split("\n\n");
+    expect(frames).toHaveLength(sent + 2);
+    expect(frames[0]).toBe(`id: 0.0\nevent: ProcedureHeld\ndata: ${JSON.stringify(message(0).data)}`);
+    expect(frames.at(-1)).toMatch(/^event: error\ndata: \{"reason":"too-slow","detail":".*Last-Event-ID"\}$/);
+  });
+
+  it("sends nothing after it ended, and a cancelled stream counts as ended", async () => {
+    const ended: SseWatcher[] = [];
+    const watcher = new SseWatcher("p", { version: 0, seq: 0 }, 1_000_000, (w) => ended.push(w));
+    await watcher.body.cancel();
+    expect(watcher.open).toBe(false);
+    expect(watcher.send([message(1)])).toBe(false);
+    expect(ended).toEqual([watcher]);
+  });
+});
