@@ -53,6 +53,20 @@ export class Transport {
     this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 
+  /** The retry policy this client was given: long-lived requests (a stream) pace their reconnects with it. */
+  get policy(): RetryPolicy {
+    return this.#policy;
+  }
+
+  /**
+   * Opens a long-lived GET (a stream) with the bearer token and answers the raw
+   * response: no per-attempt timeout and no retries, which are the caller's.
+   */
+  open(path: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+    const request = new Request(this.#baseUrl + path, { headers: { authorization: `Bearer ${this.#token}`, ...headers }, signal });
+    return this.#fetch(request);
+  }
+
   /** Sends one operation of the OpenAPI document and answers its success body, typed from the document. */
   async call<M extends Method, P extends PathWith<M>>(method: M, path: P, call: Call<P, M> = {}): Promise<ResponseOf<P, M>> {
     const url = new URL(this.#baseUrl + fillPath(path, call.params ?? {}));

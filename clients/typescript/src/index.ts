@@ -10,3 +10,4 @@ export { ProcedureHandle } from "./procedure.ts";
 export { backoffMs, DEFAULT_RETRY, retryAfterMs, type RetryPolicy } from "./retry.ts";
 export type * from "./types.ts";
 export { uuidv7Generator } from "./uuidv7.ts";
+export { parseFrames, type Following, type StreamMessage } from "./follow.ts";

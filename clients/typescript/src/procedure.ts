@@ -2,6 +2,7 @@
 // and the activity writer a gateway reports through.
 import { ActivityWriter, type ActivityWriterOptions } from "./activity-writer.ts";
 import { isProblem } from "./errors.ts";
+import { follow, type Following, type StreamMessage } from "./follow.ts";
 import type { Transport } from "./http.ts";
 import type {
   ActivityEntry,
@@ -29,6 +30,16 @@ export class ProcedureHandle {
 
   get #params() {
     return { params: { id: this.id } };
+  }
+
+  /**
+   * Follows the procedure live (its stream): `onMessage` gets the current
+   * `state`, then every event, `activity` batch and fresh `state` in commit
+   * order; a dropped connection is reopened from the last id, so nothing is
+   * missed or repeated. Ends by itself once the procedure has ended.
+   */
+  follow(onMessage: (message: StreamMessage) => void, options: { after?: string } = {}): Following {
+    return follow(this.#http, this.id, onMessage, options);
   }
 
   /** The procedure's state, from its own object (always current). */
