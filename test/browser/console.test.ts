@@ -288,9 +288,11 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     page.on("request", (request) => void requested.push(request.url()));
     await page.goto(`${server.baseUrl}/docs`);
     await page.getByRole("button", { name: /Authorize/ }).first().click();
-    await page.locator(".modal-ux input").first().fill(reader);
-    await page.locator(".modal-ux .auth-btn-wrapper button.authorize").click();
-    await page.locator(".modal-ux .auth-btn-wrapper button.btn-done").click();
+    // The first scheme is the bearer token (the second, a stream ticket, stays empty).
+    const bearer = page.locator(".modal-ux form").filter({ hasText: "bearer (http, Bearer)" });
+    await bearer.locator("input").fill(reader);
+    await bearer.locator("button.authorize").click();
+    await page.locator(".modal-ux .auth-btn-wrapper button.btn-done").first().click();
     const operation = page.locator(".opblock-get", { has: page.locator('.opblock-summary-path[data-path="/v1/me"]') });
     await operation.locator(".opblock-summary").click();
     await operation.getByRole("button", { name: "Try it out" }).click();
