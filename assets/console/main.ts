@@ -108,7 +108,7 @@ function start(session: Session) {
 
   async function poll(view: View) {
     if (view !== current) return;
-    if (!document.hidden) await refresh(view);
+    if (!document.hidden && view.polls?.() !== false) await refresh(view);
     if (view === current) timer = setTimeout(() => void poll(view), view.intervalMs);
   }
 
@@ -117,6 +117,7 @@ function start(session: Session) {
   }
 
   function stop() {
+    current?.close?.();
     current = null;
     clearTimeout(timer);
     window.removeEventListener("hashchange", route);
@@ -146,6 +147,7 @@ function start(session: Session) {
     clearProblem(alert);
     status.textContent = "";
     const view = viewFor(location.hash || "#/");
+    current?.close?.();
     current = view;
     outlet.replaceChildren(view.element);
     for (const link of nav.querySelectorAll("a")) {

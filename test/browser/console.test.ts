@@ -100,6 +100,27 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     await page.context().close();
   });
 
+  it("follows a procedure over its live stream: a gateway's entries appear without the page polling", async () => {
+    const id = await conducted(server, operator, "Live bake-out");
+    const { page, requested: mine, context } = await openPage(browser);
+    await signIn(page, server, operator);
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    await page.locator("#live-status", { hasText: "Following live." }).waitFor();
+    await stepState(page, 0, "pending");
+    const reads = () => mine.filter((url) => url.includes(`/v1/procedures/${id}/activities`) || url.endsWith(`/v1/procedures/${id}`)).length;
+    const before = reads();
+
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "ok"), report("check", 1, "in_flight")]);
+    await stepState(page, 1, "in_flight");
+    expect(await page.locator(`li[data-step-index="0"]`).getAttribute("data-state")).toBe("ok");
+    await page.locator("#logbook-title + p + div tbody tr").nth(1).waitFor();
+
+    expect(mine.some((url) => url.includes(`/v1/procedures/${id}/stream?ticket=`))).toBe(true);
+    // The entries came over the stream: the page read neither the procedure nor its logbook again.
+    expect(reads()).toBe(before);
+    await context.close();
+  });
+
   it("shows the steps of a conducted procedure turn ok as a gateway reports them, and the fleet its progress", async () => {
     const id = await conducted(server, operator, "Bake-out oven 1");
     const page = await operatorPage();
@@ -289,8 +310,8 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     await page.goto(`${server.baseUrl}/docs`);
     await page.getByRole("button", { name: /Authorize/ }).first().click();
     await page.locator(".modal-ux input").first().fill(reader);
-    await page.locator(".modal-ux .auth-btn-wrapper button.authorize").click();
-    await page.locator(".modal-ux .auth-btn-wrapper button.btn-done").click();
+    await page.locator(".modal-ux .auth-btn-wrapper button.authorize").first().click();
+    await page.locator(".modal-ux .auth-btn-wrapper button.btn-done").first().click();
     const operation = page.locator(".opblock-get", { has: page.locator('.opblock-summary-path[data-path="/v1/me"]') });
     await operation.locator(".opblock-summary").click();
     await operation.getByRole("button", { name: "Try it out" }).click();
