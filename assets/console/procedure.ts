@@ -4,7 +4,7 @@
 // stream while open, and polls only while the stream is down.
 import { query } from "./api";
 import { actionButtons, goAheadButton } from "./actions";
-import { h, progressBar, statusBadge, time } from "./dom";
+import { card, h, progressBar, statusBadge, time } from "./dom";
 import { followProcedure } from "./live";
 import { LogbookReader } from "./logbook";
 import { isStallCurrent, stepStates } from "./progress";
@@ -13,10 +13,6 @@ import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint }
 import { patch, type View, type ViewContext } from "./view";
 
 const EVENTS_SHOWN = 100;
-
-function card(title: string, id: string, ...content: Node[]): HTMLElement {
-  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...content);
-}
 
 function eventDetail(event: ProcedureEvent): string {
   const p = event.payload;

@@ -1,14 +1,10 @@
 // Webhook subscriptions: the list, a form to subscribe (its signing secret is
 // shown once, right after), a test ping, the delivery attempts of the one
 // selected, and deletion. Each control appears only when the role may use it.
-import { h, time } from "./dom";
+import { card, h, time } from "./dom";
 import { clearProblem, showProblem } from "./notice";
 import { EVENT_TYPES, type Delivery, type Page, type Subscription } from "./types";
 import { patch, type View, type ViewContext } from "./view";
-
-function card(title: string, id: string, ...content: Node[]): HTMLElement {
-  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...content);
-}
 
 function field(id: string, label: string, input: HTMLElement): HTMLElement {
   return h("div", { class: "field" }, h("label", { for: id }, label), input);

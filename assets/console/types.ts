@@ -95,16 +95,7 @@ export interface WatcherStatus {
   };
 }
 
-export const EVENT_TYPES = [
-  "procedure.stalled",
-  "procedure.held",
-  "procedure.resumed",
-  "procedure.completed",
-  "procedure.aborted",
-  "procedure.truncated",
-  "procedure.step_failed",
-  "ping",
-] as const;
+export { EVENT_TYPES } from "../../src/notify/event-types";
 
 export interface Subscription {
   subscription_id: string;
