@@ -265,6 +265,7 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
       // The local queue delivers within seconds; the page's own refresh shows the attempt.
       await page.locator('#deliveries-title ~ div tr[data-outcome="delivered"]', { hasText: "ping" }).waitFor({ timeout: 30_000 });
       expect(received).toHaveLength(1);
+      await screenshot(page, "subscriptions", true);
 
       await row.getByRole("button", { name: "Delete" }).click();
       await confirmDialog(page);
