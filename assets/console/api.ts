@@ -25,11 +25,13 @@ function asProblem(body: unknown, status: number, fallback: string): Problem {
   return { title: fallback || `HTTP ${status}`, status, detail: `The service answered ${status}.` };
 }
 
-export type Api = <T>(method: "GET" | "POST", path: string, body?: unknown) => Promise<T>;
+type Method = "GET" | "POST" | "DELETE";
+
+export type Api = <T>(method: Method, path: string, body?: unknown) => Promise<T>;
 
 /** A client bound to one bearer token. */
 export function apiClient(token: string): Api {
-  return async <T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> => {
+  return async <T>(method: Method, path: string, body?: unknown): Promise<T> => {
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     let response: Response;

@@ -58,3 +58,8 @@ export function progressBar(done: number, total: number | null): HTMLElement {
     h("span", { class: "progress-text" }, `${done}/${total}`),
   );
 }
+
+/** A titled card section, labelled by its heading. */
+export function card(title: string, id: string, ...content: Node[]): HTMLElement {
+  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...content);
+}

@@ -1,6 +1,7 @@
 // Reads a procedure's logbook incrementally: the first read pages through it
 // once; every later read asks only for the newest page(s) and stops at the
-// newest entry it already has, so a poll costs one small request.
+// newest entry it already has, so a poll costs one small request. A live
+// stream's entries are added as they come.
 import { query, type Api } from "./api";
 import { latestReports, type StepReport } from "./progress";
 import type { ActivityEntry, Page } from "./types";
@@ -29,11 +30,21 @@ export class LogbookReader {
       if (known !== -1 || page.next_cursor === null) break;
       cursor = page.next_cursor;
     }
-    if (fresh.length === 0) return false;
+    return this.add(fresh);
+  }
+
+  /** Entries a live stream delivered, oldest first; those already shown are skipped. True when any was new. */
+  ingest(itemsOldestFirst: readonly ActivityEntry[]): boolean {
+    const known = new Set(this.recent.map((entry) => entry.event_id));
+    return this.add(itemsOldestFirst.filter((entry) => !known.has(entry.event_id)).reverse());
+  }
+
+  private add(freshNewestFirst: ActivityEntry[]): boolean {
+    if (freshNewestFirst.length === 0) return false;
     // Everything fresh is newer than what is known, so its reports win.
-    for (const [index, report] of latestReports(fresh)) this.reports.set(index, report);
-    this.newestEventId = fresh[0]!.event_id;
-    this.recent = [...fresh, ...this.recent].slice(0, KEPT);
+    for (const [index, report] of latestReports(freshNewestFirst)) this.reports.set(index, report);
+    this.newestEventId = freshNewestFirst[0]!.event_id;
+    this.recent = [...freshNewestFirst, ...this.recent].slice(0, KEPT);
     return true;
   }
 }

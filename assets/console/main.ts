@@ -1,5 +1,5 @@
 // The console's entry: sign in with a token, then route between the screens
-// (#/ fleet, #/procedures/{id}, #/decisions, #/watcher), each refreshing itself.
+// (#/ fleet, #/procedures/{id}, #/decisions, #/watcher, #/subscriptions), each refreshing itself.
 import { ApiProblem } from "./api";
 import { decisionsView } from "./decisions";
 import { confirmAction } from "./dialog";
@@ -9,6 +9,7 @@ import { clearProblem, problemOf, showProblem } from "./notice";
 import { procedureView } from "./procedure";
 import { forgetToken, signIn, storedToken, type Session } from "./session";
 import type { View, ViewContext } from "./view";
+import { subscriptionsView } from "./subscriptions";
 import { watcherView } from "./watcher";
 
 const app = document.getElementById("app")!;
@@ -56,6 +57,7 @@ function start(session: Session) {
     ["#/", "Fleet", session.can("ListProcedures")],
     ["#/decisions", "Decisions", session.can("ListDecisions")],
     ["#/watcher", "Watcher", session.can("ReadWatcher")],
+    ["#/subscriptions", "Subscriptions", session.can("ListSubscriptions")],
   ];
   const nav = h("nav", { class: "nav", "aria-label": "Console" }, ...links.filter(([, , shown]) => shown).map(([href, label]) => h("a", { href }, label)));
   const signOut = h("button", { type: "button", class: "ghost", id: "sign-out", onclick: () => (forgetToken(), stop(), signInScreen()) }, "Sign out");
@@ -108,7 +110,7 @@ function start(session: Session) {
 
   async function poll(view: View) {
     if (view !== current) return;
-    if (!document.hidden) await refresh(view);
+    if (!document.hidden && view.polls?.() !== false) await refresh(view);
     if (view === current) timer = setTimeout(() => void poll(view), view.intervalMs);
   }
 
@@ -117,6 +119,7 @@ function start(session: Session) {
   }
 
   function stop() {
+    current?.close?.();
     current = null;
     clearTimeout(timer);
     window.removeEventListener("hashchange", route);
@@ -133,6 +136,7 @@ function start(session: Session) {
     if (procedure) return procedureView(ctx, procedure[1]!);
     if (path === "/decisions") return decisionsView(ctx);
     if (path === "/watcher") return watcherView(ctx);
+    if (path === "/subscriptions") return subscriptionsView(ctx);
     const params = new URLSearchParams(search);
     const filter: FleetFilter = { status: params.get("status") ?? "", kind: params.get("kind") ?? "", asset: params.get("asset") ?? "" };
     return fleetView(ctx, filter, (next) => {
@@ -146,6 +150,7 @@ function start(session: Session) {
     clearProblem(alert);
     status.textContent = "";
     const view = viewFor(location.hash || "#/");
+    current?.close?.();
     current = view;
     outlet.replaceChildren(view.element);
     for (const link of nav.querySelectorAll("a")) {

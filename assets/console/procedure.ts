@@ -1,9 +1,11 @@
 // One procedure: its state and hold claims, the pinned steps with their state
 // from the logbook and the suggested resume boundary, the event log, the
-// logbook, and the commands the caller may run. Polls while open.
+// logbook, and the commands the caller may run. Follows the procedure's live
+// stream while open, and polls only while the stream is down.
 import { query } from "./api";
 import { actionButtons, goAheadButton } from "./actions";
-import { h, progressBar, statusBadge, time } from "./dom";
+import { card, h, progressBar, statusBadge, time } from "./dom";
+import { followProcedure } from "./live";
 import { LogbookReader } from "./logbook";
 import { isStallCurrent, stepStates } from "./progress";
 import { describeStep, STATE_LABELS } from "./steps";
@@ -11,10 +13,6 @@ import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint }
 import { patch, type View, type ViewContext } from "./view";
 
 const EVENTS_SHOWN = 100;
-
-function card(title: string, id: string, ...content: Node[]): HTMLElement {
-  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...content);
-}
 
 function eventDetail(event: ProcedureEvent): string {
   const p = event.payload;
@@ -29,7 +27,11 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
   const events: ProcedureEvent[] = [];
   let manifest: Manifest | null = null;
 
+  let shown: { p: Procedure; rp: ResumePoint | null; stall: Decision | undefined } | null = null;
+  let streaming = false;
+
   const title = h("h1", { id: "view-title", tabindex: -1 }, "Procedure");
+  const liveStatus = h("p", { class: "muted live-status", id: "live-status" }, "Connecting to the live stream…");
   const summary = h("div", { class: "summary" });
   const actions = h("div", { class: "actions", role: "group", "aria-label": "Commands" });
   const steps = h("div");
@@ -40,6 +42,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     { "aria-labelledby": "view-title" },
     h("p", {}, h("a", { href: "#/" }, "← Fleet")),
     title,
+    liveStatus,
     summary,
     actions,
     card("Steps", "steps-title", steps),
@@ -161,25 +164,67 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     );
   }
 
+  function render() {
+    if (!shown) return;
+    const { p, rp, stall } = shown;
+    renderSummary(p, stall);
+    patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary]), () => actionButtons(ctx, p, rp));
+    renderSteps(p, rp);
+    renderEvents();
+    renderLogbook();
+  }
+
+  const resumePoint = (p: Procedure) =>
+    p.step_count !== null && p.status === "Held" ? ctx.api<ResumePoint>("GET", `/v1/procedures/${procedureId}/resume-point`) : null;
+
+  async function load() {
+    const p = await ctx.api<Procedure>("GET", `/v1/procedures/${procedureId}`);
+    const conducted = p.step_count !== null;
+    const [, rp, stalls] = await Promise.all([
+      logbook?.refresh(),
+      resumePoint(p),
+      ctx.can("ListDecisions") ? ctx.api<Page<Decision>>("GET", `/v1/decisions${query({ choice: "Stall", subject_id: procedureId, limit: 1 })}`) : null,
+      conducted && !manifest ? ctx.api<Manifest>("GET", `/v1/procedures/${procedureId}/manifest`).then((m) => (manifest = m)) : null,
+      ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null,
+    ]);
+    shown = { p, rp, stall: stalls?.items[0] };
+    render();
+  }
+
+  /** A state from the stream: what it cannot carry (the resume point, events missed before a fresh connection) is read. */
+  async function onState(p: Procedure, first: boolean) {
+    if (!first) {
+      const [rp] = await Promise.all([resumePoint(p), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
+      shown = { p, rp, stall: shown?.stall };
+      render();
+    } else {
+      await load();
+    }
+    liveStatus.textContent = "Following live.";
+  }
+
+  const stopFollowing = followProcedure(ctx.api, procedureId, {
+    state: (p, first) => void onState(p, first).catch(() => undefined),
+    event(event) {
+      if (event.version !== (events.at(-1)?.version ?? 0) + 1) return;
+      events.push(event);
+      renderEvents();
+    },
+    activity(items) {
+      if (logbook?.ingest(items)) render();
+    },
+    connected(open) {
+      streaming = open;
+      if (!open) liveStatus.textContent = "Live stream unavailable: refreshing every few seconds.";
+    },
+  });
+
   return {
     element,
     intervalMs: 2000,
-    async refresh() {
-      const p = await ctx.api<Procedure>("GET", `/v1/procedures/${procedureId}`);
-      const conducted = p.step_count !== null;
-      const [, rp, stalls] = await Promise.all([
-        logbook?.refresh(),
-        conducted && p.status === "Held" ? ctx.api<ResumePoint>("GET", `/v1/procedures/${procedureId}/resume-point`) : null,
-        ctx.can("ListDecisions") ? ctx.api<Page<Decision>>("GET", `/v1/decisions${query({ choice: "Stall", subject_id: procedureId, limit: 1 })}`) : null,
-        conducted && !manifest ? ctx.api<Manifest>("GET", `/v1/procedures/${procedureId}/manifest`).then((m) => (manifest = m)) : null,
-        ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null,
-      ]);
-      renderSummary(p, stalls?.items[0]);
-      patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary]), () => actionButtons(ctx, p, rp));
-      renderSteps(p, rp);
-      renderEvents();
-      renderLogbook();
-    },
+    refresh: load,
+    polls: () => !streaming,
+    close: stopFollowing,
   };
 
   async function readEvents(version: number) {

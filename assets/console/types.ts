@@ -94,3 +94,26 @@ export interface WatcherStatus {
     pages: number;
   };
 }
+
+export { EVENT_TYPES } from "../../src/notify/event-types";
+
+export interface Subscription {
+  subscription_id: string;
+  url: string;
+  event_types: string[];
+  filter: { kind: string | null; target_asset_id: string | null };
+  format: "standard" | "slack";
+  description: string | null;
+  active: boolean;
+  created_at: string;
+}
+
+export interface Delivery {
+  delivery_id: string;
+  webhook_id: string;
+  event_type: string;
+  attempt: number;
+  status_code: number | null;
+  outcome: "delivered" | "retrying" | "failed";
+  attempted_at: string;
+}

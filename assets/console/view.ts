@@ -9,6 +9,10 @@ export interface View {
   /** How often the screen refreshes itself while visible. */
   intervalMs: number;
   refresh(): Promise<void>;
+  /** False while the screen follows a live stream instead: the poll then skips it. */
+  polls?(): boolean;
+  /** Called when the screen is left: stops whatever it follows. */
+  close?(): void;
 }
 
 export interface ViewContext {

@@ -5,18 +5,9 @@
 import type { DecisionRecord } from "../decisions/vocabulary";
 import type { ProcedureEvent } from "../procedure/events";
 import { evolve, type ProcedureState } from "../procedure/state";
+import type { EventType } from "./event-types";
 
-export const EVENT_TYPES = [
-  "procedure.stalled",
-  "procedure.held",
-  "procedure.resumed",
-  "procedure.completed",
-  "procedure.aborted",
-  "procedure.truncated",
-  "procedure.step_failed",
-  "ping",
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+export { EVENT_TYPES, type EventType } from "./event-types";
 
 /** What a filter is judged on: the procedure the notification is about. */
 export interface Subject {

@@ -2,9 +2,12 @@
 // the service under wrangler dev: what an operator sees and does, checked on
 // the page and again through the API.
 import { copyFile, mkdir } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uuidv7 } from "../../src/ids";
 import {
   ARTIFACTS,
   callApi,
@@ -98,6 +101,27 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     // The token is kept for this tab's session only.
     expect(await page.evaluate(() => [sessionStorage.length, localStorage.length])).toEqual([1, 0]);
     await page.context().close();
+  });
+
+  it("follows a procedure over its live stream: a gateway's entries appear without the page polling", async () => {
+    const id = await conducted(server, operator, "Live bake-out");
+    const { page, requested: mine, context } = await openPage(browser);
+    await signIn(page, server, operator);
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    await page.locator("#live-status", { hasText: "Following live." }).waitFor();
+    await stepState(page, 0, "pending");
+    const reads = () => mine.filter((url) => url.includes(`/v1/procedures/${id}/activities`) || url.endsWith(`/v1/procedures/${id}`)).length;
+    const before = reads();
+
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "ok"), report("check", 1, "in_flight")]);
+    await stepState(page, 1, "in_flight");
+    expect(await page.locator(`li[data-step-index="0"]`).getAttribute("data-state")).toBe("ok");
+    await page.locator("#logbook-title + p + div tbody tr").nth(1).waitFor();
+
+    expect(mine.some((url) => url.includes(`/v1/procedures/${id}/stream?ticket=`))).toBe(true);
+    // The entries came over the stream: the page read neither the procedure nor its logbook again.
+    expect(reads()).toBe(before);
+    await context.close();
   });
 
   it("shows the steps of a conducted procedure turn ok as a gateway reports them, and the fleet its progress", async () => {
@@ -203,6 +227,76 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     await page.goto(`${server.baseUrl}/console#/watcher`);
     await page.locator("#watcher-outcome", { hasText: "ran" }).waitFor();
     expect(await page.locator("#watcher-deactivate").count()).toBe(0);
+    await page.context().close();
+  });
+
+  it("subscribes a webhook from the Subscriptions page, shows its secret once, sends a test ping that is delivered, and deletes it", async () => {
+    const received: string[] = [];
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        received.push(String(req.headers["webhook-id"]));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook-${uuidv7()}`;
+    try {
+      const page = await operatorPage();
+      await page.getByRole("link", { name: "Subscriptions" }).click();
+      await page.getByLabel("Receiver URL").fill(url);
+      await page.getByLabel("procedure.held").check();
+      await page.getByLabel("procedure.stalled").check();
+      await page.getByLabel("Only procedures on asset (optional)").fill("oven-9");
+      await page.getByRole("button", { name: "Create subscription" }).click();
+      const secret = page.locator("#subscription-secret");
+      await secret.waitFor();
+      expect(await secret.textContent()).toMatch(/^whsec_/);
+      expect(await page.locator("#subscription-secret-region").textContent()).toContain("shown only this once");
+
+      const row = page.locator("tr[data-subscription-id]", { hasText: url });
+      await row.waitFor();
+      const id = await row.getAttribute("data-subscription-id");
+      const stored = await callApi(server, operator, "GET", `/v1/subscriptions/${id}`);
+      expect(stored.json).toMatchObject({ url, event_types: ["procedure.stalled", "procedure.held"], filter: { target_asset_id: "oven-9", kind: null }, format: "standard" });
+      expect(stored.json.secret).toBeUndefined();
+
+      await row.getByRole("button", { name: "Send test ping" }).click();
+      // The local queue delivers within seconds; the page's own refresh shows the attempt.
+      await page.locator('#deliveries-title ~ div tr[data-outcome="delivered"]', { hasText: "ping" }).waitFor({ timeout: 30_000 });
+      expect(received).toHaveLength(1);
+      await screenshot(page, "subscriptions", true);
+
+      await row.getByRole("button", { name: "Delete" }).click();
+      await confirmDialog(page);
+      await row.waitFor({ state: "detached" });
+      expect((await callApi(server, operator, "GET", `/v1/subscriptions/${id}`)).status).toBe(404);
+      await page.context().close();
+    } finally {
+      receiver.close();
+    }
+  });
+
+  it("refuses a subscription to a URL the service will not post to, showing the problem, and writes nothing", async () => {
+    const page = await operatorPage();
+    await page.goto(`${server.baseUrl}/console#/subscriptions`);
+    const url = `http://hooks-${uuidv7()}.example.org/`;
+    await page.getByLabel("Receiver URL").fill(url);
+    await page.getByLabel("procedure.held").check();
+    await page.getByRole("button", { name: "Create subscription" }).click();
+    const problem = page.locator("#subscriptions-problem .problem");
+    await problem.waitFor();
+    expect(await problem.getAttribute("data-error-class")).toBe("WebhookUrlNotAllowed");
+    expect(await problem.locator(".problem-detail").textContent()).not.toBe("");
+    const listed = await callApi(server, operator, "GET", "/v1/subscriptions?limit=100");
+    expect(listed.json.items.some((s: { url: string }) => s.url === url)).toBe(false);
+    await page.context().close();
+  });
+
+  it("shows a reader no Subscriptions page", async () => {
+    const page = await operatorPage(reader);
+    await page.locator("nav a", { hasText: "Fleet" }).waitFor();
+    expect(await page.locator("nav a", { hasText: "Subscriptions" }).count()).toBe(0);
     await page.context().close();
   });
 
