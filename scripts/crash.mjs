@@ -109,14 +109,23 @@ async function exchange(method, path, body, token, headers = {}) {
   }
   const json = text ? JSON.parse(text) : null;
   if (res.status >= 500) return { kind: "unknown", status: res.status, json };
-  return { kind: res.ok ? "ok" : "refused", status: res.status, json };
+  return { kind: res.ok ? "ok" : "refused", status: res.status, json, retryAfter: res.headers.get("retry-after") };
 }
 
-/** Sends until the request reaches a runtime: answers ok, refused or unknown. */
+/**
+ * Sends until the request reaches a runtime and is not rate limited: answers
+ * ok, refused or unknown. A 429 wrote nothing, so it is sent again after the
+ * Retry-After the service named, as any client would.
+ */
 async function send(method, path, body, token, headers) {
   for (;;) {
     await up;
     const result = await exchange(method, path, body, token, headers);
+    if (result.status === 429) {
+      stats.limited += 1;
+      await sleep(1000 * Number(result.retryAfter ?? 1));
+      continue;
+    }
     if (result.kind !== "down") return result;
     // Refused connections come between a kill and its restart; `up` is pending by then.
     await sleep(50);
@@ -138,7 +147,7 @@ async function sendUntilAcked(method, path, body, token, headers) {
 
 // ---- the load -----------------------------------------------------------------
 
-const stats = { commands: 0, entries: 0, unknown: 0, refused: 0 };
+const stats = { commands: 0, entries: 0, unknown: 0, refused: 0, limited: 0 };
 const runKind = `crash-${seed}`;
 let tokens;
 let killsDone = false;
@@ -453,7 +462,7 @@ async function main() {
     for (const p of procedures) for (const v of p.violations) violations.push(`procedure ${p.index} (${p.id}): ${v}`);
     if (convergence.mismatch) violations.push(`the list did not converge within ${CONVERGENCE_LIMIT_MS / 1000} s: ${convergence.mismatch}`);
 
-    log(`requests whose outcome was unknown (connection killed or 5xx): ${stats.unknown}; commands refused: ${stats.refused}`);
+    log(`requests whose outcome was unknown (connection killed or 5xx): ${stats.unknown}; commands refused: ${stats.refused}; rate limited and resent: ${stats.limited}`);
     console.log(`acknowledged: ${totals.acknowledged} (${stats.commands} commands, ${stats.entries} entries)`);
     console.log(`lost:         ${totals.lost}`);
     console.log(`duplicated:   ${totals.duplicated}`);
