@@ -1,5 +1,6 @@
 // Shared test plumbing: requests through the Worker's own fetch handler, and
 // principals created through the API the way an admin would.
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 
@@ -101,4 +102,14 @@ export async function summaryOf(id: string) {
 
 export function procedureStub(id: string) {
   return env.PROCEDURES.get(env.PROCEDURES.idFromName(id));
+}
+
+/** The tables a procedure's object holds in its storage (the runtime's own excluded): none for an id nobody registered. */
+export function userTables(id: string) {
+  return runInDurableObject(procedureStub(id), (_instance, state) =>
+    state.storage.sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'")
+      .toArray()
+      .map((r) => r.name),
+  );
 }

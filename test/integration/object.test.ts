@@ -10,21 +10,11 @@ import type { ProcedureEvent } from "../../src/procedure/events";
 import { uuidv7 } from "../../src/ids";
 import { ACTIVITY_MIRROR_INTERVAL_MS, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_RETRY_MS } from "../../src/procedure/projection";
 import { entry, post } from "../conduct-helpers";
-import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, summaryOf } from "../helpers";
+import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, summaryOf, userTables } from "../helpers";
 
 /** The projection row as D1 holds it now, without flushing anything first. */
 function summaryRow(id: string) {
   return env.DB.prepare("SELECT * FROM procedure_summary WHERE procedure_id = ?").bind(id).first<Record<string, unknown>>();
-}
-
-/** The tables the object's storage holds (the runtime's own excluded). */
-function userTables(id: string) {
-  return runInDurableObject(procedureStub(id), (_instance, state) =>
-    state.storage.sql
-      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'")
-      .toArray()
-      .map((r) => r.name),
-  );
 }
 
 /** The pending projection delivery and the alarm, as the object's storage holds them. */

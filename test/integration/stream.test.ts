@@ -10,18 +10,8 @@ import { uuidv7 } from "../../src/ids";
 import type { ProcedureObject } from "../../src/procedure/object";
 import { conduct, STEPS } from "../conduct-helpers";
 import { entry, post } from "../conduct-helpers";
-import { call, command, eventLog, expectProblem, procedureStub, registerProcedure } from "../helpers";
+import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, userTables } from "../helpers";
 import { openSse, streamRequest, type Message } from "../live";
-
-/** The tables the object's storage holds (the runtime's own excluded). */
-function userTables(id: string) {
-  return runInDurableObject(procedureStub(id), (_instance, state) =>
-    state.storage.sql
-      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'")
-      .toArray()
-      .map((r) => r.name),
-  );
-}
 
 async function stateOf(id: string) {
   return (await call(`/v1/procedures/${id}`)).json;
