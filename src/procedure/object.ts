@@ -173,15 +173,15 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Validates and records a gateway's batch; the batch may complete, abort or hold the procedure. */
   async appendActivities(entries: ActivityEntryInput[], actor: Actor): Promise<Decision<AppendResult>> {
-    const hidden = this.outOfScope(actor);
-    if (hidden) return hidden;
-    if (this.state === null) return this.notFound();
+    const reached = this.reachable(actor);
+    if (!reached.ok) return reached;
+    const state = reached.value;
     const ctx = this.context();
     const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
-    const decided = decideActivities(this.state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
+    const decided = decideActivities(state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
-    const atVersion = this.state.version;
+    const atVersion = state.version;
     if (fresh.length > 0) {
       await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion), failedStep(fresh));
     }
@@ -192,34 +192,30 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** The procedure's current state, from its own storage. */
   async read(access: Access): Promise<Decision<ProcedureView>> {
-    const hidden = this.outOfScope(access);
-    if (hidden) return hidden;
-    return this.state === null ? this.notFound() : accept(this.view(this.state));
+    const reached = this.reachable(access);
+    return reached.ok ? accept(this.view(reached.value)) : reached;
   }
 
   /** A page of the event log in version order, after `after`. */
   async events(after: number, limit: number, access: Access): Promise<Decision<Page<RecordedEvent>>> {
-    const hidden = this.outOfScope(access);
-    if (hidden) return hidden;
-    if (this.state === null) return this.notFound();
+    const reached = this.reachable(access);
+    if (!reached.ok) return reached;
     const page = eventsAfter(this.sql, after, limit);
     return accept({ items: page.items, next_cursor: page.next });
   }
 
   /** The pinned step list; refused before conduct. */
   async readManifest(access: Access): Promise<Decision<PinnedManifest>> {
-    const hidden = this.outOfScope(access);
-    if (hidden) return hidden;
-    if (this.state === null) return this.notFound();
+    const reached = this.reachable(access);
+    if (!reached.ok) return reached;
     const manifest = this.loadManifest();
     return manifest ? accept(manifest.pinned) : refuse("ManifestNotFound", "the procedure has no pinned manifest");
   }
 
   /** Where a resume should start: the interrupted step, else the first without an ok. */
   async resumePoint(access: Access): Promise<Decision<ResumePoint>> {
-    const hidden = this.outOfScope(access);
-    if (hidden) return hidden;
-    if (this.state === null) return this.notFound();
+    const reached = this.reachable(access);
+    if (!reached.ok) return reached;
     const manifest = this.loadManifest();
     if (!manifest) return refuse("ManifestNotFound", "the procedure has no pinned manifest");
     const progress = this.currentProgress();
@@ -234,9 +230,8 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** A page of the logbook, newest first. */
   async activities(cursor: number | null, limit: number, access: Access): Promise<Decision<Page<ActivityEntry>>> {
-    const hidden = this.outOfScope(access);
-    if (hidden) return hidden;
-    if (this.state === null) return this.notFound();
+    const reached = this.reachable(access);
+    if (!reached.ok) return reached;
     const page = pageEntries(this.sql, cursor, limit);
     return accept({ items: page.items, next_cursor: page.next === null ? null : String(page.next) });
   }
@@ -260,12 +255,10 @@ export class ProcedureObject extends DurableObject<Env> {
    * here. The Worker authorizes first and names the watcher in a header.
    */
   override async fetch(request: Request): Promise<Response> {
-    const missing = this.state === null && this.notFound();
-    if (missing && !missing.ok) return refusalResponse(missing.refusal);
     const watcher = JSON.parse(request.headers.get(PRINCIPAL_HEADER) ?? "null") as Watcher | null;
     if (!watcher) return new Response("streams are opened through the Worker", { status: 400 });
-    const hidden = this.outOfScope(watcher);
-    if (hidden && !hidden.ok) return refusalResponse(hidden.refusal);
+    const reached = this.reachable(watcher);
+    if (!reached.ok) return refusalResponse(reached.refusal);
     const afterText = request.headers.get(AFTER_HEADER);
     const opened = await this.live.open(request, watcher.principal_id, afterText ? parseStreamId(afterText) : null);
     return opened instanceof Response ? opened : refusalResponse(opened);
@@ -273,9 +266,8 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** A short-lived, single-use ticket that opens one stream of this procedure as `principalId`. */
   async issueStreamTicket(principalId: string, access: Access): Promise<Decision<StreamTicket>> {
-    if (this.state === null) return this.notFound();
-    const hidden = this.outOfScope(access);
-    if (hidden) return hidden;
+    const reached = this.reachable(access);
+    if (!reached.ok) return reached;
     return accept(await issueTicket(this.sql, principalId, this.clock.now()));
   }
 
@@ -477,6 +469,12 @@ export class ProcedureObject extends DurableObject<Env> {
   private outOfScope(access: Access): Decision<never> | null {
     if (this.state === null || inScope(access.scopes, this.state.target_asset_ids)) return null;
     return this.notFound();
+  }
+
+  /** The state a read needs: refused as not found when nobody registered the procedure or it lies outside the caller's scope. */
+  private reachable(access: Access): Decision<ProcedureState> {
+    if (this.state === null) return this.notFound();
+    return this.outOfScope(access) ?? accept(this.state);
   }
 
   private notFound(): Decision<never> {
