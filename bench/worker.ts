@@ -5,7 +5,7 @@
 //   one transaction for activity ingest).
 // - ProcedureObject: the service's object, subclassed only to count its D1
 //   projection writes in memory (bench/ingest.mjs).
-// - /__bench/* routes: the baseline, the projection-write counts, seeding
+// - /__bench/* routes: the baseline, the floor operations, the projection-write counts, seeding
 //   procedure_summary plus running one watcher tick (bench/sweep.mjs), and
 //   the token authentication tally (bench/auth.mjs).
 // The /__bench routes take no token: the bench serves on loopback only.
@@ -13,11 +13,11 @@ import { DurableObject } from "cloudflare:workers";
 import { procedureObject } from "../src/api/procedure-stub";
 import { BOOTSTRAP_ADMIN_ID, tokenLookupStats } from "../src/auth/principals";
 import { database } from "../src/db/client";
-import type { SummaryRow } from "../src/db/summaries";
+import { upsertSummary, type SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
 import service from "../src/index";
 import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object";
-import type { NotifyMessage } from "../src/notify/delivery";
+import { enqueueNotifications, type NotifyMessage } from "../src/notify/delivery";
 import { drainOutbox } from "../src/notify/drain";
 import { runTick } from "../src/watcher/sweep";
 import { WATCHER_AGENT } from "../src/watcher/stall";
@@ -258,6 +258,37 @@ async function tick(env: Env, input: { now_ms: number; stale_after_seconds: numb
 
 // ---- routing ----------------------------------------------------------------
 
+const FLOOR_PATH = /^\/__bench\/floor\/(noop|insert|summary|queue)$/;
+/** Operations one floor request runs back to back, so the request's own cost is spread thin. */
+const FLOOR_OPS = 100;
+
+/**
+ * One of the operations every lifecycle command's path is built from, run
+ * FLOOR_OPS times in a row (bench/floor.mjs): a bare object RPC with one
+ * insert, the projection's D1 upsert of one summary, one queue send of a
+ * notification (whose fan-out the consumer then runs), or nothing.
+ */
+async function floor(env: BenchEnv, op: string): Promise<{ ops: number }> {
+  const db = database(env.DB);
+  const at = new Date().toISOString();
+  for (let i = 0; i < FLOOR_OPS; i++) {
+    if (op === "insert") {
+      await env.BASELINE.get(env.BASELINE.idFromName("floor")).insert("floor");
+    } else if (op === "summary") {
+      await upsertSummary(db, {
+        procedure_id: uuidv7(), name: "bench floor", kind: "bench", target_asset_ids: [], status: "Running",
+        activity_logbook_id: null, registered_at: at, last_status_changed_at: at, last_status_reason: null,
+        interrupted_at: null, hold_causes: [], version: 2, last_activity_at: null, updated_at: at,
+      });
+    } else if (op === "queue") {
+      await enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, [
+        { webhook_id: `msg_floor_${uuidv7()}`, type: "procedure.held", timestamp: at, data: {}, subject: { procedure_id: uuidv7(), kind: "bench", target_asset_ids: [] } },
+      ]);
+    }
+  }
+  return { ops: FLOOR_OPS };
+}
+
 const BASELINE_PATH = /^\/__bench\/baseline\/([^/]{1,200})$/;
 const BASELINE_BATCH_PATH = /^\/__bench\/baseline-batch\/([^/]{1,200})$/;
 
@@ -268,6 +299,8 @@ async function bench(request: Request, env: BenchEnv, path: string): Promise<Res
     const stub = env.BASELINE.get(env.BASELINE.idFromName(decodeURIComponent(match[1]!)));
     return Response.json(await stub.insert(await request.text()));
   }
+  match = post ? FLOOR_PATH.exec(path) : null;
+  if (match) return Response.json(await floor(env, match[1]!));
   match = post ? BASELINE_BATCH_PATH.exec(path) : null;
   if (match) {
     const stub = env.BASELINE.get(env.BASELINE.idFromName(decodeURIComponent(match[1]!)));

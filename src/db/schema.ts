@@ -60,8 +60,9 @@ export const procedureSummary = sqliteTable(
 );
 
 /**
- * One row per (target asset, procedure), written in the same D1 batch as the
- * procedure's summary, so listing by asset is a keyset walk of this table.
+ * One row per (target asset, procedure), inserted by a trigger with the first
+ * insert of the procedure's summary (migrations/0006), so listing by asset is
+ * a keyset walk of this table.
  * A procedure's targets never change after registration.
  */
 export const procedureTargets = sqliteTable(

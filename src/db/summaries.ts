@@ -15,8 +15,10 @@ export type SummaryRow = Omit<
 export type SummaryRecord = typeof procedureSummary.$inferSelect;
 
 /**
- * Writes a summary unless the row already holds a later version, and its
- * target assets, in one D1 batch. The activity mirror only ever moves forward,
+ * Writes a summary unless the row already holds a later version: one
+ * statement. The procedure's target rows come with the row's first insert (a
+ * trigger, migrations/0006), so a delivery never writes them again and no
+ * summary exists without them. The activity mirror only ever moves forward,
  * whoever wrote it last. The watch window is the watcher core's, computed
  * here from the row so that every writer (and a row queued before the window
  * was part of it) stores the same answer.
@@ -24,7 +26,7 @@ export type SummaryRecord = typeof procedureSummary.$inferSelect;
 export async function upsertSummary(db: Database, row: SummaryRow): Promise<void> {
   const t = procedureSummary;
   const stale_after_seconds = row.stale_after_seconds ?? null;
-  const upsert = db
+  await db
     .insert(t)
     .values({ ...row, stale_after_seconds, watch_window: watchWindow(row.status, row.hold_causes, stale_after_seconds) })
     .onConflictDoUpdate({
@@ -47,17 +49,8 @@ export async function upsertSummary(db: Database, row: SummaryRow): Promise<void
         updated_at: sql`excluded.updated_at`,
       },
       setWhere: sql`excluded.version > ${t.version} OR (excluded.version = ${t.version} AND excluded.last_activity_at IS NOT NULL AND (${t.last_activity_at} IS NULL OR excluded.last_activity_at > ${t.last_activity_at}))`,
-    });
-  // Targets are fixed at registration, so a repeated or late delivery inserts
-  // nothing new: idempotent, and never moves anything backwards. One JSON
-  // parameter, not three per asset: D1 binds at most 100 parameters.
-  const targets = db
-    .insert(procedureTargets)
-    .select(
-      sql`SELECT value, ${row.registered_at}, ${row.procedure_id} FROM json_each(${JSON.stringify(row.target_asset_ids)}) WHERE true`,
-    )
-    .onConflictDoNothing();
-  await db.batch([upsert, targets]);
+    })
+    .run();
 }
 
 export interface SummaryFilter {

@@ -181,7 +181,7 @@ describe("listing by target asset", () => {
     expect(seen).toEqual(mine.map((r) => r.procedure_id));
   });
 
-  it("writes the targets in the summary's batch: once however often delivered, never without the summary", async () => {
+  it("writes the targets with the summary's first insert: once however often delivered, never without the summary", async () => {
     const db = database(env.DB);
     const asset = `asset-${crypto.randomUUID()}`;
     const row = summary(1, [asset, `${asset}-b`]);

@@ -1,0 +1,77 @@
+// The floor under a lifecycle command: what the operations its path cannot do
+// without cost on their own, measured inside the service's runtime with the
+// HTTP request's own cost spread over 100 operations per request
+// (POST /__bench/floor/{op} in bench/worker.ts):
+//   noop     the request alone (the hop through wrangler dev and the Worker);
+//   insert   one RPC to a bare object doing one INSERT (the baseline's work);
+//   summary  the projection's D1 upsert of one summary;
+//   queue    one queue send of a notification, plus the consumer's fan-out.
+// From these it prints the least a command that must reach D1 and the queue
+// can cost next to the bare insert, whatever the rest of its path does.
+import { fmt, measure, printTable } from "./lib.mjs";
+
+export const title = "floor (the cost of one object RPC, one D1 upsert, one queue send)";
+/** Compared with the bare insert request the lifecycle table starts from. */
+export const usesBaseline = true;
+
+const OPS_PER_REQUEST = 100;
+const REQUESTS = 20;
+const ROUNDS = 3;
+const OPS = ["noop", "insert", "summary", "queue"];
+
+function hit(baseUrl, op) {
+  return async () => {
+    const res = await fetch(`${baseUrl}/__bench/floor/${op}`, { method: "POST" });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`floor ${op} -> ${res.status}: ${text.slice(0, 300)}`);
+  };
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+export async function run({ baseUrl, base }) {
+  const samples = Object.fromEntries(OPS.map((op) => [op, { cpu: [], wall: [], other: [] }]));
+  // Rounds interleave the operations, so a drift of the machine touches all alike.
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const op of OPS) {
+      await measure("warm-up", 2, 1, hit(baseUrl, op));
+      const m = await measure(op, REQUESTS, 1, hit(baseUrl, op));
+      if (m.errors) throw m.firstError;
+      samples[op].cpu.push(m.serviceCpuMsPerRequest);
+      samples[op].wall.push((m.seconds * 1000) / REQUESTS);
+      samples[op].other.push(m.otherCpuShare);
+    }
+  }
+  const request = { cpu: median(samples.noop.cpu), wall: median(samples.noop.wall) };
+  const perOp = (op) => ({
+    cpu: Math.max(0, (median(samples[op].cpu) - request.cpu) / OPS_PER_REQUEST),
+    wall: Math.max(0, (median(samples[op].wall) - request.wall) / OPS_PER_REQUEST),
+  });
+  const insert = perOp("insert");
+  const summary = perOp("summary");
+  const queue = perOp("queue");
+  // The bare insert request as the baseline measured it (16 in flight over 100 objects).
+  const bare = base.many.serviceCpuMsPerRequest;
+  const busy = Math.max(...OPS.flatMap((op) => samples[op].other));
+  return {
+    rows: [],
+    notes: [],
+    print() {
+      console.log(`\nFloor: ${OPS_PER_REQUEST} operations per request, ${REQUESTS} requests, median of ${ROUNDS} rounds; CPU of wrangler + workerd`);
+      printTable(
+        ["operation", "svc CPU ms/op", "wall ms/op", `share of a bare insert request (${fmt.ms(bare)} ms)`],
+        [
+          ["object RPC + one INSERT", fmt.ms(insert.cpu), fmt.ms(insert.wall), fmt.percent(insert.cpu / bare)],
+          ["D1 upsert of one summary", fmt.ms(summary.cpu), fmt.ms(summary.wall), fmt.percent(summary.cpu / bare)],
+          ["queue send of one notification + fan-out", fmt.ms(queue.cpu), fmt.ms(queue.wall), fmt.percent(queue.cpu / bare)],
+        ],
+      );
+      console.log(
+        `A command spread over many procedures pays its own D1 upsert; a hold or resume also sends one notification.\n` +
+          `Least it can cost next to the bare insert: ${fmt.ratio((bare + summary.cpu) / bare)} with the upsert, ` +
+          `${fmt.ratio((bare + summary.cpu + queue.cpu) / bare)} with the upsert and the send, before any validation or bookkeeping.` +
+          (busy > 0.1 ? `\nwarning: other work used up to ${fmt.percent(busy)} of the CPU meanwhile; rerun on an idle machine.` : ""),
+      );
+    },
+  };
+}
