@@ -46,6 +46,34 @@ function groupCpuMs(pgid) {
   return ticks * CLOCK_TICK_MS;
 }
 
+/** Resident memory (bytes) of the live processes of process group `pgid` (Linux /proc; 0 elsewhere). */
+function groupRssBytes(pgid) {
+  let bytes = 0;
+  let entries;
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) continue;
+      const rss = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"));
+      if (rss) bytes += Number(rss[1]) * 1024;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return bytes;
+}
+
+/** Resident memory of the running service (wrangler + workerd), or NaN when none runs. */
+export function serviceRssBytes() {
+  return activeProbe ? groupRssBytes(activeProbe.pgid) : NaN;
+}
+
 function machineCpuMs() {
   let busy = 0;
   let total = 0;

@@ -3,10 +3,13 @@
 // watchers. Commands (hold / resume) are sent one at a time, so each one's
 // fan-out is measured alone: the command's latency, commands per second, and
 // the time from the command's reply to the moment the LAST watcher received
-// the event it appended (p50, p99). Node's global WebSocket is the client.
+// the event it appended (p50, p99). The next command goes once every watcher
+// also has the state that follows the event. Then 1,000 idle WebSocket
+// watchers: the service's resident memory, and whether the object hibernated.
+// Node's global WebSocket is the client.
 import { once } from "node:events";
 import { Worker } from "node:worker_threads";
-import { fmt, printTable } from "./lib.mjs";
+import { fmt, printTable, serviceRssBytes } from "./lib.mjs";
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -17,25 +20,36 @@ const WARMUP = 20;
 const AIM_FANOUT_P99_MS = 250;
 const AIM_LATENCY_RATIO = 1.2;
 const OPEN_CONCURRENCY = 50;
+/** The runtime evicts an object after 10 s without work; the idle watchers are measured after this long. */
+const IDLE_MS = 15_000;
+const IDLE_WATCHERS = 1000;
 
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** Records, per event version, when each watcher received it. */
+/** Records, per version, when each watcher received its event and the state that follows it. */
 class Receipts {
   constructor() {
     this.byVersion = new Map();
+    this.statesByVersion = new Map();
   }
   record(version) {
-    const at = now();
-    const entry = this.byVersion.get(version);
-    if (entry) {
-      entry.count += 1;
-      entry.last = at;
-    } else this.byVersion.set(version, { count: 1, last: at });
+    tally(this.byVersion, version);
   }
+  recordState(version) {
+    tally(this.statesByVersion, version);
+  }
+}
+
+function tally(map, version) {
+  const at = now();
+  const entry = map.get(version);
+  if (entry) {
+    entry.count += 1;
+    entry.last = at;
+  } else map.set(version, { count: 1, last: at });
 }
 
 async function pool(n, concurrency, fn) {
@@ -58,7 +72,9 @@ async function openSockets(ctx, id, count, receipts) {
     });
     ws.addEventListener("message", (event) => {
       const message = JSON.parse(String(event.data));
-      if (message.event !== "state" && message.data?.version !== undefined) receipts.record(message.data.version);
+      if (message.data?.version === undefined) return;
+      if (message.event === "state") receipts.recordState(message.data.version);
+      else receipts.record(message.data.version);
     });
     return ws;
   });
@@ -84,9 +100,11 @@ async function openSse(ctx, id, count, receipts) {
         while ((end = buffer.indexOf("\n\n")) >= 0) {
           const frame = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          if (frame.includes("\nevent: state\n") || !frame.includes("\ndata: ")) continue;
+          if (!frame.includes("\ndata: ")) continue;
           const data = JSON.parse(frame.slice(frame.indexOf("\ndata: ") + 7));
-          if (data.version !== undefined) receipts.record(data.version);
+          if (data.version === undefined) continue;
+          if (frame.includes("\nevent: state\n")) receipts.recordState(data.version);
+          else receipts.record(data.version);
         }
       }
     })().catch(() => {});
@@ -94,11 +112,11 @@ async function openSse(ctx, id, count, receipts) {
   });
 }
 
-/** Waits until `expected` watchers received version `v` (or 10 s passed). */
-async function receivedBy(receipts, version, expected) {
+/** Waits until `expected` watchers received version `v` of `map` (or 10 s passed). */
+async function receivedBy(map, version, expected) {
   const deadline = performance.now() + 10_000;
   for (;;) {
-    const entry = receipts.byVersion.get(version);
+    const entry = map.get(version);
     if (expected === 0 || (entry && entry.count >= expected)) return entry?.last ?? NaN;
     if (performance.now() > deadline) throw new Error(`only ${entry?.count ?? 0} of ${expected} watchers received version ${version}`);
     await new Promise((resolve) => setImmediate(resolve));
@@ -132,7 +150,11 @@ async function scenario(ctx, commander, label, watchers) {
       token: ctx.token,
       body: hold ? { reason: "bench" } : { re_establishment_boundary: 0 },
     });
-    const last = await receivedBy(receipts, version, expected);
+    const last = await receivedBy(receipts.byVersion, version, expected);
+    // The next command goes once the whole broadcast (the state after the
+    // event) has arrived: each command's latency is its own, not the tail of
+    // the last one's fan-out.
+    await receivedBy(receipts.statesByVersion, version, expected);
     if (i < WARMUP) continue;
     latencies.push(replied - sent);
     if (expected > 0) fanouts.push(Math.max(0, last - replied));
@@ -154,6 +176,40 @@ async function scenario(ctx, commander, label, watchers) {
   };
 }
 
+/** The object's instance tag (bench/worker.ts): a new one means the object was evicted and built again. */
+async function instanceOf(ctx, id) {
+  const res = await fetch(`${ctx.baseUrl}/__bench/projection-writes?ids=${id}`);
+  const [counts] = await res.json();
+  return counts.instance;
+}
+
+/**
+ * The memory 1,000 idle WebSocket watchers hold: the resident memory of the
+ * whole local service (wrangler and workerd, the runtime's connections
+ * included) before they open and after IDLE_MS without a message, and whether
+ * the object was evicted meanwhile (hibernated) while its sockets stayed open.
+ */
+async function idleWatchers(ctx) {
+  const created = await ctx.call("POST", "/v1/procedures", { name: "bench idle watchers", kind: "bench", target_asset_ids: [] });
+  const id = created.procedure_id;
+  await ctx.call("POST", `/v1/procedures/${id}/start`);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const before = serviceRssBytes();
+  const receipts = new Receipts();
+  const sockets = await openSockets(ctx, id, IDLE_WATCHERS, receipts);
+  const opened = await instanceOf(ctx, id);
+  await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+  const idle = serviceRssBytes();
+  const open = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+  const hibernated = (await instanceOf(ctx, id)) !== opened;
+  // Still served after the wake: a command reaches every socket.
+  await ctx.call("POST", `/v1/procedures/${id}/hold`, { reason: "bench wake" });
+  const version = (await ctx.call("GET", `/v1/procedures/${id}`)).version;
+  await receivedBy(receipts.byVersion, version, IDLE_WATCHERS);
+  for (const ws of sockets) ws.close();
+  return { watchers: IDLE_WATCHERS, open, before, idle, hibernated };
+}
+
 export async function run(ctx) {
   const commander = new Worker(new URL("./stream-commands.mjs", import.meta.url));
   const results = [];
@@ -167,9 +223,11 @@ export async function run(ctx) {
     results.push(await scenario(ctx, commander, label, watchers));
   }
   await commander.terminate();
+  const memory = await idleWatchers(ctx);
   const base = results[0];
   const notes = [];
   const thousand = results.find((r) => r.watchers === 1000);
+  if (!memory.hibernated) notes.push(`streams: the object with ${memory.watchers} idle WebSocket watchers was not evicted within ${IDLE_MS / 1000} s`);
   if (thousand && !(thousand.fanP99 < AIM_FANOUT_P99_MS)) notes.push(`streams: p99 fan-out to 1,000 WebSockets is ${fmt.ms(thousand.fanP99)} ms (aim < ${AIM_FANOUT_P99_MS} ms)`);
   return {
     rows: [],
@@ -183,7 +241,13 @@ export async function run(ctx) {
       console.log();
       console.log(`Aim: fan-out p99 to 1,000 WebSockets < ${AIM_FANOUT_P99_MS} ms; a command's p50 within ${AIM_LATENCY_RATIO}x of no watchers.`);
       console.log(`Fan-out: from the command's reply to the last watcher's receipt of its event. ${COMMANDS} commands one at a time per row.`);
-      console.log("Memory of 1,000 idle hibernated watchers: not measured; wrangler dev exposes no per-object memory figure.");
+      const grown = memory.idle - memory.before;
+      console.log(
+        `${memory.watchers.toLocaleString("en")} idle WebSocket watchers, ${IDLE_MS / 1000} s without a message (${memory.open} still open): ` +
+          `the object was ${memory.hibernated ? "evicted (hibernated) meanwhile" : "NOT evicted"}; the local service's resident memory grew ` +
+          `${(grown / 2 ** 20).toFixed(1)} MiB (${(grown / memory.watchers / 1024).toFixed(1)} KiB per watcher, the runtime's connections and wrangler's proxy included), ` +
+          `from ${(memory.before / 2 ** 20).toFixed(0)} to ${(memory.idle / 2 ** 20).toFixed(0)} MiB. All ${memory.watchers} received the next command's event after the wake.`,
+      );
     },
   };
 }
