@@ -142,8 +142,12 @@ async function scenario(ctx, commander, label, watchers) {
   const latencies = [];
   const fanouts = [];
   let started = 0;
+  let clientCpu = null;
   for (let i = 0; i < WARMUP + COMMANDS; i += 1) {
-    if (i === WARMUP) started = performance.now();
+    if (i === WARMUP) {
+      started = performance.now();
+      clientCpu = process.cpuUsage();
+    }
     const hold = i % 2 === 0;
     const { sent, replied, version } = await send(commander, {
       url: `${ctx.baseUrl}/v1/procedures/${id}/${hold ? "hold" : "resume"}`,
@@ -161,6 +165,7 @@ async function scenario(ctx, commander, label, watchers) {
   }
   // Fan-out waits are inside the loop, so commands/s counts commands sent back to back once each fan-out is done.
   const elapsed = performance.now() - started;
+  const used = process.cpuUsage(clientCpu);
   for (const ws of sockets) ws.close();
   for (const s of streams) s.close();
   latencies.sort((a, b) => a - b);
@@ -173,6 +178,8 @@ async function scenario(ctx, commander, label, watchers) {
     p99: percentile(latencies, 99),
     fanP50: percentile(fanouts, 50),
     fanP99: percentile(fanouts, 99),
+    // The watchers' side of the fan-out runs in this process, on the same cores as the service.
+    clientShare: (used.user + used.system) / 1000 / elapsed,
   };
 }
 
@@ -235,12 +242,13 @@ export async function run(ctx) {
     print() {
       console.log();
       printTable(
-        ["watchers", "n", "commands/s", "cmd p50 ms", "cmd p99 ms", "p50 / none", "fan-out p50 ms", "fan-out p99 ms"],
-        results.map((r) => [r.label, r.watchers, fmt.rps(r.rps), fmt.ms(r.p50), fmt.ms(r.p99), fmt.ratio(r.p50 / base.p50), fmt.ms(r.fanP50), fmt.ms(r.fanP99)]),
+        ["watchers", "n", "commands/s", "cmd p50 ms", "cmd p99 ms", "p50 / none", "fan-out p50 ms", "fan-out p99 ms", "bench client CPU"],
+        results.map((r) => [r.label, r.watchers, fmt.rps(r.rps), fmt.ms(r.p50), fmt.ms(r.p99), fmt.ratio(r.p50 / base.p50), fmt.ms(r.fanP50), fmt.ms(r.fanP99), fmt.percent(r.clientShare)]),
       );
       console.log();
       console.log(`Aim: fan-out p99 to 1,000 WebSockets < ${AIM_FANOUT_P99_MS} ms; a command's p50 within ${AIM_LATENCY_RATIO}x of no watchers.`);
       console.log(`Fan-out: from the command's reply to the last watcher's receipt of its event. ${COMMANDS} commands one at a time per row.`);
+      console.log("Bench client CPU: the share of one core the watchers' own process used meanwhile (the service shares the machine's cores with it).");
       const grown = memory.idle - memory.before;
       console.log(
         `${memory.watchers.toLocaleString("en")} idle WebSocket watchers, ${IDLE_MS / 1000} s without a message (${memory.open} still open): ` +

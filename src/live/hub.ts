@@ -75,8 +75,15 @@ const TERMINAL_CLOSE = CLOSE.ended;
 /** Where the last broadcast to the sockets left them (key-value storage beside the record). */
 const BROADCAST_KEY = "live:broadcast";
 
-/** Sockets sent to between two turns of a broadcast. */
-const SOCKETS_PER_TURN = 100;
+/**
+ * Sockets sent to in the first turn of a broadcast; each later turn serves
+ * twice as many as the one before, up to the last. The first slice is small
+ * so that the command's reply, which the broadcast races inside the same
+ * isolate, goes out after a few sends rather than after a whole slice; later
+ * slices grow so a large audience needs few turns.
+ */
+const FIRST_SLICE = 10;
+const LARGEST_SLICE = 320;
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -207,8 +214,14 @@ export class LiveFeed {
       if (current.terminal) watcher.end();
     }
     const broadcast = this.lastBroadcast();
+    let slice = FIRST_SLICE;
+    let sliceEnd = slice;
     for (const [index, socket] of sockets.entries()) {
-      if (index > 0 && index % SOCKETS_PER_TURN === 0) await nextTurn();
+      if (index === sliceEnd) {
+        await nextTurn();
+        slice = Math.min(slice * 2, LARGEST_SLICE);
+        sliceEnd += slice;
+      }
       const from = this.socketPosition(socket, broadcast);
       if (!from) continue;
       const batch = batchFor(from);
