@@ -23,9 +23,14 @@ export const BENCH_SIGNING_KEY = "bench-webhook-signing-key-0123456789";
 
 const CLOCK_TICK_MS = 10; // USER_HZ is 100 on Linux
 
-/** CPU ms used so far by the live processes of process group `pgid` (Linux /proc; 0 elsewhere). */
-function groupCpuMs(pgid) {
-  let ticks = 0;
+/**
+ * Sums `measure(pid, fields)` over the live processes of process group `pgid`
+ * (Linux /proc; 0 elsewhere). `fields` is /proc/<pid>/stat after the command
+ * name: fields[0] is field 3 (state), so pgrp is fields[2], utime fields[11],
+ * stime fields[12]. A process that ends meanwhile counts 0.
+ */
+function sumOverGroup(pgid, measure) {
+  let total = 0;
   let entries;
   try {
     entries = readdirSync("/proc");
@@ -37,36 +42,25 @@ function groupCpuMs(pgid) {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
-      if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+      if (Number(fields[2]) === pgid) total += measure(entry, fields);
     } catch {
       // the process ended meanwhile
     }
   }
-  return ticks * CLOCK_TICK_MS;
+  return total;
 }
 
-/** Resident memory (bytes) of the live processes of process group `pgid` (Linux /proc; 0 elsewhere). */
+/** CPU ms used so far by the live processes of process group `pgid`. */
+function groupCpuMs(pgid) {
+  return sumOverGroup(pgid, (_, fields) => (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS);
+}
+
+/** Resident memory (bytes) of the live processes of process group `pgid`. */
 function groupRssBytes(pgid) {
-  let bytes = 0;
-  let entries;
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return 0;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) continue;
-      const rss = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"));
-      if (rss) bytes += Number(rss[1]) * 1024;
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return bytes;
+  return sumOverGroup(pgid, (pid) => {
+    const rss = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return rss ? Number(rss[1]) * 1024 : 0;
+  });
 }
 
 /** Resident memory of the running service (wrangler + workerd), or NaN when none runs. */
