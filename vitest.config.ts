@@ -47,6 +47,11 @@ export default defineConfig(async () => {
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
                 bindings: { ADMIN_TOKEN: TEST_ADMIN_TOKEN, WEBHOOK_SIGNING_KEY: TEST_WEBHOOK_SIGNING_KEY, TEST_MIGRATIONS: migrations },
+                // Tests reach no network: a webhook delivery the local queue runs
+                // on its own (to a test subscription's made-up host) gets this
+                // answer, not a failed DNS look-up logged by the runtime. Tests
+                // that check deliveries answer them through their own fetch spy.
+                outboundService: () => new Response("tests reach no network", { status: 503 }),
               },
             }),
           ],
