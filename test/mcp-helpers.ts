@@ -23,9 +23,9 @@ export async function mcpClient(token: string = ADMIN_TOKEN, era: Era = "legacy"
 }
 
 /** A raw POST to /mcp (for what a well-behaved client never sends). */
-export async function postMcp(body: string, headers: Record<string, string> = {}, token: string | null = ADMIN_TOKEN) {
+export async function postMcp(body: string, headers: Record<string, string> = {}, token: string | null = ADMIN_TOKEN, url = MCP_URL) {
   const response = await exports.default.fetch(
-    new Request(MCP_URL, {
+    new Request(url, {
       method: "POST",
       headers: {
         "content-type": "application/json",

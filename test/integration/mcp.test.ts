@@ -192,10 +192,24 @@ describe("the HTTP endpoint", () => {
   });
 
   it("refuses a browser Origin not listed in MCP_ALLOWED_ORIGINS, before authentication", async () => {
-    const refused = await postMcp(list, { origin: "https://evil.example" }, null);
-    expect(refused.status).toBe(403);
-    expect(refused.json).toMatchObject({ status: 403, error_class: "Forbidden" });
+    // vitest.config.ts lists https://console.procedure-edge.test.
+    for (const origin of ["https://evil.example", "http://procedure-edge.test.evil.example", "null"]) {
+      const refused = await postMcp(list, { origin }, null);
+      expect(refused.status, origin).toBe(403);
+      expect(refused.json).toMatchObject({ status: 403, error_class: "Forbidden" });
+    }
+    expect((await postMcp(list, { origin: "https://console.procedure-edge.test" })).status).toBe(200);
+    // A client that is not a browser sends no Origin.
     expect((await postMcp(list, {})).status).toBe(200);
+  });
+
+  it("refuses a Host not listed in MCP_ALLOWED_HOSTS (a DNS-rebound name), before authentication", async () => {
+    // vitest.config.ts lists procedure-edge.test, the tests' own host.
+    const rebound = await postMcp(list, {}, null, "http://rebound.example/mcp");
+    expect(rebound.status).toBe(403);
+    expect(rebound.json).toMatchObject({ status: 403, error_class: "Forbidden" });
+    const byHeader = await postMcp(list, { host: "rebound.example:8787" });
+    expect(byHeader.status).toBe(403);
   });
 
   it("has no GET stream: 405 with the methods it allows", async () => {
