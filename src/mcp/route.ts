@@ -12,6 +12,7 @@ import { MAX_BODY_BYTES } from "../api/app";
 import { authenticate, commandRequiredBy } from "../api/auth";
 import type { AppEnv } from "../api/context";
 import { ProblemError } from "../api/problem";
+import { spendRequest } from "../api/rate-limit";
 import { OPENAPI_INFO } from "../api/reference";
 import { mcpServer, type McpDeps } from "./server";
 import { deriveTools, type ToolSpec } from "./tools";
@@ -79,6 +80,15 @@ const fromAllowedPlace = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/** The methods whose handlers send REST requests through the app, each spending the budget of its route. */
+const DISPATCHING_METHODS = new Set(["tools/call", "resources/read", "resources/list"]);
+
+/** True when the body is one JSON-RPC request (or a batch of them) that only dispatches. */
+function dispatchesOnly(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.length > 0 && messages.every((message) => DISPATCHING_METHODS.has((message as { method?: unknown } | null)?.method as string));
+}
+
 /** Mounts POST /mcp on the app that owns every route; call it after the routes are mounted. */
 export function mountMcp(app: OpenAPIHono<AppEnv>) {
   // Built on first use, once per isolate: the document is the same for every request.
@@ -102,7 +112,17 @@ export function mountMcp(app: OpenAPIHono<AppEnv>) {
       },
     }),
   );
-  app.post(MCP_PATH, (c) => {
+  app.post(MCP_PATH, async (c) => {
+    // Read once here (a malformed body is left for the SDK to answer as JSON-RPC).
+    let parsedBody: unknown;
+    try {
+      parsedBody = JSON.parse(await c.req.raw.clone().text());
+    } catch {
+      parsedBody = undefined;
+    }
+    // A tool call or a resource read spends the budget of the REST request it
+    // sends; any other message (initialize, tools/list, ...) spends one of its own.
+    if (!dispatchesOnly(parsedBody)) await spendRequest(c, "POST", MCP_PATH);
     catalog ??= buildCatalog(app);
     const principal = c.var.principal;
     const authorization = c.req.header("authorization")!;
@@ -113,6 +133,6 @@ export function mountMcp(app: OpenAPIHono<AppEnv>) {
       caller: { origin: new URL(c.req.url).origin, authorization, correlationId: c.var.correlation_id },
       fetch: (request) => Promise.resolve(app.fetch(request, c.env, c.executionCtx)),
     };
-    return handler.fetch(c.req.raw, { authInfo: { token: authorization, clientId: principal.principal_id, scopes: principal.roles, extra: { deps } } });
+    return handler.fetch(c.req.raw, { ...(parsedBody === undefined ? {} : { parsedBody }), authInfo: { token: authorization, clientId: principal.principal_id, scopes: principal.roles, extra: { deps } } });
   });
 }

@@ -152,6 +152,22 @@ describe("tools/call", () => {
     expect((await eventLog(id)).map((e) => e.type)).toEqual(["ProcedureRegistered"]);
   });
 
+  it("spends one request of the budget per tool call (the REST request it makes) and per other message", async () => {
+    const operator = await call("/v1/principals", { body: { name: `mcp counted ${RUN}`, roles: ["operator"] } });
+    const client = await mcpClient(operator.json.token);
+    const limit = vi.spyOn(env.API_RATE_LIMITER, "limit");
+    bodyOf(await client.callTool({ name: "read_procedure", arguments: { id } }));
+    expect(limit).toHaveBeenCalledTimes(1);
+    await client.listTools();
+    expect(limit).toHaveBeenCalledTimes(2);
+    // Over the limit, a message that sends no REST request is refused on the HTTP request, as REST refuses one.
+    limit.mockResolvedValue({ success: false });
+    const refused = await postMcp(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }), {}, operator.json.token);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("60");
+    expect(refused.json).toMatchObject({ status: 429, error_class: "RateLimited" });
+  });
+
   it("answers an unknown tool with a JSON-RPC error", async () => {
     await expect(admin.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(/unknown tool/);
   });
