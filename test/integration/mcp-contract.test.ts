@@ -27,12 +27,6 @@ describe("the slice contract", () => {
     expect(new Set(listed).size, "two operations share a tool name").toBe(listed.length);
   });
 
-  it("names tools by operationId in snake_case", () => {
-    expect(snakeCase("holdProcedure")).toBe("hold_procedure");
-    expect(snakeCase("readProcedureResumePoint")).toBe("read_procedure_resume_point");
-    expect(snakeCase("getMe")).toBe("get_me");
-  });
-
   it("does not serve /mcp as an operation of the document", async () => {
     const doc = (await call("/openapi.json", { token: null })).json as Doc;
     expect(Object.keys(doc.paths)).not.toContain("/mcp");
