@@ -62,6 +62,8 @@ export const ERROR_CLASSES = [
   // live progress
   "StreamWatcherLimitReached",
   "StreamReplayTooLong",
+  // the service itself
+  "ServiceOverloaded",
   "InternalError",
 ] as const;
 

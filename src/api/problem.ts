@@ -84,6 +84,8 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   StreamWatcherLimitReached: 503,
   /** More followed the id a reconnect names than one replay reads; page /events and /activities instead. */
   StreamReplayTooLong: 409,
+  /** A procedure's object is overloaded or briefly unavailable (the runtime marked the error retryable); `Retry-After` says when to try again. */
+  ServiceOverloaded: 503,
   InternalError: 500,
 };
 
