@@ -1,10 +1,11 @@
 // Webhook subscriptions, their delivery log and the D1 notification outbox.
-import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, inArray, isNotNull, isNull, or, type SQL } from "drizzle-orm";
+import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
 import type { Notification } from "../notify/events";
 import { splitPage } from "../paging";
 import type { Database } from "./client";
 import { beyond } from "./keyset";
-import { deliveries, notificationOutbox, subscriptions } from "./schema";
+import { deliveries, notificationOutbox, principals, subscriptions } from "./schema";
 
 export type StoredSubscription = typeof subscriptions.$inferSelect;
 export type StoredDelivery = typeof deliveries.$inferSelect;
@@ -56,9 +57,30 @@ export async function deactivateSubscription(db: Database, id: string, now: stri
   return result.length > 0;
 }
 
-/** Every active subscription, for fanning a notification out. */
-export async function activeSubscriptions(db: Database): Promise<StoredSubscription[]> {
-  return db.select().from(subscriptions).where(eq(subscriptions.active, true));
+/**
+ * The subscriptions that are served at `now`: active, and created by a
+ * principal that may still act (stored, not revoked, not expired; the
+ * bootstrap admin is the ADMIN_TOKEN secret, not a stored row, and always
+ * may). Joined in the one query, so a revoked or expired principal's
+ * subscriptions stop without a look-up per message.
+ */
+function served(db: Database, now: string, where?: SQL) {
+  const s = subscriptions;
+  const p = principals;
+  const creatorLive = or(
+    eq(s.created_by, BOOTSTRAP_ADMIN_ID),
+    and(isNotNull(p.principal_id), isNull(p.revoked_at), or(isNull(p.expires_at), gt(p.expires_at, now))),
+  );
+  return db
+    .select(getTableColumns(s))
+    .from(s)
+    .leftJoin(p, eq(p.principal_id, s.created_by))
+    .where(and(eq(s.active, true), creatorLive, where));
+}
+
+/** Every served subscription (see `served`), for fanning a notification out. */
+export async function activeSubscriptions(db: Database, now: string): Promise<StoredSubscription[]> {
+  return served(db, now);
 }
 
 export interface DeliveryCursor {
@@ -91,10 +113,9 @@ function slices<T>(items: readonly T[]): T[][] {
   return Array.from({ length: Math.ceil(unique.length / IN_LIST) }, (_, i) => unique.slice(i * IN_LIST, (i + 1) * IN_LIST));
 }
 
-/** The active subscriptions among `ids`, by id. */
-export async function activeSubscriptionsById(db: Database, ids: readonly string[]): Promise<Map<string, StoredSubscription>> {
-  const t = subscriptions;
-  const found = await Promise.all(slices(ids).map((some) => db.select().from(t).where(and(inArray(t.subscription_id, some), eq(t.active, true)))));
+/** The served subscriptions among `ids` (see `served`), by id. */
+export async function activeSubscriptionsById(db: Database, ids: readonly string[], now: string): Promise<Map<string, StoredSubscription>> {
+  const found = await Promise.all(slices(ids).map((some) => served(db, now, inArray(subscriptions.subscription_id, some))));
   return new Map(found.flat().map((row) => [row.subscription_id, row]));
 }
 
