@@ -33,15 +33,19 @@ export default {
   // Awaited, not handed to waitUntil: a failing tick must fail the invocation,
   // so the Cron Trigger's own status and retries see it.
   async scheduled(controller, env) {
-    await runTick({
-      db: database(env.DB),
-      d1: env.DB,
-      config: config(env).watcher,
-      nowMs: controller.scheduledTime,
-      readProcedure: (id) => procedureObject(env, id).watchReading(),
-    });
-    // The tick's Stall decisions (and any a failed drain left) go to the queue.
-    await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+    try {
+      await runTick({
+        db: database(env.DB),
+        d1: env.DB,
+        config: config(env).watcher,
+        nowMs: controller.scheduledTime,
+        readProcedure: (id) => procedureObject(env, id).watchReading(),
+      });
+    } finally {
+      // The tick's Stall decisions (and any a failed drain left) go to the
+      // queue, also after a tick that failed part way.
+      await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+    }
   },
   async queue(batch, env) {
     await consume(batch as MessageBatch<NotifyMessage>, consumerDeps(env));
