@@ -59,6 +59,8 @@ export const ERROR_CLASSES = [
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",
   "UnknownEventType",
+  "DeliveryNotFound",
+  "DeliveryNotRedeliverable",
   // live progress
   "StreamWatcherLimitReached",
   "StreamReplayTooLong",

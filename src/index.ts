@@ -6,6 +6,7 @@ import { createApp } from "./api/app";
 import { conductRoutes } from "./api/conduct";
 import { meRoutes } from "./api/me";
 import { decisionRoutes } from "./api/decisions";
+import { deliveryRoutes } from "./api/deliveries";
 import { procedureObject } from "./api/procedure-stub";
 import { principalRoutes } from "./api/principals";
 import { procedures } from "./api/procedures";
@@ -16,14 +17,14 @@ import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
 import { database } from "./db/client";
 import { config } from "./env";
-import { consume, consumerDeps, type NotifyMessage } from "./notify/delivery";
+import { consume, consumeDeadLetters, consumerDeps, DEAD_LETTER_QUEUE, type NotifyMessage } from "./notify/delivery";
 import { drainOutbox } from "./notify/drain";
 import { runTick } from "./watcher/sweep";
 
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, admin, principalRoutes, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, admin, principalRoutes, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);
@@ -47,7 +48,10 @@ export default {
       await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
     }
   },
+  // The notifications queue and its dead-letter queue share this consumer.
   async queue(batch, env) {
-    await consume(batch as MessageBatch<NotifyMessage>, consumerDeps(env));
+    const messages = batch as MessageBatch<NotifyMessage>;
+    if (batch.queue === DEAD_LETTER_QUEUE) await consumeDeadLetters(messages, consumerDeps(env));
+    else await consume(messages, consumerDeps(env));
   },
 } satisfies ExportedHandler<Env>;

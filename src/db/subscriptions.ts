@@ -88,15 +88,25 @@ export interface DeliveryCursor {
   delivery_id: string;
 }
 
-/** Newest first, keyset on (attempted_at, delivery_id). */
-export async function listDeliveries(db: Database, subscriptionId: string, before: DeliveryCursor | null, limit: number) {
+export type DeliveryOutcome = StoredDelivery["outcome"];
+
+/**
+ * Newest first, keyset on (attempted_at, delivery_id): one subscription's
+ * attempts, or every attempt with one outcome (each has its index).
+ */
+export async function listDeliveries(
+  db: Database,
+  of: { subscription_id: string } | { outcome: DeliveryOutcome },
+  before: DeliveryCursor | null,
+  limit: number,
+) {
   const t = deliveries;
   const rows = await db
     .select()
     .from(t)
     .where(
       and(
-        eq(t.subscription_id, subscriptionId),
+        "subscription_id" in of ? eq(t.subscription_id, of.subscription_id) : eq(t.outcome, of.outcome),
         before ? beyond("desc", t.attempted_at, t.delivery_id, before.attempted_at, before.delivery_id) : undefined,
       ),
     )
@@ -133,19 +143,44 @@ export async function deliveredPairs(db: Database, webhookIds: readonly string[]
   return new Set(found.flat().map((row) => `${row.webhook_id} ${row.subscription_id}`));
 }
 
+const INSERT_DELIVERY = `INSERT INTO deliveries (delivery_id, subscription_id, webhook_id, event_type, attempt, status_code, outcome, attempted_at, notification)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`;
+
+function deliveryValues(row: StoredDelivery) {
+  const kept = row.notification === null ? null : JSON.stringify(row.notification);
+  return [row.delivery_id, row.subscription_id, row.webhook_id, row.event_type, row.attempt, row.status_code, row.outcome, row.attempted_at, kept];
+}
+
 /** Records a batch's attempts in one D1 batch. */
 export async function recordDeliveries(d1: D1Database, rows: readonly StoredDelivery[]): Promise<void> {
+  if (rows.length === 0) return;
+  await d1.batch(rows.map((row) => d1.prepare(INSERT_DELIVERY).bind(...deliveryValues(row))));
+}
+
+/**
+ * Records dead letters as `failed` deliveries in one D1 batch, each only when
+ * the pair has no `failed` or `delivered` row yet: a delivery whose last
+ * attempt was recorded `failed` is not recorded twice when it reaches the
+ * dead-letter queue.
+ */
+export async function recordDeadLetters(d1: D1Database, rows: readonly StoredDelivery[]): Promise<void> {
   if (rows.length === 0) return;
   await d1.batch(
     rows.map((row) =>
       d1
         .prepare(
-          `INSERT INTO deliveries (delivery_id, subscription_id, webhook_id, event_type, attempt, status_code, outcome, attempted_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO deliveries (delivery_id, subscription_id, webhook_id, event_type, attempt, status_code, outcome, attempted_at, notification)
+           SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+           WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE webhook_id = ?3 AND subscription_id = ?2 AND outcome IN ('failed', 'delivered'))`,
         )
-        .bind(row.delivery_id, row.subscription_id, row.webhook_id, row.event_type, row.attempt, row.status_code, row.outcome, row.attempted_at),
+        .bind(...deliveryValues(row)),
     ),
   );
+}
+
+/** One delivery attempt by id. */
+export async function findDelivery(db: Database, id: string): Promise<StoredDelivery | null> {
+  return (await db.query.deliveries.findFirst({ where: eq(deliveries.delivery_id, id) })) ?? null;
 }
 
 /**

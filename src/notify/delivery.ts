@@ -9,6 +9,7 @@ import {
   activeSubscriptions,
   activeSubscriptionsById,
   deliveredPairs,
+  recordDeadLetters,
   recordDeliveries,
   type StoredDelivery,
   type StoredSubscription,
@@ -21,6 +22,9 @@ import { decryptSecret } from "./secret";
 export type NotifyMessage =
   | { kind: "fanout"; notification: Notification }
   | { kind: "delivery"; subscription_id: string; notification: Notification };
+
+/** The dead-letter queue (wrangler.toml): the Worker's queue handler gives its batches to `consumeDeadLetters`. */
+export const DEAD_LETTER_QUEUE = "procedure-edge-notifications-dlq";
 
 /** Attempts per delivery; the queue's max_retries (wrangler.toml) is one less, so the last failure goes to the dead-letter queue. */
 export const MAX_DELIVERY_ATTEMPTS = 6;
@@ -70,6 +74,42 @@ export async function consume(batch: MessageBatch<NotifyMessage>, deps: Consumer
 }
 
 type DeliveryMessage = Extract<NotifyMessage, { kind: "delivery" }>;
+
+/**
+ * The dead-letter queue's consumer: every message the notifications queue
+ * gave up on is recorded as a `failed` delivery, with its notification kept so
+ * an admin can send it again (POST /v1/deliveries/{id}/redeliver). A delivery
+ * is recorded for its subscription, unless its last attempt already was; a
+ * fan-out that never happened, for every subscription it would have reached.
+ * The batch is recorded in one D1 batch, or retried as a whole.
+ */
+export async function consumeDeadLetters(batch: MessageBatch<NotifyMessage>, deps: ConsumerDeps): Promise<void> {
+  const attemptedAt = new Date(deps.now()).toISOString();
+  try {
+    const fanouts = batch.messages.some((m) => m.body.kind === "fanout") ? await activeSubscriptions(deps.db, attemptedAt) : [];
+    const rows = batch.messages.flatMap((message): StoredDelivery[] => {
+      const body = message.body;
+      const targets = body.kind === "delivery" ? [body.subscription_id] : fanouts.filter((s) => matches(s, body.notification)).map((s) => s.subscription_id);
+      console.warn(JSON.stringify({ msg: "notification dead-lettered", kind: body.kind, webhook_id: body.notification.webhook_id, subscriptions: targets.length }));
+      return targets.map((subscription_id) => ({
+        delivery_id: uuidv7(deps.now()),
+        subscription_id,
+        webhook_id: body.notification.webhook_id,
+        event_type: body.notification.type,
+        attempt: MAX_DELIVERY_ATTEMPTS,
+        status_code: null,
+        outcome: "failed",
+        attempted_at: attemptedAt,
+        notification: body.notification,
+      }));
+    });
+    await recordDeadLetters(deps.d1, rows);
+    batch.ackAll();
+  } catch (error) {
+    console.error(JSON.stringify({ msg: "dead letters deferred", count: batch.messages.length, error: String(error) }));
+    batch.retryAll({ delaySeconds: RETRY_DELAYS_SECONDS[0] });
+  }
+}
 
 function retryDelay(attempt: number): number {
   return RETRY_DELAYS_SECONDS[Math.min(Math.max(attempt, 1), RETRY_DELAYS_SECONDS.length) - 1]!;
@@ -138,7 +178,9 @@ async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps)
         status_code: status,
         outcome: ok ? "delivered" : message.attempts >= MAX_DELIVERY_ATTEMPTS ? "failed" : "retrying",
         attempted_at: new Date(deps.now()).toISOString(),
+        notification: null,
       };
+      if (row.outcome === "failed") row.notification = notification;
       attempts.push({ message, row });
     }),
   );
