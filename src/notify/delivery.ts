@@ -96,7 +96,8 @@ export async function consumeDeadLetters(batch: MessageBatch<NotifyMessage>, dep
         subscription_id,
         webhook_id: body.notification.webhook_id,
         event_type: body.notification.type,
-        attempt: MAX_DELIVERY_ATTEMPTS,
+        // A dead-lettered fan-out never reached its subscriptions: no attempt was made.
+        attempt: body.kind === "delivery" ? MAX_DELIVERY_ATTEMPTS : 0,
         status_code: null,
         outcome: "failed",
         attempted_at: attemptedAt,

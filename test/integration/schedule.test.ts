@@ -101,6 +101,10 @@ describe("the object's scheduler", () => {
     clock.at += 1_000;
     expect(await runDurableObjectAlarm(objectOf(id))).toBe(true);
     expect(await scheduleRows(id)).toEqual([{ key: "stream-check", due_at: clock.at + 5_000, attempts: 2 }]);
+    // The third wait would be 30 s: the check caps it at its interval.
+    clock.at += 5_000;
+    expect(await runDurableObjectAlarm(objectOf(id))).toBe(true);
+    expect(await scheduleRows(id)).toEqual([{ key: "stream-check", due_at: clock.at + DEFAULT_LIMITS.checkIntervalMs, attempts: 3 }]);
     expect((await command(id, "resume", { re_establishment_boundary: 0 })).status).toBe(200);
     expect((await socket.next(2)).map((m) => m.event)).toEqual(["ProcedureResumed", "state"]);
   });
