@@ -12,14 +12,19 @@ import { call, command, registerProcedure } from "../helpers";
 
 const HOUR = 3_600_000;
 
-/** D1 whose batches fail while they carry a statement bound to `poisoned`; everything else reaches the real database. */
-function faultyD1(poisoned: () => string | null): D1Database {
+/**
+ * D1 whose batches fail while they carry a statement bound to `poisoned`, and
+ * whose watch-index pages fail while `pagesDown`; everything else reaches the
+ * real database.
+ */
+function faultyD1(poisoned: () => string | null, pagesDown: () => boolean = () => false): D1Database {
   const bound = new WeakMap<D1PreparedStatement, unknown[]>();
   const prepare = (query: string) =>
     new Proxy(env.DB.prepare(query), {
       get(target, key) {
         if (key === "bind") {
           return (...values: unknown[]) => {
+            if (pagesDown() && query.includes("INDEXED BY")) throw new Error("D1_ERROR: network connection lost");
             const statement = target.bind(...values);
             bound.set(statement, values);
             return statement;
@@ -89,5 +94,28 @@ describe("a tick with one failing candidate", () => {
     expect(await decided(broken)).toEqual(["Stall"]);
     expect(again.map((m) => m.notification.subject?.procedure_id)).toEqual([broken]);
     expect((await call("/v1/watcher")).json.last_tick).toMatchObject({ candidates: 1, flagged: 1, failures: 0 });
+  });
+});
+
+describe("a tick that fails as a whole", () => {
+  it("fails its invocation, and still drains what the outbox holds", async () => {
+    const pending = {
+      webhook_id: `msg_${crypto.randomUUID()}`,
+      type: "procedure.stalled",
+      timestamp: new Date().toISOString(),
+      data: {},
+      subject: { procedure_id: crypto.randomUUID(), kind: "calibration", target_asset_ids: ["asset-1"] },
+    };
+    await env.DB.prepare("INSERT INTO notification_outbox (webhook_id, message, created_at) VALUES (?, ?, ?)")
+      .bind(pending.webhook_id, JSON.stringify(pending), pending.timestamp)
+      .run();
+    const sent: NotifyMessage[] = [];
+    const queue = { sendBatch: async (batch: Iterable<{ body: NotifyMessage }>) => void sent.push(...[...batch].map((m) => m.body)) } as unknown as Queue<NotifyMessage>;
+    const d1 = faultyD1(() => null, () => true);
+    await expect(
+      worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), { ...env, WATCHER_ENABLED: "true", DB: d1, NOTIFICATIONS: queue }),
+    ).rejects.toThrow("network connection lost");
+    expect(sent.map((m) => m.notification.webhook_id)).toEqual([pending.webhook_id]);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM notification_outbox").first<{ n: number }>()).toEqual({ n: 0 });
   });
 });
