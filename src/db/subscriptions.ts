@@ -100,8 +100,19 @@ export async function listDeliveries(
   before: DeliveryCursor | null,
   limit: number,
 ) {
+  const rows = await deliveriesPageQuery(db, of, before, limit);
+  return splitPage(rows, limit, (row) => ({ attempted_at: row.attempted_at, delivery_id: row.delivery_id }));
+}
+
+/** The statement behind `listDeliveries` (one row past the page), for a test to read its cost. */
+export function deliveriesPageQuery(
+  db: Database,
+  of: { subscription_id: string } | { outcome: DeliveryOutcome },
+  before: DeliveryCursor | null,
+  limit: number,
+) {
   const t = deliveries;
-  const rows = await db
+  return db
     .select()
     .from(t)
     .where(
@@ -112,7 +123,6 @@ export async function listDeliveries(
     )
     .orderBy(desc(t.attempted_at), desc(t.delivery_id))
     .limit(limit + 1);
-  return splitPage(rows, limit, (row) => ({ attempted_at: row.attempted_at, delivery_id: row.delivery_id }));
 }
 
 /** D1 binds at most 100 parameters to a statement: lists go in slices of this many. */

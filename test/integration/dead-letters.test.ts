@@ -6,6 +6,8 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
+import { database } from "../../src/db/client";
+import { deliveriesPageQuery } from "../../src/db/subscriptions";
 import { uuidv7 } from "../../src/ids";
 import { DEAD_LETTER_QUEUE, MAX_DELIVERY_ATTEMPTS, type NotifyMessage } from "../../src/notify/delivery";
 import type { Notification } from "../../src/notify/events";
@@ -164,6 +166,36 @@ describe("POST /v1/deliveries/{id}/redeliver", () => {
 });
 
 describe("GET /v1/deliveries", () => {
+  it("walks only the rows of the outcome asked for, page by page", async () => {
+    const subscriptionId = uuidv7();
+    const at = (i: number) => new Date(Date.parse("2030-01-01T00:00:00.000Z") + i * 1000).toISOString();
+    // Many attempts with other outcomes, newer than the failed ones: a page must not read them.
+    const rows = [
+      ...Array.from({ length: 200 }, (_, i) => [uuidv7(), i % 2 === 0 ? "delivered" : "retrying", at(100 + i)]),
+      ...Array.from({ length: 5 }, (_, i) => [uuidv7(), "failed", at(i)]),
+    ];
+    await env.DB.prepare(
+      `INSERT INTO deliveries (delivery_id, subscription_id, webhook_id, event_type, attempt, status_code, outcome, attempted_at)
+       SELECT json_extract(value, '$[0]'), ?1, 'msg_bound', 'ping', 1, 500, json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?2) WHERE true`,
+    )
+      .bind(subscriptionId, JSON.stringify(rows))
+      .run();
+    const limit = 2;
+    let before: { attempted_at: string; delivery_id: string } | null = null;
+    let pages = 0;
+    do {
+      const { sql, params } = deliveriesPageQuery(database(env.DB), { outcome: "failed" }, before, limit).toSQL();
+      const page = await env.DB.prepare(sql).bind(...params).all<{ attempted_at: string; delivery_id: string; outcome: string }>();
+      // The index entries walked, one past the page, and the cursor's own row.
+      expect(page.meta.rows_read).toBeLessThanOrEqual(limit + 2);
+      expect(page.results.every((r) => r.outcome === "failed")).toBe(true);
+      const shown = page.results.slice(0, limit);
+      before = page.results.length > limit ? shown[shown.length - 1]! : null;
+      pages += 1;
+    } while (before && pages < 10);
+    expect(pages).toBeGreaterThanOrEqual(3);
+  });
+
   it("needs an outcome and a cursor it issued", async () => {
     expectProblem(await call("/v1/deliveries"), 400, "ValidationFailed");
     expectProblem(await call("/v1/deliveries?outcome=lost"), 400, "ValidationFailed");
