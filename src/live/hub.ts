@@ -282,7 +282,9 @@ export class LiveFeed {
    * `checkIntervalMs` and only while watchers are open, so a revoked token's
    * stream stays open at most that long after the revocation. Its row is
    * settled only after the principals were read: a read that throws leaves
-   * the job pending for the scheduler to retry, never lost.
+   * the job pending for the scheduler to retry, never lost. One principal's
+   * failed read does not spare the others: every principal read is acted on
+   * before the failure is thrown.
    */
   async check(job: Job): Promise<void> {
     for (const watcher of this.sse) watcher.comment("keepalive");
@@ -292,11 +294,18 @@ export class LiveFeed {
       const attachment = socket.deserializeAttachment() as SocketAttachment | null;
       if (attachment) principals.add(attachment.principal_id);
     }
+    let failure: { error: unknown } | null = null;
     for (const principalId of principals) {
-      if (await this.host.isActive(principalId)) continue;
+      try {
+        if (await this.host.isActive(principalId)) continue;
+      } catch (error) {
+        failure ??= { error };
+        continue;
+      }
       for (const watcher of this.sse) if (watcher.principal_id === principalId) watcher.end("revoked", "the principal's token is no longer active");
       for (const socket of this.ctx.getWebSockets(principalTag(principalId))) closeSocket(socket, CLOSE.revoked);
     }
+    if (failure) throw failure.error;
     settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
     if (this.sse.size > 0 || this.ctx.getWebSockets().length > 0) await this.scheduleCheck();
   }

@@ -41,17 +41,23 @@ describe("the object's scheduler", () => {
     const id = await registerProcedure();
     await command(id, "start");
     const leaving = await reader();
+    const gone = await reader();
     const clock = await handClock(id);
     const socket = await openSocket(id, { token: leaving.token });
-    await socket.next(1);
+    const goneSocket = await openSocket(id, { token: gone.token });
+    await Promise.all([socket.next(1), goneSocket.next(1)]);
     let failures = 1;
     await runInDurableObject(objectOf(id), (instance: ProcedureObject) => {
       const lookUp = instance.principalIsActive;
-      instance.principalIsActive = (principalId) => (failures-- > 0 ? Promise.reject(new Error("D1 unavailable")) : lookUp(principalId));
+      instance.principalIsActive = (principalId) =>
+        principalId === leaving.principal_id && failures-- > 0 ? Promise.reject(new Error("D1 unavailable")) : lookUp(principalId);
     });
+    expect((await call(`/v1/principals/${gone.principal_id}/revoke`, { method: "POST" })).status).toBe(200);
 
     clock.at += DEFAULT_LIMITS.checkIntervalMs;
     expect(await runDurableObjectAlarm(objectOf(id))).toBe(true);
+    // The look-up that failed spares nobody else: the principal read as revoked is closed in the same check.
+    expect(await goneSocket.closed()).toEqual({ code: 1008, reason: "principal no longer active" });
     // The check is still pending, one failed attempt on its row, due again well within the interval.
     const [check] = (await scheduleRows(id)).filter((row) => row.key === "stream-check");
     expect(check).toMatchObject({ attempts: 1 });
