@@ -138,6 +138,8 @@ const OPERATIONS: Operation[] = [
   { operationId: "deleteSubscription", method: "DELETE", path: () => `/v1/subscriptions/${crypto.randomUUID()}`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
   { operationId: "testSubscription", method: "POST", path: () => `/v1/subscriptions/${crypto.randomUUID()}/test`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
   { operationId: "listSubscriptionDeliveries", method: "GET", path: () => `/v1/subscriptions/${crypto.randomUUID()}/deliveries`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
+  { operationId: "listDeliveries", method: "GET", path: () => "/v1/deliveries?outcome=failed", roles: ADMIN, ok: { status: 200 } },
+  { operationId: "redeliverDelivery", method: "POST", path: () => `/v1/deliveries/${crypto.randomUUID()}/redeliver`, roles: ADMIN, ok: { status: 404, error_class: "DeliveryNotFound" } },
 ];
 
 /** Everything a refused request could have written. */
