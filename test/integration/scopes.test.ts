@@ -147,6 +147,8 @@ const OPERATIONS: Operation[] = [
   { operationId: "deleteSubscription", method: "DELETE", path: () => `/v1/subscriptions/${crypto.randomUUID()}`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
   { operationId: "testSubscription", method: "POST", path: () => `/v1/subscriptions/${crypto.randomUUID()}/test`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
   { operationId: "listSubscriptionDeliveries", method: "GET", path: () => `/v1/subscriptions/${crypto.randomUUID()}/deliveries`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
+  { operationId: "listDeliveries", method: "GET", path: () => "/v1/deliveries?outcome=failed", roles: ADMIN, ok: { status: 200 } },
+  { operationId: "redeliverDelivery", method: "POST", path: () => `/v1/deliveries/${crypto.randomUUID()}/redeliver`, roles: ADMIN, ok: { status: 404, error_class: "DeliveryNotFound" } },
 ];
 
 /** Everything a refused request could have written. */
@@ -175,10 +177,11 @@ type Answer = { status: number; problem?: { status: number; error_class: string 
 const clients = new Map<string, Client>();
 let templates: Map<string, RegExp>;
 
-/** A tool call's arguments: the path fields read back from the concrete path by the document's template, and the body's fields. */
+/** A tool call's arguments: the path fields read back from the concrete path by the document's template, the query's and the body's fields. */
 function argumentsOf(op: Operation, path: string, body: unknown): Record<string, unknown> {
-  const match = templates.get(op.operationId)!.exec(path)!;
-  return { ...match.groups, ...(body as Record<string, unknown> | undefined) };
+  const [pathname, query = ""] = path.split("?");
+  const match = templates.get(op.operationId)!.exec(pathname!)!;
+  return { ...match.groups, ...Object.fromEntries(new URLSearchParams(query)), ...(body as Record<string, unknown> | undefined) };
 }
 
 async function send(op: Operation, id: string, caller: Caller, channel: Channel = "rest"): Promise<Answer> {
