@@ -181,6 +181,7 @@ describe("resources", () => {
     expect(JSON.parse((state.contents[0] as { text: string }).text)).toEqual((await call(`/v1/procedures/${id}`)).json);
     const { resources } = await admin.listResources();
     expect(resources.every((r) => r.uri.startsWith("procedure://"))).toBe(true);
+    await expect(admin.readResource({ uri: "file:///etc/passwd" })).rejects.toThrow(/no resource/);
   });
 
   it("applies the same scope rules: a procedure outside the scopes is not found", async () => {
@@ -226,6 +227,13 @@ describe("the HTTP endpoint", () => {
     expect(rebound.json).toMatchObject({ status: 403, error_class: "Forbidden" });
     const byHeader = await postMcp(list, { host: "rebound.example:8787" });
     expect(byHeader.status).toBe(403);
+  });
+
+  it("refuses a body over 1 MiB with 413 before reading it", async () => {
+    const huge = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "register_procedure", arguments: { name: "x".repeat(1_100_000) } } });
+    const result = await postMcp(huge);
+    expect(result.status).toBe(413);
+    expect(result.json).toMatchObject({ status: 413, error_class: "PayloadTooLarge" });
   });
 
   it("has no GET stream: 405 with the methods it allows", async () => {
