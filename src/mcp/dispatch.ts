@@ -68,12 +68,8 @@ export function requestFor(tool: ToolSpec, args: Record<string, unknown>, caller
     const value = args[name];
     if (value !== undefined && value !== null) headers.set(header, queryValue(value));
   }
-  if (payload !== undefined || body) headers.set("content-type", "application/json");
-  return new Request(url, {
-    method: tool.method,
-    headers,
-    body: body ? JSON.stringify(payload ?? null) : undefined,
-  });
+  if (body) headers.set("content-type", "application/json");
+  return new Request(url, { method: tool.method, headers, body: body ? JSON.stringify(payload ?? null) : undefined });
 }
 
 /** Sends the tool call's request through the app and reads the answer. */

@@ -1,6 +1,9 @@
 // One MCP server per /mcp request (stateless): tools/list shows the tools the
 // principal's roles grant; tools/call and resources/read send the REST request
 // each stands for through the same app, so a refusal there is the REST refusal.
+// The SDK's low-level Server, not McpServer: the tools arrive as JSON Schemas
+// derived from the document, and their arguments are validated by the route's
+// own zod schemas, so a bad argument is REST's ValidationFailed problem.
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server } from "@modelcontextprotocol/server";
 import type { CallToolResult, ReadResourceResult, Resource } from "@modelcontextprotocol/server";
 import { ProblemError } from "../api/problem";
@@ -26,9 +29,8 @@ const isSuccess = (status: number) => status >= 200 && status < 300;
 /** A REST answer as a tool result: the body as structured content and as a JSON text copy; a refusal is `isError` with the problem. */
 export function toolResult(answer: RestAnswer): CallToolResult {
   const structured = answer.body !== null && typeof answer.body === "object" && !Array.isArray(answer.body);
-  const text = structured ? JSON.stringify(answer.body) : answer.text;
   return {
-    content: text === "" ? [] : [{ type: "text", text }],
+    content: answer.text === "" ? [] : [{ type: "text", text: answer.text }],
     ...(structured ? { structuredContent: answer.body as Record<string, unknown> } : {}),
     ...(isSuccess(answer.status) ? {} : { isError: true }),
   };
