@@ -15,6 +15,7 @@ import { subscriptionRoutes } from "./api/subscriptions";
 import { streamRoutes } from "./api/stream";
 import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
+import { mountMcp } from "./mcp/route";
 import { database } from "./db/client";
 import { config } from "./env";
 import { consume, consumeDeadLetters, consumerDeps, DEAD_LETTER_QUEUE, type NotifyMessage } from "./notify/delivery";
@@ -28,6 +29,8 @@ for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoute
   app.route("/", routes);
 }
 mountReference(app);
+// After every route: its tools are derived from the routes mounted above.
+mountMcp(app);
 
 export default {
   fetch: app.fetch,

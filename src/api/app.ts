@@ -85,7 +85,7 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
 }
 
 /** Request bodies above this are refused with 413 before they are read. */
-const MAX_BODY_BYTES = 1024 * 1024;
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 type Route = { method: string; path: string };
 
