@@ -17,7 +17,7 @@ import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
 import { mountMcp } from "./mcp/route";
 import { database } from "./db/client";
-import { config } from "./env";
+import { config, metricsFor } from "./env";
 import { consume, consumeDeadLetters, consumerDeps, DEAD_LETTER_QUEUE, type NotifyMessage } from "./notify/delivery";
 import { drainOutbox } from "./notify/drain";
 import { runTick } from "./watcher/sweep";
@@ -44,6 +44,8 @@ export default {
         config: config(env).watcher,
         nowMs: controller.scheduledTime,
         readProcedure: (id) => procedureObject(env, id).watchReading(),
+        logs: config(env).telemetry,
+        metrics: metricsFor(env),
       });
     } finally {
       // The tick's Stall decisions (and any a failed drain left) go to the

@@ -37,6 +37,7 @@ const requiredCommands = new WeakMap<object, CommandName>();
 /** 403 unless the principal's roles grant `command`. */
 export function requires(command: CommandName) {
   const middleware = createMiddleware<AppEnv>(async (c, next) => {
+    c.set("command", command);
     if (!isAuthorized(c.var.principal, command)) {
       throw new ProblemError("Forbidden", `principal ${c.var.principal.principal_id} may not ${command}`);
     }

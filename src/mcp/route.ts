@@ -130,7 +130,7 @@ export function mountMcp(app: OpenAPIHono<AppEnv>) {
       visible: visibleTools(catalog, principal),
       byName: catalog.byName,
       byOperation: catalog.byOperation,
-      caller: { origin: new URL(c.req.url).origin, authorization, correlationId: c.var.correlation_id },
+      caller: { origin: new URL(c.req.url).origin, authorization, requestId: c.var.request_id },
       fetch: (request) => Promise.resolve(app.fetch(request, c.env, c.executionCtx)),
     };
     return handler.fetch(c.req.raw, { ...(parsedBody === undefined ? {} : { parsedBody }), authInfo: { token: authorization, clientId: principal.principal_id, scopes: principal.roles, extra: { deps } } });

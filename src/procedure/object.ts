@@ -9,6 +9,8 @@ import { manifestOf } from "../conduct/entries";
 import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
 import { payloadToStep, type Step } from "../conduct/steps";
 import { database } from "../db/client";
+import { config, metricsFor } from "../env";
+import { logLine } from "../observability/log";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
@@ -49,7 +51,7 @@ import {
 } from "./logbook";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision } from "./refusal";
-import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock } from "./schedule";
+import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type JobRun } from "./schedule";
 import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
@@ -83,10 +85,13 @@ export class ProcedureObject extends DurableObject<Env> {
   principalIsActive: (principalId: string) => Promise<boolean>;
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
   clock: Clock = systemClock;
+  /** Whether the object writes its info lines (TELEMETRY_ENABLED); warnings and errors always go. */
+  private readonly logs: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.logs = config(env).telemetry;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
     this.principalIsActive = async (id) => (await activePrincipalById(database(env.DB), id, this.clock.now())) !== null;
@@ -102,6 +107,7 @@ export class ProcedureObject extends DurableObject<Env> {
       clock,
       { projection: { run: () => this.runProjection() }, notify: { run: () => this.runNotify() }, "stream-check": this.live.checkJob },
       () => ({ procedure_id: this.procedureId() }),
+      (run) => this.jobRan(run),
     );
     // Answered by the runtime without waking the object, so an idle watcher's pings cost nothing.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -354,6 +360,13 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.delivering;
   }
 
+  /** One line and one metric per alarm job run. */
+  private jobRan({ job, outcome, duration_ms }: JobRun): void {
+    const procedure_id = this.procedureId();
+    logLine("info", { msg: "job", procedure_id, kind: job.kind, key: job.key, outcome, attempts: job.attempts, duration_ms }, this.logs);
+    metricsFor(this.env).write({ kind: "job", job: job.kind, outcome, procedure_id, duration_ms, attempts: job.attempts });
+  }
+
   /** Makes sure an alarm fires by `grace` after the earliest due job (the scheduler keeps an earlier one). */
   private armAlarm(grace = 0): Promise<void> {
     return this.schedule.arm(grace);
@@ -402,7 +415,7 @@ export class ProcedureObject extends DurableObject<Env> {
     this.hasSchema = true;
     const { events, state } = decided;
     const dueAt = this.clock.now() + PROJECTION_DELAY_MS;
-    const notifications = notificationsOf(this.state, events, failure);
+    const notifications = notificationsOf(this.state, events, failure).map((n) => ({ ...n, request_id: actor.correlation_id }));
     const { progress, armed, notified } = this.ctx.storage.transactionSync(() => {
       appendEvents(this.sql, events, state, actor);
       const notified = recordNotifications(this.sql, notifications) && requestJob(this.sql, NOTIFY_JOB, "notify", dueAt);
@@ -418,6 +431,11 @@ export class ProcedureObject extends DurableObject<Env> {
     });
     this.state = state;
     this.progress = progress;
+    logLine(
+      "info",
+      { msg: "committed", request_id: actor.correlation_id, principal_id: actor.principal_id, procedure_id: state.procedure_id, events: events.map((e) => e.type), version: state.version },
+      this.logs,
+    );
     this.live.committed();
     if (notified) {
       // Sent right away below; the alarm only for an object that stops first.

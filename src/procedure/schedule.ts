@@ -31,6 +31,14 @@ export interface Job {
   generation: number;
 }
 
+/** One run of a job as the scheduler saw it end: what its log line and metric say. */
+export interface JobRun {
+  job: Job;
+  /** "failed": the handler threw (the run is retried after a backoff). */
+  outcome: "done" | "failed";
+  duration_ms: number;
+}
+
 /** How a run of a job ended: done, or failed and to be tried again at `retry_at`. */
 export type JobOutcome = { ok: true } | { ok: false; retry_at: number };
 
@@ -122,6 +130,8 @@ export class Scheduler {
     private readonly handlers: Record<JobKind, JobHandler>,
     /** What every log line of a failed job names (the procedure). */
     private readonly context: () => Record<string, unknown>,
+    /** Told of every run as it ends (its line and metric); a failed run is also logged as an error here. */
+    private readonly observe: (run: JobRun) => void = () => {},
   ) {}
 
   private get sql(): SqlStorage {
@@ -151,10 +161,13 @@ export class Scheduler {
 
   private async run(job: Job): Promise<void> {
     const handler = this.handlers[job.kind];
+    const startedAt = this.clock.now();
     try {
       await handler.run(job);
       finishUntouched(this.sql, job);
+      this.observe({ job, outcome: "done", duration_ms: this.clock.now() - startedAt });
     } catch (error) {
+      this.observe({ job, outcome: "failed", duration_ms: this.clock.now() - startedAt });
       const delay = jobRetryDelay(job.attempts, handler.maxRetryMs?.());
       deferJob(this.sql, job, this.clock.now() + delay);
       console.error(

@@ -9,7 +9,10 @@ import type { Database } from "../db/client";
 import { insertDecisionStatement } from "../db/decisions";
 import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
+import { uuidv7 } from "../ids";
 import { stallNotification } from "../notify/events";
+import { logLine } from "../observability/log";
+import type { Metrics } from "../observability/metrics";
 import type { HoldCause } from "../procedure/events";
 import {
   DEFAULT_MAX_CANDIDATES,
@@ -34,7 +37,14 @@ export interface TickDeps {
   /** The procedure's status and latest activity recorded_at, read from its own object. */
   readProcedure: (procedureId: string) => Promise<{ status: string | null; latest_recorded_at: string | null }>;
   pageSize?: number;
+  /** Whether the tick's summary line is written (TELEMETRY_ENABLED); warnings and errors always are. */
+  logs?: boolean;
+  /** Where the tick's metric goes; none: not measured. */
+  metrics?: Metrics;
 }
+
+/** The tick's counts, including those other rungs of the watcher add (acting, archiving) when they ran. */
+type TickCounts = TickSummary & { acted?: number; archived?: number };
 
 interface Row {
   procedure_id: string;
@@ -87,6 +97,8 @@ const NO_STATUS_TIME_SQL = `SELECT count(*) AS n FROM procedure_summary INDEXED 
 /** Runs one tick and returns its summary (also logged as one JSON line and kept for GET /v1/watcher). */
 export async function runTick(deps: TickDeps): Promise<TickSummary> {
   const startedAt = new Date(deps.nowMs).toISOString();
+  // The tick's own request id: its log lines and its Stall notifications' deliveries name it.
+  const requestId = uuidv7(deps.nowMs);
   const clock = Date.now();
   const memory = await readWatcherState(deps.db);
   let deniedSince = memory.denied_since;
@@ -108,19 +120,34 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
         summary = emptySummary("denied", startedAt);
       } else {
         deniedSince = null;
-        summary = await sweep(deps, emptySummary("ran", startedAt));
+        summary = await sweep({ ...deps, requestId }, emptySummary("ran", startedAt));
       }
     }
   }
   summary.duration_ms = Date.now() - clock;
-  console.log(JSON.stringify({ msg: "watcher tick", ...summary }));
+  logLine("info", { msg: "watcher tick", request_id: requestId, ...summary }, deps.logs ?? true);
+  const counts: TickCounts = summary;
+  deps.metrics?.write({
+    kind: "tick",
+    outcome: summary.outcome,
+    duration_ms: summary.duration_ms,
+    candidates: summary.candidates,
+    flagged: summary.flagged,
+    acted: counts.acted ?? 0,
+    archived: counts.archived ?? 0,
+    failures: summary.failures ?? 0,
+    rows_read: summary.rows_read ?? 0,
+  });
   if (deps.config.enabled || memory.last_tick !== null) {
     await writeWatcherState(deps.db, { last_tick: summary, denied_since: deniedSince });
   }
   return summary;
 }
 
-async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary> {
+/** What the sweep and each candidate's judgement work with: the tick's dependencies and its request id. */
+type SweepDeps = TickDeps & { requestId: string };
+
+async function sweep(deps: SweepDeps, summary: TickSummary): Promise<TickSummary> {
   const pageSize = deps.pageSize ?? 100;
   // A bounded tick: a backlog (the watcher turned on over months of stalls)
   // is worked off over several ticks, oldest first. What a tick leaves is
@@ -162,16 +189,16 @@ async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary>
  * Nothing of it was written (its batch is one transaction), so it stays in
  * the watch index and the next tick judges it again.
  */
-async function judgeApart(deps: TickDeps, row: Row, summary: TickSummary): Promise<void> {
+async function judgeApart(deps: SweepDeps, row: Row, summary: TickSummary): Promise<void> {
   try {
     await judge(deps, row, summary);
   } catch (error) {
     summary.failures = (summary.failures ?? 0) + 1;
-    console.error(JSON.stringify({ msg: "watcher candidate failed", procedure_id: row.procedure_id, error: String(error) }));
+    logLine("error", { msg: "watcher candidate failed", request_id: deps.requestId, procedure_id: row.procedure_id, error: String(error) });
   }
 }
 
-async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<void> {
+async function judge(deps: SweepDeps, row: Row, summary: TickSummary): Promise<void> {
   const candidate: Candidate = {
     procedure_id: row.procedure_id,
     status: row.status,
@@ -195,7 +222,7 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
     } catch (error) {
       // Never flag what cannot be told: try again next tick.
       summary.deferred += 1;
-      console.warn(JSON.stringify({ msg: "watcher deferred", procedure_id: row.procedure_id, error: String(error) }));
+      logLine("warn", { msg: "watcher deferred", request_id: deps.requestId, procedure_id: row.procedure_id, error: String(error) });
       return;
     }
     // The defensive guard again, on the truth: the projection may lag a transition.
@@ -224,7 +251,7 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
   const subject = { procedure_id: row.procedure_id, kind: row.kind, target_asset_ids: JSON.parse(row.target_asset_ids) as string[] };
   const results = await deps.d1.batch([
     insertDecisionStatement(deps.d1, decision),
-    outboxAfterInsertStatement(deps.d1, stallNotification(decision, subject), decision.recorded_at),
+    outboxAfterInsertStatement(deps.d1, { ...stallNotification(decision, subject), request_id: deps.requestId }, decision.recorded_at),
     ...(lastProgressAt !== screened.last_progress_at ? [mirrorActivity(deps.d1, row.procedure_id, lastProgressAt)] : []),
     deps.d1
       .prepare("UPDATE procedure_summary SET stall_flagged_at = progress_at WHERE procedure_id = ? AND progress_at = ?")
