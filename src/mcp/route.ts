@@ -16,6 +16,7 @@ import { spendRequest } from "../api/rate-limit";
 import { OPENAPI_INFO } from "../api/reference";
 import { mcpServer, type McpDeps } from "./server";
 import { deriveTools, type ToolSpec } from "./tools";
+import { logLine } from "../observability/log";
 
 export const MCP_PATH = "/mcp";
 
@@ -99,7 +100,7 @@ export function mountMcp(app: OpenAPIHono<AppEnv>) {
   const handler = createMcpHandler(({ authInfo }) => mcpServer(authInfo!.extra!.deps as McpDeps), {
     maxRequestBodySize: MAX_BODY_BYTES,
     // Mostly a client's malformed request, already answered with its JSON-RPC error.
-    onerror: (error) => console.warn(JSON.stringify({ msg: "mcp request not served", error: error.message })),
+    onerror: (error) => logLine("warn", { msg: "mcp request not served", error: error.message }),
   });
   app.use(MCP_PATH, fromAllowedPlace);
   app.use(MCP_PATH, authenticate);

@@ -121,7 +121,7 @@ export async function consumeDeadLetters(batch: MessageBatch<NotifyMessage>, dep
     await recordDeadLetters(deps.d1, rows);
     batch.ackAll();
   } catch (error) {
-    console.error(JSON.stringify({ msg: "dead letters deferred", count: batch.messages.length, error: String(error) }));
+    logLine("error", { msg: "dead letters deferred", count: batch.messages.length, error: String(error) });
     batch.retryAll({ delaySeconds: RETRY_DELAYS_SECONDS[0] });
   }
 }

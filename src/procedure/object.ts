@@ -331,7 +331,7 @@ export class ProcedureObject extends DurableObject<Env> {
           settleJob(this.sql, job, { ok: true }, this.clock.now() + NOTIFY_BACKSTOP_MS);
         } catch (error) {
           const retry_at = retryAt(job.attempts, this.clock.now());
-          console.warn(JSON.stringify({ msg: "notifications deferred", procedure_id: this.procedureId(), attempts: job.attempts + 1, error: String(error) }));
+          logLine("warn", { msg: "notifications deferred", procedure_id: this.procedureId(), attempts: job.attempts + 1, error: String(error) });
           settleJob(this.sql, job, { ok: false, retry_at }, retry_at);
           return;
         }
@@ -379,7 +379,7 @@ export class ProcedureObject extends DurableObject<Env> {
     void this.clock
       .sleep(PROJECTION_DELAY_MS)
       .then(() => (this.timer === timer ? this.project() : undefined))
-      .catch((error: unknown) => console.error(JSON.stringify({ msg: "projection failed", procedure_id: this.procedureId(), error: String(error) })));
+      .catch((error: unknown) => logLine("error", { msg: "projection failed", procedure_id: this.procedureId(), error: String(error) }));
   }
 
   // ---- internals ----------------------------------------------------------
@@ -440,7 +440,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (notified) {
       // Sent right away below; the alarm only for an object that stops first.
       await this.armAlarm(NOTIFY_BACKSTOP_MS);
-      void this.runNotify().catch((error: unknown) => console.error(JSON.stringify({ msg: "notify failed", procedure_id: this.procedureId(), error: String(error) })));
+      void this.runNotify().catch((error: unknown) => logLine("error", { msg: "notify failed", procedure_id: this.procedureId(), error: String(error) }));
     }
     if (!armed) return;
     await this.armAlarm(PROJECTION_BACKSTOP_MS);

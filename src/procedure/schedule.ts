@@ -7,6 +7,8 @@
 // of job, name it in JobKind, give the scheduler a handler for it, and ask for
 // it with requestJob at its due time.
 
+import { logLine } from "../observability/log";
+
 export type JobKind = "projection" | "notify" | "stream-check";
 
 /** The object's sense of time: the tests set it, so nothing waits on the wall clock. */
@@ -170,9 +172,7 @@ export class Scheduler {
       this.observe({ job, outcome: "failed", duration_ms: this.clock.now() - startedAt });
       const delay = jobRetryDelay(job.attempts, handler.maxRetryMs?.());
       deferJob(this.sql, job, this.clock.now() + delay);
-      console.error(
-        JSON.stringify({ msg: "job failed", ...this.context(), kind: job.kind, key: job.key, attempts: job.attempts + 1, retry_in_ms: delay, error: String(error) }),
-      );
+      logLine("error", { msg: "job failed", ...this.context(), kind: job.kind, key: job.key, attempts: job.attempts + 1, retry_in_ms: delay, error: String(error) });
     }
   }
 

@@ -115,7 +115,7 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
       if (!principal || !WATCHER_COMMANDS.every((command) => isAuthorized(principal, command))) {
         if (deniedSince === null) {
           deniedSince = startedAt;
-          console.warn(JSON.stringify({ msg: "watcher denied ListProcedures", agent_id: WATCHER_AGENT.id, since: startedAt }));
+          logLine("warn", { msg: "watcher denied ListProcedures", request_id: requestId, agent_id: WATCHER_AGENT.id, since: startedAt });
         }
         summary = emptySummary("denied", startedAt);
       } else {
