@@ -11,6 +11,7 @@ import { procedureObject } from "./api/procedure-stub";
 import { principalRoutes } from "./api/principals";
 import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
+import { refusalRoutes } from "./api/refusals";
 import { subscriptionRoutes } from "./api/subscriptions";
 import { streamRoutes } from "./api/stream";
 import { mountReference } from "./api/reference";
@@ -25,7 +26,7 @@ import { runTick } from "./watcher/sweep";
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, admin, principalRoutes, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, refusalRoutes, admin, principalRoutes, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);

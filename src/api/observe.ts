@@ -4,6 +4,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { matchedRoutes } from "hono/route";
+import { addRefusals, minuteOf, type RefusalCount } from "../db/operations";
 import { metricsFor } from "../env";
 import { logLine } from "../observability/log";
 import type { AppEnv } from "./context";
@@ -56,4 +57,46 @@ export function recordRequest(c: Context<AppEnv>, index: OperationIndex, started
     enabled,
   );
   metricsFor(c.env).write({ kind: "request", operation, outcome, command, principal_id: principal_id ?? "", status, duration_ms });
+  if (error_class) countRefusal(c, error_class, startedMs);
+}
+
+/**
+ * Refusals this isolate counted and has not yet added to D1, by minute and
+ * class. A flood of refusals costs one D1 batch in flight at a time, not one
+ * write each; counts an evicted isolate had not flushed are lost, which a
+ * health view can afford.
+ */
+const pendingRefusals = new Map<string, RefusalCount>();
+let flushing = false;
+
+/** Counts a refusal for the Health page and, unless a flush is under way, flushes after the response. */
+function countRefusal(c: Context<AppEnv>, error_class: string, atMs: number): void {
+  const minute = minuteOf(atMs);
+  const key = `${minute} ${error_class}`;
+  const counted = pendingRefusals.get(key);
+  if (counted) counted.count += 1;
+  else pendingRefusals.set(key, { minute, error_class, count: 1 });
+  if (flushing) return;
+  let ctx: Context<AppEnv>["executionCtx"];
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    return; // no execution context (a direct app.request in a test): left for the next flush
+  }
+  flushing = true;
+  ctx.waitUntil(flushRefusals(c.env.DB).finally(() => (flushing = false)));
+}
+
+/** Adds what is pending to D1 until nothing is; a failed batch is logged and its counts dropped. */
+async function flushRefusals(d1: D1Database): Promise<void> {
+  while (pendingRefusals.size > 0) {
+    const batch = [...pendingRefusals.values()];
+    pendingRefusals.clear();
+    try {
+      await addRefusals(d1, batch);
+    } catch (error) {
+      logLine("warn", { msg: "refusal counts dropped", count: batch.reduce((n, r) => n + r.count, 0), error: String(error) });
+      return;
+    }
+  }
 }

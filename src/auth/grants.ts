@@ -61,6 +61,7 @@ export const ADMIN_COMMANDS = [
   "ReadAuditLog",
   "ListDeliveries",
   "RedeliverDelivery",
+  "ReadRefusals",
 ] as const;
 
 export type CommandName =

@@ -8,6 +8,7 @@ import { findActor } from "../db/actors";
 import type { Database } from "../db/client";
 import { insertDecisionStatement } from "../db/decisions";
 import { outboxAfterInsertStatement } from "../db/subscriptions";
+import { pruneOperations, recordTick, type TickRow } from "../db/operations";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
 import { uuidv7 } from "../ids";
 import { stallNotification } from "../notify/events";
@@ -127,20 +128,24 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
   summary.duration_ms = Date.now() - clock;
   logLine("info", { msg: "watcher tick", request_id: requestId, ...summary }, deps.logs ?? true);
   const counts: TickCounts = summary;
-  deps.metrics?.write({
-    kind: "tick",
+  const tick: TickRow = {
+    started_at: summary.started_at,
     outcome: summary.outcome,
     duration_ms: summary.duration_ms,
+    rows_read: summary.rows_read ?? 0,
     candidates: summary.candidates,
     flagged: summary.flagged,
     acted: counts.acted ?? 0,
     archived: counts.archived ?? 0,
     failures: summary.failures ?? 0,
-    rows_read: summary.rows_read ?? 0,
-  });
+  };
+  deps.metrics?.write({ kind: "tick", ...tick });
   if (deps.config.enabled || memory.last_tick !== null) {
     await writeWatcherState(deps.db, { last_tick: summary, denied_since: deniedSince });
   }
+  // A disabled watcher keeps no history of its ticks (they do nothing), but still prunes.
+  if (deps.config.enabled) await recordTick(deps.d1, tick, deps.nowMs);
+  else await pruneOperations(deps.d1, deps.nowMs);
   return summary;
 }
 
