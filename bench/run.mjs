@@ -4,7 +4,8 @@
 //
 //   npm run bench -- [--requests N] [--concurrency C] [--objects M] [--warmup W]
 //                    [--ingest-batches B] [--ingest-concurrency C] [--ingest-warmup W]
-//                    [--sweep-sizes 1000,10000,100000] [--sections lifecycle,floor,ingest,sweep,auth,notifications,streams,mcp] [--verbose] [--keep]
+//                    [--sweep-sizes 1000,10000,100000] [--sections lifecycle,floor,ingest,sweep,auth,notifications,streams,mcp]
+//                    [--telemetry on|off] [--verbose] [--keep]
 //   (or the BENCH_* variables named in USAGE)
 //
 // A section is a module exporting `title` and `run(ctx)` that answers
@@ -40,6 +41,8 @@ const USAGE = `usage: npm run bench -- [options]
   --ingest-warmup W       unmeasured batches before each ingest row (BENCH_INGEST_WARMUP, default 8)
   --sweep-sizes LIST      procedures in conduct per watcher tick    (BENCH_SWEEP_SIZES, default 1000,10000,100000)
   --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,auth,notifications,streams,mcp)
+  --telemetry on|off      the service's log lines and metrics (TELEMETRY_ENABLED); off to measure what they cost
+                                                         (BENCH_TELEMETRY, default on)
   --verbose        show wrangler's output
   --keep           keep the temporary state directory`;
 
@@ -55,6 +58,7 @@ function options() {
       "ingest-warmup": { type: "string" },
       "sweep-sizes": { type: "string" },
       sections: { type: "string" },
+      telemetry: { type: "string" },
       verbose: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -84,7 +88,10 @@ function options() {
   for (const name of sections) {
     if (!SECTIONS[name]) throw new Error(`--sections (BENCH_SECTIONS): unknown section ${name}; known: ${Object.keys(SECTIONS).join(", ")}`);
   }
+  const telemetry = values.telemetry ?? process.env.BENCH_TELEMETRY ?? "on";
+  if (telemetry !== "on" && telemetry !== "off") throw new Error(`--telemetry (BENCH_TELEMETRY) is on or off, got ${telemetry}`);
   return {
+    telemetry,
     requests: int("requests", "BENCH_REQUESTS", 2000, 1),
     concurrency: int("concurrency", "BENCH_CONCURRENCY", 16, 1),
     objects: int("objects", "BENCH_OBJECTS", 100, 1),
@@ -158,9 +165,10 @@ async function main() {
   const started = performance.now();
   console.log(
     `bench: ${opts.requests} requests per scenario, ${opts.concurrency} in flight, ${opts.objects} objects for "many", ${opts.warmup} warm-up; ` +
-      `ingest ${opts.ingestBatches} batches of 500, ${opts.ingestConcurrency} in flight; sweep ${opts.sweepSizes.join(", ")}; starting wrangler dev ...`,
+      `ingest ${opts.ingestBatches} batches of 500, ${opts.ingestConcurrency} in flight; sweep ${opts.sweepSizes.join(", ")}; ` +
+      `logs and metrics ${opts.telemetry}; starting wrangler dev ...`,
   );
-  const server = await startServer({ verbose: opts.verbose, keep: opts.keep });
+  const server = await startServer({ verbose: opts.verbose, keep: opts.keep, vars: { TELEMETRY_ENABLED: String(opts.telemetry === "on") } });
   const onSignal = (signal) => {
     console.error(`bench: ${signal}, stopping wrangler ...`);
     server.stop().finally(() => process.exit(130));

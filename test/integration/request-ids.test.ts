@@ -3,37 +3,17 @@
 // the procedure's object (its events' correlation_id, its log line), through
 // an MCP tool call's dispatched request, and onto the webhook deliveries the
 // request's commit gave.
-import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { uuidv7 } from "../../src/ids";
-import type { NotifyMessage } from "../../src/notify/delivery";
 import type { Notification } from "../../src/notify/events";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure } from "../helpers";
 import { postMcp } from "../mcp-helpers";
+import { consume, logLines } from "../ops-helpers";
 
 const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-/** Every JSON line written to the console while `run` runs. */
-async function capturedLines(run: () => Promise<unknown>): Promise<Array<Record<string, unknown>>> {
-  const lines: string[] = [];
-  for (const method of ["log", "warn", "error"] as const) {
-    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
-  }
-  try {
-    await run();
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return lines.flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
-}
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -81,7 +61,7 @@ describe("X-Request-Id", () => {
   it("names the request in a bare 500 and in its error line", async () => {
     const failing = { idFromName: (name: string) => env.PROCEDURES.idFromName(name), get: () => new Proxy({}, { get: () => () => Promise.reject(new Error("storage exploded")) }) };
     let result: Response | undefined;
-    const lines = await capturedLines(async () => {
+    const lines = await logLines(async () => {
       const ctx = createExecutionContext();
       result = await worker.fetch(
         new Request(`http://procedure-edge.test/v1/procedures/${uuidv7()}`, { headers: { authorization: "Bearer test-admin-token", "x-request-id": "r-500" } }),
@@ -106,7 +86,7 @@ describe("a request id travels with the request", () => {
   it("into the object: the events' correlation_id, the object's log line and the request's line", async () => {
     const id = await registerProcedure();
     await command(id, "start");
-    const lines = await capturedLines(() => call(`/v1/procedures/${id}/hold`, { body: { reason: "door open" }, headers: { "x-request-id": "hold-42" } }));
+    const lines = await logLines(() => call(`/v1/procedures/${id}/hold`, { body: { reason: "door open" }, headers: { "x-request-id": "hold-42" } }));
     const held = (await eventLog(id)).at(-1) as Record<string, unknown>;
     expect(held).toMatchObject({ type: "ProcedureHeld", correlation_id: "hold-42" });
     expect(lines.find((line) => line.msg === "committed")).toMatchObject({ request_id: "hold-42", procedure_id: id, events: ["ProcedureHeld"] });
@@ -117,7 +97,7 @@ describe("a request id travels with the request", () => {
     const id = await registerProcedure();
     await command(id, "start");
     const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "hold_procedure", arguments: { id, reason: "via mcp" } } });
-    const lines = await capturedLines(() => postMcp(body, { "x-request-id": "mcp-7", "mcp-protocol-version": "2025-06-18" }));
+    const lines = await logLines(() => postMcp(body, { "x-request-id": "mcp-7", "mcp-protocol-version": "2025-06-18" }));
     expect((await eventLog(id)).at(-1)).toMatchObject({ type: "ProcedureHeld", correlation_id: "mcp-7" });
     const requests = lines.filter((line) => line.msg === "request");
     expect(requests.map((line) => [line.operation, line.request_id])).toEqual(
@@ -144,12 +124,13 @@ describe("a request id travels with the request", () => {
 
     const received: Headers[] = [];
     const fanned = await consume(sent.map((notification) => ({ kind: "fanout", notification })));
-    const lines = await capturedLines(async () => {
+    expect(fanned.retried).toEqual([]);
+    const lines = await logLines(async () => {
       vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
         received.push(new Request(input, init).headers);
         return new Response(null, { status: 204 });
       });
-      await consume(fanned);
+      expect((await consume(fanned.onward)).retried).toEqual([]);
     });
     expect(received.map((headers) => headers.get("x-request-id"))).toEqual(["hook-9"]);
     expect(lines.find((line) => line.msg === "delivery attempt")).toMatchObject({
@@ -160,17 +141,3 @@ describe("a request id travels with the request", () => {
     });
   });
 });
-
-/** Runs the Worker's queue handler on `bodies`; answers what it sent on. */
-async function consume(bodies: NotifyMessage[]): Promise<NotifyMessage[]> {
-  const onward: NotifyMessage[] = [];
-  const queue = { sendBatch: async (batch: Iterable<{ body: NotifyMessage }>) => void onward.push(...[...batch].map((m) => m.body)) };
-  const batch = createMessageBatch<NotifyMessage>(
-    "procedure-edge-notifications",
-    bodies.map((body, i) => ({ id: `m-${i}`, timestamp: Date.now(), attempts: 1, body })),
-  );
-  const ctx = createExecutionContext();
-  await worker.queue(batch, { ...env, NOTIFICATIONS: queue as unknown as Queue });
-  expect((await getQueueResult(batch, ctx)).retryMessages).toEqual([]);
-  return onward;
-}

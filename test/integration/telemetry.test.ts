@@ -2,31 +2,17 @@
 // reaches a log line, each request, delivery attempt and tick is measured
 // with the right fields in an Analytics Engine stand-in that records its data
 // points, and TELEMETRY_ENABLED = "false" turns the info lines and metrics off.
-import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BOOTSTRAP_ADMIN_ID } from "../../src/auth/principals";
 import worker from "../../src/index";
 import { uuidv7 } from "../../src/ids";
-import type { NotifyMessage } from "../../src/notify/delivery";
 import type { Notification } from "../../src/notify/events";
 import type { DataPoint } from "../../src/observability/metrics";
 import { entry } from "../conduct-helpers";
 import { ADMIN_TOKEN, call, command, procedureStub, registerProcedure } from "../helpers";
-
-/** Every line written to the console while `run` runs, as written. */
-async function consoleOutput(run: () => Promise<unknown>): Promise<string[]> {
-  const lines: string[] = [];
-  for (const method of ["log", "info", "warn", "error", "debug"] as const) {
-    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ")));
-  }
-  try {
-    await run();
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return lines;
-}
+import { consoleOutput, consume } from "../ops-helpers";
 
 /** An Analytics Engine dataset stand-in: the binding's one method, keeping every point. */
 function recordingDataset() {
@@ -49,20 +35,6 @@ async function fetchWith(overrides: Record<string, unknown>, path: string, init:
   await waitOnExecutionContext(ctx);
   const text = await response.text();
   return { status: response.status, headers: response.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
-}
-
-/** Runs the Worker's queue handler on `bodies`; answers what it sent on. */
-async function consume(bodies: NotifyMessage[], overrides: Record<string, unknown> = {}): Promise<NotifyMessage[]> {
-  const onward: NotifyMessage[] = [];
-  const queue = { sendBatch: async (batch: Iterable<{ body: NotifyMessage }>) => void onward.push(...[...batch].map((m) => m.body)) };
-  const batch = createMessageBatch<NotifyMessage>(
-    "procedure-edge-notifications",
-    bodies.map((body, i) => ({ id: `m-${i}`, timestamp: Date.now(), attempts: 1, body })),
-  );
-  const ctx = createExecutionContext();
-  await worker.queue(batch, { ...env, NOTIFICATIONS: queue as unknown as Queue, ...overrides } as Env);
-  await getQueueResult(batch, ctx);
-  return onward;
 }
 
 /** Holds a started procedure targeting `target`, capturing the notifications its object commits. */
@@ -113,7 +85,7 @@ describe("the logs carry no secret", () => {
       vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response(null, { status: 500 }));
       const notifications = await heldNotifications(target);
       const fanned = await consume(notifications.map((notification) => ({ kind: "fanout", notification })));
-      await consume(fanned);
+      await consume(fanned.onward);
     });
     const text = output.join("\n");
     // The probe wrote lines (a request line for each call, the delivery attempt, ...).
@@ -171,7 +143,7 @@ describe("metrics", () => {
     const notifications = await heldNotifications(target);
     vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response(null, { status: 502 }));
     const fanned = await consume(notifications.map((notification) => ({ kind: "fanout", notification })), { METRICS: binding });
-    await consume(fanned, { METRICS: binding });
+    await consume(fanned.onward, { METRICS: binding });
     const deliveries = points.filter((p) => p.blobs![0] === "delivery");
     expect(deliveries.map((p) => p.blobs)).toEqual([["delivery", "retrying", "procedure.held", subscription.json.subscription_id]]);
     expect(deliveries[0]!.doubles).toEqual([expect.any(Number), 502, 1]);
