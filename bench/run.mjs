@@ -116,7 +116,7 @@ function nonOk(result) {
 /** A busier machine than this (work outside the bench and the service) gets a warning. */
 const BUSY_SHARE = 0.1;
 
-function report(base, sections) {
+function report(base, sections, opts) {
   const header = [
     "scenario", "objects", "requests", "in flight", "req/s", "p50 ms", "p99 ms", "not ok",
     "svc CPU ms/req", "other CPU", "p50 / base", "base req/s / req/s", "CPU / base", "within 2x",
@@ -145,6 +145,11 @@ function report(base, sections) {
     console.log(`"other CPU": share of the machine used meanwhile by anything but the bench and the service.`);
   }
   for (const section of sections) section.print?.();
+  if (tabled.length > 0) {
+    console.log();
+    console.log(`The Worker's own CPU (workerd alone, without wrangler; logs and metrics ${opts.telemetry}):`);
+    printTable(["scenario", "svc CPU ms/req", "workerd CPU ms/req"], [...(base ? [base.one, base.many] : []), ...tabled].map((r) => [r.label, fmt.ms(r.serviceCpuMsPerRequest), fmt.ms(r.workerdCpuMsPerRequest)]));
+  }
   const busy = all.filter((r) => r.otherCpuShare > BUSY_SHARE);
   if (busy.length) {
     console.log(`warning: other work used > ${fmt.percent(BUSY_SHARE)} of the CPU during: ${busy.map((r) => `"${r.label}"`).join(", ")}; those figures are noisy, rerun on an idle machine.`);
@@ -191,7 +196,7 @@ async function main() {
       console.log(`bench: ${section.title} ...`);
       results.push(await section.run(ctx));
     }
-    ok = report(base, results);
+    ok = report(base, results, opts);
   } catch (error) {
     console.error(`bench: failed: ${error.stack ?? error}`);
     const output = server.output().trim();
