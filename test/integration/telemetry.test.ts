@@ -2,7 +2,7 @@
 // reaches a log line, each request, delivery attempt and tick is measured
 // with the right fields in an Analytics Engine stand-in that records its data
 // points, and TELEMETRY_ENABLED = "false" turns the info lines and metrics off.
-import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BOOTSTRAP_ADMIN_ID } from "../../src/auth/principals";
@@ -12,7 +12,7 @@ import type { Notification } from "../../src/notify/events";
 import type { DataPoint } from "../../src/observability/metrics";
 import { entry } from "../conduct-helpers";
 import { ADMIN_TOKEN, call, command, procedureStub, registerProcedure } from "../helpers";
-import { consoleOutput, consume } from "../ops-helpers";
+import { consoleOutput, consume, logLines } from "../ops-helpers";
 
 /** An Analytics Engine dataset stand-in: the binding's one method, keeping every point. */
 function recordingDataset() {
@@ -96,6 +96,24 @@ describe("the logs carry no secret", () => {
       expect(text).not.toContain(secret);
     }
     expect(text.toLowerCase()).not.toContain("bearer ");
+  });
+});
+
+describe("an alarm job's line", () => {
+  it("names the procedure, the job, its outcome and duration", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    const clock = { at: Date.now() };
+    await runInDurableObject(procedureStub(id), (instance) => {
+      // Its own timers never fire: only the alarm runs the hold's projection.
+      instance.clock = { now: () => clock.at, sleep: () => new Promise(() => {}) };
+    });
+    expect((await call(`/v1/procedures/${id}/hold`, { body: { reason: "door" } })).status).toBe(200);
+    clock.at += 60_000;
+    const lines = await logLines(async () => expect(await runDurableObjectAlarm(procedureStub(id))).toBe(true));
+    expect(lines.filter((line) => line.msg === "job" && line.kind === "projection")).toEqual([
+      { level: "info", msg: "job", procedure_id: id, kind: "projection", key: "projection", outcome: "done", attempts: 0, duration_ms: expect.any(Number) },
+    ]);
   });
 });
 
