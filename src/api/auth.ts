@@ -2,7 +2,7 @@
 // route names the command it runs so it is authorized before any work.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { isAuthorized, type CommandName } from "../auth/grants";
+import { isAuthorized, UNSCOPED_COMMANDS, type CommandName } from "../auth/grants";
 import { principalForToken } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
@@ -35,7 +35,8 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
 export function requires(command: CommandName) {
   return createMiddleware<AppEnv>(async (c, next) => {
     if (!isAuthorized(c.var.principal, command)) {
-      throw new ProblemError("Forbidden", `principal ${c.var.principal.principal_id} may not ${command}`);
+      const why = c.var.principal.scopes !== null && UNSCOPED_COMMANDS.has(command) ? " (it reaches every scope: only an unscoped principal may)" : "";
+      throw new ProblemError("Forbidden", `principal ${c.var.principal.principal_id} may not ${command}${why}`);
     }
     await next();
   });

@@ -48,6 +48,8 @@ const AuditEntrySchema = z
     actor_id: z.string(),
     reason: z.string().nullable(),
     occurred_at: Timestamp,
+    before: z.unknown().openapi({ description: "A definition change (`pseudoaxis.defined`): the value before it, null when it was new; null for access changes" }),
+    after: z.unknown().openapi({ description: "A definition change: the value after it; null for access changes" }),
   })
   .openapi("AuditEntry");
 

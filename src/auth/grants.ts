@@ -96,8 +96,15 @@ export function inScope(scopes: PrincipalScopes | null, targetAssetIds: readonly
   return targetAssetIds.some((asset) => scopes.target_asset_ids.includes(asset));
 }
 
-/** True when one of the principal's roles grants the command. */
-export function isAuthorized(principal: Pick<Principal, "roles">, command: CommandName): boolean {
+/**
+ * Commands whose effect reaches every scope: a pseudoaxis definition is read by
+ * every later conduct, whatever its targets. Only an unscoped principal runs them.
+ */
+export const UNSCOPED_COMMANDS: ReadonlySet<CommandName> = new Set<CommandName>(["DefinePseudoaxis"]);
+
+/** True when one of the principal's roles grants the command (and, for a command reaching every scope, the principal is unscoped). */
+export function isAuthorized(principal: Pick<Principal, "roles" | "scopes">, command: CommandName): boolean {
+  if (principal.scopes !== null && UNSCOPED_COMMANDS.has(command)) return false;
   return principal.roles.some((role) => GRANTS[role]?.has(command) ?? false);
 }
 

@@ -93,7 +93,7 @@ export const principals = sqliteTable("principals", {
   rotated_at: text(),
 });
 
-/** Who changed access, when and why: appended only, written in the same batch as the change. */
+/** Who changed access or a shared definition, when and why: appended only, written in the same batch as the change. */
 export const auditLog = sqliteTable(
   "audit_log",
   {
@@ -103,6 +103,9 @@ export const auditLog = sqliteTable(
     actor_id: text().notNull(),
     reason: text(),
     occurred_at: text().notNull(),
+    /** A definition change's value before it (null: there was none) and after it; null for access changes. */
+    before: text({ mode: "json" }).$type<unknown>(),
+    after: text({ mode: "json" }).$type<unknown>(),
   },
   (t) => [
     index("audit_log_occurred").on(t.occurred_at, t.audit_id),

@@ -117,7 +117,7 @@ const OPERATIONS: Operation[] = [
   { operationId: "authorizeReplayStep", method: "POST", path: (id) => `/v1/procedures/${id}/go-ahead`, body: () => ({ step_index: 1 }), roles: OPERATOR, onProcedure: true, mutates: true, ok: { status: 409, error_class: "ReplayStepNotAwaitingOperator" } },
   { operationId: "listDecisions", method: "GET", path: () => "/v1/decisions", roles: READERS, ok: { status: 200 } },
   { operationId: "readDecision", method: "GET", path: () => `/v1/decisions/${outsideDecision}`, roles: READERS, ok: { status: 200 }, scopedOk: { status: 404, error_class: "DecisionNotFound" } },
-  { operationId: "definePseudoaxis", method: "PUT", path: () => `/v1/pseudoaxes/matrix-${RUN}`, body: () => ({ constituents: [{ address: "m", scale: 1, offset: 0 }] }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "definePseudoaxis", method: "PUT", path: () => `/v1/pseudoaxes/matrix-${RUN}`, body: () => ({ constituents: [{ address: "m", scale: 1, offset: 0 }] }), roles: OPERATOR, ok: { status: 200 }, scopedOk: { status: 403, error_class: "Forbidden" } },
   { operationId: "readPseudoaxis", method: "GET", path: () => `/v1/pseudoaxes/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "PseudoaxisNotFound" } },
   { operationId: "readWatcher", method: "GET", path: () => "/v1/watcher", roles: READERS, ok: { status: 200 } },
   { operationId: "readActor", method: "GET", path: () => `/v1/actors/${WATCHER_AGENT.id}`, roles: ADMIN, ok: { status: 200 } },
