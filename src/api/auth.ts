@@ -6,6 +6,7 @@ import { isAuthorized, UNSCOPED_COMMANDS, type CommandName } from "../auth/grant
 import { principalForToken } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
+import { addressLimited, withinAddressBudget } from "./rate-limit";
 
 /** A stream request carrying a ticket and no Authorization header: the stream route authenticates it by the ticket. */
 function carriesStreamTicket(c: Context<AppEnv>): boolean {
@@ -19,12 +20,10 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   if (header === "" && carriesStreamTicket(c)) return next();
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ProblemError("Unauthenticated", "an Authorization: Bearer token is required");
-  const outcome = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!, Date.now());
+  const outcome = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!, Date.now(), () => withinAddressBudget(c));
   if ("refused" in outcome) {
-    // Only strangers are throttled: a token this isolate has not seen, while unknown tokens flood it.
-    if (outcome.refused === "throttled") {
-      throw new ProblemError("RateLimited", "too many unrecognised tokens right now; retry shortly", undefined, { "retry-after": "1" });
-    }
+    // Only strangers are throttled: a token this isolate has not seen, from an address over its budget.
+    if (outcome.refused === "throttled") throw addressLimited("unrecognised tokens");
     throw new ProblemError("Unauthenticated", "the bearer token is not recognised, revoked or expired");
   }
   c.set("principal", outcome.principal);

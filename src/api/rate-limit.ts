@@ -2,19 +2,43 @@
 // body is read or a handler runs, so a request over the limit does nothing.
 // Activity ingest has its own budget: a busy gateway's batches must not eat
 // into the budget its other calls need, nor an operator's reads into ingest.
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
 
 interface Limiter {
-  binding: "INGEST_RATE_LIMITER" | "API_RATE_LIMITER";
+  binding: "INGEST_RATE_LIMITER" | "API_RATE_LIMITER" | "ADDRESS_RATE_LIMITER";
   /** The binding's period in wrangler.toml: a client over the limit retries after it. */
   periodSeconds: number;
 }
 
 const INGEST: Limiter = { binding: "INGEST_RATE_LIMITER", periodSeconds: 10 };
 const API: Limiter = { binding: "API_RATE_LIMITER", periodSeconds: 60 };
+const ADDRESS: Limiter = { binding: "ADDRESS_RATE_LIMITER", periodSeconds: 10 };
+
+/** The client's address as Cloudflare's edge reports it; requests without one (a local run) share one budget. */
+export function clientAddress(c: Context<AppEnv>): string {
+  return c.req.header("cf-connecting-ip") ?? "no-address";
+}
+
+/**
+ * True while the client's address is within its budget of requests no principal
+ * vouches for yet: a look-up of a token this isolate has not seen, a stream
+ * ticket's redemption. Keyed by address, so one address's flood spends only its own.
+ */
+export async function withinAddressBudget(c: Context<AppEnv>): Promise<boolean> {
+  const { success } = await c.env[ADDRESS.binding].limit({ key: clientAddress(c) });
+  return success;
+}
+
+/** The refusal of a request over its address's budget. */
+export function addressLimited(what: string): ProblemError {
+  return new ProblemError("RateLimited", `too many ${what} from this address; retry after ${ADDRESS.periodSeconds} s`, undefined, {
+    "retry-after": String(ADDRESS.periodSeconds),
+  });
+}
 
 const ACTIVITY_INGEST = /^\/v1\/procedures\/[^/]+\/activities\/?$/;
 
