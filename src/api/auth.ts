@@ -27,13 +27,15 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
     throw new ProblemError("Unauthenticated", "the bearer token is not recognised, revoked or expired");
   }
   c.set("principal", outcome.principal);
+  c.set("token_hash", outcome.token_hash);
   await next();
 });
 
-/** 403 unless the principal's roles grant `command`. */
-export function requires(command: CommandName) {
+/** 403 unless the principal's roles grant every one of `commands`. */
+export function requires(...commands: [CommandName, ...CommandName[]]) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    if (!isAuthorized(c.var.principal, command)) {
+    const command = commands.find((one) => !isAuthorized(c.var.principal, one));
+    if (command !== undefined) {
       const why = c.var.principal.scopes !== null && UNSCOPED_COMMANDS.has(command) ? " (it reaches every scope: only an unscoped principal may)" : "";
       throw new ProblemError("Forbidden", `principal ${c.var.principal.principal_id} may not ${command}${why}`);
     }

@@ -75,6 +75,13 @@ const GRANTS: Record<Role, ReadonlySet<CommandName>> = {
   watcher: new Set(WATCHER_COMMANDS),
 };
 
+/**
+ * What a stream carries: the procedure's state, its events and its logbook. A
+ * principal opens one only when it may read all three by the other routes, so
+ * a gateway (no /events, no /activities) cannot read them through the stream.
+ */
+export const STREAM_COMMANDS = ["ReadProcedure", "ReadProcedureEvents", "ReadProcedureActivities"] as const satisfies readonly CommandName[];
+
 /** The assets a principal may act on: a procedure is in scope when its targets meet these. */
 export interface PrincipalScopes {
   target_asset_ids: string[];

@@ -107,7 +107,7 @@ async function isAdminToken(adminToken: string, hash: string): Promise<boolean> 
 export const BOOTSTRAP_ADMIN: Principal = { principal_id: BOOTSTRAP_ADMIN_ID, name: "bootstrap-admin", roles: ["admin"], scopes: null, expires_at: null };
 
 /** Who a token stands for: a principal, unknown (missing, revoked, expired), or not looked up now (too many unknown tokens from the caller). */
-export type TokenOutcome = { principal: Principal } | { refused: "unknown" | "throttled" };
+export type TokenOutcome = { principal: Principal; token_hash: string } | { refused: "unknown" | "throttled" };
 
 /**
  * The principal a bearer token stands for, answered from the cache whenever it can be.
@@ -122,11 +122,11 @@ export async function principalForToken(
 ): Promise<TokenOutcome> {
   const hash = await hashToken(token);
   const cached = known.get(hash);
-  if (cached && cached.until > nowMs) return expired(cached.principal, nowMs) ? { refused: "unknown" } : { principal: cached.principal };
+  if (cached && cached.until > nowMs) return expired(cached.principal, nowMs) ? { refused: "unknown" } : { principal: cached.principal, token_hash: hash };
   if ((unknown.get(hash) ?? 0) > nowMs) return { refused: "unknown" };
   if (await isAdminToken(adminToken, hash)) {
     remember(known, hash, { principal: BOOTSTRAP_ADMIN, until: nowMs + PRINCIPAL_CACHE_TTL_MS });
-    return { principal: BOOTSTRAP_ADMIN };
+    return { principal: BOOTSTRAP_ADMIN, token_hash: hash };
   }
   // A token this isolate knew is re-checked without asking: the admission is for strangers.
   if (!cached && !lookups.has(hash) && !(await admit())) {
@@ -141,7 +141,7 @@ export async function principalForToken(
     current = generation === started;
   }
   // Still overtaken by evictions: answer this request from the row, but cache nothing.
-  if (!current) return !row || row.revoked_at !== null || expired(toPrincipal(row), nowMs) ? { refused: "unknown" } : { principal: toPrincipal(row) };
+  if (!current) return !row || row.revoked_at !== null || expired(toPrincipal(row), nowMs) ? { refused: "unknown" } : { principal: toPrincipal(row), token_hash: hash };
   if (!row || row.revoked_at !== null) {
     known.delete(hash);
     remember(unknown, hash, nowMs + UNKNOWN_TTL_MS);
@@ -149,7 +149,7 @@ export async function principalForToken(
   }
   const principal = toPrincipal(row);
   remember(known, hash, { principal, until: nowMs + PRINCIPAL_CACHE_TTL_MS });
-  return expired(principal, nowMs) ? { refused: "unknown" } : { principal };
+  return expired(principal, nowMs) ? { refused: "unknown" } : { principal, token_hash: hash };
 }
 
 /** A principal by id (the watcher's agent has no token), whatever its state. */
@@ -163,6 +163,19 @@ export async function activePrincipalById(db: Database, principalId: string, now
   if (principalId === BOOTSTRAP_ADMIN_ID) return BOOTSTRAP_ADMIN;
   const row = await findPrincipal(db, principalId);
   if (!row || row.revoked_at !== null) return null;
+  const principal = toPrincipal(row);
+  return expired(principal, nowMs) ? null : principal;
+}
+
+/**
+ * The principal `tokenHash` stands for, when that token is still its current one and it may act
+ * now: null when the principal is missing, revoked or expired, or its token was rotated since.
+ * A stream and a stream ticket are bound to the token that opened or asked for them.
+ */
+export async function principalHoldingToken(db: Database, adminToken: string, principalId: string, tokenHash: string, nowMs: number): Promise<Principal | null> {
+  if (principalId === BOOTSTRAP_ADMIN_ID) return (await isAdminToken(adminToken, tokenHash)) ? BOOTSTRAP_ADMIN : null;
+  const row = await findPrincipal(db, principalId);
+  if (!row || row.revoked_at !== null || row.token_hash !== tokenHash) return null;
   const principal = toPrincipal(row);
   return expired(principal, nowMs) ? null : principal;
 }
