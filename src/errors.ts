@@ -48,6 +48,7 @@ export const ERROR_CLASSES = [
   "StepKindMismatch",
   "AcquisitionResumeRequiresOperator",
   "ActivityEntryTooLarge",
+  "ActivityEventIdReused",
   // other resources
   "ActorNotFound",
   "PrincipalNotFound",

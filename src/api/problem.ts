@@ -67,6 +67,8 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   AcquisitionResumeRequiresOperator: 409,
   /** An activity entry's payload is larger than one entry may hold. */
   ActivityEntryTooLarge: 413,
+  /** A batch repeats an event id with a different entry (kind, payload or sampling time). */
+  ActivityEventIdReused: 422,
   ActorNotFound: 404,
   PrincipalNotFound: 404,
   /** The bootstrap admin (the ADMIN_TOKEN secret) or a principal without a token: not revoked or rotated over the API. */

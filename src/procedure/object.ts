@@ -20,7 +20,7 @@ import { LiveFeed } from "../live/hub";
 import { parseStreamId } from "../live/position";
 import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../live/tickets";
 import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../live/wire";
-import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
+import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "./activity";
 import type {
   Access,
   Actor,
@@ -37,7 +37,7 @@ import type {
 import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent, RecordedEvent } from "./events";
 import {
-  knownEventIds,
+  knownEntries,
   latestRecordedAt,
   markMirrored,
   okStepIndexes,
@@ -185,8 +185,10 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!reached.ok) return reached;
     const state = reached.value;
     const ctx = this.context();
-    const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
-    const decided = decideActivities(state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
+    const recorded = knownEntries(this.sql, entries.map((e) => e.event_id));
+    const reused = reusedEventId(entries, recorded);
+    if (reused) return reused;
+    const decided = decideActivities(state, this.loadManifest(), entries, new Set(recorded.keys()), { ...ctx, logbook_id: uuidv7() });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
     const atVersion = state.version;

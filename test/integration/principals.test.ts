@@ -150,7 +150,9 @@ describe("rotating", () => {
   it("refuses an agent without a token: its actor's switch is how it is stopped", async () => {
     const before = await auditCount(WATCHER_AGENT.id);
     expectProblem(await call(`/v1/principals/${WATCHER_AGENT.id}/rotate`, { method: "POST" }), 409, "PrincipalManagedElsewhere");
+    expectProblem(await call(`/v1/principals/${WATCHER_AGENT.id}/revoke`, { method: "POST", body: { reason: "stop the watcher" } }), 409, "PrincipalManagedElsewhere");
     expect(await auditCount(WATCHER_AGENT.id)).toBe(before);
+    expect((await call(`/v1/principals/${WATCHER_AGENT.id}`)).json).toMatchObject({ revoked_at: null, has_token: false });
   });
 });
 
