@@ -59,6 +59,7 @@ export const ERROR_CLASSES = [
   // webhook subscriptions
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",
+  "SubscriptionLimitReached",
   "UnknownEventType",
   // live progress
   "StreamWatcherLimitReached",

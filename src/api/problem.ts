@@ -79,8 +79,10 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   AdminCannotBeScoped: 422,
   DecisionNotFound: 404,
   SubscriptionNotFound: 404,
-  /** Not https, and not http to this machine (localhost, 127.0.0.1, [::1]). */
+  /** Not https, not http to a local development host, or a host deliveries must not reach (src/notify/webhook-url.ts). */
   WebhookUrlNotAllowed: 422,
+  /** The principal already holds as many active subscriptions as one may. */
+  SubscriptionLimitReached: 409,
   UnknownEventType: 422,
   /** The procedure already has as many open streams of that kind as it serves; retry later. */
   StreamWatcherLimitReached: 503,

@@ -186,8 +186,6 @@ export const subscriptions = sqliteTable(
     format: text().$type<"standard" | "slack">().notNull(),
     description: text(),
     secret_ciphertext: text().notNull(),
-    /** The service's own origin as the creating request reached it: the console link of a Slack message. */
-    origin: text().notNull(),
     created_by: text().notNull(),
     /** The creating principal's scope (target asset ids) when it had one: the subscription hears of nothing outside it. */
     scope_target_asset_ids: text({ mode: "json" }).$type<string[]>(),
@@ -195,7 +193,11 @@ export const subscriptions = sqliteTable(
     created_at: text().notNull(),
     deleted_at: text(),
   },
-  (t) => [index("subscriptions_listed").on(t.active, t.created_at, t.subscription_id)],
+  (t) => [
+    index("subscriptions_listed").on(t.active, t.created_at, t.subscription_id),
+    // Counting a principal's active subscriptions (its cap) reads only its own rows.
+    index("subscriptions_by_creator").on(t.created_by, t.active),
+  ],
 );
 
 /** One row per delivery attempt: what a subscriber's log shows. */

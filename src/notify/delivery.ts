@@ -36,6 +36,8 @@ export interface ConsumerDeps {
   d1: D1Database;
   queue: Queue<NotifyMessage>;
   signingKey: string;
+  /** PUBLIC_CONSOLE_URL: where Slack messages link to; null for no link. */
+  consoleUrl: string | null;
   fetch: typeof fetch;
   now: () => number;
 }
@@ -46,6 +48,7 @@ export function consumerDeps(env: Env): ConsumerDeps {
     d1: env.DB,
     queue: env.NOTIFICATIONS as Queue<NotifyMessage>,
     signingKey: config(env).webhookSigningKey,
+    consoleUrl: config(env).consoleUrl,
     fetch: (input, init) => fetch(input, init),
     now: () => Date.now(),
   };
@@ -160,7 +163,7 @@ async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps)
 
 /** Posts the signed body; the status, or null when the receiver gave no answer in time. */
 async function post(subscription: StoredSubscription, secret: string, notification: Notification, deps: ConsumerDeps): Promise<number | null> {
-  const body = subscription.format === "slack" ? slackBody(notification, subscription.origin) : standardBody(notification);
+  const body = subscription.format === "slack" ? slackBody(notification, deps.consoleUrl) : standardBody(notification);
   const at = new Date(deps.now());
   const headers = {
     "content-type": "application/json",
