@@ -28,6 +28,21 @@ const StreamId = z
 // Any text: a ticket of the wrong shape is 401 like an unknown one, never a validation error.
 const Ticket = z.string();
 
+/**
+ * One event of the SSE stream, as an EventSource parser reads it (the schema
+ * each event is validated against, not the raw text): `data` is JSON text.
+ */
+const StreamEvent = z
+  .object({
+    id: z.string().regex(STREAM_ID).optional().openapi({ description: "The position after this message; absent on the final `error`" }),
+    event: z.string().openapi({ description: "`state`, an event type (`ProcedureHeld`, …), `activity`, or a final `error`", example: "state" }),
+    data: z.string().openapi({ description: "JSON: the state, the event, `{items[]}`, or `{reason, detail}` for `error`", contentMediaType: "application/json" } as never),
+  })
+  .openapi("StreamEvent", {
+    description: "One Server-Sent Event of the stream (comment lines, the keepalives, are not events)",
+    example: { id: "3.0.state", event: "state", data: '{"procedure_id":"…","status":"Running"}' },
+  });
+
 const stream = createRoute({
   method: "get",
   path: "/v1/procedures/{id}/stream",
@@ -59,7 +74,7 @@ const stream = createRoute({
     101: { description: "Switching Protocols: the WebSocket stream" },
     200: {
       description: "The stream of the procedure's messages",
-      content: { "text/event-stream": { schema: z.string().openapi({ example: 'id: 3.0.state\nevent: state\ndata: {"procedure_id":"…","status":"Running",…}\n\n' }) } },
+      content: { "text/event-stream": { schema: StreamEvent } },
     },
     ...problemResponses(400, 401, 403, 404, 409, 503),
   },
