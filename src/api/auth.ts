@@ -6,7 +6,7 @@ import { isAuthorized, UNSCOPED_COMMANDS, type CommandName } from "../auth/grant
 import { principalForToken } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
-import { addressLimited, withinAddressBudget } from "./rate-limit";
+import { addressLimited, unknownTokenBudget } from "./rate-limit";
 
 /** A stream request carrying a ticket and no Authorization header: the stream route authenticates it by the ticket. */
 function carriesStreamTicket(c: Context<AppEnv>): boolean {
@@ -20,7 +20,7 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   if (header === "" && carriesStreamTicket(c)) return next();
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ProblemError("Unauthenticated", "an Authorization: Bearer token is required");
-  const outcome = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!, Date.now(), () => withinAddressBudget(c));
+  const outcome = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!, Date.now(), unknownTokenBudget(c));
   if ("refused" in outcome) {
     // Only strangers are throttled: a token this isolate has not seen, from an address over its budget.
     if (outcome.refused === "throttled") throw addressLimited("unrecognised tokens");

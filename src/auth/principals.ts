@@ -9,9 +9,10 @@
 // - one made through another isolate is seen here within PRINCIPAL_CACHE_TTL_MS;
 // - expiry is checked on every request against the cached `expires_at`.
 // Unknown tokens cost at most one D1 read per hash per UNKNOWN_TTL_MS, and a
-// look-up of a token this isolate has no entry for must be admitted by the
-// caller (the route layer limits them per client address), so bogus tokens
-// from one address can neither load D1 nor lock anyone else out.
+// look-up that finds no live principal spends the caller's budget (the route
+// layer keeps one per client address; a valid token spends nothing): while the
+// address is over it, tokens this isolate has no entry for are not looked up,
+// so bogus tokens from one address can neither load D1 nor lock anyone else out.
 import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { beyond } from "../db/keyset";
@@ -106,19 +107,30 @@ async function isAdminToken(adminToken: string, hash: string): Promise<boolean> 
 
 export const BOOTSTRAP_ADMIN: Principal = { principal_id: BOOTSTRAP_ADMIN_ID, name: "bootstrap-admin", roles: ["admin"], scopes: null, expires_at: null };
 
+/** What the caller's unknown tokens may cost: look-ups stop while it is over budget, and each unknown token spends from it. */
+export interface UnknownTokenBudget {
+  /** False while the caller is over its budget: a token this isolate has no entry for is not looked up. */
+  open(): boolean;
+  /** Spends one look-up that found no live principal. */
+  spend(): Promise<void>;
+}
+
+const UNLIMITED: UnknownTokenBudget = { open: () => true, spend: async () => {} };
+
 /** Who a token stands for: a principal, unknown (missing, revoked, expired), or not looked up now (too many unknown tokens from the caller). */
 export type TokenOutcome = { principal: Principal; token_hash: string } | { refused: "unknown" | "throttled" };
 
 /**
  * The principal a bearer token stands for, answered from the cache whenever it can be.
- * `admit` is asked before a token this isolate has no entry for is looked up in D1.
+ * `budget` is the caller's for unknown tokens: checked before a token this isolate has
+ * no entry for is looked up in D1, and spent when the look-up finds no live principal.
  */
 export async function principalForToken(
   db: Database,
   adminToken: string,
   token: string,
   nowMs: number,
-  admit: () => Promise<boolean> = async () => true,
+  budget: UnknownTokenBudget = UNLIMITED,
 ): Promise<TokenOutcome> {
   const hash = await hashToken(token);
   const cached = known.get(hash);
@@ -129,7 +141,7 @@ export async function principalForToken(
     return { principal: BOOTSTRAP_ADMIN, token_hash: hash };
   }
   // A token this isolate knew is re-checked without asking: the admission is for strangers.
-  if (!cached && !lookups.has(hash) && !(await admit())) {
+  if (!cached && !lookups.has(hash) && !budget.open()) {
     tokenLookupStats.throttled += 1;
     return { refused: "throttled" };
   }
@@ -140,6 +152,7 @@ export async function principalForToken(
     row = await lookUp(db, hash);
     current = generation === started;
   }
+  if (!row || row.revoked_at !== null) await budget.spend();
   // Still overtaken by evictions: answer this request from the row, but cache nothing.
   if (!current) return !row || row.revoked_at !== null || expired(toPrincipal(row), nowMs) ? { refused: "unknown" } : { principal: toPrincipal(row), token_hash: hash };
   if (!row || row.revoked_at !== null) {

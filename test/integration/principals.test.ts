@@ -229,4 +229,11 @@ describe("unknown tokens", () => {
     expectProblem(await call("/v1/me", { token: seen, headers: from(flooder) }), 401, "Unauthenticated");
     expect((await call("/v1/me", { token: known, headers: from(flooder) })).status).toBe(200);
   });
+
+  it("are the only ones that spend the address's budget: many new, valid tokens from one address all get in", async () => {
+    const office = { "cf-connecting-ip": `203.0.113.50-${crypto.randomUUID()}` };
+    const tokens = await Promise.all(Array.from({ length: ADDRESS_LIMIT + 5 }, (_, i) => create({ name: `office ${i}` })));
+    for (const { token } of tokens) expect((await call("/v1/me", { token, headers: office })).status).toBe(200);
+    expectProblem(await call("/v1/me", { token: `bogus-${crypto.randomUUID()}`, headers: office }), 401, "Unauthenticated");
+  });
 });
