@@ -12,6 +12,7 @@ import { pendingJob, requestJob, settleJob, type Clock } from "../procedure/sche
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
 import { SseWatcher } from "./sse";
+import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
 import type { TicketHolder } from "./tickets";
 
 /** Who holds a stream open: the principal and the token that opened it (its rotation, revocation or expiry ends the stream). */
@@ -145,7 +146,8 @@ export class LiveFeed {
     }
     const own = socket ? this.ctx.getWebSockets(principalTag(holder.principal_id)).length : [...this.sse].filter((w) => w.principal_id === holder.principal_id).length;
     const ownLimit = socket ? this.limits.socketWatchersPerPrincipal : this.limits.sseWatchersPerPrincipal;
-    if (own >= ownLimit) {
+    // The bootstrap admin is not capped, as it is not rate limited: it is the operators' way in.
+    if (own >= ownLimit && holder.principal_id !== BOOTSTRAP_ADMIN_ID) {
       return {
         error_class: "StreamWatcherLimitReached",
         detail: `principal ${holder.principal_id} already has ${own} ${socket ? "WebSocket" : "SSE"} watchers of this procedure (the limit is ${ownLimit} per principal)`,
