@@ -50,9 +50,12 @@ export default defineConfig(async () => {
                 bindings: {
                   ADMIN_TOKEN: TEST_ADMIN_TOKEN,
                   WEBHOOK_SIGNING_KEY: TEST_WEBHOOK_SIGNING_KEY,
+                  TEST_MIGRATIONS: migrations,
                   // Slack messages link here, whatever host a request named.
                   PUBLIC_CONSOLE_URL: TEST_CONSOLE_URL,
-                  TEST_MIGRATIONS: migrations,
+                  // The tests' own host and a page allowed to call /mcp (test/integration/mcp.test.ts).
+                  MCP_ALLOWED_HOSTS: "procedure-edge.test",
+                  MCP_ALLOWED_ORIGINS: "https://console.procedure-edge.test",
                 },
                 // Tests reach no network: a webhook delivery the local queue runs
                 // on its own (to a test subscription's made-up host) gets this

@@ -13,6 +13,26 @@ const ConsoleUrl = z
   .trim()
   .refine((value) => value === "" || /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(value), "PUBLIC_CONSOLE_URL must be an absolute http(s) URL without query or fragment, or empty")
   .transform((value) => (value === "" ? null : value.replace(/\/+$/, "")));
+/** A comma-separated list of host names; an entry written as an origin (`https://host:port`) counts as its host name. */
+const HostList = z
+  .string()
+  .default("")
+  .transform((value) =>
+    value
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== "")
+      .map((entry) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? new URL(entry).hostname : entry.toLowerCase())),
+  );
+
+const McpVars = z.object({ MCP_ALLOWED_ORIGINS: HostList, MCP_ALLOWED_HOSTS: HostList });
+
+export interface McpConfig {
+  /** Host names of the browser origins that may call /mcp; a request with no Origin is not a browser's. */
+  allowedOrigins: string[];
+  /** Host names /mcp answers to; empty: any. */
+  allowedHosts: string[];
+}
 
 export interface Config {
   adminToken: string;
@@ -21,6 +41,7 @@ export interface Config {
   /** What webhook signing secrets are encrypted under (src/notify/secret.ts). */
   webhookSigningKey: string;
   watcher: Required<WatcherConfig>;
+  mcp: McpConfig;
 }
 
 const parsed = new WeakMap<object, Config>();
@@ -30,11 +51,13 @@ export function config(env: Env): Config {
   let value = parsed.get(env);
   if (!value) {
     const secrets = SecretsSchema.parse(env);
+    const mcp = McpVars.parse(env);
     value = {
       adminToken: secrets.ADMIN_TOKEN,
       consoleUrl: ConsoleUrl.parse(env.PUBLIC_CONSOLE_URL ?? ""),
       webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY,
       watcher: parseWatcherConfig(env),
+      mcp: { allowedOrigins: mcp.MCP_ALLOWED_ORIGINS, allowedHosts: mcp.MCP_ALLOWED_HOSTS },
     };
     parsed.set(env, value);
   }

@@ -61,9 +61,13 @@ export const ERROR_CLASSES = [
   "WebhookUrlNotAllowed",
   "SubscriptionLimitReached",
   "UnknownEventType",
+  "DeliveryNotFound",
+  "DeliveryNotRedeliverable",
   // live progress
   "StreamWatcherLimitReached",
   "StreamReplayTooLong",
+  // the service itself
+  "ServiceOverloaded",
   "InternalError",
 ] as const;
 

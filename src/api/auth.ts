@@ -31,9 +31,12 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/** The command each `requires` middleware checks, so other channels (MCP's tools/list) read a route's grant from the route itself. */
+const requiredCommands = new WeakMap<object, CommandName>();
+
 /** 403 unless the principal's roles grant every one of `commands`. */
 export function requires(...commands: [CommandName, ...CommandName[]]) {
-  return createMiddleware<AppEnv>(async (c, next) => {
+  const middleware = createMiddleware<AppEnv>(async (c, next) => {
     const command = commands.find((one) => !isAuthorized(c.var.principal, one));
     if (command !== undefined) {
       const why = c.var.principal.scopes !== null && UNSCOPED_COMMANDS.has(command) ? " (it reaches every scope: only an unscoped principal may)" : "";
@@ -41,4 +44,12 @@ export function requires(...commands: [CommandName, ...CommandName[]]) {
     }
     await next();
   });
+  // A route guarded by one command names it to the other channels; only the stream ticket (no tool) needs several.
+  if (commands.length === 1) requiredCommands.set(middleware, commands[0]);
+  return middleware;
+}
+
+/** The command a route handler (as listed in `app.routes`) requires, if it is a `requires` middleware. */
+export function commandRequiredBy(handler: object): CommandName | undefined {
+  return requiredCommands.get(handler);
 }

@@ -76,15 +76,20 @@ export function limiterFor(method: string, path: string): Limiter {
  * service, and a secret only they hold.
  */
 export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
+  await spendRequest(c, c.req.method, c.req.path);
+  await next();
+});
+
+/** Spends one request of the principal's budget for `method path`; throws 429 RateLimited when it is spent. */
+export async function spendRequest(c: Context<AppEnv>, method: string, path: string): Promise<void> {
   // No principal yet: a stream opened by a single-use ticket, which a limited request issued.
   const principal_id = c.get("principal")?.principal_id;
-  if (principal_id === undefined || principal_id === BOOTSTRAP_ADMIN_ID) return next();
-  const limiter = limiterFor(c.req.method, c.req.path);
+  if (principal_id === undefined || principal_id === BOOTSTRAP_ADMIN_ID) return;
+  const limiter = limiterFor(method, path);
   const { success } = await c.env[limiter.binding].limit({ key: principal_id });
   if (!success) {
     throw new ProblemError("RateLimited", `principal ${principal_id} is over its request limit; retry after ${limiter.periodSeconds} s`, undefined, {
       "retry-after": String(limiter.periodSeconds),
     });
   }
-  await next();
-});
+}

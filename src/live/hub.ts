@@ -8,7 +8,7 @@
 // (an HTTP response is tied to the instance that serves it); they end with it.
 import type { ProcedureView } from "../procedure/view";
 import type { Refusal } from "../procedure/refusal";
-import { pendingJob, requestJob, settleJob, type Clock } from "../procedure/schedule";
+import { requestJob, settleJob, type Clock, type Job, type JobHandler } from "../procedure/schedule";
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
 import { SseWatcher } from "./sse";
@@ -288,14 +288,27 @@ export class LiveFeed {
   }
 
   /**
+   * The stream check as the object's scheduler runs it. A check that fails (a
+   * principal look-up that throws) is tried again after at most
+   * `checkIntervalMs`, so the bound on a revoked stream holds but for the
+   * outage itself.
+   */
+  readonly checkJob: JobHandler = {
+    run: (job) => this.check(job),
+    maxRetryMs: () => this.limits.checkIntervalMs,
+  };
+
+  /**
    * The stream-check job: a keepalive comment on every SSE stream, and every
    * stream of a principal no longer active closed. It runs at most every
    * `checkIntervalMs` and only while watchers are open, so a revoked token's
-   * stream stays open at most that long after the revocation.
+   * stream stays open at most that long after the revocation. Its row is
+   * settled only after the principals were read: a read that throws leaves
+   * the job pending for the scheduler to retry, never lost. One principal's
+   * failed read does not spare the others: every principal read is acted on
+   * before the failure is thrown.
    */
-  async check(): Promise<void> {
-    const job = pendingJob(this.sql, STREAM_CHECK_JOB);
-    if (job) settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
+  async check(job: Job): Promise<void> {
     for (const watcher of this.sse) watcher.comment("keepalive");
     const sockets = this.ctx.getWebSockets();
     const holders = new Map<string, StreamHolder>([...this.sse].map((w) => [holderKey(w), { principal_id: w.principal_id, token_hash: w.token_hash }]));
@@ -303,11 +316,19 @@ export class LiveFeed {
       const attachment = socket.deserializeAttachment() as SocketAttachment | null;
       if (attachment) holders.set(holderKey(attachment), { principal_id: attachment.principal_id, token_hash: attachment.token_hash ?? "" });
     }
+    let failure: { error: unknown } | null = null;
     for (const [key, holder] of holders) {
-      if (await this.host.isActive(holder)) continue;
+      try {
+        if (await this.host.isActive(holder)) continue;
+      } catch (error) {
+        failure ??= { error };
+        continue;
+      }
       for (const watcher of this.sse) if (holderKey(watcher) === key) watcher.end("revoked", "the token that opened this stream was revoked, rotated or expired");
       for (const socket of this.ctx.getWebSockets(holder.token_hash ? tokenTag(holder.token_hash) : principalTag(holder.principal_id))) closeSocket(socket, CLOSE.revoked);
     }
+    if (failure) throw failure.error;
+    settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
     if (this.sse.size > 0 || this.ctx.getWebSockets().length > 0) await this.scheduleCheck();
   }
 
