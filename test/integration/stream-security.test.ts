@@ -54,7 +54,9 @@ describe("a stream is bound to the token that opened it", () => {
     const rotated = await call(`/v1/principals/${reader.principal_id}/rotate`, { method: "POST" });
     expect(rotated.status).toBe(200);
     const fresh = await openSocket(id, { token: rotated.json.token });
-    await fresh.next(1);
+    // The bootstrap admin's token is the ADMIN_TOKEN secret: its stream is checked against it and stays.
+    const admin = await openSocket(id);
+    await Promise.all([fresh.next(1), admin.next(1)]);
 
     await advance(id, CHECK_WITHIN_MS + 1);
     expect(await runDurableObjectAlarm(objectOf(id))).toBe(true);
@@ -63,6 +65,7 @@ describe("a stream is bound to the token that opened it", () => {
     expect((await oldSse.rest()).map((m) => [m.event, m.data.reason])).toEqual([["error", "revoked"]]);
     await command(id, "hold", { reason: "the new token still watches" });
     expect((await fresh.next(2)).map((m) => m.event)).toEqual(["ProcedureHeld", "state"]);
+    expect((await admin.next(2)).map((m) => m.event)).toEqual(["ProcedureHeld", "state"]);
   });
 
   it("ends a stream whose token expired, within the documented bound", async () => {
