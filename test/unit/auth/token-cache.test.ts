@@ -43,17 +43,22 @@ function slowDatabase() {
 
 const ADMIN = "an-admin-token-of-sixteen-chars";
 
+/** A look-up of a fresh token that is still out when its principal is evicted (revoked or rotated here). */
+async function overtakenLookUp() {
+  const token = `token-${crypto.randomUUID()}`;
+  const hash = await hashToken(token);
+  const database = slowDatabase();
+  const now = Date.now();
+  const first = principalForToken(database.db, ADMIN, token, now);
+  const answerOld = await database.next();
+  forgetPrincipal(row(hash, null).principal_id);
+  return { ...database, token, hash, now, first, answerOld };
+}
+
 describe("a look-up in flight while its principal is revoked", () => {
   it("is made again after the eviction, so the revoked token is refused and nothing stale is cached", async () => {
-    const token = `token-${crypto.randomUUID()}`;
-    const hash = await hashToken(token);
-    const { db, next, reads } = slowDatabase();
-    const now = Date.now();
-
-    const first = principalForToken(db, ADMIN, token, now);
-    const answerOld = await next();
     // The revocation commits and evicts while the look-up is still out; then D1 answers with the row as it was.
-    forgetPrincipal(row(hash, null).principal_id);
+    const { db, next, reads, token, hash, now, first, answerOld } = await overtakenLookUp();
     answerOld(row(hash, null));
     (await next())(row(hash, "2026-01-01T00:00:01.000Z"));
     expect(await first).toEqual({ refused: "unknown" });
@@ -65,14 +70,7 @@ describe("a look-up in flight while its principal is revoked", () => {
   });
 
   it("is not joined by a request that arrives after the eviction", async () => {
-    const token = `token-${crypto.randomUUID()}`;
-    const hash = await hashToken(token);
-    const { db, next, reads } = slowDatabase();
-    const now = Date.now();
-
-    const first = principalForToken(db, ADMIN, token, now);
-    const answerOld = await next();
-    forgetPrincipal(row(hash, null).principal_id);
+    const { db, next, reads, token, hash, now, first, answerOld } = await overtakenLookUp();
     const second = principalForToken(db, ADMIN, token, now);
     const answerNew = await next();
     answerOld(row(hash, null));
