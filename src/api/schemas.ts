@@ -81,6 +81,11 @@ export const ProcedureSchema = z
     completed_count: z.number().int(),
     in_flight_step_index: z.number().int().nullable(),
     last_activity_at: Timestamp.nullable(),
+    replay_boundary: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "The boundary of the replay in progress (the step a gateway resumes from); null unless Running in a replay" }),
     replay_awaiting_operator: z
       .array(z.number().int())
       .openapi({ description: "Replay steps (action, compute) a gateway may not report before an operator's go-ahead" }),

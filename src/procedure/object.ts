@@ -5,7 +5,7 @@
 // The object knows which procedure it is from its own id, never from an argument.
 import { DurableObject } from "cloudflare:workers";
 import { inScope } from "../auth/grants";
-import { manifestOf } from "../conduct/entries";
+import { doneAfter, manifestOf } from "../conduct/entries";
 import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
 import { payloadToStep, type Step } from "../conduct/steps";
 import { database } from "../db/client";
@@ -65,6 +65,8 @@ export class ProcedureObject extends DurableObject<Env> {
   private hasSchema: boolean;
   private state: ProcedureState | null = null;
   private progress: StoredProgress | null = null;
+  /** The steps whose latest report is ok, read once from the logbook and kept in step with each batch. */
+  private done: Set<number> | undefined;
   private manifest: PinnedSteps | null | undefined;
   private delivering: Promise<void> | null = null;
   /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
@@ -178,12 +180,16 @@ export class ProcedureObject extends DurableObject<Env> {
     const state = reached.value;
     const ctx = this.context();
     const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
-    const decided = decideActivities(state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
+    const done_steps = this.doneSteps();
+    const decided = decideActivities(state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7(), done_steps });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
     const atVersion = state.version;
     if (fresh.length > 0) {
+      // Read again from storage should the commit fail part way.
+      this.done = undefined;
       await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion), failedStep(fresh));
+      this.done = doneAfter(done_steps, steps);
     }
     return accept({ event_count: fresh.length, duplicate_count });
   }
@@ -440,6 +446,10 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!armed) return;
     await this.armAlarm(PROJECTION_BACKSTOP_MS);
     this.deliverSoon();
+  }
+
+  private doneSteps(): Set<number> {
+    return (this.done ??= this.hasSchema ? okStepIndexes(this.sql) : new Set());
   }
 
   private currentProgress(): StoredProgress {

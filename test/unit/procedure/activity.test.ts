@@ -5,7 +5,7 @@ import { decideActivities, decideGoAhead } from "../../../src/procedure/activity
 import { CTX, RESOLVED_CLOSING_STEPS, RESOLVED_STEPS, SCENARIOS } from "./fixtures";
 
 const MANIFEST = manifestOf([...RESOLVED_STEPS, ...RESOLVED_CLOSING_STEPS].map(payloadToStep));
-const LOGBOOK = { ...CTX, logbook_id: "01900000-0000-7000-8000-0000000000c3" };
+const LOGBOOK = { ...CTX, logbook_id: "01900000-0000-7000-8000-0000000000c3", done_steps: new Set<number>() };
 const report = (event_id: string, step_kind: string, step_index: number, result: string, extra: Record<string, unknown> = {}) => ({
   event_id,
   step_kind,
