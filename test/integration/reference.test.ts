@@ -1,5 +1,8 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import type { AppEnv } from "../../src/api/context";
+import { mountReference } from "../../src/api/reference";
 import { call } from "../helpers";
 
 const API_ROUTES = [
@@ -47,6 +50,25 @@ describe("the API's own description", () => {
     const register = result.json.paths["/v1/procedures"].post;
     expect(register.requestBody.content["application/json"].schema).toBeDefined();
     expect(register.responses["401"].content["application/problem+json"]).toBeDefined();
+  });
+
+  it("builds the document once per isolate and origin, each origin naming itself as the server", async () => {
+    const app = new OpenAPIHono<AppEnv>();
+    mountReference(app);
+    const build = vi.spyOn(app, "getOpenAPI31Document");
+    const read = async (origin: string) => (await app.request(`${origin}/openapi.json`)).json() as Promise<{ servers: unknown[] }>;
+    const first = await read("https://lab-a.example");
+    expect(await read("https://lab-a.example")).toEqual(first);
+    expect(await read("https://lab-a.example")).toEqual(first);
+    expect(first.servers).toEqual([{ url: "https://lab-a.example", description: "This service" }]);
+    expect(build).toHaveBeenCalledTimes(1);
+    expect((await read("https://lab-b.example")).servers).toEqual([{ url: "https://lab-b.example", description: "This service" }]);
+    expect(build).toHaveBeenCalledTimes(2);
+    // A bounded number of origins is kept: many hostnames cannot grow the isolate's memory without end.
+    for (let i = 0; i < 20; i++) await read(`https://host-${i}.example`);
+    build.mockClear();
+    await read("https://lab-a.example");
+    expect(build).toHaveBeenCalledTimes(1);
   });
 
   it("leaves /console and /docs to the static assets, which hold both pages with nothing from another host", async () => {
