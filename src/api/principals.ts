@@ -62,7 +62,7 @@ const CreateBody = z
       .strictObject({ target_asset_ids: z.array(z.string().min(1).max(200)).min(1).max(100) })
       .optional()
       .openapi({ description: "Limit the principal to procedures with one of these target assets (not for admins)" }),
-    expires_at: InputTimestamp.optional().openapi({ description: "When the token stops working; must be in the future" }),
+    expires_at: InputTimestamp.optional().openapi({ description: "When the token stops working; must be in the future", example: "2099-01-01T00:00:00.000Z" }),
   })
   .openapi("CreatePrincipal");
 

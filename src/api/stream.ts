@@ -26,6 +26,22 @@ const StreamId = z
 
 const Ticket = z.string().min(1).max(200);
 
+/**
+ * One Server-Sent Event of the stream, as OpenAPI 3.1 describes an event
+ * stream: the schema of `text/event-stream` is that of each event, not of the
+ * body as one string. `data` is always one line of JSON.
+ */
+const StreamEventSchema = z
+  .object({
+    id: z.string().regex(STREAM_ID).optional().openapi({ description: "The position right after this message; absent on an `error` event" }),
+    event: z.string().openapi({ description: "`state`, `activity`, an event type (`ProcedureHeld`, ...), or `error`" }),
+    data: z.string().openapi({
+      description: "The message as one line of JSON: the procedure's state, `{items[]}` of entries, the event as /events shows it, or `{reason}`",
+      example: '{"procedure_id":"…","status":"Running",…}',
+    }),
+  })
+  .openapi("StreamEvent");
+
 const stream = createRoute({
   method: "get",
   path: "/v1/procedures/{id}/stream",
@@ -54,7 +70,7 @@ const stream = createRoute({
     101: { description: "Switching Protocols: the WebSocket stream" },
     200: {
       description: "The stream of the procedure's messages",
-      content: { "text/event-stream": { schema: z.string().openapi({ example: 'id: 3.0.state\nevent: state\ndata: {"procedure_id":"…","status":"Running",…}\n\n' }) } },
+      content: { "text/event-stream": { schema: StreamEventSchema } },
     },
     ...problemResponses(400, 401, 403, 404, 409, 503),
   },

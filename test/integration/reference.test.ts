@@ -47,6 +47,10 @@ describe("the API's own description", () => {
       expect(result.json.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     }
     expect(result.json.components.securitySchemes.bearer).toEqual({ type: "http", scheme: "bearer" });
+    // An event stream's schema is each event's (OpenAPI 3.1), not the body's as one string.
+    const stream = result.json.paths["/v1/procedures/{id}/stream"].get.responses["200"].content["text/event-stream"].schema;
+    expect(stream).toEqual({ $ref: "#/components/schemas/StreamEvent" });
+    expect(result.json.components.schemas.StreamEvent).toMatchObject({ type: "object", required: ["event", "data"] });
     const register = result.json.paths["/v1/procedures"].post;
     expect(register.requestBody.content["application/json"].schema).toBeDefined();
     expect(register.responses["401"].content["application/problem+json"]).toBeDefined();
