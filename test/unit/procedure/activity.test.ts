@@ -56,6 +56,19 @@ describe("decideActivities", () => {
     expect(decideActivities(approved.value.state, MANIFEST, [report("a", "action", 1, "ok")], new Set(), LOGBOOK).ok).toBe(true);
   });
 
+  it("refuses a step reported before the steps ahead of it are done, counting the done steps it is given", () => {
+    const running = SCENARIOS["Running (conducted)"]().state;
+    const last = MANIFEST.manifestKinds.length - 1;
+    const skip = [report("s", MANIFEST.manifestKinds[last]!, last, "ok")];
+    expect(decideActivities(running, MANIFEST, skip, new Set(), LOGBOOK)).toMatchObject({
+      ok: false,
+      refusal: { error_class: "StepOutOfOrder", detail: `entries[0]: step ${last} is reported before step 0 is done` },
+    });
+    const done = new Set(Array.from({ length: last }, (_, i) => i));
+    const decided = decideActivities(running, MANIFEST, skip, new Set(), { ...LOGBOOK, done_steps: done });
+    expect(decided.ok && decided.value.state.status).toBe("Completed");
+  });
+
   it("answers not found before a registration", () => {
     expect(decideActivities(null, null, [], new Set(), LOGBOOK)).toMatchObject({ ok: false, refusal: { error_class: "ProcedureNotFound" } });
   });
