@@ -52,7 +52,7 @@ import { accept, refuse, type Decision } from "./refusal";
 import { dueJobs, nextDueAt, pendingJob, requestJob, settleJob, systemClock, type Clock, type JobKind } from "./schedule";
 import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
-import { procedureView, summaryRow, type ProcedureView } from "./view";
+import { activeReplay, procedureView, summaryRow, type ProcedureView } from "./view";
 
 const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
@@ -466,7 +466,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   private view(state: ProcedureState): ProcedureView {
-    const replay = state.status === "Running" ? state.replay : null;
+    const replay = activeReplay(state);
     const kinds = replay ? (this.loadManifest()?.manifestKinds ?? []) : [];
     const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];
     return procedureView(state, this.currentProgress(), awaiting);

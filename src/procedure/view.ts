@@ -53,9 +53,14 @@ function identityAndStatus(state: ProcedureState) {
   };
 }
 
+/** The replay in progress: only a Running procedure replays (a later hold or the end leaves none). */
+export function activeReplay(state: ProcedureState): ProcedureState["replay"] {
+  return state.status === "Running" ? state.replay : null;
+}
+
 /** The procedure as the API returns it. */
 export function procedureView(state: ProcedureState, progress: ConductProgress, awaitingOperator: number[]): ProcedureView {
-  const replay = state.status === "Running" ? state.replay : null;
+  const replay = activeReplay(state);
   return {
     ...identityAndStatus(state),
     hold_claims: state.hold_claims,
