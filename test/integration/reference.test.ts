@@ -56,6 +56,22 @@ describe("the API's own description", () => {
     expect(register.responses["401"].content["application/problem+json"]).toBeDefined();
   });
 
+  it("links a procedure's responses to every operation on that procedure, each link naming an operation of the document", async () => {
+    const doc = (await call("/openapi.json", { token: null })).json;
+    const operations = new Map<string, string>();
+    for (const [path, methods] of Object.entries<Record<string, { operationId: string }>>(doc.paths)) {
+      for (const operation of Object.values(methods)) operations.set(operation.operationId, path);
+    }
+    const links = doc.paths["/v1/procedures"].post.responses["201"].links as Record<string, { operationId: string; parameters: Record<string, string> }>;
+    // The manifest and the resume point exist only after a conduct: no link from any procedure to them.
+    const onOneProcedure = [...operations]
+      .filter(([id, path]) => path.startsWith("/v1/procedures/{id}") && id !== "readManifest" && id !== "readResumePoint")
+      .map(([id]) => id);
+    expect(Object.values(links).map((l) => l.operationId).sort()).toEqual(onOneProcedure.sort());
+    for (const link of Object.values(links)) expect(link.parameters).toEqual({ id: "$response.body#/procedure_id" });
+    expect(doc.paths["/v1/procedures/{id}/hold"].post.responses["200"].links).toEqual(links);
+  });
+
   it("builds the document once per isolate and origin, each origin naming itself as the server", async () => {
     const app = new OpenAPIHono<AppEnv>();
     mountReference(app);
