@@ -46,6 +46,7 @@ export const ERROR_CLASSES = [
   "StepEntryInvalid",
   "StepIndexOutOfRange",
   "StepKindMismatch",
+  "StepOutOfOrder",
   "AcquisitionResumeRequiresOperator",
   "ActivityEntryTooLarge",
   "ActivityEventIdReused",

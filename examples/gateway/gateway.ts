@@ -61,20 +61,10 @@ export async function runGateway(options: GatewayOptions): Promise<Procedure> {
   const steps: Step[] = [...manifest.resolved_steps, ...manifest.resolved_closing_steps];
   const writer = await procedure.activityWriter({ ...options.writer, manifest });
   const run = new StepRunner(options, writer, log);
-  let warnedNoEvents = false;
 
-  /** Where to go on from after an interruption: the boundary of the last resume since `version`, else the service's suggestion. */
-  const boundarySince = async (version: number): Promise<number> => {
-    try {
-      const resumed = await procedure.lastResumeBoundary(version);
-      if (resumed !== null) return resumed;
-    } catch (error) {
-      if (!isProblem(error) || error.status !== 403) throw error;
-      if (!warnedNoEvents) log("this token may not read the event log (reader role): following the suggested resume point instead of the operator's boundary");
-      warnedNoEvents = true;
-    }
-    return (await procedure.resumePoint()).suggested_boundary;
-  };
+  /** Where to go on from after an interruption: the boundary of the replay the state shows, else the service's suggestion. */
+  const resumeFrom = async (current: Procedure): Promise<number> =>
+    current.replay_boundary ?? (await procedure.resumePoint()).suggested_boundary;
 
   let state = await procedure.read();
   let from = (await procedure.resumePoint()).suggested_boundary;
@@ -83,17 +73,16 @@ export async function runGateway(options: GatewayOptions): Promise<Procedure> {
       log(`procedure ${state.status}${state.last_status_reason ? `: ${state.last_status_reason}` : ""}`);
       return state;
     }
-    const since = state.version;
     if (state.status !== "Running") {
       log(`procedure ${state.status}${state.last_status_reason ? ` (${state.last_status_reason})` : ""}; waiting for an operator`);
       state = await poll(procedure, clock, pollMs, (s) => s.status === "Running" || TERMINAL.has(s.status));
-      if (state.status === "Running") from = await boundarySince(since);
+      if (state.status === "Running") from = await resumeFrom(state);
       continue;
     }
     log(from === 0 ? `running ${steps.length} steps` : `running from step ${from} of ${steps.length}`);
     const segment = await run.steps(steps, from, (index) => awaitGoAhead(index));
     state = await procedure.read();
-    if (segment !== "done" && state.status === "Running") from = await boundarySince(since);
+    if (segment !== "done" && state.status === "Running") from = await resumeFrom(state);
   }
 
   /** Before a replayed action or compute: wait until the operator's go-ahead takes it off the awaiting list. */

@@ -17,6 +17,7 @@ import { uuidv7 } from "../ids";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { decodeCursor, encodeCursor } from "./cursor";
+import { emptyBodyIsNone } from "./input";
 import { ProblemError, problemResponses } from "./problem";
 import { BEARER, InputTimestamp, Limit, Text, Timestamp, jsonBody, jsonResponse, pageResponse } from "./schemas";
 
@@ -63,7 +64,7 @@ const CreateBody = z
       .strictObject({ target_asset_ids: z.array(z.string().min(1).max(200)).min(1).max(100) })
       .optional()
       .openapi({ description: "Limit the principal to procedures with one of these target assets (not for admins)" }),
-    expires_at: InputTimestamp.optional().openapi({ description: "When the token stops working; must be in the future" }),
+    expires_at: InputTimestamp.optional().openapi({ description: "When the token stops working; must be in the future", example: "2099-01-01T00:00:00.000Z" }),
   })
   .openapi("CreatePrincipal");
 
@@ -115,9 +116,9 @@ const revoke = createRoute({
   operationId: "revokePrincipal",
   summary: "Revoke a principal: its token is refused from the next request on",
   description:
-    "Revoking again answers the principal as it is. The bootstrap admin cannot be revoked here (409 `PrincipalManagedElsewhere`): rotate the `ADMIN_TOKEN` secret.",
+    "The body is optional: no body, an empty body or `{}` revokes without a reason. Revoking again answers the principal as it is. The bootstrap admin cannot be revoked here (409 `PrincipalManagedElsewhere`): rotate the `ADMIN_TOKEN` secret.",
   security: BEARER,
-  middleware: [requires("RevokePrincipal")],
+  middleware: [requires("RevokePrincipal"), emptyBodyIsNone],
   request: {
     params: PrincipalIdParam,
     body: { ...jsonBody(z.strictObject({ reason: Text(500).optional() }).openapi("RevokePrincipal")), required: false },

@@ -64,6 +64,7 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   StepEntryInvalid: 422,
   StepIndexOutOfRange: 422,
   StepKindMismatch: 422,
+  StepOutOfOrder: 409,
   AcquisitionResumeRequiresOperator: 409,
   /** An activity entry's payload is larger than one entry may hold. */
   ActivityEntryTooLarge: 413,

@@ -81,6 +81,11 @@ export const ProcedureSchema = z
     completed_count: z.number().int(),
     in_flight_step_index: z.number().int().nullable(),
     last_activity_at: Timestamp.nullable(),
+    replay_boundary: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "The boundary of the replay in progress (the step a gateway resumes from); null unless Running in a replay" }),
     replay_awaiting_operator: z
       .array(z.number().int())
       .openapi({ description: "Replay steps (action, compute) a gateway may not report before an operator's go-ahead" }),
@@ -97,7 +102,35 @@ export const jsonResponse = <T extends z.ZodType>(description: string, schema: T
 export const pageResponse = <T extends z.ZodType>(description: string, item: T) =>
   jsonResponse(description, z.object({ items: z.array(item), next_cursor: z.string().nullable() }));
 
-export const procedureResponse = (description: string) => jsonResponse(description, ProcedureSchema);
+/**
+ * The operations on one procedure, which a response holding that procedure
+ * links to (OpenAPI links): a client, or a stateful fuzzer, follows its
+ * `procedure_id` from one to the next. Not the manifest and the resume point:
+ * those exist only once a conduct pinned steps.
+ */
+const PROCEDURE_OPERATIONS = [
+  "readProcedure",
+  "readProcedureEvents",
+  "startProcedure",
+  "conductProcedure",
+  "holdProcedure",
+  "resumeProcedure",
+  "completeProcedure",
+  "abortProcedure",
+  "truncateProcedure",
+  "conductProcedureFrom",
+  "authorizeReplayStep",
+  "appendActivities",
+  "pageActivities",
+  "issueStreamTicket",
+  "streamProcedure",
+] as const;
+
+const procedureLinks = Object.fromEntries(
+  PROCEDURE_OPERATIONS.map((operationId) => [operationId, { operationId, parameters: { id: "$response.body#/procedure_id" } }]),
+);
+
+export const procedureResponse = (description: string) => ({ ...jsonResponse(description, ProcedureSchema), links: procedureLinks });
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({
   required: true,

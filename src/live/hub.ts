@@ -34,10 +34,11 @@ export interface LiveLimits {
   socketBufferedBytes: number;
   /**
    * What one reconnect replays at most: the missed events, and the bytes of the
-   * missed entries. Further back, the client pages /events and /activities.
+   * missed events and entries together. Further back, the client pages
+   * /events and /activities.
    */
   replayEvents: number;
-  replayEntryBytes: number;
+  replayBytes: number;
   /** How often, at most, the stream check runs while watchers are open: keepalives and revoked principals. */
   checkIntervalMs: number;
 }
@@ -50,7 +51,7 @@ export const DEFAULT_LIMITS: LiveLimits = {
   sseQueuedBytes: 1024 * 1024,
   socketBufferedBytes: 1024 * 1024,
   replayEvents: 10_000,
-  replayEntryBytes: 8 * 1024 * 1024,
+  replayBytes: 8 * 1024 * 1024,
   // With the alarm's own delay, a stream of a revoked, rotated or expired token ends within 30 s.
   checkIntervalMs: 20_000,
 };
@@ -132,7 +133,7 @@ export class LiveFeed {
     if (after && beyond(after, position)) {
       return { error_class: "InvalidCursor", detail: "the id to resume after is not one this procedure's stream gave out" };
     }
-    if (after && replayTooLong(this.sql, after, position.version, this.limits.replayEvents, this.limits.replayEntryBytes)) {
+    if (after && replayTooLong(this.sql, after, position.version, { events: this.limits.replayEvents, bytes: this.limits.replayBytes })) {
       return {
         error_class: "StreamReplayTooLong",
         detail: "more followed that id than one reconnect replays: read /events and /activities, then open the stream without an id",

@@ -1,7 +1,7 @@
 // The activity rules of a procedure, pure: which entries of a gateway's batch
 // are new, whether the logbook is open, whether the batch is valid against the
 // pinned manifest, and what it does to the procedure (complete, abort, hold).
-import { judgeBatch, type BatchContext, type StepResult } from "../conduct/entries";
+import { judgeBatch, type BatchContext, type StepReport } from "../conduct/entries";
 import { requiresOperator } from "../conduct/replay";
 import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
@@ -16,12 +16,10 @@ export interface ManifestShape {
   manifestTargets: readonly string[];
 }
 
-type StepReport = { step_index: number; result: StepResult } | null;
-
 type BatchDecision = {
   /** The entries to record, in request order, and the step each reports (null in a free-form logbook). */
   fresh: ActivityEntryInput[];
-  steps: StepReport[];
+  steps: Array<StepReport | null>;
   duplicate_count: number;
   /** Nothing to write when empty and `fresh` is empty. */
   events: ProcedureEvent[];
@@ -32,13 +30,14 @@ type BatchDecision = {
  * Decides a gateway's batch. Duplicates are settled first, so a gateway that
  * retries the batch that ended the procedure is told it was recorded, not that
  * the logbook is closed. The whole batch is refused or none of it is.
+ * `ctx.done_steps` are the steps whose latest report is `ok`, for the step order.
  */
 export function decideActivities(
   state: ProcedureState | null,
   manifest: ManifestShape | null,
   entries: readonly ActivityEntryInput[],
   known: ReadonlySet<string>,
-  ctx: DecideContext & { logbook_id: string },
+  ctx: DecideContext & { logbook_id: string; done_steps: ReadonlySet<number> },
 ): Decision<BatchDecision> {
   if (state === null) return notFound(ctx.procedure_id);
   const seen = new Set(known);
@@ -62,6 +61,7 @@ export function decideActivities(
     on_failure: state.on_failure,
     replay: state.replay ? { boundary: state.replay.boundary, approved: state.replay.authorized } : null,
     stepCount: state.step_count ?? 0,
+    done: ctx.done_steps,
   };
   const judged = judgeBatch(batch, fresh, positions);
   if (!judged.ok) return refuse(judged.error_class, judged.detail);

@@ -5,7 +5,7 @@
 // The object knows which procedure it is from its own id, never from an argument.
 import { DurableObject } from "cloudflare:workers";
 import { inScope } from "../auth/grants";
-import { manifestOf } from "../conduct/entries";
+import { doneAfter, manifestOf } from "../conduct/entries";
 import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
 import { payloadToStep, type Step } from "../conduct/steps";
 import { database } from "../db/client";
@@ -53,7 +53,7 @@ import { accept, refuse, type Decision } from "./refusal";
 import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock } from "./schedule";
 import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
-import { procedureView, summaryRow, type ProcedureView } from "./view";
+import { activeReplay, procedureView, summaryRow, type ProcedureView } from "./view";
 
 const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
@@ -66,6 +66,8 @@ export class ProcedureObject extends DurableObject<Env> {
   private hasSchema: boolean;
   private state: ProcedureState | null = null;
   private progress: StoredProgress | null = null;
+  /** The steps whose latest report is ok, read once from the logbook and kept in step with each batch. */
+  private done: Set<number> | undefined;
   private manifest: PinnedSteps | null | undefined;
   private delivering: Promise<void> | null = null;
   /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
@@ -186,12 +188,16 @@ export class ProcedureObject extends DurableObject<Env> {
     const recorded = knownEntries(this.sql, entries.map((e) => e.event_id));
     const reused = reusedEventId(entries, recorded);
     if (reused) return reused;
-    const decided = decideActivities(state, this.loadManifest(), entries, new Set(recorded.keys()), { ...ctx, logbook_id: uuidv7() });
+    const done_steps = this.doneSteps();
+    const decided = decideActivities(state, this.loadManifest(), entries, new Set(recorded.keys()), { ...ctx, logbook_id: uuidv7(), done_steps });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
     const atVersion = state.version;
     if (fresh.length > 0) {
+      // Read again from storage should the commit fail part way.
+      this.done = undefined;
       await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion), failedStep(fresh));
+      this.done = doneAfter(done_steps, steps);
     }
     return accept({ event_count: fresh.length, duplicate_count });
   }
@@ -442,6 +448,10 @@ export class ProcedureObject extends DurableObject<Env> {
     this.deliverSoon();
   }
 
+  private doneSteps(): Set<number> {
+    return (this.done ??= this.hasSchema ? okStepIndexes(this.sql) : new Set());
+  }
+
   private currentProgress(): StoredProgress {
     return (this.progress ??= readProgress(this.sql));
   }
@@ -456,7 +466,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   private view(state: ProcedureState): ProcedureView {
-    const replay = state.status === "Running" ? state.replay : null;
+    const replay = activeReplay(state);
     const kinds = replay ? (this.loadManifest()?.manifestKinds ?? []) : [];
     const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];
     return procedureView(state, this.currentProgress(), awaiting);

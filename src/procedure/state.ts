@@ -23,7 +23,7 @@ export interface ProcedureState {
   stale_after_seconds: number | null;
 }
 
-function transition(state: ProcedureState, status: ProcedureStatus, at: string, reason: string | null): ProcedureState {
+function transition(state: ProcedureState, status: ProcedureStatus, at: string | null, reason: string | null): ProcedureState {
   return { ...state, status, last_status_changed_at: at, last_status_reason: reason };
 }
 
@@ -63,8 +63,10 @@ export function evolve(state: ProcedureState | null, event: ProcedureEvent): Pro
         stale_after_seconds: event.payload.stale_after_seconds ?? null,
       };
     case "ProcedureHeld":
+      // A claim added to a Held procedure changes no status: the time stays, so the
+      // watcher does not count it as progress; the reason names the newest claim.
       return {
-        ...transition(next, "Held", at, event.payload.reason),
+        ...transition(next, "Held", state.status === "Held" ? state.last_status_changed_at : at, event.payload.reason),
         hold_claims: [...state.hold_claims, { claim_id: event.payload.claim_id, cause: event.payload.cause }],
       };
     case "ProcedureHoldClaimReleased":

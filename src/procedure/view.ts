@@ -29,6 +29,8 @@ export interface ProcedureView {
   completed_count: number;
   in_flight_step_index: number | null;
   last_activity_at: string | null;
+  /** The replay in progress starts here; null unless Running in a replay. */
+  replay_boundary: number | null;
   replay_awaiting_operator: number[];
 }
 
@@ -51,8 +53,14 @@ function identityAndStatus(state: ProcedureState) {
   };
 }
 
+/** The replay in progress: only a Running procedure replays (a later hold or the end leaves none). */
+export function activeReplay(state: ProcedureState): ProcedureState["replay"] {
+  return state.status === "Running" ? state.replay : null;
+}
+
 /** The procedure as the API returns it. */
 export function procedureView(state: ProcedureState, progress: ConductProgress, awaitingOperator: number[]): ProcedureView {
+  const replay = activeReplay(state);
   return {
     ...identityAndStatus(state),
     hold_claims: state.hold_claims,
@@ -61,6 +69,7 @@ export function procedureView(state: ProcedureState, progress: ConductProgress, 
     completed_count: progress.completed_count,
     in_flight_step_index: progress.in_flight_step_index,
     last_activity_at: progress.last_activity_at,
+    replay_boundary: replay?.boundary ?? null,
     replay_awaiting_operator: awaitingOperator,
   };
 }

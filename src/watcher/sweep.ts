@@ -81,8 +81,10 @@ const WINDOWS: ReadonlyArray<{ window: WatchWindow; sql: string; dueBefore: (dep
   },
 ];
 
+// One seek per window on (watch_window, progress_at IS NULL): a range like
+// `watch_window IS NOT NULL` would read every undecided row in the index.
 const NO_STATUS_TIME_SQL = `SELECT count(*) AS n FROM procedure_summary INDEXED BY procedure_summary_watch
-  WHERE watch_window IS NOT NULL AND ${UNDECIDED} AND progress_at IS NULL`;
+  WHERE watch_window IN (${WINDOWS.map(({ window }) => `'${window}'`).join(", ")}) AND ${UNDECIDED} AND progress_at IS NULL`;
 
 /** Runs one tick and returns its summary (also logged as one JSON line and kept for GET /v1/watcher). */
 export async function runTick(deps: TickDeps): Promise<TickSummary> {
@@ -151,8 +153,9 @@ async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary>
       after = { watch_key: last.watch_key ?? "", procedure_id: last.procedure_id };
     }
   }
-  const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).first<{ n: number }>();
-  summary.deferred += unknown?.n ?? 0;
+  const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).all<{ n: number }>();
+  summary.rows_read += unknown.meta.rows_read ?? 0;
+  summary.deferred += unknown.results[0]?.n ?? 0;
   return summary;
 }
 

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { database } from "../../src/db/client";
+import { decisionPageQuery, insertDecisionStatement } from "../../src/db/decisions";
 import { summaryPageQuery, upsertSummary, type SummaryRow } from "../../src/db/summaries";
 import { uuidv7 } from "../../src/ids";
 import { call, command, expectProblem, registerProcedure, tokenFor } from "../helpers";
@@ -179,6 +180,56 @@ describe("listing by target asset", () => {
       after = page.results.length > limit ? rows[rows.length - 1]! : null;
     } while (after !== null);
     expect(seen).toEqual(mine.map((r) => r.procedure_id));
+  });
+
+  it("lists decisions for a scoped principal by walking its procedures, not every decision", async () => {
+    const db = database(env.DB);
+    const lab = `lab-${crypto.randomUUID()}`;
+    const bench = `${lab}-bench`;
+    const noise = `noise-${crypto.randomUUID()}`;
+    const decision = (subject_id: string, i: number) => ({
+      id: uuidv7(),
+      context: "ProcedureProgress",
+      choice: "Stall",
+      decided_by: "test",
+      rule: "test",
+      subject_id,
+      reasoning: "seeded",
+      inputs: {},
+      confidence_source: "self_reported",
+      parent_id: null,
+      override_kind: null,
+      recorded_at: new Date(base + 10_000_000 + i * 1000).toISOString(),
+    });
+    // 200 decisions about procedures outside the scope, newer than the scope's: the walk must not read them.
+    const others = Array.from({ length: 4 }, (_, i) => summary(500 + i, [noise]));
+    for (const row of others) await upsertSummary(db, row);
+    const noiseDecisions = Array.from({ length: 200 }, (_, i) => decision(others[i % others.length]!.procedure_id, 1000 + i));
+    await env.DB.batch(noiseDecisions.map((d) => insertDecisionStatement(env.DB, d as never)));
+    // One procedure on both scoped assets, so the walk meets it twice.
+    const mine = [summary(600, [lab]), summary(601, [lab, bench]), summary(602, [bench, noise])];
+    for (const row of mine) await upsertSummary(db, row);
+    const mineDecisions = mine.flatMap((row, p) => [decision(row.procedure_id, 2 * p), decision(row.procedure_id, 2 * p + 1)]);
+    await env.DB.batch(mineDecisions.map((d) => insertDecisionStatement(env.DB, d as never)));
+    const scopes = { target_asset_ids: [lab, bench] };
+
+    const limit = 2;
+    const seen: string[] = [];
+    let before: { recorded_at: string; id: string } | null = null;
+    do {
+      const { sql, params } = decisionPageQuery(db, { scopes }, before, limit).toSQL();
+      const page = await env.DB.prepare(sql).bind(...params).all<{ id: string; recorded_at: string }>();
+      // The scope's target rows and their procedures' decisions; never the 200 others.
+      expect(page.meta.rows_read).toBeLessThanOrEqual(4 * (mine.length + mineDecisions.length + 1));
+      const rows = page.results.slice(0, limit);
+      seen.push(...rows.map((r) => r.id));
+      before = page.results.length > limit ? rows[rows.length - 1]! : null;
+    } while (before !== null);
+    expect(seen).toEqual(mineDecisions.map((d) => d.id).reverse());
+
+    const reader = await call("/v1/principals", { body: { name: "scoped decisions reader", roles: ["reader"], scopes } });
+    const listed = await call("/v1/decisions?limit=100", { token: reader.json.token });
+    expect(listed.json.items.map((d: { id: string }) => d.id)).toEqual(mineDecisions.map((d) => d.id).reverse());
   });
 
   it("writes the targets with the summary's first insert: once however often delivered, never without the summary", async () => {

@@ -121,6 +121,32 @@ describe("revoking", () => {
     expect(await auditCount(principal_id)).toBe(trail.length);
   });
 
+  it.each([
+    ["no body", {}],
+    ["an empty JSON body", { rawBody: "", headers: { "content-type": "application/json" } }],
+    ["an empty JSON body with a charset", { rawBody: "", headers: { "content-type": "application/json; charset=utf-8" } }],
+    ["an empty JSON object", { body: {} }],
+  ])("takes %s as a revoke without a reason", async (_label, request) => {
+    const { principal_id, token } = await create({ name: "revoked without a reason" });
+    const revoked = await call(`/v1/principals/${principal_id}/revoke`, { method: "POST", ...request });
+    expect(revoked.status, revoked.text).toBe(200);
+    expect(revoked.json).toMatchObject({ principal_id, revoked_reason: null, revoked_at: expect.any(String) });
+    expectProblem(await call("/v1/me", { token }), 401, "Unauthenticated");
+    expect((await auditOf(principal_id)).filter((e) => e.action === "principal.revoked")).toEqual([
+      expect.objectContaining({ actor_id: BOOTSTRAP_ADMIN_ID, reason: null }),
+    ]);
+  });
+
+  it("refuses a body that is not the revoke's, writing nothing", async () => {
+    const { principal_id, token } = await create({ name: "kept" });
+    const before = await auditCount(principal_id);
+    expectProblem(await call(`/v1/principals/${principal_id}/revoke`, { rawBody: "{", headers: { "content-type": "application/json" } }), 400);
+    expectProblem(await call(`/v1/principals/${principal_id}/revoke`, { body: { reason: 7 } }), 400, "ValidationFailed");
+    expectProblem(await call(`/v1/principals/${principal_id}/revoke`, { body: { why: "x" } }), 400, "ValidationFailed");
+    expect((await call("/v1/me", { token })).status).toBe(200);
+    expect(await auditCount(principal_id)).toBe(before);
+  });
+
   it("refuses the bootstrap admin and an unknown principal, writing nothing", async () => {
     for (const path of ["revoke", "rotate"]) {
       expectProblem(await call(`/v1/principals/${BOOTSTRAP_ADMIN_ID}/${path}`, { method: "POST" }), 409, "PrincipalManagedElsewhere");

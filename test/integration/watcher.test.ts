@@ -308,6 +308,42 @@ describe("episodes", () => {
   });
 });
 
+describe("rows read", () => {
+  it("reads a few rows per window however many procedures are watched: the pages and the count of unknown status times seek", async () => {
+    const { id, startedAt } = await running();
+    await env.DB.prepare("UPDATE procedure_summary SET last_status_changed_at = NULL WHERE procedure_id = ?").bind(id).run();
+    // 300 watched procedures on every window, none of them due: a tick must not read them.
+    const fresh = new Date(startedAt).toISOString();
+    const watched = Array.from({ length: 300 }, (_, i) => ({
+      procedure_id: crypto.randomUUID(),
+      status: i % 3 === 1 ? "Held" : "Running",
+      watch_window: (["running", "held", "own"] as const)[i % 3],
+      stale_after_seconds: i % 3 === 2 ? 7200 : null,
+    }));
+    await env.DB.prepare(
+      `INSERT INTO procedure_summary (procedure_id, name, kind, target_asset_ids, status, registered_at, last_status_changed_at, hold_causes,
+                                      version, updated_at, watch_window, stale_after_seconds)
+       SELECT json_extract(value, '$.procedure_id'), 'watched', 'calibration', '[]', json_extract(value, '$.status'), ?2, ?2,
+              CASE json_extract(value, '$.status') WHEN 'Held' THEN '["operator"]' ELSE '[]' END, 2, ?2,
+              json_extract(value, '$.watch_window'), json_extract(value, '$.stale_after_seconds')
+       FROM json_each(?1) WHERE true`,
+    )
+      .bind(JSON.stringify(watched), fresh)
+      .run();
+    try {
+      const summary = await tick(startedAt + 60_000);
+      expect(summary).toMatchObject({ candidates: 0, deferred: 1, flagged: 0 });
+      // Each window's page seeks to its cutoff, and the count reads its one row per window.
+      expect(summary.rows_read).toBeLessThanOrEqual(12);
+      expect(summary.rows_read).toBeGreaterThan(0);
+    } finally {
+      await env.DB.prepare("DELETE FROM procedure_summary WHERE procedure_id IN (SELECT value FROM json_each(?))")
+        .bind(JSON.stringify(watched.map((w) => w.procedure_id)))
+        .run();
+    }
+  });
+});
+
 describe("the kill switch, authorization and configuration", () => {
   it("does nothing when the agent's actor is absent, deactivated, and resumes when reactivated", async () => {
     const { id, startedAt } = await running();
