@@ -1,0 +1,103 @@
+"""The activity writer against the running service: batches of up to 500 in the
+order entries were made, UUIDv7 ids, and what a refusal stops."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import Future
+
+import pytest
+from conftest import STEPS, registered
+
+from procedure_edge import Client, ProblemError
+
+
+def test_entries_go_in_batches_of_up_to_500_in_the_order_they_were_made(admin: Client) -> None:
+    pid = str(registered(admin).procedure_id)
+    admin.start(pid)
+    sent: list[int] = []
+    with admin.activity_writer(pid, flush_after=5.0) as writer:
+        real_send = writer._send
+        writer._send = lambda entries: (sent.append(len(entries)), real_send(entries))[1]
+        futures = [writer.append("reading", {"n": n}) for n in range(1200)]
+    assert all(future.done() and future.exception() is None for future in futures)
+    assert sent == [500, 500, 200]
+
+    logbook = list(admin.activities(pid))  # newest first
+    assert [entry.payload["n"] for entry in reversed(logbook)] == list(range(1200))
+    ids = [entry.event_id for entry in reversed(logbook)]
+    assert all(event_id.version == 7 for event_id in ids)
+    assert ids == sorted(ids, key=lambda event_id: event_id.bytes)
+
+
+def test_a_partial_batch_goes_after_flush_after(admin: Client) -> None:
+    pid = str(registered(admin).procedure_id)
+    admin.start(pid)
+    with admin.activity_writer(pid, flush_after=0.05) as writer:
+        future = writer.append("reading", {"n": 1}, sampled_at="2026-11-21T05:00:00.000Z")
+        future.result(timeout=10)  # no flush(): the timer sent it
+        assert writer.pending == 0
+    (entry,) = list(admin.activities(pid))
+    assert entry.sampled_at.isoformat().startswith("2026-11-21T05:00:00")
+
+
+def test_a_refused_batch_fails_what_is_queued_behind_it_until_reset(admin: Client) -> None:
+    pid = str(registered(admin).procedure_id)
+    admin.conduct(pid, STEPS)
+    writer = admin.activity_writer(pid)
+    try:
+        # A report for a step of the wrong kind is refused (422 StepKindMismatch): nothing is written.
+        bad = writer.append("check", {"step_index": 0, "result": "ok"})
+        with pytest.raises(ProblemError) as refused:
+            writer.flush()
+        assert refused.value.error_class == "StepKindMismatch"
+        assert isinstance(bad.exception(), ProblemError)
+        later: Future[None] = writer.ok(0)
+        assert later.exception() is refused.value
+        assert list(admin.activities(pid)) == []
+
+        writer.reset()
+        writer.in_flight(0)
+        writer.ok(0).result(timeout=10)
+    finally:
+        writer.close()
+    assert admin.get(pid).completed_count == 1
+
+
+def test_a_refused_heartbeat_does_not_take_step_reports_down(admin: Client, as_role: dict[str, Client]) -> None:
+    pid = str(registered(admin).procedure_id)
+    admin.conduct(pid, STEPS)
+    with as_role["gateway"].activity_writer(pid) as writer:
+        writer.in_flight(0)
+        refused = writer.heartbeat(99, progress=0.5)
+        assert isinstance(refused.exception(timeout=10), ProblemError)
+        writer.heartbeat(0, progress=0.5, message="ramping").result(timeout=10)
+        writer.ok(0)
+    kinds = [(entry.step_kind, entry.payload.get("result")) for entry in reversed(list(admin.activities(pid)))]
+    assert kinds == [("setpoint", "in_flight"), ("heartbeat", None), ("setpoint", "ok")]
+    assert admin.get(pid).completed_count == 1
+
+
+def test_step_reports_need_a_manifest(admin: Client) -> None:
+    pid = str(registered(admin).procedure_id)
+    admin.start(pid)
+    with admin.activity_writer(pid) as writer, pytest.raises(LookupError, match="manifest"):
+        writer.ok(0)
+
+
+def test_a_duplicate_event_id_is_counted_not_recorded(admin: Client) -> None:
+    pid = str(registered(admin).procedure_id)
+    admin.start(pid)
+    with admin.activity_writer(pid) as writer:
+        writer.append("reading", {"n": 1}).result(timeout=10)
+    (entry,) = list(admin.activities(pid))
+    again = {
+        "event_id": str(entry.event_id),
+        "step_kind": "reading",
+        "payload": {"n": 1},
+        "sampled_at": "2026-11-21T05:00:00.000Z",
+    }
+    fresh = {**again, "event_id": str(uuid.UUID(int=entry.event_id.int + 1))}
+    result = admin.append(pid, [again, fresh])
+    assert (result.event_count, result.duplicate_count) == (1, 1)
+    assert len(list(admin.activities(pid))) == 2
