@@ -3,8 +3,10 @@ order entries were made, UUIDv7 ids, and what a refusal stops."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import Future
+from typing import Any
 
 import pytest
 from conftest import STEPS, registered
@@ -16,10 +18,18 @@ def test_entries_go_in_batches_of_up_to_500_in_the_order_they_were_made(admin: C
     pid = str(registered(admin).procedure_id)
     admin.start(pid)
     sent: list[int] = []
+    all_made = threading.Event()
     with admin.activity_writer(pid, flush_after=5.0) as writer:
         real_send = writer._send
-        writer._send = lambda entries: (sent.append(len(entries)), real_send(entries))[1]
+
+        def send(entries: list[dict[str, Any]]) -> Any:
+            all_made.wait(10)  # the first full batch waits until every entry was made
+            sent.append(len(entries))
+            return real_send(entries)
+
+        writer._send = send
         futures = [writer.append("reading", {"n": n}) for n in range(1200)]
+        all_made.set()
     assert all(future.done() and future.exception() is None for future in futures)
     assert sent == [500, 500, 200]
 
