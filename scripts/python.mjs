@@ -2,8 +2,8 @@
 // creates clients/python/.venv when it is missing or older than
 // clients/python/pyproject.toml, installs the client (editable) with its
 // `bluesky` and `dev` extras from PyPI, then runs ruff, mypy --strict on the
-// package and pytest (which serves the Worker itself). Quiet on success:
-// only pytest's closing line is printed.
+// package and on the Python reference gateway, and pytest (which serves the
+// Worker itself). Quiet on success: only pytest's closing line is printed.
 //
 //   node scripts/python.mjs [test]           # the checks
 //   node scripts/python.mjs pytest [args]    # pytest alone, its output as it is
@@ -68,8 +68,10 @@ ensureEnvironment();
 
 switch (command) {
   case "test": {
-    must(run(join(BIN, "ruff"), ["check", "--quiet", "."], { quiet: true, cwd: PACKAGE }), "ruff");
+    const gateway = join(ROOT, "examples", "python-gateway");
+    must(run(join(BIN, "ruff"), ["check", "--quiet", "--config", "pyproject.toml", ".", gateway], { quiet: true, cwd: PACKAGE }), "ruff");
     must(run(join(BIN, "mypy"), [], { quiet: true, cwd: PACKAGE }), "mypy --strict");
+    must(run(join(BIN, "mypy"), ["--strict", gateway], { quiet: true, cwd: PACKAGE }), "mypy --strict on the gateway");
     const pytest = run(PYTHON, ["-m", "pytest", ...rest], { quiet: true, cwd: PACKAGE });
     if (pytest.status !== 0) process.exit(pytest.status ?? 1);
     const closing = pytest.stdout.trim().split("\n").at(-1);

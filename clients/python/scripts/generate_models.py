@@ -38,6 +38,10 @@ OPTIONS = [
     "--enum-field-as-literal",
     "all",
     "--disable-timestamp",
+    # The contract changes only by adding: an answer with fields this client does not know yet still reads,
+    # and they stay reachable (model_extra).
+    "--extra-fields",
+    "allow",
 ]
 
 

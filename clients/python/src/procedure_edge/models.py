@@ -10,11 +10,17 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 
 class HoldClaim(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     claim_id: UUID
     cause: Literal['operator', 'step-fault', 'driver-stand-down']
 
 
 class Procedure(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     procedure_id: UUID
     name: str
     kind: str
@@ -54,11 +60,17 @@ class Procedure(BaseModel):
 
 
 class Error(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     path: str
     message: str
 
 
 class Problem(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     type: str
     title: str
     status: int
@@ -126,7 +138,7 @@ class TargetAssetId(RootModel[str]):
 
 class RegisterProcedure(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     name: Annotated[str, Field(max_length=200, pattern='\\S')]
     kind: Annotated[str, Field(max_length=50, pattern='\\S')]
@@ -134,6 +146,9 @@ class RegisterProcedure(BaseModel):
 
 
 class ProcedureSummary(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     procedure_id: UUID
     name: str
     kind: str
@@ -166,6 +181,9 @@ class ProcedureSummary(BaseModel):
 
 
 class ProcedureEvent(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     version: int
     type: str
     payload: dict[str, Any]
@@ -177,7 +195,7 @@ class ProcedureEvent(BaseModel):
 
 class HoldProcedure(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     reason: Annotated[str, Field(max_length=500, pattern='\\S')]
     cause: Literal['operator', 'step-fault', 'driver-stand-down'] | None = 'operator'
@@ -185,7 +203,7 @@ class HoldProcedure(BaseModel):
 
 class ResumeProcedure(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     re_establishment_boundary: Annotated[int, Field(ge=0, le=10000)]
     cause: Literal['operator', 'step-fault', 'driver-stand-down'] | None = 'operator'
@@ -193,14 +211,14 @@ class ResumeProcedure(BaseModel):
 
 class AbortProcedure(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     reason: Annotated[str, Field(max_length=500, pattern='\\S')]
 
 
 class TruncateProcedure(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     reason: Annotated[str, Field(max_length=500, pattern='\\S')]
     interrupted_at: Annotated[
@@ -209,6 +227,9 @@ class TruncateProcedure(BaseModel):
 
 
 class Failure(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     source_kind: Literal['lifecycle']
     target: Literal['start']
     step_index: None
@@ -217,6 +238,9 @@ class Failure(BaseModel):
 
 
 class ConductResult(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     procedure_id: UUID
     step_count: int
     succeeded: bool
@@ -225,7 +249,7 @@ class ConductResult(BaseModel):
 
 class RequestStep1(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['setpoint']
     address: Annotated[str, Field(max_length=200, min_length=1)]
@@ -235,7 +259,7 @@ class RequestStep1(BaseModel):
 
 class RequestStep2(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['action']
     name: Annotated[str, Field(max_length=200, min_length=1)]
@@ -244,7 +268,7 @@ class RequestStep2(BaseModel):
 
 class Criterion(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['equals']
     expected: float | str | bool
@@ -252,7 +276,7 @@ class Criterion(BaseModel):
 
 class Criterion1(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['within_tolerance']
     expected: float
@@ -261,7 +285,7 @@ class Criterion1(BaseModel):
 
 class RequestStep3(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['check']
     address: Annotated[str, Field(max_length=200, min_length=1)]
@@ -270,7 +294,7 @@ class RequestStep3(BaseModel):
 
 class RequestStep4(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['capture']
     address: Annotated[str, Field(max_length=200, min_length=1)]
@@ -279,7 +303,7 @@ class RequestStep4(BaseModel):
 
 class RequestStep5(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['compute']
     command: Annotated[list[str], Field(min_length=1)]
@@ -291,7 +315,7 @@ class RequestStep5(BaseModel):
 
 class RequestStep6(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['scan']
     address: Annotated[str, Field(max_length=200, min_length=1)]
@@ -303,7 +327,7 @@ class RequestStep6(BaseModel):
 
 class Step1(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['setpoint']
     address: Annotated[str, Field(max_length=200, min_length=1)]
@@ -313,7 +337,7 @@ class Step1(BaseModel):
 
 class Step2(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['action']
     name: Annotated[str, Field(max_length=200, min_length=1)]
@@ -322,7 +346,7 @@ class Step2(BaseModel):
 
 class Criterion2(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['equals']
     expected: float | str | bool
@@ -330,7 +354,7 @@ class Criterion2(BaseModel):
 
 class Criterion3(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['within_tolerance']
     expected: float
@@ -339,7 +363,7 @@ class Criterion3(BaseModel):
 
 class Step3(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['check']
     address: Annotated[str, Field(max_length=200, min_length=1)]
@@ -348,7 +372,7 @@ class Step3(BaseModel):
 
 class Step4(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['capture']
     address: Annotated[str, Field(max_length=200, min_length=1)]
@@ -357,7 +381,7 @@ class Step4(BaseModel):
 
 class Step5(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['compute']
     command: Annotated[list[str], Field(min_length=1)]
@@ -372,6 +396,9 @@ class Step(RootModel[Step1 | Step2 | Step3 | Step4 | Step5]):
 
 
 class ResumePoint(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     suggested_boundary: int
     in_flight_step_index: int | None
     completed_count: int
@@ -379,12 +406,18 @@ class ResumePoint(BaseModel):
 
 
 class ReplayItem(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     step_index: int
     step: Step
     requires_operator: bool
 
 
 class ReplayPlan(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     procedure_id: UUID
     re_establishment_boundary: int
     replay: list[ReplayItem]
@@ -393,21 +426,21 @@ class ReplayPlan(BaseModel):
 
 class ConductFrom(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     re_establishment_boundary: Annotated[int, Field(ge=0, le=10000)]
 
 
 class GoAhead(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     step_index: Annotated[int, Field(ge=0, le=10000)]
 
 
 class ActivityEntryInput(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     event_id: UUID
     """
@@ -428,6 +461,9 @@ class ActivityEntryInput(BaseModel):
 
 
 class ActivityEntry(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     event_id: UUID
     step_kind: str
     payload: dict[str, Any]
@@ -442,7 +478,7 @@ class ActivityEntry(BaseModel):
 
 class Constituent(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     address: Annotated[str, Field(max_length=200, min_length=1)]
     scale: float
@@ -450,6 +486,9 @@ class Constituent(BaseModel):
 
 
 class Pseudoaxis(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     name: str
     constituents: list[Constituent]
     updated_at: Annotated[AwareDatetime, Field(examples=['2026-11-21T05:00:00.000Z'])]
@@ -458,12 +497,15 @@ class Pseudoaxis(BaseModel):
 
 class PseudoaxisDefinition(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     constituents: Annotated[list[Constituent], Field(max_length=32, min_length=1)]
 
 
 class Decision(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     id: UUID
     context: Literal['ProcedureProgress']
     choice: Literal['Stall']
@@ -479,6 +521,9 @@ class Decision(BaseModel):
 
 
 class Agent(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     actor_id: str
     kind: str
     rule: str
@@ -488,6 +533,9 @@ class Agent(BaseModel):
 
 
 class WatcherTick(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     started_at: Annotated[AwareDatetime, Field(examples=['2026-11-21T05:00:00.000Z'])]
     duration_ms: float
     outcome: Literal['disabled', 'agent-missing', 'agent-inactive', 'denied', 'ran']
@@ -506,6 +554,9 @@ class WatcherTick(BaseModel):
 
 
 class StreamTicket(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     ticket: Annotated[str, Field(max_length=200, min_length=1)]
     expires_at: Annotated[AwareDatetime, Field(examples=['2026-11-21T05:00:00.000Z'])]
     stream_path: str
@@ -515,11 +566,17 @@ class StreamTicket(BaseModel):
 
 
 class Filter(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     kind: str | None
     target_asset_id: str | None
 
 
 class Subscription(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     subscription_id: UUID
     url: str
     event_types: list[
@@ -547,13 +604,16 @@ class EventType(RootModel[str]):
 
 class SubscriptionFilter(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Annotated[str | None, Field(max_length=200, min_length=1)] = None
     target_asset_id: Annotated[str | None, Field(max_length=200, min_length=1)] = None
 
 
 class Delivery(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     delivery_id: UUID
     webhook_id: str
     event_type: Literal[
@@ -576,6 +636,9 @@ class Delivery(BaseModel):
 
 
 class Actor(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     actor_id: str
     kind: Literal['human', 'agent', 'service_account']
     name: str
@@ -585,7 +648,7 @@ class Actor(BaseModel):
 
 class Scopes(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     target_asset_ids: Annotated[
         list[TargetAssetId], Field(max_length=100, min_length=1)
@@ -594,7 +657,7 @@ class Scopes(BaseModel):
 
 class CreatePrincipal(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     name: Annotated[str, Field(max_length=200, pattern='\\S')]
     roles: Annotated[
@@ -614,17 +677,23 @@ class CreatePrincipal(BaseModel):
 
 
 class ScopesModel(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     target_asset_ids: list[str]
 
 
 class RevokePrincipal(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     reason: Annotated[str | None, Field(max_length=500, pattern='\\S')] = None
 
 
 class AuditEntry(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     audit_id: UUID
     action: Literal[
         'principal.created',
@@ -641,6 +710,9 @@ class AuditEntry(BaseModel):
 
 
 class Me(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     principal_id: str
     name: str
     roles: list[Literal['admin', 'operator', 'gateway', 'reader', 'watcher']]
@@ -654,25 +726,40 @@ class Me(BaseModel):
 
 
 class AppendActivitiesResult(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     event_count: int
     duplicate_count: int
 
 
 class TestSubscriptionResult(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     webhook_id: str
 
 
 class CreatePrincipalResult(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     principal_id: UUID
     token: str
 
 
 class RotatePrincipalResult(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     principal_id: UUID
     token: str
 
 
 class Manifest(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     resolved_steps: list[Step]
     resolved_closing_steps: list[Step]
     step_count: int
@@ -681,12 +768,15 @@ class Manifest(BaseModel):
 
 class AppendActivities(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     entries: Annotated[list[ActivityEntryInput], Field(max_length=500, min_length=1)]
 
 
 class Watcher(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     enabled: bool
     stale_after_seconds: int
     held_stale_after_seconds: int
@@ -699,6 +789,9 @@ class Watcher(BaseModel):
 
 
 class CreatedSubscription(Subscription):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     secret: str
     """
     The Standard Webhooks signing secret (whsec_…); shown only here
@@ -707,7 +800,7 @@ class CreatedSubscription(Subscription):
 
 class CreateSubscription(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     url: Annotated[
         str, Field(examples=['https://hooks.example.org/lab'], max_length=2000)
@@ -732,6 +825,9 @@ class CreateSubscription(BaseModel):
 
 
 class Principal(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
     principal_id: str
     name: str
     roles: list[Literal['admin', 'operator', 'gateway', 'reader', 'watcher']]
@@ -755,7 +851,7 @@ class Principal(BaseModel):
 
 class RequestStep7(BaseModel):
     model_config = ConfigDict(
-        extra='forbid',
+        extra='allow',
     )
     kind: Literal['repeat']
     times: Annotated[int, Field(ge=1, le=1000)]
