@@ -178,3 +178,16 @@ def test_principals_pseudoaxes_and_any_route(admin: Client) -> None:
 
     assert admin.request("GET", "/v1/me")["roles"] == ["admin"]
     assert admin.watcher() is not None
+
+
+def test_decisions_stream_tickets_and_refused_reads(admin: Client) -> None:
+    pid = str(registered(admin).procedure_id)
+    assert list(admin.decisions(subject_id=pid)) == []
+    ticket = admin.stream_ticket(pid)
+    assert ticket.model_dump()  # a single-use ticket for a browser's EventSource
+    with pytest.raises(ProblemError) as missing:
+        admin.manifest(pid)
+    assert (missing.value.status, missing.value.error_class) == (404, "ManifestNotFound")
+    with pytest.raises(ProblemError) as unknown:
+        admin.get(str(uuid.uuid4()))
+    assert (unknown.value.status, unknown.value.error_class) == (404, "ProcedureNotFound")

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from conftest import unique
+from conftest import eventually, unique
 
-from procedure_edge import Client, WebhookVerificationError, verify_webhook
+from procedure_edge import Client, ProblemError, WebhookVerificationError, verify_webhook
 
 Delivery = tuple[dict[str, str], bytes]
 
@@ -59,3 +59,22 @@ def test_a_delivery_verifies_with_the_subscription_secret(
     stale = {**headers, "webhook-timestamp": "1"}
     with pytest.raises(WebhookVerificationError):
         verify_webhook(subscription.secret, stale, body)
+
+
+def test_subscriptions_deliveries_and_deletion(admin: Client, receiver: tuple[str, queue.Queue[Delivery]]) -> None:
+    url, received = receiver
+    subscription = admin.create_subscription(url, ["procedure.held"], filter={"kind": "bake"})
+    sid = str(subscription.subscription_id)
+    assert sid in [str(s.subscription_id) for s in admin.subscriptions()]
+    assert admin.subscription(sid).filter is not None
+    admin.test_subscription(sid)
+    received.get(timeout=30)
+
+    def delivered() -> None:
+        assert [d.outcome for d in admin.deliveries(sid)] == ["delivered"]
+
+    eventually(delivered)
+    admin.delete_subscription(sid)
+    with pytest.raises(ProblemError) as gone:
+        admin.subscription(sid)
+    assert (gone.value.status, gone.value.error_class) == (404, "SubscriptionNotFound")
