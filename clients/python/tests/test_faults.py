@@ -155,3 +155,36 @@ def test_reads_give_up_after_max_attempts(service: LocalService) -> None:
     assert reads.call_count == 8
     # Exponential backoff (no jitter here): 0.125, 0.25, 0.5, ...
     assert sleeps == [0.125 * 2**n for n in range(7)]
+
+
+def test_a_cut_stream_is_reopened_from_the_last_id(service: LocalService, admin: Client, real: httpx.Client) -> None:
+    pid = str(registered(admin).procedure_id)
+    admin.start(pid)
+    admin.hold(pid, "inspect")
+    admin.resume(pid, 0)
+    admin.complete(pid)
+    # From just after the registration (version 1): the four events, then the final state.
+    whole = list(admin.follow(pid, after="1.0"))
+    assert len(whole) == 5
+
+    forward = forwarder(real)
+    opened: list[httpx.Request] = []
+
+    def cut_once(request: httpx.Request) -> httpx.Response:
+        opened.append(request)
+        answer = forward(request)
+        if len(opened) > 1:
+            return answer
+        # The connection drops after three whole messages and part of the fourth.
+        frames = answer.content.split(b"\n\n")
+        return httpx.Response(200, headers=answer.headers, content=b"\n\n".join(frames[:3]) + b"\n\n" + frames[3][:10])
+
+    router = respx.Router(assert_all_called=False)
+    router.get(path__regex=r"/stream$").mock(side_effect=cut_once)
+    sleeps: list[float] = []
+    with faulty_client(service, router, sleeps) as client:
+        resumed = list(client.follow(pid, after="1.0"))
+    assert [m.id for m in resumed] == [m.id for m in whole]
+    assert len(opened) == 2
+    assert opened[1].headers["last-event-id"] == whole[2].id
+    assert len(sleeps) == 1
