@@ -111,6 +111,34 @@ def test_a_pause_holds_the_procedure_until_the_run_resumes(admin: Client, RE: Ru
     assert [e.step_kind for e in logbook(admin, pid)] == ["run-start", "primary", "primary", "run-stop"]
 
 
+def test_a_run_aborted_while_paused_aborts_the_held_procedure(admin: Client, RE: RunEngine) -> None:
+    recorder = recorder_for(admin)
+    recorder.subscribe(RE)
+
+    @bpp.run_decorator()
+    def with_pause() -> Plan:
+        yield from bps.checkpoint()
+        yield from bps.trigger_and_read([det])
+        yield from bps.pause()
+        yield from bps.trigger_and_read([det])
+
+    with pytest.raises(RunEngineInterrupted):
+        RE(with_pause())
+    assert recorder.procedure_id is not None
+    assert admin.get(recorder.procedure_id).status == "Held"
+    assert RE.abort("sample lost").exit_status == "abort"
+    state = admin.get(recorder.procedure_id)
+    assert state.status == "Aborted"
+    assert state.last_status_reason is not None
+    assert state.last_status_reason.startswith("run abort")
+    # The stand-down ended with the run: resumed, the stop entry written, then aborted.
+    assert [event.type for event in admin.events(recorder.procedure_id)][-3:] == [
+        "ProcedureHeld",
+        "ProcedureResumed",
+        "ProcedureAborted",
+    ]
+
+
 def test_a_suspension_holds_the_procedure_while_it_lasts(admin: Client, RE: RunEngine) -> None:
     beam_dumped = Signal(name="beam_dumped", value=0)
 

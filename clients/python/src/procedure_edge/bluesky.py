@@ -14,7 +14,8 @@
   event) holds the procedure with cause ``driver-stand-down``; ``RE.resume()``,
   or the run's next event after a suspension, resumes it.
 - ``stop`` completes the procedure on success and aborts it with the exit
-  status and reason otherwise.
+  status and reason otherwise (a run that ends while paused is resumed first:
+  its stand-down is over, and a Held procedure's logbook takes no entries).
 - While a run is open and nothing else was sent for ``heartbeat_seconds``, a
   heartbeat entry keeps a long acquisition from looking stalled.
 
@@ -134,6 +135,8 @@ class ProcedureRecorder:
         self._stop_heartbeats()
         exit_status = str(doc.get("exit_status", "success"))
         reason = str(doc.get("reason") or "")
+        # A run that ends while paused ends the stand-down too; a Held procedure's logbook takes no entries.
+        self._resume()
         payload = {"exit_status": exit_status, "reason": reason, "num_events": jsonable(doc.get("num_events", {}))}
         self._append("run-stop", payload, doc.get("time"))
         try:
@@ -141,7 +144,6 @@ class ProcedureRecorder:
         finally:
             self._writer = None
         if exit_status == "success":
-            self._resume()
             self.client.complete(pid)
         else:
             self.client.abort(pid, f"run {exit_status}" + (f": {reason}" if reason else ""))
