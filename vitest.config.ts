@@ -46,7 +46,14 @@ export default defineConfig(async () => {
             cloudflareTest({
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
-                bindings: { ADMIN_TOKEN: TEST_ADMIN_TOKEN, WEBHOOK_SIGNING_KEY: TEST_WEBHOOK_SIGNING_KEY, TEST_MIGRATIONS: migrations },
+                bindings: {
+                  ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+                  WEBHOOK_SIGNING_KEY: TEST_WEBHOOK_SIGNING_KEY,
+                  TEST_MIGRATIONS: migrations,
+                  // The tests' own host and a page allowed to call /mcp (test/integration/mcp.test.ts).
+                  MCP_ALLOWED_HOSTS: "procedure-edge.test",
+                  MCP_ALLOWED_ORIGINS: "https://console.procedure-edge.test",
+                },
                 // Tests reach no network: a webhook delivery the local queue runs
                 // on its own (to a test subscription's made-up host) gets this
                 // answer, not a failed DNS look-up logged by the runtime. Tests

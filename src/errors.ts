@@ -59,9 +59,13 @@ export const ERROR_CLASSES = [
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",
   "UnknownEventType",
+  "DeliveryNotFound",
+  "DeliveryNotRedeliverable",
   // live progress
   "StreamWatcherLimitReached",
   "StreamReplayTooLong",
+  // the service itself
+  "ServiceOverloaded",
   "InternalError",
 ] as const;
 

@@ -31,12 +31,22 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/** The command each `requires` middleware checks, so other channels (MCP's tools/list) read a route's grant from the route itself. */
+const requiredCommands = new WeakMap<object, CommandName>();
+
 /** 403 unless the principal's roles grant `command`. */
 export function requires(command: CommandName) {
-  return createMiddleware<AppEnv>(async (c, next) => {
+  const middleware = createMiddleware<AppEnv>(async (c, next) => {
     if (!isAuthorized(c.var.principal, command)) {
       throw new ProblemError("Forbidden", `principal ${c.var.principal.principal_id} may not ${command}`);
     }
     await next();
   });
+  requiredCommands.set(middleware, command);
+  return middleware;
+}
+
+/** The command a route handler (as listed in `app.routes`) requires, if it is a `requires` middleware. */
+export function commandRequiredBy(handler: object): CommandName | undefined {
+  return requiredCommands.get(handler);
 }

@@ -80,10 +80,15 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   /** Not https, and not http to this machine (localhost, 127.0.0.1, [::1]). */
   WebhookUrlNotAllowed: 422,
   UnknownEventType: 422,
+  DeliveryNotFound: 404,
+  /** Only a `failed` delivery whose notification was kept, to a subscription still served, is sent again. */
+  DeliveryNotRedeliverable: 409,
   /** The procedure already has as many open streams of that kind as it serves; retry later. */
   StreamWatcherLimitReached: 503,
   /** More followed the id a reconnect names than one replay reads; page /events and /activities instead. */
   StreamReplayTooLong: 409,
+  /** A procedure's object is overloaded or briefly unavailable (the runtime marked the error retryable); `Retry-After` says when to try again. */
+  ServiceOverloaded: 503,
   InternalError: 500,
 };
 

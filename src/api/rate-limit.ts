@@ -2,6 +2,7 @@
 // body is read or a handler runs, so a request over the limit does nothing.
 // Activity ingest has its own budget: a busy gateway's batches must not eat
 // into the budget its other calls need, nor an operator's reads into ingest.
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
 import type { AppEnv } from "./context";
@@ -29,15 +30,20 @@ export function limiterFor(method: string, path: string): Limiter {
  * service, and a secret only they hold.
  */
 export const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
+  await spendRequest(c, c.req.method, c.req.path);
+  await next();
+});
+
+/** Spends one request of the principal's budget for `method path`; throws 429 RateLimited when it is spent. */
+export async function spendRequest(c: Context<AppEnv>, method: string, path: string): Promise<void> {
   // No principal yet: a stream opened by a single-use ticket, which a limited request issued.
   const principal_id = c.get("principal")?.principal_id;
-  if (principal_id === undefined || principal_id === BOOTSTRAP_ADMIN_ID) return next();
-  const limiter = limiterFor(c.req.method, c.req.path);
+  if (principal_id === undefined || principal_id === BOOTSTRAP_ADMIN_ID) return;
+  const limiter = limiterFor(method, path);
   const { success } = await c.env[limiter.binding].limit({ key: principal_id });
   if (!success) {
     throw new ProblemError("RateLimited", `principal ${principal_id} is over its request limit; retry after ${limiter.periodSeconds} s`, undefined, {
       "retry-after": String(limiter.periodSeconds),
     });
   }
-  await next();
-});
+}

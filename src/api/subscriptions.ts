@@ -60,7 +60,7 @@ const CreatedSubscriptionSchema = SubscriptionSchema.extend({
   secret: z.string().openapi({ description: "The Standard Webhooks signing secret (whsec_…); shown only here" }),
 }).openapi("CreatedSubscription");
 
-const DeliverySchema = z
+export const DeliverySchema = z
   .object({
     delivery_id: z.uuid(),
     webhook_id: z.string(),
@@ -72,7 +72,7 @@ const DeliverySchema = z
   })
   .openapi("Delivery");
 
-const IdParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+export const IdParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
 
 const create = createRoute({
   method: "post",
@@ -193,7 +193,7 @@ async function visible(c: { var: AppEnv["Variables"] }, id: string): Promise<Sto
 }
 
 const SubscriptionCursorSchema = z.object({ created_at: z.string(), subscription_id: z.string() });
-const DeliveryCursorSchema = z.object({ attempted_at: z.string(), delivery_id: z.string() });
+export const DeliveryCursorSchema = z.object({ attempted_at: z.string(), delivery_id: z.string() });
 
 export const subscriptionRoutes = createRouter()
   .openapi(create, async (c) => {
@@ -259,6 +259,6 @@ export const subscriptionRoutes = createRouter()
     const { cursor, limit } = c.req.valid("query");
     await visible(c, id);
     const before = cursor === undefined ? null : decodeCursor(cursor, DeliveryCursorSchema);
-    const page = await listDeliveries(c.var.db, id, before, limit);
+    const page = await listDeliveries(c.var.db, { subscription_id: id }, before, limit);
     return c.json({ items: page.rows.map((row) => DeliverySchema.parse(row)), next_cursor: page.next && encodeCursor(page.next) }, 200);
   });

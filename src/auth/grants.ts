@@ -59,6 +59,8 @@ export const ADMIN_COMMANDS = [
   "RevokePrincipal",
   "RotatePrincipal",
   "ReadAuditLog",
+  "ListDeliveries",
+  "RedeliverDelivery",
 ] as const;
 
 export type CommandName =

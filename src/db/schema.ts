@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { PrincipalScopes } from "../auth/grants";
 import type { PseudoaxisConstituent } from "../conduct/resolve";
+import type { Notification } from "../notify/events";
 import type { HoldCause } from "../procedure/events";
 import type { WatchWindow } from "../watcher/stall";
 
@@ -207,10 +208,14 @@ export const deliveries = sqliteTable(
     status_code: integer(),
     outcome: text().$type<"delivered" | "retrying" | "failed">().notNull(),
     attempted_at: text().notNull(),
+    /** The notification itself, kept on a `failed` row only, so an admin can send it again under its webhook-id. */
+    notification: text({ mode: "json" }).$type<Notification>(),
   },
   (t) => [
     index("deliveries_by_subscription").on(t.subscription_id, t.attempted_at, t.delivery_id),
     index("deliveries_by_webhook").on(t.webhook_id, t.subscription_id, t.outcome),
+    // GET /v1/deliveries?outcome=failed: a keyset walk, newest first.
+    index("deliveries_by_outcome").on(t.outcome, t.attempted_at, t.delivery_id),
   ],
 );
 

@@ -8,7 +8,7 @@
 // (an HTTP response is tied to the instance that serves it); they end with it.
 import type { ProcedureView } from "../procedure/view";
 import type { Refusal } from "../procedure/refusal";
-import { pendingJob, requestJob, settleJob, type Clock } from "../procedure/schedule";
+import { requestJob, settleJob, type Clock, type Job, type JobHandler } from "../procedure/schedule";
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
 import { SseWatcher } from "./sse";
@@ -266,14 +266,27 @@ export class LiveFeed {
   }
 
   /**
+   * The stream check as the object's scheduler runs it. A check that fails (a
+   * principal look-up that throws) is tried again after at most
+   * `checkIntervalMs`, so the bound on a revoked stream holds but for the
+   * outage itself.
+   */
+  readonly checkJob: JobHandler = {
+    run: (job) => this.check(job),
+    maxRetryMs: () => this.limits.checkIntervalMs,
+  };
+
+  /**
    * The stream-check job: a keepalive comment on every SSE stream, and every
    * stream of a principal no longer active closed. It runs at most every
    * `checkIntervalMs` and only while watchers are open, so a revoked token's
-   * stream stays open at most that long after the revocation.
+   * stream stays open at most that long after the revocation. Its row is
+   * settled only after the principals were read: a read that throws leaves
+   * the job pending for the scheduler to retry, never lost. One principal's
+   * failed read does not spare the others: every principal read is acted on
+   * before the failure is thrown.
    */
-  async check(): Promise<void> {
-    const job = pendingJob(this.sql, STREAM_CHECK_JOB);
-    if (job) settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
+  async check(job: Job): Promise<void> {
     for (const watcher of this.sse) watcher.comment("keepalive");
     const sockets = this.ctx.getWebSockets();
     const principals = new Set<string>([...this.sse].map((w) => w.principal_id));
@@ -281,11 +294,19 @@ export class LiveFeed {
       const attachment = socket.deserializeAttachment() as SocketAttachment | null;
       if (attachment) principals.add(attachment.principal_id);
     }
+    let failure: { error: unknown } | null = null;
     for (const principalId of principals) {
-      if (await this.host.isActive(principalId)) continue;
+      try {
+        if (await this.host.isActive(principalId)) continue;
+      } catch (error) {
+        failure ??= { error };
+        continue;
+      }
       for (const watcher of this.sse) if (watcher.principal_id === principalId) watcher.end("revoked", "the principal's token is no longer active");
       for (const socket of this.ctx.getWebSockets(principalTag(principalId))) closeSocket(socket, CLOSE.revoked);
     }
+    if (failure) throw failure.error;
+    settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
     if (this.sse.size > 0 || this.ctx.getWebSockets().length > 0) await this.scheduleCheck();
   }
 

@@ -49,7 +49,7 @@ import {
 } from "./logbook";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision } from "./refusal";
-import { dueJobs, nextDueAt, pendingJob, requestJob, settleJob, systemClock, type Clock, type JobKind } from "./schedule";
+import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock } from "./schedule";
 import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
@@ -69,14 +69,9 @@ export class ProcedureObject extends DurableObject<Env> {
   private delivering: Promise<void> | null = null;
   /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
   private timer: object | null = null;
-  /** The alarm this object set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
-  private alarmAt: number | null = null;
   private notifying: Promise<void> | null = null;
-  private readonly jobs: Record<JobKind, () => Promise<void>> = {
-    projection: () => this.runProjection(),
-    notify: () => this.runNotify(),
-    "stream-check": () => this.live.check(),
-  };
+  /** The object's timed work: the projection, the notification send and the stream check, each on its own. */
+  private readonly schedule: Scheduler;
   /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
   readonly live: LiveFeed;
 
@@ -84,6 +79,8 @@ export class ProcedureObject extends DurableObject<Env> {
   projectSummary: (row: SummaryRow) => Promise<void>;
   /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
   sendNotifications: (batch: Notification[]) => Promise<void>;
+  /** Whether a watcher's principal may keep its stream open (D1); a test may swap it to simulate an outage. */
+  principalIsActive: (principalId: string) => Promise<boolean>;
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
   clock: Clock = systemClock;
 
@@ -92,12 +89,20 @@ export class ProcedureObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
+    this.principalIsActive = async (id) => (await activePrincipalById(database(env.DB), id, this.clock.now())) !== null;
+    const clock: Clock = { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) };
     this.live = new LiveFeed(ctx, {
-      clock: { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) },
+      clock,
       current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: TERMINAL.has(this.state.status) },
       armAlarm: () => this.armAlarm(),
-      isActive: async (id) => (await activePrincipalById(database(env.DB), id, this.clock.now())) !== null,
+      isActive: (id) => this.principalIsActive(id),
     });
+    this.schedule = new Scheduler(
+      ctx.storage,
+      clock,
+      { projection: { run: () => this.runProjection() }, notify: { run: () => this.runNotify() }, "stream-check": this.live.checkJob },
+      () => ({ procedure_id: this.procedureId() }),
+    );
     // Answered by the runtime without waking the object, so an idle watcher's pings cost nothing.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     const applied = appliedMigrations(this.sql);
@@ -105,14 +110,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!this.hasSchema) return;
     if (!isCurrent(applied)) migrate(ctx.storage, applied);
     this.state = loadSnapshot(this.sql);
-    // A job committed just before the object stopped may have no alarm yet; an
-    // alarm already set (a retry's backoff) is left as it is.
-    if (nextDueAt(this.sql) !== null) {
-      void ctx.blockConcurrencyWhile(async () => {
-        this.alarmAt = await ctx.storage.getAlarm();
-        await this.armAlarm();
-      });
-    }
+    if (nextDueAt(this.sql) !== null) void ctx.blockConcurrencyWhile(() => this.schedule.resume());
   }
 
   // ---- commands -----------------------------------------------------------
@@ -293,12 +291,10 @@ export class ProcedureObject extends DurableObject<Env> {
 
   // ---- timed work -----------------------------------------------------------
 
-  /** Runs every job that is due, then re-arms the alarm for the earliest one left. */
+  /** Runs every job that is due, each on its own, then re-arms the alarm for the earliest one left. */
   override async alarm(): Promise<void> {
-    this.alarmAt = null;
     if (this.state === null) return;
-    for (const job of dueJobs(this.sql, this.clock.now())) await this.jobs[job.kind]();
-    await this.armAlarm();
+    await this.schedule.runDue();
   }
 
   /**
@@ -358,18 +354,9 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.delivering;
   }
 
-  /**
-   * Makes sure an alarm fires by `grace` after the earliest due job. An alarm
-   * already set earlier is kept: firing early costs one look at the schedule,
-   * while setting the alarm on every command would cost a storage write each.
-   */
-  private async armAlarm(grace = 0): Promise<void> {
-    const next = nextDueAt(this.sql);
-    if (next === null) return;
-    const at = next + grace;
-    if (this.alarmAt !== null && this.alarmAt <= at && this.alarmAt > this.clock.now()) return;
-    await this.ctx.storage.setAlarm(at);
-    this.alarmAt = at;
+  /** Makes sure an alarm fires by `grace` after the earliest due job (the scheduler keeps an earlier one). */
+  private armAlarm(grace = 0): Promise<void> {
+    return this.schedule.arm(grace);
   }
 
   /** The delivery a command asked for, on the object's own timer; the alarm is its backstop. */

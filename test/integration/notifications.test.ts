@@ -446,3 +446,86 @@ describe("deliveries", () => {
     expect(mine[0]!.headers["webhook-id"]).toBe(pinged.json.webhook_id);
   });
 });
+
+describe("whose subscriptions are served", () => {
+  async function operator() {
+    const created = await call("/v1/principals", { body: { name: `operator ${uuidv7()}`, roles: ["operator"] } });
+    expect(created.status).toBe(201);
+    return created.json as { principal_id: string; token: string };
+  }
+
+  /** A held procedure's notification, as its object committed it. */
+  async function heldNotification(target: string) {
+    const id = await registerProcedure({ target_asset_ids: [target] });
+    const object = await captureObject(id);
+    await command(id, "start");
+    await command(id, "hold", { reason: "sample swap" });
+    await object.flush();
+    return object.sent.splice(0);
+  }
+
+  it("stops a revoked principal's subscriptions, even deliveries fanned out before the revocation", async () => {
+    const target = asset();
+    const leaving = await operator();
+    const staying = await operator();
+    const gone = await subscribe({ url: "https://hooks.example.org/revoked", event_types: ["procedure.held"], filter: { target_asset_id: target } }, leaving.token);
+    const kept = await subscribe({ url: "https://hooks.example.org/kept", event_types: ["procedure.held"], filter: { target_asset_id: target } }, staying.token);
+    const byAdmin = await subscribe({ url: "https://hooks.example.org/admin", event_types: ["procedure.held"], filter: { target_asset_id: target } });
+
+    const before = await consume((await heldNotification(target)).map((notification) => ({ kind: "fanout", notification })));
+    expect(before.onward.map((m) => (m.kind === "delivery" ? m.subscription_id : null)).sort()).toEqual(
+      [gone.subscription_id, kept.subscription_id, byAdmin.subscription_id].sort(),
+    );
+    expect((await call(`/v1/principals/${leaving.principal_id}/revoke`, { method: "POST", body: { reason: "left the lab" } })).status).toBe(200);
+    const received = receiver();
+    const delivered = await consume(before.onward);
+    expect(delivered.result.retryMessages).toEqual([]);
+    expect(received.map((r) => r.url).sort()).toEqual(["https://hooks.example.org/admin", "https://hooks.example.org/kept"]);
+
+    const after = await deliverAll(await heldNotification(target));
+    expect(after.map((m) => (m.kind === "delivery" ? m.subscription_id : null)).sort()).toEqual([kept.subscription_id, byAdmin.subscription_id].sort());
+    expect(received.filter((r) => r.url === "https://hooks.example.org/revoked")).toEqual([]);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE subscription_id = ?").bind(gone.subscription_id).first())!.n).toBe(0);
+  });
+
+  it("stops an expired principal's subscriptions", async () => {
+    const target = asset();
+    const expiring = await operator();
+    const sub = await subscribe({ url: "https://hooks.example.org/expired", event_types: ["procedure.held"], filter: { target_asset_id: target } }, expiring.token);
+    const notifications = await heldNotification(target);
+    // Its expiry passes (the token was valid when it subscribed).
+    await env.DB.prepare("UPDATE principals SET expires_at = ? WHERE principal_id = ?").bind(new Date(Date.now() - 1000).toISOString(), expiring.principal_id).run();
+    const received = receiver();
+    expect(await deliverAll(notifications)).toEqual([]);
+    const direct = await consume([{ kind: "delivery", subscription_id: sub.subscription_id, notification: notifications[0]! }]);
+    expect(direct.result.explicitAcks).toEqual(["message-0"]);
+    expect(received).toEqual([]);
+  });
+});
+
+describe("a batch with one bad message", () => {
+  it("delivers the good subscription once and records the one whose secret does not decrypt, retrying only it until it fails", async () => {
+    const good = await subscribe({ url: "https://hooks.example.org/good", event_types: ["ping"] });
+    const bad = await subscribe({ url: "https://hooks.example.org/bad", event_types: ["ping"] });
+    // A ciphertext that no longer decrypts (a rotated WEBHOOK_SIGNING_KEY, a damaged row).
+    await env.DB.prepare("UPDATE subscriptions SET secret_ciphertext = ? WHERE subscription_id = ?").bind("v1.AAAAAAAAAAAAAAAA.AAAA", bad.subscription_id).run();
+    const notification: Notification = { webhook_id: `msg_${uuidv7()}`, type: "ping", timestamp: new Date().toISOString(), data: {}, subject: null };
+    const bodies: NotifyMessage[] = [bad, good].map((s) => ({ kind: "delivery", subscription_id: s.subscription_id, notification }));
+    const received = receiver();
+
+    const first = await consume(bodies, 1);
+    expect(first.result.explicitAcks).toEqual(["message-1"]);
+    expect(first.result.retryMessages.map((m) => m.msgId)).toEqual(["message-0"]);
+    expect(first.retryDelays).toEqual([RETRY_DELAYS_SECONDS[0]]);
+    // The queue retries only the bad one, up to its last attempt.
+    for (let attempts = 2; attempts <= MAX_DELIVERY_ATTEMPTS; attempts++) await consume([bodies[0]!], attempts);
+
+    expect(received.map((r) => r.url)).toEqual(["https://hooks.example.org/good"]);
+    verified(received[0]!, good.secret);
+    expect((await deliveryLog(good.subscription_id)).map((d) => d.outcome)).toEqual(["delivered"]);
+    const log = await deliveryLog(bad.subscription_id);
+    expect(log).toHaveLength(MAX_DELIVERY_ATTEMPTS);
+    expect(log[0]).toMatchObject({ attempt: MAX_DELIVERY_ATTEMPTS, status_code: null, outcome: "failed" });
+    expect(log.slice(1).every((d) => d.outcome === "retrying")).toBe(true);
+  });
+});
