@@ -67,13 +67,18 @@ def test_subscriptions_deliveries_and_deletion(admin: Client, receiver: tuple[st
     sid = str(subscription.subscription_id)
     assert sid in [str(s.subscription_id) for s in admin.subscriptions()]
     assert admin.subscription(sid).filter is not None
-    admin.test_subscription(sid)
+    ping = admin.test_subscription(sid)
     received.get(timeout=30)
 
     def delivered() -> None:
         assert [d.outcome for d in admin.deliveries(sid)] == ["delivered"]
 
     eventually(delivered)
+    (record,) = [d for d in admin.all_deliveries(outcome="delivered") if str(d.webhook_id) == str(ping.webhook_id)]
+    # Only a delivery that exhausted its attempts is sent again.
+    with pytest.raises(ProblemError) as refused:
+        admin.redeliver(str(record.delivery_id))
+    assert refused.value.error_class == "DeliveryNotRedeliverable"
     admin.delete_subscription(sid)
     with pytest.raises(ProblemError) as gone:
         admin.subscription(sid)

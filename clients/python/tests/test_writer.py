@@ -111,3 +111,4 @@ def test_a_duplicate_event_id_is_counted_not_recorded(admin: Client) -> None:
     result = admin.append(pid, [again, fresh])
     assert (result.event_count, result.duplicate_count) == (1, 1)
     assert len(list(admin.activities(pid))) == 2
+

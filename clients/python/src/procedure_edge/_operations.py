@@ -236,6 +236,17 @@ def deliveries(subscription_id: str, page_size: int = 100) -> Paged[m.Delivery]:
     return Paged(call, model(m.Delivery))
 
 
+def all_deliveries(
+    outcome: Literal["delivered", "retrying", "failed"] | None = None, page_size: int = 100
+) -> Paged[m.DeliveryRecord]:
+    query = drop_none({"outcome": outcome, "limit": page_size})
+    return Paged(Call("GET", "/v1/deliveries", identity, query=query), model(m.DeliveryRecord))
+
+
+def redeliver(delivery_id: str) -> Call[m.RedeliverDeliveryResult]:
+    return Call("POST", path("/v1/deliveries/{id}/redeliver", id=delivery_id), model(m.RedeliverDeliveryResult))
+
+
 # ---- actors, principals, audit ------------------------------------------------
 
 

@@ -243,6 +243,16 @@ class Client:
     def deliveries(self, subscription_id: str) -> Iterator[m.Delivery]:
         return self.iterate(ops.deliveries(subscription_id))
 
+    def all_deliveries(
+        self, outcome: Literal["delivered", "retrying", "failed"] | None = None
+    ) -> Iterator[m.DeliveryRecord]:
+        """Every subscription's deliveries, newest first; ``outcome="failed"``: those that exhausted their attempts."""
+        return self.iterate(ops.all_deliveries(outcome))
+
+    def redeliver(self, delivery_id: str) -> m.RedeliverDeliveryResult:
+        """Sends a delivery again, with its ``webhook-id``."""
+        return self.send(ops.redeliver(delivery_id))
+
     # ---- actors, principals, audit ----
 
     def actor(self, actor_id: str) -> m.Actor:
@@ -491,6 +501,14 @@ class AsyncClient:
 
     def deliveries(self, subscription_id: str) -> AsyncIterator[m.Delivery]:
         return self.iterate(ops.deliveries(subscription_id))
+
+    def all_deliveries(
+        self, outcome: Literal["delivered", "retrying", "failed"] | None = None
+    ) -> AsyncIterator[m.DeliveryRecord]:
+        return self.iterate(ops.all_deliveries(outcome))
+
+    async def redeliver(self, delivery_id: str) -> m.RedeliverDeliveryResult:
+        return await self.send(ops.redeliver(delivery_id))
 
     # ---- actors, principals, audit ----
 
