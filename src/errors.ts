@@ -48,6 +48,7 @@ export const ERROR_CLASSES = [
   "StepKindMismatch",
   "AcquisitionResumeRequiresOperator",
   "ActivityEntryTooLarge",
+  "ActivityEventIdReused",
   // other resources
   "ActorNotFound",
   "PrincipalNotFound",
@@ -58,6 +59,7 @@ export const ERROR_CLASSES = [
   // webhook subscriptions
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",
+  "SubscriptionLimitReached",
   "UnknownEventType",
   "DeliveryNotFound",
   "DeliveryNotRedeliverable",

@@ -84,6 +84,9 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
   return new ProblemError("InternalError", "an unexpected error occurred").response();
 }
 
+/** A correlation id a client may choose: 1-128 letters, digits and `. _ : -`; anything else is replaced by the service's own. */
+export const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** Request bodies above this are refused with 413 before they are read. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -110,7 +113,9 @@ function methodsByPath(routes: readonly Route[]): Array<{ pattern: RegExp; metho
 export function createApp() {
   const app = createRouter();
   app.use("*", async (c, next) => {
-    const correlationId = c.req.header("x-correlation-id")?.slice(0, 200) || uuidv7();
+    // A client's id is stored with every event the request appends: only a short, plain one is taken.
+    const offered = c.req.header("x-correlation-id");
+    const correlationId = offered !== undefined && CORRELATION_ID.test(offered) ? offered : uuidv7();
     c.set("correlation_id", correlationId);
     c.set("config", config(c.env));
     c.set("db", database(c.env.DB));

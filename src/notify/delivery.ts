@@ -40,6 +40,8 @@ export interface ConsumerDeps {
   d1: D1Database;
   queue: Queue<NotifyMessage>;
   signingKey: string;
+  /** PUBLIC_CONSOLE_URL: where Slack messages link to; null for no link. */
+  consoleUrl: string | null;
   fetch: typeof fetch;
   now: () => number;
 }
@@ -50,6 +52,7 @@ export function consumerDeps(env: Env): ConsumerDeps {
     d1: env.DB,
     queue: env.NOTIFICATIONS as Queue<NotifyMessage>,
     signingKey: config(env).webhookSigningKey,
+    consoleUrl: config(env).consoleUrl,
     fetch: (input, init) => fetch(input, init),
     now: () => Date.now(),
   };
@@ -217,7 +220,7 @@ async function attempt(
   try {
     let secret = secrets.get(subscription_id);
     if (!secret) secrets.set(subscription_id, (secret = decryptSecret(deps.signingKey, subscription_id, subscription.secret_ciphertext)));
-    body = subscription.format === "slack" ? slackBody(notification, subscription.origin) : standardBody(notification);
+    body = subscription.format === "slack" ? slackBody(notification, deps.consoleUrl) : standardBody(notification);
     headers = signedHeaders(await secret, notification.webhook_id, body, new Date(deps.now()));
   } catch (error) {
     console.error(JSON.stringify({ msg: "delivery not signed", subscription_id, webhook_id: notification.webhook_id, error: String(error) }));

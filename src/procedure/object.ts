@@ -14,12 +14,13 @@ import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
 import { failedStep, notificationsOf, type Notification, type StepFailure } from "../notify/events";
 import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
-import { activePrincipalById } from "../auth/principals";
-import { LiveFeed } from "../live/hub";
+import { activePrincipalById, principalHoldingToken } from "../auth/principals";
+import { config } from "../env";
+import { LiveFeed, type StreamHolder } from "../live/hub";
 import { parseStreamId } from "../live/position";
-import { issueTicket, redeemTicket, type StreamTicket } from "../live/tickets";
+import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../live/tickets";
 import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../live/wire";
-import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
+import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "./activity";
 import type {
   Access,
   Actor,
@@ -36,7 +37,7 @@ import type {
 import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent, RecordedEvent } from "./events";
 import {
-  knownEventIds,
+  knownEntries,
   latestRecordedAt,
   markMirrored,
   okStepIndexes,
@@ -79,8 +80,8 @@ export class ProcedureObject extends DurableObject<Env> {
   projectSummary: (row: SummaryRow) => Promise<void>;
   /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
   sendNotifications: (batch: Notification[]) => Promise<void>;
-  /** Whether a watcher's principal may keep its stream open (D1); a test may swap it to simulate an outage. */
-  principalIsActive: (principalId: string) => Promise<boolean>;
+  /** Whether a watcher's principal may keep its stream open with the token that opened it (D1); a test may swap it to simulate an outage. */
+  principalIsActive: (holder: StreamHolder) => Promise<boolean>;
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
   clock: Clock = systemClock;
 
@@ -89,13 +90,20 @@ export class ProcedureObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
-    this.principalIsActive = async (id) => (await activePrincipalById(database(env.DB), id, this.clock.now())) !== null;
+    this.principalIsActive = async ({ principal_id, token_hash }) => {
+      const db = database(env.DB);
+      // A socket accepted before streams were bound to tokens answers for its principal alone.
+      const holding = token_hash
+        ? principalHoldingToken(db, config(env).adminToken, principal_id, token_hash, this.clock.now())
+        : activePrincipalById(db, principal_id, this.clock.now());
+      return (await holding) !== null;
+    };
     const clock: Clock = { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) };
     this.live = new LiveFeed(ctx, {
       clock,
       current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: TERMINAL.has(this.state.status) },
       armAlarm: () => this.armAlarm(),
-      isActive: (id) => this.principalIsActive(id),
+      isActive: (holder) => this.principalIsActive(holder),
     });
     this.schedule = new Scheduler(
       ctx.storage,
@@ -175,8 +183,10 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!reached.ok) return reached;
     const state = reached.value;
     const ctx = this.context();
-    const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
-    const decided = decideActivities(state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
+    const recorded = knownEntries(this.sql, entries.map((e) => e.event_id));
+    const reused = reusedEventId(entries, recorded);
+    if (reused) return reused;
+    const decided = decideActivities(state, this.loadManifest(), entries, new Set(recorded.keys()), { ...ctx, logbook_id: uuidv7() });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
     const atVersion = state.version;
@@ -258,22 +268,25 @@ export class ProcedureObject extends DurableObject<Env> {
     const reached = this.reachable(watcher);
     if (!reached.ok) return refusalResponse(reached.refusal);
     const afterText = request.headers.get(AFTER_HEADER);
-    const opened = await this.live.open(request, watcher.principal_id, afterText ? parseStreamId(afterText) : null);
+    const holder = { principal_id: watcher.principal_id, token_hash: watcher.token_hash };
+    const opened = await this.live.open(request, holder, afterText ? parseStreamId(afterText) : null);
     return opened instanceof Response ? opened : refusalResponse(opened);
   }
 
-  /** A short-lived, single-use ticket that opens one stream of this procedure as `principalId`. */
-  async issueStreamTicket(principalId: string, access: Access): Promise<Decision<StreamTicket>> {
+  /** A short-lived, single-use ticket that opens one stream of this procedure as `holder` (a principal and its current token). */
+  async issueStreamTicket(holder: TicketHolder, access: Access): Promise<Decision<StreamTicket>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
-    return accept(await issueTicket(this.sql, principalId, this.clock.now()));
+    return accept(await issueTicket(this.sql, holder, this.clock.now()));
   }
 
-  /** Spends a ticket: the principal it was issued to. */
-  async redeemStreamTicket(ticket: string): Promise<Decision<{ principal_id: string }>> {
-    if (this.state === null) return this.notFound();
-    const principalId = await redeemTicket(this.sql, ticket, this.clock.now());
-    return principalId ? accept({ principal_id: principalId }) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
+  /**
+   * Spends a ticket: who it was issued to. A procedure nobody registered answers
+   * exactly as an unknown ticket, so the ticket path tells nobody which exist.
+   */
+  async redeemStreamTicket(ticket: string): Promise<Decision<TicketHolder>> {
+    const holder = this.state === null ? null : await redeemTicket(this.sql, ticket, this.clock.now());
+    return holder ? accept(holder) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
   }
 
   /** Watchers only listen; anything they send (other than the automatic ping) is ignored. */

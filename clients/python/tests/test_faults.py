@@ -157,7 +157,13 @@ def test_reads_give_up_after_max_attempts(service: LocalService) -> None:
     assert sleeps == [0.125 * 2**n for n in range(7)]
 
 
-def test_a_cut_stream_is_reopened_from_the_last_id(service: LocalService, admin: Client, real: httpx.Client) -> None:
+ERROR_FRAME = b'event: error\ndata: {"reason":"too-slow","detail":"reconnect with Last-Event-ID"}\n\n'
+
+
+@pytest.mark.parametrize("ending", ["cut", "error"])
+def test_a_stream_that_ends_early_is_reopened_from_the_last_id(
+    service: LocalService, admin: Client, real: httpx.Client, ending: str
+) -> None:
     pid = str(registered(admin).procedure_id)
     admin.start(pid)
     admin.hold(pid, "inspect")
@@ -175,9 +181,11 @@ def test_a_cut_stream_is_reopened_from_the_last_id(service: LocalService, admin:
         answer = forward(request)
         if len(opened) > 1:
             return answer
-        # The connection drops after three whole messages and part of the fourth.
+        # After three whole messages the connection drops in the middle of the fourth,
+        # or the service ends the stream with its final error message (which has no id).
         frames = answer.content.split(b"\n\n")
-        return httpx.Response(200, headers=answer.headers, content=b"\n\n".join(frames[:3]) + b"\n\n" + frames[3][:10])
+        tail = frames[3][:10] if ending == "cut" else ERROR_FRAME
+        return httpx.Response(200, headers=answer.headers, content=b"\n\n".join(frames[:3]) + b"\n\n" + tail)
 
     router = respx.Router(assert_all_called=False)
     router.get(path__regex=r"/stream$").mock(side_effect=cut_once)

@@ -12,6 +12,7 @@ import pytest
 from conftest import STEPS, registered
 
 from procedure_edge import Client, ProblemError
+from procedure_edge.uuidv7 import uuidv7_generator
 
 
 def test_entries_go_in_batches_of_up_to_500_in_the_order_they_were_made(admin: Client) -> None:
@@ -95,20 +96,25 @@ def test_step_reports_need_a_manifest(admin: Client) -> None:
         writer.ok(0)
 
 
-def test_a_duplicate_event_id_is_counted_not_recorded(admin: Client) -> None:
+def test_a_repeated_entry_is_counted_not_recorded(admin: Client) -> None:
     pid = str(registered(admin).procedure_id)
     admin.start(pid)
-    with admin.activity_writer(pid) as writer:
-        writer.append("reading", {"n": 1}).result(timeout=10)
-    (entry,) = list(admin.activities(pid))
-    again = {
-        "event_id": str(entry.event_id),
+    entry = {
+        "event_id": str(uuid7()),
         "step_kind": "reading",
         "payload": {"n": 1},
         "sampled_at": "2026-11-21T05:00:00.000Z",
     }
-    fresh = {**again, "event_id": str(uuid.UUID(int=entry.event_id.int + 1))}
-    result = admin.append(pid, [again, fresh])
+    assert admin.append(pid, [entry]).event_count == 1
+    fresh = {**entry, "event_id": str(uuid7())}
+    result = admin.append(pid, [entry, fresh])
     assert (result.event_count, result.duplicate_count) == (1, 1)
+    # An id names one entry: reusing it for other content is refused, and nothing of that batch is written.
+    with pytest.raises(ProblemError) as refused:
+        admin.append(pid, [{**entry, "payload": {"n": 2}}, {**entry, "event_id": str(uuid7())}])
+    assert refused.value.error_class == "ActivityEventIdReused"
     assert len(list(admin.activities(pid))) == 2
 
+
+def uuid7() -> uuid.UUID:
+    return uuid.UUID(uuidv7_generator()())

@@ -36,6 +36,12 @@ def _message(sse: ServerSentEvent) -> StreamMessage | None:
     return StreamMessage(id=sse.id, event=sse.event, data=json.loads(sse.data))
 
 
+def _ended_early(message: StreamMessage) -> bool:
+    """The service's final ``error`` message (a reader too slow, a token revoked): it ends the stream and
+    carries no id, so the stream is reopened from the last message; a refusal then raises ProblemError."""
+    return message.event == "error"
+
+
 def _terminal(message: StreamMessage) -> bool:
     return message.event == "state" and isinstance(message.data, dict) and message.data.get("status") in TERMINAL
 
@@ -90,9 +96,12 @@ def follow(
                     continue
                 for sse in EventSource(response).iter_sse():
                     message = _message(sse)
-                    if message is not None:
-                        session.seen(message)
-                        yield message
+                    if message is None:
+                        continue
+                    if _ended_early(message):
+                        break
+                    session.seen(message)
+                    yield message
         except httpx.TransportError:
             pass
         if session.ended:
@@ -116,9 +125,12 @@ async def afollow(
                     continue
                 async for sse in EventSource(response).aiter_sse():
                     message = _message(sse)
-                    if message is not None:
-                        session.seen(message)
-                        yield message
+                    if message is None:
+                        continue
+                    if _ended_early(message):
+                        break
+                    session.seen(message)
+                    yield message
         except httpx.TransportError:
             pass
         if session.ended:
