@@ -349,7 +349,7 @@ export class ProcedureObject extends DurableObject<Env> {
     this.timer = null;
     this.delivering = (async () => {
       const now = this.clock.now();
-      const row = summaryRow(this.state!, this.currentProgress().mirrored_activity_at, new Date(now).toISOString());
+      const row = summaryRow(this.state!, this.currentProgress(), new Date(now).toISOString());
       const outcome = await deliverSummary(this.projectSummary, row, job.attempts, now);
       settleJob(this.sql, job, outcome, this.clock.now() + PROJECTION_DELAY_MS);
     })().finally(() => {

@@ -16,6 +16,7 @@ type Route = { method: string; path: () => string; body?: unknown; denied: strin
 const ROUTES: Route[] = [
   { method: "POST", path: () => "/v1/procedures", body: { name: "n", kind: "k", target_asset_ids: [] }, denied: ["reader", "gateway"] },
   { method: "GET", path: () => "/v1/procedures", denied: ["gateway"] },
+  { method: "GET", path: () => "/v1/procedures?order=attention&q=procedure", denied: ["gateway"] },
   { method: "GET", path: () => `/v1/procedures/${id}`, denied: [] },
   { method: "GET", path: () => `/v1/procedures/${id}/events`, denied: ["gateway"] },
   { method: "GET", path: () => `/v1/procedures/${id}/manifest`, denied: [] },
