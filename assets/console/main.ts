@@ -4,7 +4,7 @@ import { ApiProblem } from "./api";
 import { decisionsView } from "./decisions";
 import { confirmAction } from "./dialog";
 import { h, replace } from "./dom";
-import { fleetView, type FleetFilter } from "./fleet";
+import { fleetFilter, fleetView } from "./fleet";
 import { clearProblem, problemOf, showProblem } from "./notice";
 import { procedureView } from "./procedure";
 import { forgetToken, signIn, storedToken, type Session } from "./session";
@@ -137,12 +137,7 @@ function start(session: Session) {
     if (path === "/decisions") return decisionsView(ctx);
     if (path === "/watcher") return watcherView(ctx);
     if (path === "/subscriptions") return subscriptionsView(ctx);
-    const params = new URLSearchParams(search);
-    const filter: FleetFilter = { status: params.get("status") ?? "", kind: params.get("kind") ?? "", asset: params.get("asset") ?? "" };
-    return fleetView(ctx, filter, (next) => {
-      const query = new URLSearchParams(Object.entries(next).filter(([, v]) => v !== "")).toString();
-      location.hash = query ? `#/?${query}` : "#/";
-    });
+    return fleetView(ctx, fleetFilter(new URLSearchParams(search)));
   }
 
   function route() {

@@ -24,13 +24,18 @@ export interface ProcedureSummary {
   version: number;
   registered_at: string;
   last_status_changed_at: string | null;
+  step_count: number | null;
+  completed_count: number;
+}
+
+/** A list row: the summary plus the projection's stall flag. */
+export interface ProcedureListRow extends ProcedureSummary {
+  stalled: boolean;
 }
 
 export interface Procedure extends ProcedureSummary {
   hold_claims: Array<{ claim_id: string; cause: string }>;
   last_status_reason: string | null;
-  step_count: number | null;
-  completed_count: number;
   in_flight_step_index: number | null;
   last_activity_at: string | null;
   replay_awaiting_operator: number[];

@@ -153,6 +153,45 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     await page.context().close();
   });
 
+  it("orders the fleet by what needs attention, searches as one types, and reads only the list to refresh", async () => {
+    const tag = uuidv7().slice(-6);
+    const kind = `fleet-${tag}`;
+    const registered = await callApi(server, operator, "POST", "/v1/procedures", { name: `Leak check ${tag}`, kind, target_asset_ids: ["line-2"] });
+    const defined: string = registered.json.procedure_id;
+    const running = await conducted(server, operator, `Bake-out ${tag}`, { kind });
+    const held = await conducted(server, operator, `Anneal ${tag}`, { kind });
+    expect((await callApi(server, operator, "POST", `/v1/procedures/${held}/hold`, { reason: "door open" })).status).toBe(200);
+    await projected(server, operator, held, "Held");
+    await projected(server, operator, running, "Running");
+
+    const { page, requested: mine, context } = await openPage(browser);
+    await signIn(page, server, operator);
+    await page.goto(`${server.baseUrl}/console#/?kind=${kind.toUpperCase()}`);
+    const order = () => page.locator("#fleet-rows tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-procedure-id")));
+    await expect.poll(order).toEqual([held, running, defined]);
+    expect(await page.locator("#filter-order").inputValue()).toBe("attention");
+
+    await page.locator("#filter-order").selectOption("oldest");
+    await expect.poll(order).toEqual([defined, running, held]);
+    expect(page.url()).toContain("order=oldest");
+
+    // Each keystroke narrows the list; the address keeps the search.
+    await page.locator("#filter-q").pressSequentially("bake", { delay: 30 });
+    await expect.poll(order).toEqual([running]);
+    expect(decodeURIComponent(page.url())).toContain("q=bake");
+    await page.locator("#filter-q").fill(`anneal ${tag}`);
+    await expect.poll(order).toEqual([held]);
+    await page.locator("#filter-q").fill("nothing-matches-this");
+    await page.locator("#fleet-rows .empty").waitFor();
+    await screenshot(page, "fleet-search");
+
+    // Refreshes read the list, never each row's procedure.
+    const perRow = mine.filter((url) => /\/v1\/procedures\/[0-9a-f-]{36}($|\?)/.test(url));
+    expect(perRow).toEqual([]);
+    expect(mine.some((url) => url.includes("/v1/decisions"))).toBe(false);
+    await context.close();
+  });
+
   it("holds and resumes a procedure from the page", async () => {
     const id = await conducted(server, operator, "Hold and resume");
     const page = await operatorPage();

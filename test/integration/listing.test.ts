@@ -280,15 +280,20 @@ describe("order and search", () => {
     const kind = `counts-${crypto.randomUUID().slice(0, 8)}`;
     const free = await registerProcedure({ kind });
     const id = await registerProcedure({ kind });
-    expect((await conduct(id, { steps: [STEPS.setpoint, STEPS.check] })).json.succeeded).toBe(true);
+    expect((await conduct(id, { steps: [STEPS.setpoint, STEPS.check, STEPS.setpoint] })).json.succeeded).toBe(true);
     const listed = async () => (await call(`/v1/procedures?kind=${kind}`)).json.items;
     expect(await listed()).toMatchObject([
       { procedure_id: free, step_count: null, completed_count: 0, stalled: false },
-      { procedure_id: id, step_count: 2, completed_count: 0 },
+      { procedure_id: id, step_count: 3, completed_count: 0 },
     ]);
     // The first entry moves the activity mirror at once, and the count with it.
     expect((await post(id, [entry({ step_kind: "setpoint", step_index: 0 })])).status).toBe(200);
-    expect((await listed())[1]).toMatchObject({ step_count: 2, completed_count: 1 });
+    expect((await listed())[1]).toMatchObject({ step_count: 3, completed_count: 1 });
+    // A completed step moves it again within the minute the mirror otherwise waits.
+    expect((await post(id, [entry({ step_kind: "check", step_index: 1, result: "in_flight" })])).status).toBe(200);
+    expect((await listed())[1]).toMatchObject({ completed_count: 1, status: "Running" });
+    expect((await post(id, [entry({ step_kind: "check", step_index: 1 })])).status).toBe(200);
+    expect((await listed())[1]).toMatchObject({ completed_count: 2, status: "Running" });
   });
 
   it("refuses a cursor issued for another order, and an unknown order", async () => {
