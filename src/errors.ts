@@ -55,6 +55,7 @@ export const ERROR_CLASSES = [
   "PrincipalRevoked",
   "AdminCannotBeScoped",
   "DecisionNotFound",
+  "TemplateNotFound",
   // webhook subscriptions
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",

@@ -76,6 +76,7 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   /** A scope narrows procedure access; an admin could lift it by creating an unscoped principal. */
   AdminCannotBeScoped: 422,
   DecisionNotFound: 404,
+  TemplateNotFound: 404,
   SubscriptionNotFound: 404,
   /** Not https, and not http to this machine (localhost, 127.0.0.1, [::1]). */
   WebhookUrlNotAllowed: 422,

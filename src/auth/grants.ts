@@ -18,6 +18,8 @@ export const READ_COMMANDS = [
   "ReadDecision",
   "ReadPseudoaxis",
   "ReadWatcher",
+  "ListTemplates",
+  "ReadTemplate",
 ] as const;
 
 export const OPERATOR_COMMANDS = [
@@ -32,6 +34,9 @@ export const OPERATOR_COMMANDS = [
   "ConductProcedureFrom",
   "AuthorizeReplayStep",
   "DefinePseudoaxis",
+  "PreviewConduct",
+  "SaveTemplate",
+  "DeleteTemplate",
   "CreateSubscription",
   "ListSubscriptions",
   "ReadSubscription",

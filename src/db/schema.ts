@@ -150,6 +150,22 @@ export const idempotencyKeys = sqliteTable(
   (t) => [primaryKey({ columns: [t.principal_id, t.idempotency_key] })],
 );
 
+/**
+ * Named conduct requests a lab shares: the steps (as requested, unresolved:
+ * a template resolves when a procedure is conducted from it), and the
+ * defaults the console fills in when one starts from it.
+ */
+export const templates = sqliteTable("templates", {
+  name: text().primaryKey(),
+  description: text(),
+  /** The kind a procedure started from the template is registered with; null: chosen each time. */
+  kind: text(),
+  /** The body of POST /v1/procedures/{id}/conduct, as validated when saved. */
+  conduct: text({ mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  updated_at: text().notNull(),
+  updated_by: text().notNull(),
+});
+
 export const pseudoaxes = sqliteTable("pseudoaxes", {
   name: text().primaryKey(),
   constituents: text({ mode: "json" }).$type<PseudoaxisConstituent[]>().notNull(),

@@ -119,6 +119,11 @@ const OPERATIONS: Operation[] = [
   { operationId: "readDecision", method: "GET", path: () => `/v1/decisions/${outsideDecision}`, roles: READERS, ok: { status: 200 }, scopedOk: { status: 404, error_class: "DecisionNotFound" } },
   { operationId: "definePseudoaxis", method: "PUT", path: () => `/v1/pseudoaxes/matrix-${RUN}`, body: () => ({ constituents: [{ address: "m", scale: 1, offset: 0 }] }), roles: OPERATOR, ok: { status: 200 } },
   { operationId: "readPseudoaxis", method: "GET", path: () => `/v1/pseudoaxes/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "PseudoaxisNotFound" } },
+  { operationId: "previewConduct", method: "POST", path: () => "/v1/conduct-preview", body: () => ({ steps: [{ kind: "action", name: "a", params: {} }] }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "saveTemplate", method: "PUT", path: () => `/v1/templates/matrix-${RUN}`, body: () => ({ conduct: { steps: [{ kind: "action", name: "a", params: {} }] } }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "readTemplate", method: "GET", path: () => `/v1/templates/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "TemplateNotFound" } },
+  { operationId: "listTemplates", method: "GET", path: () => "/v1/templates", roles: READERS, ok: { status: 200 } },
+  { operationId: "deleteTemplate", method: "DELETE", path: () => `/v1/templates/matrix-${RUN}-none`, roles: OPERATOR, ok: { status: 404, error_class: "TemplateNotFound" } },
   { operationId: "readWatcher", method: "GET", path: () => "/v1/watcher", roles: READERS, ok: { status: 200 } },
   { operationId: "readActor", method: "GET", path: () => `/v1/actors/${WATCHER_AGENT.id}`, roles: ADMIN, ok: { status: 200 } },
   { operationId: "activateActor", method: "POST", path: () => `/v1/actors/${WATCHER_AGENT.id}/activate`, roles: ADMIN, ok: { status: 200 } },
@@ -150,7 +155,8 @@ async function footprint(procedureId: string, caller: Caller) {
   const made = await env.DB.prepare("SELECT count(*) AS n FROM principals WHERE name = ?").bind(`matrix-made-${RUN}`).first<{ n: number }>();
   const axis = await env.DB.prepare("SELECT count(*) AS n FROM pseudoaxes WHERE updated_by = ?").bind(caller.principal_id).first<{ n: number }>();
   const subscriptions = await env.DB.prepare("SELECT count(*) AS n FROM subscriptions WHERE created_by = ?").bind(caller.principal_id).first<{ n: number }>();
-  return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n, subscriptions: subscriptions!.n };
+  const templates = await env.DB.prepare("SELECT count(*) AS n FROM templates WHERE updated_by = ?").bind(caller.principal_id).first<{ n: number }>();
+  return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n, subscriptions: subscriptions!.n, templates: templates!.n };
 }
 
 function send(op: Operation, id: string, caller: Caller) {

@@ -6,6 +6,15 @@ ALTER TABLE `procedure_summary` ADD `attention` integer GENERATED ALWAYS AS (CAS
 CREATE INDEX `procedure_summary_kind_nocase` ON `procedure_summary` ("kind" COLLATE NOCASE,`registered_at`,`procedure_id`);--> statement-breakpoint
 CREATE INDEX `procedure_summary_attention` ON `procedure_summary` (`attention`,`registered_at`,`procedure_id`);--> statement-breakpoint
 CREATE INDEX `procedure_targets_asset_nocase` ON `procedure_targets` ("asset_id" COLLATE NOCASE,`registered_at`,`procedure_id`);--> statement-breakpoint
+CREATE TABLE `templates` (
+	`name` text PRIMARY KEY NOT NULL,
+	`description` text,
+	`kind` text,
+	`conduct` text NOT NULL,
+	`updated_at` text NOT NULL,
+	`updated_by` text NOT NULL
+);
+--> statement-breakpoint
 -- The list's `q`: a full-text index of each procedure's name and kind (FTS5,
 -- words folded to lower case without diacritics), so a search reads the
 -- matching procedures, not every one. Contentless: it holds only the index,
