@@ -22,6 +22,7 @@ import {
   report,
   signIn,
   startService,
+  STEPS,
   tick,
   tokenFor,
   type Server,
@@ -190,6 +191,105 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     expect(perRow).toEqual([]);
     expect(mine.some((url) => url.includes("/v1/decisions"))).toBe(false);
     await context.close();
+  });
+
+  it("starts a procedure from a template: preview of the pinned list, start, a gateway's reports, Completed", async () => {
+    const tag = uuidv7().slice(-6);
+    const saved = await callApi(server, operator, "PUT", `/v1/templates/Quick bake ${tag}`, {
+      description: "heat, then open the valve",
+      kind: "thermal",
+      conduct: { steps: [STEPS.heat, STEPS.valve], on_failure: "hold" },
+    });
+    expect(saved.status).toBe(200);
+    const page = await operatorPage();
+    await page.goto(`${server.baseUrl}/console#/`);
+    await page.locator("#fleet-start").click();
+    await page.locator("#start-name").fill(`Bake from template ${tag}`);
+    await page.locator("#start-template").selectOption(`Quick bake ${tag}`);
+    await page.locator("#preview-count", { hasText: "2 steps will be pinned" }).waitFor();
+    expect(await page.locator("#start-kind").inputValue()).toBe("thermal");
+    expect(await page.locator("#start-preview li").allTextContents()).toEqual(["setpoint oven.zone_a ← 120 (verified)", 'action open_valve {"valve":"v3"}']);
+    await screenshot(page, "start-from-template", true);
+    await page.locator("#start-conducted").click();
+    await page.waitForURL(/#\/procedures\//);
+    const id = page.url().split("/procedures/")[1]!;
+    await statusIs(page, "Running");
+    await stepState(page, 0, "pending");
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "ok"), report("action", 1, "ok")]);
+    await statusIs(page, "Completed");
+    const state = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
+    expect(state.json).toMatchObject({ name: `Bake from template ${tag}`, kind: "thermal", step_count: 2, status: "Completed", on_failure: "hold" });
+    await page.context().close();
+  });
+
+  it("builds steps in the editor: add, reorder and remove, the service's refusals beside the fields, save as a template, and a start without steps", async () => {
+    const tag = uuidv7().slice(-6);
+    const page = await operatorPage();
+    await page.goto(`${server.baseUrl}/console#/start`);
+    await page.locator("#steps-add-kind").selectOption("setpoint");
+    await page.locator("#steps-add").click();
+    // Nothing filled in: the dry run's refusal names the fields, shown beside them.
+    await page.locator("#steps-0-address-error", { hasText: /expected string/ }).waitFor();
+    expect(await page.locator("#steps-0-address").getAttribute("aria-invalid")).toBe("true");
+    await page.locator("#steps-0-value-error", { hasText: /expected number/ }).waitFor();
+    expect(await page.locator("#start-conducted").isDisabled()).toBe(true);
+    await page.locator("#steps-0-address").fill("oven.zone_a");
+    await page.locator("#steps-0-value").fill("hot");
+    await page.locator("#steps-0-value-error", { hasText: /expected number/ }).waitFor();
+    await page.locator("#steps-0-value").fill("120");
+    await page.locator("#preview-count", { hasText: "1 step will be pinned" }).waitFor();
+    expect(await page.locator("#steps-0-address").getAttribute("aria-invalid")).toBeNull();
+
+    await page.locator("#steps-add-kind").selectOption("scan");
+    await page.locator("#steps-add").click();
+    await page.locator("#steps-1-address").fill("stage.x");
+    await page.locator("#steps-1-start").fill("0");
+    await page.locator("#steps-1-stop").fill("1");
+    await page.locator("#steps-1-points").fill("3");
+    await page.locator("#preview-count", { hasText: "4 steps will be pinned" }).waitFor();
+
+    await page.locator("#steps-add-kind").selectOption("repeat");
+    await page.locator("#steps-add").click();
+    await page.locator("#steps-2-steps-add-kind").selectOption("capture");
+    await page.locator("#steps-2-steps-add").click();
+    await page.locator("#steps-2-steps-0-address").fill("detector");
+    await page.locator("#steps-2-steps-0-capture_name").fill("frame");
+    await page.locator("#preview-count", { hasText: "6 steps will be pinned" }).waitFor();
+    await screenshot(page, "start-editor", true);
+
+    const kinds = () => page.locator("#step-editor > .editor-list > ol > li").evaluateAll((items) => items.map((i) => i.getAttribute("data-kind")));
+    await page.getByRole("button", { name: "Move step 2 up" }).click();
+    expect(await kinds()).toEqual(["scan", "setpoint", "repeat"]);
+    await expect.poll(() => page.locator("#start-preview li").first().textContent()).toContain("stage.x ← 0");
+    expect(await page.locator("#preview-count").textContent()).toContain("6 steps");
+    await page.getByRole("button", { name: "Remove step 1", exact: true }).click();
+    expect(await kinds()).toEqual(["setpoint", "repeat"]);
+    await page.locator("#preview-count", { hasText: "3 steps will be pinned" }).waitFor();
+
+    await page.locator("#start-kind").fill("thermal");
+    await page.locator("#template-name").fill(`Editor ${tag}`);
+    await page.locator("#save-template").click();
+    await page.locator("#template-status", { hasText: `Saved as "Editor ${tag}".` }).waitFor();
+    const template = await callApi(server, operator, "GET", `/v1/templates/${encodeURIComponent(`Editor ${tag}`)}`);
+    expect(template.json).toMatchObject({ kind: "thermal", conduct: { steps: [{ kind: "setpoint", address: "oven.zone_a", value: 120 }, { kind: "repeat", times: 2 }] } });
+
+    // Without steps: a free-form procedure, Running at once.
+    await page.locator("#start-name").fill(`Free-form ${tag}`);
+    await page.locator("#start-free").click();
+    await page.waitForURL(/#\/procedures\//);
+    await statusIs(page, "Running");
+    const id = page.url().split("/procedures/")[1]!;
+    expect((await callApi(server, operator, "GET", `/v1/procedures/${id}`)).json).toMatchObject({ name: `Free-form ${tag}`, step_count: null, status: "Running" });
+    await page.context().close();
+  });
+
+  it("shows a reader no way to start a procedure", async () => {
+    const page = await operatorPage(reader);
+    await page.goto(`${server.baseUrl}/console#/`);
+    await page.locator("#fleet-rows").waitFor();
+    expect(await page.locator("#fleet-start").count()).toBe(0);
+    expect(await page.locator('nav a[href="#/start"]').count()).toBe(0);
+    await page.context().close();
   });
 
   it("holds and resumes a procedure from the page", async () => {
