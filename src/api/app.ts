@@ -46,8 +46,8 @@ export function createRouter() {
       const target = (result as { target?: string }).target ?? "request";
       const more = issues.length - MAX_LISTED_ERRORS;
       const where = TARGETS[target] ?? "the request";
-      const listed = more > 0 ? `; ${issues.length} problems, ${more} of them not listed` : "";
-      const detail = `${where} does not match what this route accepts: see errors[] for each field and what it expects${listed}`;
+      const listed = more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : "";
+      const detail = `${where} does not match what this route accepts${listed}: see errors[] for each field and what it expects`;
       throw new ProblemError("ValidationFailed", detail, listedErrors(issues));
     },
   });

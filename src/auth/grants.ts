@@ -20,6 +20,7 @@ export const READ_COMMANDS = [
   "ReadWatcher",
   "ListTemplates",
   "ReadTemplate",
+  "ReadPrincipalNames",
 ] as const;
 
 export const OPERATOR_COMMANDS = [

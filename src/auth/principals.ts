@@ -9,7 +9,7 @@
 // Unknown tokens cost at most one D1 read per hash per UNKNOWN_TTL_MS, and at
 // most UNKNOWN_LOOKUPS_PER_SECOND reads per isolate per second in all, so bogus
 // tokens cannot be used to load D1.
-import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { beyond } from "../db/keyset";
 import { splitPage } from "../paging";
@@ -197,6 +197,12 @@ export async function rotatePrincipal(db: Database, current: PrincipalRecord, no
   const [updated] = await db.batch([rotate.returning({ principal_id: t.principal_id }), auditStatement(db, audit, rotatedNow)]);
   forgetPrincipal(current.principal_id);
   return updated.length === 1 ? { principal_id: current.principal_id, token } : null;
+}
+
+/** The names of the principals among `ids` (the bootstrap admin's too), for showing who ran a command. */
+export async function principalNames(db: Database, ids: readonly string[]): Promise<Array<{ principal_id: string; name: string }>> {
+  const stored = ids.length === 0 ? [] : await db.select({ principal_id: principals.principal_id, name: principals.name }).from(principals).where(inArray(principals.principal_id, [...ids]));
+  return ids.includes(BOOTSTRAP_ADMIN_ID) ? [{ principal_id: BOOTSTRAP_ADMIN_ID, name: BOOTSTRAP_ADMIN.name }, ...stored] : stored;
 }
 
 export interface PrincipalCursor {

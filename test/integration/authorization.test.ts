@@ -11,6 +11,7 @@ beforeAll(async () => {
   id = await registerProcedure();
 });
 
+const BOOTSTRAP = "01900000-0000-7000-8000-000000000001";
 type Route = { method: string; path: () => string; body?: unknown; denied: string[] };
 
 const ROUTES: Route[] = [
@@ -45,6 +46,7 @@ const ROUTES: Route[] = [
   { method: "PUT", path: () => "/v1/templates/t", body: { conduct: { steps: [{ kind: "action", name: "a", params: {} }] } }, denied: ["reader", "gateway"] },
   { method: "GET", path: () => "/v1/templates/t", denied: ["gateway"] },
   { method: "GET", path: () => "/v1/templates", denied: ["gateway"] },
+  { method: "GET", path: () => `/v1/principal-names?ids=${BOOTSTRAP}`, denied: ["gateway"] },
   { method: "DELETE", path: () => "/v1/templates/t", denied: ["reader", "gateway"] },
 ];
 

@@ -122,6 +122,7 @@ const OPERATIONS: Operation[] = [
   { operationId: "previewConduct", method: "POST", path: () => "/v1/conduct-preview", body: () => ({ steps: [{ kind: "action", name: "a", params: {} }] }), roles: OPERATOR, ok: { status: 200 } },
   { operationId: "saveTemplate", method: "PUT", path: () => `/v1/templates/matrix-${RUN}`, body: () => ({ conduct: { steps: [{ kind: "action", name: "a", params: {} }] } }), roles: OPERATOR, ok: { status: 200 } },
   { operationId: "readTemplate", method: "GET", path: () => `/v1/templates/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "TemplateNotFound" } },
+  { operationId: "readPrincipalNames", method: "GET", path: () => `/v1/principal-names?ids=${victim}`, roles: READERS, ok: { status: 200 } },
   { operationId: "listTemplates", method: "GET", path: () => "/v1/templates", roles: READERS, ok: { status: 200 } },
   { operationId: "deleteTemplate", method: "DELETE", path: () => `/v1/templates/matrix-${RUN}-none`, roles: OPERATOR, ok: { status: 404, error_class: "TemplateNotFound" } },
   { operationId: "readWatcher", method: "GET", path: () => "/v1/watcher", roles: READERS, ok: { status: 200 } },
