@@ -74,6 +74,7 @@ export interface ActivityEntry {
   step_kind: string;
   payload: Record<string, unknown>;
   recorded_at: string;
+  principal_id: string;
 }
 
 export interface Decision {

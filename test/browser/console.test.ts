@@ -138,6 +138,16 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     await stepState(page, 1, "ok");
     await stepState(page, 2, "in_flight");
     expect(await page.locator(`li[data-step-index="0"]`).getAttribute("data-state")).toBe("ok");
+    // How long the step took, from its first report to its ok.
+    expect(await page.locator(`li[data-step-index="0"] .step-took`).textContent()).toMatch(/^took \d+ s$/);
+    // The logbook: who reported, the payload collapsed until asked for.
+    const newest = page.locator("#logbook-title ~ div tbody tr").first();
+    await newest.locator(".who-ran", { hasText: "beamline-7" }).waitFor();
+    const payload = newest.locator("details.payload");
+    expect(await payload.getAttribute("open")).toBeNull();
+    expect(await payload.locator("pre").isVisible()).toBe(false);
+    await payload.locator("summary").click();
+    expect(await payload.locator("pre").textContent()).toContain('"step_index": 2');
     await screenshot(page, "procedure-running", true);
 
     await page.goto(`${server.baseUrl}/console#/?asset=oven-1`);
@@ -304,14 +314,26 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     await page.locator('#hold-claims li[data-cause="operator"]').waitFor();
     const held = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
     expect(held.json).toMatchObject({ status: "Held", last_status_reason: "door opened", hold_claims: [{ cause: "operator" }] });
+    // Held: no second Hold on offer, and how long it has been held.
+    expect(await page.getByRole("button", { name: "Hold", exact: true }).count()).toBe(0);
+    await page.locator("#held-for", { hasText: /^held for \d+ s$/ }).waitFor();
 
     await page.getByRole("button", { name: "Resume", exact: true }).click();
-    const boundary = page.getByRole("dialog").getByLabel(/boundary/);
+    const boundary = page.getByRole("dialog").getByLabel("Resume from step");
     expect(await boundary.inputValue()).toBe("0");
     await confirmDialog(page);
     await statusIs(page, "Running");
     const resumed = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
     expect(resumed.json).toMatchObject({ status: "Running", hold_claims: [] });
+    // The event log in plain words, with who ran each command and how long the hold lasted.
+    const resumedRow = page.locator('tr[data-event-type="ProcedureResumed"]');
+    await resumedRow.locator(".who-ran", { hasText: "alice" }).waitFor();
+    expect(await resumedRow.locator('td[data-label="Event"]').textContent()).toBe("Resumed");
+    expect(await resumedRow.locator('td[data-label="Details"]').textContent()).toMatch(/from step 0 · after a hold of \d+ s/);
+    expect(await page.locator('tr[data-event-type="ResolvedStepsRecorded"] td[data-label="Event"]').textContent()).toBe("Steps resolved and pinned");
+    // Times name their zone and give UTC on hover.
+    expect(await resumedRow.locator("time").getAttribute("title")).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+    expect(await resumedRow.locator("time").textContent()).toMatch(/UTC|GMT|[A-Z]{2,5}/);
     await page.context().close();
   });
 
@@ -330,11 +352,12 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     expect(await marker.evaluate((el) => el.nextElementSibling?.getAttribute("data-step-index"))).toBe("1");
     await screenshot(page, "procedure-held", true);
 
-    await page.getByRole("button", { name: "Conduct from step 1" }).click();
+    await page.getByRole("button", { name: "Resume from step 1" }).click();
     await confirmDialog(page);
     await statusIs(page, "Running");
     // The replayed action waits for the operator; the gateway is refused until then.
     await stepState(page, 2, "awaiting_go_ahead");
+    expect(await page.locator(`li[data-step-index="2"] .step-why`).textContent()).toContain("waits for an operator");
     const early = await callApi(server, gateway, "POST", `/v1/procedures/${id}/activities`, { entries: [report("action", 2, "in_flight")] });
     expect(early.json.error_class).toBe("AcquisitionResumeRequiresOperator");
 
@@ -392,6 +415,10 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
       await secret.waitFor();
       expect(await secret.textContent()).toMatch(/^whsec_/);
       expect(await page.locator("#subscription-secret-region").textContent()).toContain("shown only this once");
+      await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.baseUrl });
+      await page.locator("#subscription-secret-copy").click();
+      await page.locator("#subscription-secret-copied", { hasText: "Copied." }).waitFor();
+      expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await secret.textContent());
 
       const row = page.locator("tr[data-subscription-id]", { hasText: url });
       await row.waitFor();
@@ -416,17 +443,25 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
     }
   });
 
-  it("refuses a subscription to a URL the service will not post to, showing the problem, and writes nothing", async () => {
+  it("checks a subscription's fields before sending: a URL the service will not post to, no event type, no ping to choose; nothing is sent or written", async () => {
     const page = await operatorPage();
+    const posts: string[] = [];
+    page.on("request", (request) => {
+      if (request.method() === "POST" && request.url().endsWith("/v1/subscriptions")) posts.push(request.url());
+    });
     await page.goto(`${server.baseUrl}/console#/subscriptions`);
+    expect(await page.getByLabel("ping").count()).toBe(0);
+    await page.getByRole("button", { name: "Create subscription" }).click();
+    await page.locator("#subscription-url-error", { hasText: "full URL" }).waitFor();
+    expect(await page.locator("#subscription-types-error").textContent()).toBe("Choose at least one event type.");
     const url = `http://hooks-${uuidv7()}.example.org/`;
     await page.getByLabel("Receiver URL").fill(url);
     await page.getByLabel("procedure.held").check();
     await page.getByRole("button", { name: "Create subscription" }).click();
-    const problem = page.locator("#subscriptions-problem .problem");
-    await problem.waitFor();
-    expect(await problem.getAttribute("data-error-class")).toBe("WebhookUrlNotAllowed");
-    expect(await problem.locator(".problem-detail").textContent()).not.toBe("");
+    await page.locator("#subscription-url-error", { hasText: "only to https://" }).waitFor();
+    expect(await page.getByLabel("Receiver URL").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.locator("#subscription-types-error").textContent()).toBe("");
+    expect(posts).toEqual([]);
     const listed = await callApi(server, operator, "GET", "/v1/subscriptions?limit=100");
     expect(listed.json.items.some((s: { url: string }) => s.url === url)).toBe(false);
     await page.context().close();
@@ -472,10 +507,15 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
 
   it("shows a refused action's problem title and detail, and nothing is written", async () => {
     const id = await conducted(server, operator, "Already held");
-    const before = await callApi(server, operator, "POST", `/v1/procedures/${id}/hold`, { reason: "first hold" });
+    const running = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
     const page = await operatorPage();
+    // A page that has not heard of the hold yet (its stream down, its reads answered from before),
+    // so it still offers Hold, which the service refuses.
+    await page.route(/\/stream(-ticket)?(\?|$)/, (route) => route.abort());
+    await page.route(new RegExp(`/v1/procedures/${id}$`), (route) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(running.json) }));
+    const before = await callApi(server, operator, "POST", `/v1/procedures/${id}/hold`, { reason: "first hold" });
     await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
-    await statusIs(page, "Held");
+    await statusIs(page, "Running");
     await page.getByRole("button", { name: "Hold", exact: true }).click();
     await confirmDialog(page, { reason: "second hold" });
     const problem = page.getByRole("alert").locator(".problem");
