@@ -46,9 +46,10 @@ export function time(iso: string | null): HTMLElement | string {
   return h("time", { datetime: iso, title: utc }, timeFormat.format(new Date(iso)));
 }
 
-/** A duration in words a reader takes in at a glance: "45 s", "3 min 20 s", "2 h 5 min", "3 d 4 h". */
+/** A duration in words a reader takes in at a glance: "under 1 s", "45 s", "3 min 20 s", "2 h 5 min", "3 d 4 h". */
 export function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
+  if (ms < 1000) return "under 1 s";
+  const s = Math.round(ms / 1000);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);
   if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;

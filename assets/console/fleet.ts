@@ -12,7 +12,7 @@ const PAGE_SIZE = 25;
 const TYPING_PAUSE_MS = 250;
 
 export const ORDERS = [
-  ["attention", "Needs attention first"],
+  ["attention", "Attention first"],
   ["newest", "Newest first"],
   ["oldest", "Oldest first"],
 ] as const;
