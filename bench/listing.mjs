@@ -7,32 +7,26 @@
 // (POST /__bench/list), summing meta.rows_read over its statements.
 // Aim: every order reads about a page of rows, and a search reads about its
 // matches (the full-text index), never the whole projection.
-import { printTable } from "./lib.mjs";
+import { benchPost, printTable } from "./lib.mjs";
 
 export const title = "list orders and search at scale";
 
 const LIMIT = 50;
 const SEED_SLICE = 25_000;
 
-async function post(baseUrl, path, body) {
-  const res = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`POST ${path} -> ${res.status}: ${text.slice(0, 500)}`);
-  return JSON.parse(text);
-}
 
 /** Answers {rows: [], notes, print}: the listing has its own table. */
 export async function run({ baseUrl, opts }) {
   const notes = [];
   const results = [];
   const size = opts.sweepSizes[opts.sweepSizes.length - 1];
-  await post(baseUrl, "/__bench/clear");
+  await benchPost(baseUrl, "/__bench/clear");
   const nowMs = Date.now();
   for (let done = 0; done < size; done += SEED_SLICE) {
     const count = Math.min(SEED_SLICE, size - done);
-    await post(baseUrl, "/__bench/seed", { count, stalled: 0, held_fraction: 0.1, now_ms: nowMs, stale_after_seconds: 3600, held_stale_after_seconds: 86400 });
+    await benchPost(baseUrl, "/__bench/seed", { count, stalled: 0, held_fraction: 0.1, now_ms: nowMs, stale_after_seconds: 3600, held_stale_after_seconds: 86400 });
   }
-  await post(baseUrl, "/__bench/named", { word: "needle", count: 20 });
+  await benchPost(baseUrl, "/__bench/named", { word: "needle", count: 20 });
   const cases = [
     ["order=oldest", { order: "oldest" }],
     ["order=newest", { order: "newest" }],
@@ -42,7 +36,7 @@ export async function run({ baseUrl, opts }) {
     [`q=bench (all ${size} match)`, { order: "newest", q: "bench" }],
   ];
   for (const [label, body] of cases) {
-    const page = await post(baseUrl, "/__bench/list", { ...body, limit: LIMIT });
+    const page = await benchPost(baseUrl, "/__bench/list", { ...body, limit: LIMIT });
     results.push({ label, ...page });
   }
   for (const r of results.slice(0, 5)) {

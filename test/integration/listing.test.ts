@@ -98,28 +98,32 @@ describe("hold claims over HTTP", () => {
   });
 });
 
+/** A Defined summary registered `i` seconds after `baseMs`, with `over` on top. */
+function summaryAt(baseMs: number, i: number, over: Partial<SummaryRow> = {}): SummaryRow {
+  const at = new Date(baseMs + i * 1000).toISOString();
+  return {
+    procedure_id: uuidv7(),
+    name: `procedure ${i}`,
+    kind: "calibration",
+    target_asset_ids: [],
+    status: "Defined",
+    activity_logbook_id: null,
+    registered_at: at,
+    last_status_changed_at: at,
+    last_status_reason: null,
+    interrupted_at: null,
+    hold_causes: [],
+    stale_after_seconds: null,
+    version: 1,
+    last_activity_at: null,
+    updated_at: at,
+    ...over,
+  };
+}
+
 describe("listing by target asset", () => {
   const base = Date.parse("2026-01-01T00:00:00.000Z");
-  function summary(i: number, target_asset_ids: string[]): SummaryRow {
-    const at = new Date(base + i * 1000).toISOString();
-    return {
-      procedure_id: uuidv7(),
-      name: `procedure ${i}`,
-      kind: "calibration",
-      target_asset_ids,
-      status: "Defined",
-      activity_logbook_id: null,
-      registered_at: at,
-      last_status_changed_at: at,
-      last_status_reason: null,
-      interrupted_at: null,
-      hold_causes: [],
-      stale_after_seconds: null,
-      version: 1,
-      last_activity_at: null,
-      updated_at: at,
-    };
-  }
+  const summary = (i: number, target_asset_ids: string[]) => summaryAt(base, i, { target_asset_ids });
 
   it("reads about a page of rows per page however many procedures there are", async () => {
     const db = database(env.DB);
@@ -206,27 +210,7 @@ describe("listing by target asset", () => {
 
 describe("order and search", () => {
   const base = Date.parse("2026-02-01T00:00:00.000Z");
-  function row(i: number, over: Partial<SummaryRow> = {}): SummaryRow {
-    const at = new Date(base + i * 1000).toISOString();
-    return {
-      procedure_id: uuidv7(),
-      name: `procedure ${i}`,
-      kind: "calibration",
-      target_asset_ids: [],
-      status: "Defined",
-      activity_logbook_id: null,
-      registered_at: at,
-      last_status_changed_at: at,
-      last_status_reason: null,
-      interrupted_at: null,
-      hold_causes: [],
-      stale_after_seconds: null,
-      version: 1,
-      last_activity_at: null,
-      updated_at: at,
-      ...over,
-    };
-  }
+  const row = (i: number, over: Partial<SummaryRow> = {}) => summaryAt(base, i, over);
   const idsOf = (result: Awaited<ReturnType<typeof call>>) => result.json.items.map((i: { procedure_id: string }) => i.procedure_id);
 
   /** Follows next_cursor to the end with a small page. */
