@@ -85,7 +85,8 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
 
   function renderSummary(p: Procedure, stall: Decision | undefined) {
     title.textContent = p.name;
-    patch(summary, JSON.stringify([p, stall?.id]), () => [
+    const heldFor = p.status === "Held" && p.last_status_changed_at ? duration(Date.now() - Date.parse(p.last_status_changed_at)) : null;
+    patch(summary, JSON.stringify([p, stall?.id, heldFor]), () => [
       h(
         "dl",
         { class: "facts" },
@@ -101,7 +102,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
             "dd",
             { id: "last-change" },
             time(p.last_status_changed_at),
-            p.status === "Held" && p.last_status_changed_at ? h("div", { class: "muted", id: "held-for" }, `held for ${duration(Date.now() - Date.parse(p.last_status_changed_at))}`) : null,
+            heldFor ? h("div", { class: "muted", id: "held-for" }, `held for ${heldFor}`) : null,
           ),
         ),
         h("div", {}, h("dt", {}, "Last activity"), h("dd", {}, time(p.last_activity_at))),
