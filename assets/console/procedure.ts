@@ -316,7 +316,9 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       const after = events.at(-1)?.version ?? 0;
       const page = await ctx.api<Page<ProcedureEvent>>("GET", `/v1/procedures/${procedureId}/events${query({ after, limit: 500 })}`);
       if (page.items.length === 0) break;
-      events.push(...page.items);
+      // The stream, or another read, may have added some of these meanwhile: keep each version once.
+      const last = events.at(-1)?.version ?? 0;
+      events.push(...page.items.filter((e) => e.version > last));
     }
   }
 }

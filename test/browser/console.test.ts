@@ -340,6 +340,9 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     expect(await resumedRow.locator('td[data-label="Event"]').textContent()).toBe("Resumed");
     expect(await resumedRow.locator('td[data-label="Details"]').textContent()).toMatch(/from step 0 · after a hold of (under 1 s|\d+ s)/);
     expect(await page.locator('tr[data-event-type="ResolvedStepsRecorded"] td[data-label="Event"]').textContent()).toBe("Steps resolved and pinned");
+    // Each version once, however the stream and the reads interleaved.
+    const versions = await page.locator('#events-title ~ div tbody td[data-label="Version"]').allTextContents();
+    expect(versions).toEqual([...new Set(versions)]);
     // Times name their zone and give UTC on hover.
     expect(await resumedRow.locator("time").getAttribute("title")).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
     expect(await resumedRow.locator("time").textContent()).toMatch(/UTC|GMT|[A-Z]{2,5}/);
