@@ -22,12 +22,13 @@ import * as floor from "./floor.mjs";
 import { client, fmt, printTable, startServer } from "./lib.mjs";
 import * as ingest from "./ingest.mjs";
 import * as lifecycle from "./lifecycle.mjs";
+import * as listing from "./listing.mjs";
 import * as mcp from "./mcp.mjs";
 import * as notifications from "./notifications.mjs";
 import * as streams from "./streams.mjs";
 import * as sweep from "./sweep.mjs";
 
-const SECTIONS = { lifecycle, floor, ingest, sweep, auth, notifications, streams, mcp };
+const SECTIONS = { lifecycle, floor, ingest, sweep, listing, auth, notifications, streams, mcp };
 const AIM = 2;
 
 const USAGE = `usage: npm run bench -- [options]
@@ -38,8 +39,8 @@ const USAGE = `usage: npm run bench -- [options]
   --ingest-batches B      measured batches of 500 entries per ingest row (BENCH_INGEST_BATCHES, default 300)
   --ingest-concurrency C  batches in flight                  (BENCH_INGEST_CONCURRENCY, default 4)
   --ingest-warmup W       unmeasured batches before each ingest row (BENCH_INGEST_WARMUP, default 8)
-  --sweep-sizes LIST      procedures in conduct per watcher tick    (BENCH_SWEEP_SIZES, default 1000,10000,100000)
-  --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,auth,notifications,streams,mcp)
+  --sweep-sizes LIST      procedures in conduct per watcher tick    (BENCH_SWEEP_SIZES, default 1000,10000,100000; the listing section seeds the largest)
+  --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp)
   --verbose        show wrangler's output
   --keep           keep the temporary state directory`;
 

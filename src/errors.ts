@@ -57,6 +57,7 @@ export const ERROR_CLASSES = [
   "PrincipalRevoked",
   "AdminCannotBeScoped",
   "DecisionNotFound",
+  "TemplateNotFound",
   // webhook subscriptions
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",

@@ -12,6 +12,7 @@ import { principalRoutes } from "./api/principals";
 import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
 import { subscriptionRoutes } from "./api/subscriptions";
+import { templateRoutes } from "./api/templates";
 import { streamRoutes } from "./api/stream";
 import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
@@ -25,7 +26,7 @@ import { runTick } from "./watcher/sweep";
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, admin, principalRoutes, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, templateRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, admin, principalRoutes, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);

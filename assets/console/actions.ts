@@ -25,7 +25,8 @@ const ACTIONS: Action[] = [
     id: "hold",
     label: () => "Hold",
     command: "HoldProcedure",
-    when: inConduct,
+    // A Held procedure is already paused: a second operator claim is refused anyway.
+    when: (p) => p.status === "Running",
     confirm: (p) => ({
       title: `Hold ${p.name}`,
       message: "Adds an operator hold claim. Gateways' entries are refused until the procedure is resumed.",
@@ -42,22 +43,22 @@ const ACTIONS: Action[] = [
     when: (p) => p.status === "Held",
     confirm: (p, rp) => ({
       title: `Resume ${p.name}`,
-      message: "Releases the operator's claim (and any step-fault or stand-down claim with it) and runs again from the boundary.",
+      message: "Releases the operator's claim (and any step-fault or stand-down claim with it). The gateway runs again from the step you choose: steps before it stay done.",
       confirmLabel: "Resume",
-      boundary: { label: "Re-establishment boundary (step index)", value: rp?.suggested_boundary ?? 0, max: p.step_count ?? Number.MAX_SAFE_INTEGER },
+      boundary: { label: "Resume from step", value: rp?.suggested_boundary ?? 0, max: p.step_count ?? Number.MAX_SAFE_INTEGER },
     }),
     path: "resume",
     body: ({ boundary }) => ({ re_establishment_boundary: boundary }),
   },
   {
     id: "conduct-from",
-    label: (_p, rp) => `Conduct from step ${rp?.suggested_boundary ?? "?"}`,
+    label: (_p, rp) => `Resume from step ${rp?.suggested_boundary ?? "?"}`,
     command: "ConductProcedureFrom",
     when: (p, rp) => p.status === "Held" && rp !== null,
     confirm: (p, rp) => ({
-      title: `Conduct ${p.name} from step ${rp!.suggested_boundary}`,
-      message: `Resumes and replays the pinned steps from step ${rp!.suggested_boundary} on, the suggested boundary. Replayed action and compute steps wait for your go-ahead.`,
-      confirmLabel: "Conduct from here",
+      title: `Resume ${p.name} from step ${rp!.suggested_boundary}`,
+      message: `Steps before step ${rp!.suggested_boundary} stay done; the gateway runs the pinned steps again from step ${rp!.suggested_boundary} on, exactly as pinned. Replayed action and compute steps wait for your go-ahead, since running one again may repeat a physical effect.`,
+      confirmLabel: "Resume from here",
     }),
     path: "conduct-from",
     body: (_input, rp) => ({ re_establishment_boundary: rp!.suggested_boundary }),

@@ -26,13 +26,18 @@ export interface ProcedureSummary {
   version: number;
   registered_at: string;
   last_status_changed_at: string | null;
+  step_count: number | null;
+  completed_count: number;
+}
+
+/** A list row: the summary plus the projection's stall flag. */
+export interface ProcedureListRow extends ProcedureSummary {
+  stalled: boolean;
 }
 
 export interface Procedure extends ProcedureSummary {
   hold_claims: Array<{ claim_id: string; cause: string }>;
   last_status_reason: string | null;
-  step_count: number | null;
-  completed_count: number;
   in_flight_step_index: number | null;
   last_activity_at: string | null;
   replay_awaiting_operator: number[];
@@ -71,6 +76,7 @@ export interface ActivityEntry {
   step_kind: string;
   payload: Record<string, unknown>;
   recorded_at: string;
+  principal_id: string;
 }
 
 export interface Decision {

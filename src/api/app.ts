@@ -29,6 +29,14 @@ export function listedErrors(issues: readonly Issue[]): NonNullable<Problem["err
   }));
 }
 
+/** What each validation target is called in a refusal: a body that parsed is well-formed JSON, only its fields are wrong. */
+const TARGETS: Record<string, string> = {
+  json: "the JSON body",
+  query: "the query string",
+  param: "the path",
+  header: "a header",
+};
+
 /** A router whose request validation failures become 400 problems listing the offending fields. */
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
@@ -37,7 +45,9 @@ export function createRouter() {
       const issues = result.error.issues;
       const target = (result as { target?: string }).target ?? "request";
       const more = issues.length - MAX_LISTED_ERRORS;
-      const detail = `the ${target} is invalid${more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : ""}`;
+      const where = TARGETS[target] ?? "the request";
+      const listed = more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : "";
+      const detail = `${where} does not match what this route accepts${listed}: see errors[] for each field and what it expects`;
       throw new ProblemError("ValidationFailed", detail, listedErrors(issues));
     },
   });
@@ -64,7 +74,9 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
     const status = error.status;
     const error_class =
       status === 413 ? "PayloadTooLarge" : status === 400 ? "MalformedRequest" : status === 415 ? "UnsupportedMediaType" : "HttpError";
-    return new ProblemError(error_class, error.message || "request refused").response();
+    // The validator's own 415 names no remedy; the only one is to send JSON and say so.
+    const detail = status === 415 ? "send the body as JSON with the header content-type: application/json" : error.message || "request refused";
+    return new ProblemError(error_class, detail).response();
   }
   if (isOverloaded(error)) {
     console.warn(JSON.stringify({ msg: "object overloaded", method: request.method, url: request.url, correlation_id: correlationId, error: String(error) }));

@@ -8,6 +8,7 @@ import {
   createPrincipal,
   findPrincipal,
   listPrincipals,
+  principalNames,
   revokePrincipal,
   rotatePrincipal,
   type PrincipalRecord,
@@ -174,7 +175,36 @@ async function managed(db: Parameters<typeof findPrincipal>[0], id: string): Pro
   return row;
 }
 
+const names = createRoute({
+  method: "get",
+  path: "/v1/principal-names",
+  operationId: "readPrincipalNames",
+  summary: "The names of principals, for showing who ran a command",
+  description: "Event log and logbook entries carry a `principal_id`; this answers the names of up to 100 of them. Unknown ids are left out.",
+  security: BEARER,
+  middleware: [requires("ReadPrincipalNames")],
+  request: {
+    query: z.strictObject({
+      ids: z
+        .string()
+        .min(1)
+        .max(3_800)
+        .openapi({ description: "Principal ids, comma-separated (1-100)" })
+        .transform((text) => [...new Set(text.split(","))])
+        .pipe(z.array(z.string().min(1).max(100)).min(1).max(100)),
+    }),
+  },
+  responses: {
+    200: jsonResponse("The names of the principals found", z.object({ items: z.array(z.object({ principal_id: z.string(), name: z.string() })) }).openapi("PrincipalNames")),
+    ...problemResponses(400, 401, 403),
+  },
+});
+
 export const principalRoutes = createRouter()
+  .openapi(names, async (c) => {
+    const { ids } = c.req.valid("query");
+    return c.json({ items: await principalNames(c.var.db, ids) }, 200);
+  })
   .openapi(create, async (c) => {
     const { name, roles, scopes, expires_at } = c.req.valid("json");
     const now = new Date();

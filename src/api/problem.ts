@@ -79,6 +79,7 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   /** A scope narrows procedure access; an admin could lift it by creating an unscoped principal. */
   AdminCannotBeScoped: 422,
   DecisionNotFound: 404,
+  TemplateNotFound: 404,
   SubscriptionNotFound: 404,
   /** Not https, not http to a local development host, or a host deliveries must not reach (src/notify/webhook-url.ts). */
   WebhookUrlNotAllowed: 422,

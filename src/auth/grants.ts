@@ -18,6 +18,9 @@ export const READ_COMMANDS = [
   "ReadDecision",
   "ReadPseudoaxis",
   "ReadWatcher",
+  "ListTemplates",
+  "ReadTemplate",
+  "ReadPrincipalNames",
 ] as const;
 
 export const OPERATOR_COMMANDS = [
@@ -32,6 +35,9 @@ export const OPERATOR_COMMANDS = [
   "ConductProcedureFrom",
   "AuthorizeReplayStep",
   "DefinePseudoaxis",
+  "PreviewConduct",
+  "SaveTemplate",
+  "DeleteTemplate",
   "CreateSubscription",
   "ListSubscriptions",
   "ReadSubscription",

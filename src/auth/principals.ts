@@ -13,7 +13,7 @@
 // layer keeps one per client address; a valid token spends nothing): while the
 // address is over it, tokens this isolate has no entry for are not looked up,
 // so bogus tokens from one address can neither load D1 nor lock anyone else out.
-import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { beyond } from "../db/keyset";
 import { splitPage } from "../paging";
@@ -246,6 +246,12 @@ export async function rotatePrincipal(db: Database, current: PrincipalRecord, no
   const [updated] = await db.batch([rotate.returning({ principal_id: t.principal_id }), auditStatement(db, audit, rotatedNow)]);
   forgetPrincipal(current.principal_id);
   return updated.length === 1 ? { principal_id: current.principal_id, token } : null;
+}
+
+/** The names of the principals among `ids` (the bootstrap admin's too), for showing who ran a command. */
+export async function principalNames(db: Database, ids: readonly string[]): Promise<Array<{ principal_id: string; name: string }>> {
+  const stored = ids.length === 0 ? [] : await db.select({ principal_id: principals.principal_id, name: principals.name }).from(principals).where(inArray(principals.principal_id, [...ids]));
+  return ids.includes(BOOTSTRAP_ADMIN_ID) ? [{ principal_id: BOOTSTRAP_ADMIN_ID, name: BOOTSTRAP_ADMIN.name }, ...stored] : stored;
 }
 
 export interface PrincipalCursor {

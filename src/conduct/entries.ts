@@ -121,6 +121,11 @@ export function manifestOf(steps: readonly Step[]): { manifestKinds: StepKind[];
   return { manifestKinds: steps.map((s) => s.kind), manifestTargets: steps.map(stepTarget) };
 }
 
+/** A word with its indefinite article, as refusals say it: "an action", "a Held procedure". */
+export function withArticle(word: string): string {
+  return `${/^[aeiou]/i.test(word) ? "an" : "a"} ${word}`;
+}
+
 /** Cuts to `max` UTF-16 units without leaving half a surrogate pair behind. */
 export function cutText(text: string, max: number): string {
   if (text.length <= max) return text;
@@ -187,7 +192,7 @@ export function judgeBatch(
     const kind = ctx.manifestKinds[index];
     if (index >= ctx.stepCount || kind === undefined) return pastTheEnd(index);
     if (entry.step_kind !== kind) {
-      return refuse("StepKindMismatch", `step ${index} is a ${kind}, not a ${entry.step_kind}`);
+      return refuse("StepKindMismatch", `step ${index} is ${withArticle(kind)}, not ${withArticle(entry.step_kind)}`);
     }
     // A replayed action or compute may repeat a physical effect; only an operator can allow that.
     if (awaitsOperator(ctx.replay, index, kind)) {

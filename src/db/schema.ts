@@ -42,11 +42,27 @@ export const procedureSummary = sqliteTable(
     ),
     /** The progress_at of the stall episode the watcher already decided on. */
     stall_flagged_at: text(),
+    /** Pinned steps; null when not conducted. Written with each delivery. */
+    step_count: integer(),
+    /** Steps reported done, as of the delivery: a coarse mirror like last_activity_at. */
+    completed_count: integer().notNull().default(0),
+    /** The current stall episode has a Stall decision (the watcher flagged it and nothing progressed since). */
+    stalled: integer({ mode: "boolean" }).generatedAlwaysAs(
+      sql`watch_window IS NOT NULL AND stall_flagged_at IS NOT NULL AND stall_flagged_at = progress_at`,
+      { mode: "virtual" },
+    ),
+    /** The attention order's rank: 0 Held or stalled, 1 Running, 2 the rest. */
+    attention: integer().generatedAlwaysAs(
+      sql`CASE WHEN status = 'Held' OR stalled THEN 0 WHEN status = 'Running' THEN 1 ELSE 2 END`,
+      { mode: "virtual" },
+    ),
   },
   (t) => [
     index("procedure_summary_registered").on(t.registered_at, t.procedure_id),
     index("procedure_summary_status").on(t.status, t.registered_at, t.procedure_id),
-    index("procedure_summary_kind").on(t.kind, t.registered_at, t.procedure_id),
+    // Kinds match case-insensitively: the index carries the same collation, so the filter is a seek.
+    index("procedure_summary_kind_nocase").on(sql`${t.kind} COLLATE NOCASE`, t.registered_at, t.procedure_id),
+    index("procedure_summary_attention").on(t.attention, t.registered_at, t.procedure_id),
     // Only procedures in conduct whose current episode is not yet decided are in
     // this index, so a tick's cost follows the new candidates.
     index("procedure_summary_watch")
@@ -73,7 +89,11 @@ export const procedureTargets = sqliteTable(
     registered_at: text().notNull(),
     procedure_id: text().notNull(),
   },
-  (t) => [primaryKey({ columns: [t.asset_id, t.registered_at, t.procedure_id] })],
+  (t) => [
+    primaryKey({ columns: [t.asset_id, t.registered_at, t.procedure_id] }),
+    // The asset filter matches case-insensitively (scopes stay exact, on the key above).
+    index("procedure_targets_asset_nocase").on(sql`${t.asset_id} COLLATE NOCASE`, t.registered_at, t.procedure_id),
+  ],
 );
 
 export const principals = sqliteTable("principals", {
@@ -133,6 +153,22 @@ export const idempotencyKeys = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.principal_id, t.idempotency_key] })],
 );
+
+/**
+ * Named conduct requests a lab shares: the steps (as requested, unresolved:
+ * a template resolves when a procedure is conducted from it), and the
+ * defaults the console fills in when one starts from it.
+ */
+export const templates = sqliteTable("templates", {
+  name: text().primaryKey(),
+  description: text(),
+  /** The kind a procedure started from the template is registered with; null: chosen each time. */
+  kind: text(),
+  /** The body of POST /v1/procedures/{id}/conduct, as validated when saved. */
+  conduct: text({ mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  updated_at: text().notNull(),
+  updated_by: text().notNull(),
+});
 
 export const pseudoaxes = sqliteTable("pseudoaxes", {
   name: text().primaryKey(),

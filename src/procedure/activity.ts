@@ -1,7 +1,7 @@
 // The activity rules of a procedure, pure: which entries of a gateway's batch
 // are new, whether the logbook is open, whether the batch is valid against the
 // pinned manifest, and what it does to the procedure (complete, abort, hold).
-import { judgeBatch, type BatchContext, type StepReport } from "../conduct/entries";
+import { judgeBatch, withArticle, type BatchContext, type StepReport } from "../conduct/entries";
 import { requiresOperator } from "../conduct/replay";
 import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
@@ -52,7 +52,12 @@ export function decideActivities(
   const duplicate_count = entries.length - fresh.length;
   if (fresh.length === 0) return accept({ fresh, steps: [], duplicate_count, events: [], state });
   if (state.status !== "Running") {
-    return refuse("ProcedureStepsLogbookClosed", `a ${state.status} procedure accepts no activity`);
+    // A Defined procedure is the newcomer's case: say what opens the logbook.
+    const detail =
+      state.status === "Defined"
+        ? "a Defined procedure accepts no activity yet: conduct it (POST /v1/procedures/{id}/conduct) or start it without conduct (POST /v1/procedures/{id}/start) first"
+        : `${withArticle(state.status)} procedure accepts no activity`;
+    return refuse("ProcedureStepsLogbookClosed", detail);
   }
 
   const batch: BatchContext = {

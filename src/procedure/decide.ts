@@ -4,6 +4,7 @@ import type { ErrorClass } from "../errors";
 import { uuidv5 } from "../ids";
 import type { StepPayload } from "../conduct/steps";
 import type { HoldCause, OnFailure, ProcedureEvent, ProcedureStatus } from "./events";
+import { withArticle } from "../conduct/entries";
 import { accept, refuse, type Decision } from "./refusal";
 import { evolve, type ProcedureState } from "./state";
 
@@ -52,7 +53,7 @@ function stamp(ctx: DecideContext, drafts: EventDraft[]): ProcedureEvent[] {
 }
 
 function wrongStatus(error_class: ErrorClass, action: string, status: ProcedureStatus): Decision<never> {
-  return refuse(error_class, `cannot ${action} a ${status} procedure`);
+  return refuse(error_class, `cannot ${action} ${withArticle(status)} procedure`);
 }
 
 /** The refusal for a procedure this object does not hold. */

@@ -364,7 +364,7 @@ export class ProcedureObject extends DurableObject<Env> {
     this.timer = null;
     this.delivering = (async () => {
       const now = this.clock.now();
-      const row = summaryRow(this.state!, this.currentProgress().mirrored_activity_at, new Date(now).toISOString());
+      const row = summaryRow(this.state!, this.currentProgress(), new Date(now).toISOString());
       const outcome = await deliverSummary(this.projectSummary, row, job.attempts, now);
       settleJob(this.sql, job, outcome, this.clock.now() + PROJECTION_DELAY_MS);
     })().finally(() => {
@@ -425,9 +425,10 @@ export class ProcedureObject extends DurableObject<Env> {
     const { progress, armed, notified } = this.ctx.storage.transactionSync(() => {
       appendEvents(this.sql, events, state, actor);
       const notified = recordNotifications(this.sql, notifications) && requestJob(this.sql, NOTIFY_JOB, "notify", dueAt);
+      const completedBefore = record ? this.currentProgress().completed_count : 0;
       record?.();
       let progress = record ? readProgress(this.sql) : this.progress;
-      const mirror = progress !== null && mirrorDue(progress);
+      const mirror = progress !== null && mirrorDue(progress, record ? completedBefore : progress.completed_count);
       if (mirror) {
         markMirrored(this.sql, progress!.last_activity_at);
         progress = { ...progress!, mirrored_activity_at: progress!.last_activity_at };

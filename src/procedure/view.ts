@@ -74,12 +74,22 @@ export function procedureView(state: ProcedureState, progress: ConductProgress, 
   };
 }
 
-/** The projection row for this state; `mirroredActivityAt` is the coarse activity mirror. */
-export function summaryRow(state: ProcedureState, mirroredActivityAt: string | null, now: string): SummaryRow {
+/**
+ * The projection row for this state: `mirrored_activity_at` is the coarse
+ * activity mirror, and the step counts travel with it, so a list row carries
+ * its progress without a read of the procedure.
+ */
+export function summaryRow(
+  state: ProcedureState,
+  progress: { mirrored_activity_at: string | null; completed_count: number },
+  now: string,
+): SummaryRow {
   return {
     ...identityAndStatus(state),
     hold_causes: state.hold_claims.map((c) => c.cause),
-    last_activity_at: mirroredActivityAt,
+    step_count: state.step_count,
+    completed_count: progress.completed_count,
+    last_activity_at: progress.mirrored_activity_at,
     updated_at: now,
   };
 }

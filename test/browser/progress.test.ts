@@ -9,6 +9,7 @@ const entry = (payload: Record<string, unknown>): ActivityEntry => ({
   step_kind: "setpoint",
   payload,
   recorded_at: "2026-11-21T05:00:00.000Z",
+  principal_id: "gateway",
 });
 
 const stall = (subject_id: string, recorded_at: string): Decision => ({ id: `d-${subject_id}-${recorded_at}`, choice: "Stall", subject_id, reasoning: "", recorded_at });

@@ -62,8 +62,8 @@ export const STEPS = {
 };
 
 /** Registers and conducts a procedure; returns its id. */
-export async function conducted(server: Server, operator: string, name: string, options: { asset?: string; on_failure?: "abort" | "hold" } = {}) {
-  const registered = await callApi(server, operator, "POST", "/v1/procedures", { name, kind: "thermal", target_asset_ids: [options.asset ?? "oven-1"] });
+export async function conducted(server: Server, operator: string, name: string, options: { asset?: string; kind?: string; on_failure?: "abort" | "hold" } = {}) {
+  const registered = await callApi(server, operator, "POST", "/v1/procedures", { name, kind: options.kind ?? "thermal", target_asset_ids: [options.asset ?? "oven-1"] });
   if (registered.status !== 201) throw new Error(`register: ${registered.status}`);
   const id: string = registered.json.procedure_id;
   const result = await callApi(server, operator, "POST", `/v1/procedures/${id}/conduct`, {

@@ -263,3 +263,24 @@ describe("unknown tokens", () => {
     expectProblem(await call("/v1/me", { token: `bogus-${crypto.randomUUID()}`, headers: office }), 401, "Unauthenticated");
   });
 });
+
+describe("principal names", () => {
+  it("answers the names of the ids asked for (the bootstrap admin's and the watcher's too), leaving out unknown ones", async () => {
+    const created = await call("/v1/principals", { body: { name: "named operator", roles: ["operator"] } });
+    const id = created.json.principal_id as string;
+    const unknown = crypto.randomUUID();
+    const answer = await call(`/v1/principal-names?ids=${id},${BOOTSTRAP_ADMIN_ID},${WATCHER_AGENT.id},${unknown},${id}`, { token: await tokenFor("reader") });
+    expect(answer.status).toBe(200);
+    const byId = Object.fromEntries(answer.json.items.map((i: { principal_id: string; name: string }) => [i.principal_id, i.name]));
+    expect(byId).toEqual({ [id]: "named operator", [BOOTSTRAP_ADMIN_ID]: "bootstrap-admin", [WATCHER_AGENT.id]: expect.any(String) });
+    // Nothing but the id and the name.
+    expect(Object.keys(answer.json.items[0]).sort()).toEqual(["name", "principal_id"]);
+  });
+
+  it("refuses no ids, more than 100, and callers without a read grant", async () => {
+    expectProblem(await call("/v1/principal-names"), 400, "ValidationFailed");
+    expectProblem(await call(`/v1/principal-names?ids=${Array.from({ length: 101 }, (_, i) => `p${i}`).join(",")}`), 400, "ValidationFailed");
+    expectProblem(await call("/v1/principal-names?ids=a", { token: await tokenFor("gateway") }), 403, "Forbidden");
+    expectProblem(await call("/v1/principal-names?ids=a", { token: null }), 401, "Unauthenticated");
+  });
+});

@@ -130,6 +130,12 @@ const OPERATIONS: Operation[] = [
   { operationId: "readDecision", method: "GET", path: () => `/v1/decisions/${outsideDecision}`, roles: READERS, ok: { status: 200 }, scopedOk: { status: 404, error_class: "DecisionNotFound" } },
   { operationId: "definePseudoaxis", method: "PUT", path: () => `/v1/pseudoaxes/matrix-${RUN}`, body: () => ({ constituents: [{ address: "m", scale: 1, offset: 0 }] }), roles: OPERATOR, ok: { status: 200 }, scopedOk: { status: 403, error_class: "Forbidden" }, unscopedOnly: true },
   { operationId: "readPseudoaxis", method: "GET", path: () => `/v1/pseudoaxes/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "PseudoaxisNotFound" } },
+  { operationId: "previewConduct", method: "POST", path: () => "/v1/conduct-preview", body: () => ({ steps: [{ kind: "action", name: "a", params: {} }] }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "saveTemplate", method: "PUT", path: () => `/v1/templates/matrix-${RUN}`, body: () => ({ conduct: { steps: [{ kind: "action", name: "a", params: {} }] } }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "readTemplate", method: "GET", path: () => `/v1/templates/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "TemplateNotFound" } },
+  { operationId: "readPrincipalNames", method: "GET", path: () => `/v1/principal-names?ids=${victim}`, roles: READERS, ok: { status: 200 } },
+  { operationId: "listTemplates", method: "GET", path: () => "/v1/templates", roles: READERS, ok: { status: 200 } },
+  { operationId: "deleteTemplate", method: "DELETE", path: () => `/v1/templates/matrix-${RUN}-none`, roles: OPERATOR, ok: { status: 404, error_class: "TemplateNotFound" } },
   { operationId: "readWatcher", method: "GET", path: () => "/v1/watcher", roles: READERS, ok: { status: 200 } },
   { operationId: "readActor", method: "GET", path: () => `/v1/actors/${WATCHER_AGENT.id}`, roles: ADMIN, ok: { status: 200 } },
   { operationId: "activateActor", method: "POST", path: () => `/v1/actors/${WATCHER_AGENT.id}/activate`, roles: ADMIN, ok: { status: 200 } },
@@ -163,7 +169,8 @@ async function footprint(procedureId: string, caller: Caller) {
   const made = await env.DB.prepare("SELECT count(*) AS n FROM principals WHERE name = ?").bind(`matrix-made-${RUN}`).first<{ n: number }>();
   const axis = await env.DB.prepare("SELECT count(*) AS n FROM pseudoaxes WHERE updated_by = ?").bind(caller.principal_id).first<{ n: number }>();
   const subscriptions = await env.DB.prepare("SELECT count(*) AS n FROM subscriptions WHERE created_by = ?").bind(caller.principal_id).first<{ n: number }>();
-  return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n, subscriptions: subscriptions!.n };
+  const templates = await env.DB.prepare("SELECT count(*) AS n FROM templates WHERE updated_by = ?").bind(caller.principal_id).first<{ n: number }>();
+  return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n, subscriptions: subscriptions!.n, templates: templates!.n };
 }
 
 /** Over MCP, every operation is a tool but the live stream and its ticket (the slice contract, mcp-contract.test.ts). */
@@ -268,7 +275,9 @@ describe("a scoped principal cannot learn of a procedure outside its scopes", ()
   const reader = () => callers.find((c) => c.role === "reader" && !c.scoped)!;
 
   it("lists only procedures within its scopes, whichever filter it asks for", async () => {
-    for (const query of ["limit=100", `target_asset_id=${OUTSIDE}`, `target_asset_id=${INSIDE}`, "status=Running&limit=100"]) {
+    const orders = ["order=newest&limit=100", "order=attention&limit=100", "order=attention&limit=1", "q=PROCEDURE&limit=100", "kind=CALIBRATION&order=newest&limit=100"];
+    const byAsset = [`target_asset_id=${OUTSIDE.toUpperCase()}&order=attention`, `target_asset_id=${INSIDE.toUpperCase()}&q=procedure`];
+    for (const query of ["limit=100", `target_asset_id=${OUTSIDE}`, `target_asset_id=${INSIDE}`, "status=Running&limit=100", ...orders, ...byAsset]) {
       const all: string[] = [];
       let cursor: string | null = null;
       do {
@@ -278,7 +287,7 @@ describe("a scoped principal cannot learn of a procedure outside its scopes", ()
         cursor = page.json.next_cursor;
       } while (cursor);
       expect(all, query).not.toContain(outside);
-      if (!query.includes(OUTSIDE)) expect(all, query).toContain(inside);
+      if (!query.toLowerCase().includes(OUTSIDE.toLowerCase())) expect(all, query).toContain(inside);
     }
     expect(ids(await call(`/v1/procedures?target_asset_id=${OUTSIDE}`, { token: reader().token }))).toContain(outside);
   });

@@ -76,7 +76,7 @@ describe("judgeBatch: refusals", () => {
     expect(result).toEqual({
       ok: false,
       error_class: "StepKindMismatch",
-      detail: "entries[0]: step 0 is a setpoint, not a action",
+      detail: "entries[0]: step 0 is a setpoint, not an action",
       entry_index: 0,
     });
   });

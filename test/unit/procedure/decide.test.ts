@@ -472,7 +472,7 @@ describe("hold claims", () => {
   it.each(["Defined", "Completed", "Aborted", "Truncated"] as const)("refuses a hold of a %s procedure", (scenario) => {
     expect(decide(SCENARIOS[scenario]().state, cmd.hold("operator"), CTX)).toEqual({
       ok: false,
-      refusal: { error_class: "ProcedureCannotHold", detail: `cannot hold a ${scenario} procedure` },
+      refusal: { error_class: "ProcedureCannotHold", detail: `cannot hold ${scenario === "Aborted" ? "an" : "a"} ${scenario} procedure` },
     });
   });
 });
@@ -570,7 +570,7 @@ describe("resume and hold claims", () => {
       const status = SCENARIOS[scenario]().state?.status;
       expect(decide(SCENARIOS[scenario]().state, cmd.resume("operator"), CTX)).toEqual({
         ok: false,
-        refusal: { error_class: "ProcedureCannotResume", detail: `cannot resume a ${status} procedure` },
+        refusal: { error_class: "ProcedureCannotResume", detail: `cannot resume ${status === "Aborted" ? "an" : "a"} ${status} procedure` },
       });
     },
   );
