@@ -39,6 +39,7 @@ export default {
       config: config(env).watcher,
       nowMs: controller.scheduledTime,
       readProcedure: (id) => procedureObject(env, id).watchReading(),
+      observeStall: (id, stall, mayHold) => procedureObject(env, id).observeStall(stall, mayHold),
     });
     // The tick's Stall decisions (and any a failed drain left) go to the queue.
     await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);

@@ -126,6 +126,10 @@ export const ConductRequestSchema = z.strictObject({
     .max(604800)
     .optional()
     .describe("This procedure's stall window for Running, in seconds, instead of the watcher's STALE_AFTER_SECONDS"),
+  on_stall: z
+    .enum(["flag", "hold"])
+    .default("flag")
+    .describe("What the watcher does when it records a Stall of this procedure while Running: `flag` records the decision only; `hold` also places a hold claim with cause `stall`"),
 });
 
 export type ConductRequest = z.infer<typeof ConductRequestSchema>;

@@ -3,7 +3,7 @@
 import type { ErrorClass } from "../errors";
 import { uuidv5 } from "../ids";
 import type { StepPayload } from "../conduct/steps";
-import type { HoldCause, OnFailure, ProcedureEvent, ProcedureStatus } from "./events";
+import type { HoldCause, OnFailure, OnStall, ProcedureEvent, ProcedureStatus } from "./events";
 import { accept, refuse, type Decision } from "./refusal";
 import { evolve, type ProcedureState } from "./state";
 
@@ -15,6 +15,8 @@ export type ProcedureCommand =
       on_failure: OnFailure;
       /** The procedure's own stall window for Running; absent or null: the watcher's default. */
       stale_after_seconds?: number | null;
+      /** What the watcher does on a Stall; absent: flag. */
+      on_stall?: OnStall;
       resolved_steps: StepPayload[];
       resolved_closing_steps: StepPayload[];
     }
@@ -60,7 +62,7 @@ export function notFound(procedureId: string): Decision<never> {
   return refuse("ProcedureNotFound", `procedure ${procedureId} does not exist`);
 }
 
-const ATTENTION_CAUSES: readonly HoldCause[] = ["step-fault", "driver-stand-down"];
+const ATTENTION_CAUSES: readonly HoldCause[] = ["step-fault", "driver-stand-down", "stall"];
 
 function decideResume(
   state: ProcedureState,
@@ -128,6 +130,7 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
           payload: {
             on_failure: command.on_failure,
             ...(command.stale_after_seconds == null ? {} : { stale_after_seconds: command.stale_after_seconds }),
+            ...(command.on_stall === "hold" ? { on_stall: "hold" as const } : {}),
           },
         },
       ]);

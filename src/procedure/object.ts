@@ -31,6 +31,7 @@ import type {
   RegisterInput,
   ReplayResult,
   ResumePoint,
+  StallObservation,
   WatchReading,
 } from "./contract";
 import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "./decide";
@@ -53,6 +54,11 @@ import { dueJobs, nextDueAt, pendingJob, requestJob, settleJob, systemClock, typ
 import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
+import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
+import { WATCHER_AGENT } from "../watcher/stall";
+
+/** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
+const STALL_KEY = "watcher:stall";
 
 const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
@@ -72,6 +78,7 @@ export class ProcedureObject extends DurableObject<Env> {
   /** The alarm this object set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
   private alarmAt: number | null = null;
   private notifying: Promise<void> | null = null;
+  private openStall: StallRecord | null | undefined;
   private readonly jobs: Record<JobKind, () => Promise<void>> = {
     projection: () => this.runProjection(),
     notify: () => this.runNotify(),
@@ -244,6 +251,42 @@ export class ProcedureObject extends DurableObject<Env> {
   async watchReading(): Promise<WatchReading> {
     if (this.state === null) return { status: null, latest_recorded_at: null };
     return { status: this.state.status, latest_recorded_at: latestRecordedAt(this.sql) };
+  }
+
+  /**
+   * The watcher tells the object of the Stall it records (`stall`: the
+   * decision id and its episode). The object keeps it for the state's
+   * `open_stall_decision_id` and, when the procedure is Running, was conducted
+   * with `on_stall: "hold"` and the agent may hold (`mayHold`), holds it with
+   * cause `stall` as the agent, through the ordinary decide-and-commit path.
+   * Told again of the same decision (an overlapping tick), it answers what it
+   * did the first time. An episode that already ended is neither kept nor acted on.
+   */
+  async observeStall(stall: { decision_id: string; last_progress_at: string }, mayHold: boolean): Promise<StallObservation> {
+    const state = this.state;
+    if (state === null) return { acted: null, not_acted: null };
+    const known = this.stallRecord();
+    if (known?.decision_id === stall.decision_id) return { acted: known.acted, not_acted: known.not_acted };
+    const wanted = stallAct(state, mayHold);
+    if (currentEpisode(state, this.currentProgress().last_activity_at) !== stall.last_progress_at) {
+      return { acted: null, not_acted: wanted === "flag" ? null : "progressed" };
+    }
+    const record: StallRecord = { ...stall, acted: null, held_at: null, not_acted: wanted === "denied" ? "denied" : null };
+    const keep = () => this.ctx.storage.kv.put(STALL_KEY, (this.openStall = record));
+    if (wanted === "hold") {
+      const ctx = this.context();
+      const reason = `no progress since ${stall.last_progress_at}: held by the watcher (decision ${stall.decision_id})`;
+      const decided = decideAll(state, [{ type: "HoldProcedure", reason, cause: "stall" }], ctx);
+      if (decided.ok) {
+        Object.assign(record, { acted: "hold", held_at: ctx.now });
+        await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: stall.decision_id, scopes: null }, keep);
+        return { acted: "hold", not_acted: null };
+      }
+      record.not_acted = decided.refusal.error_class;
+    }
+    // The open stall changes the state with no commit: watchers see it in the next state message.
+    keep();
+    return { acted: null, not_acted: record.not_acted };
   }
 
   // ---- live progress --------------------------------------------------------
@@ -459,7 +502,14 @@ export class ProcedureObject extends DurableObject<Env> {
     const replay = state.status === "Running" ? state.replay : null;
     const kinds = replay ? (this.loadManifest()?.manifestKinds ?? []) : [];
     const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];
-    return procedureView(state, this.currentProgress(), awaiting);
+    const progress = this.currentProgress();
+    return procedureView(state, progress, awaiting, openStallDecisionId(this.stallRecord(), state, progress.last_activity_at));
+  }
+
+  /** The latest Stall the watcher told this object of (kept in storage, read once per wake). */
+  private stallRecord(): StallRecord | null {
+    if (this.openStall === undefined) this.openStall = this.hasSchema ? (this.ctx.storage.kv.get<StallRecord>(STALL_KEY) ?? null) : null;
+    return this.openStall;
   }
 
   /**

@@ -1,8 +1,10 @@
 // The ProcedureWatcher's tick: the shell around the pure stall core. It reads
 // the projection page by page on the partial index of undecided in-conduct
 // procedures, reads a Running candidate's latest activity once from its object,
-// and records one Stall decision per episode. It never issues a command.
-import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
+// and records one Stall decision per episode. It tells the procedure's object
+// of each Stall it records; the object keeps it for the state and, for a
+// procedure conducted with `on_stall: "hold"`, holds it (the act rung).
+import { isAuthorized, WATCHER_ACT_COMMANDS, WATCHER_COMMANDS } from "../auth/grants";
 import { activePrincipalById } from "../auth/principals";
 import { findActor } from "../db/actors";
 import type { Database } from "../db/client";
@@ -10,8 +12,10 @@ import { insertDecisionStatement } from "../db/decisions";
 import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
 import { stallNotification } from "../notify/events";
+import type { StallObservation } from "../procedure/contract";
 import type { HoldCause } from "../procedure/events";
 import {
+  decisionId,
   DEFAULT_MAX_CANDIDATES,
   emptySummary,
   fold,
@@ -33,6 +37,8 @@ export interface TickDeps {
   nowMs: number;
   /** The procedure's status and latest activity recorded_at, read from its own object. */
   readProcedure: (procedureId: string) => Promise<{ status: string | null; latest_recorded_at: string | null }>;
+  /** Tells the procedure's object of the Stall about to be recorded; it may act on it (see ProcedureObject.observeStall). */
+  observeStall: (procedureId: string, stall: { decision_id: string; last_progress_at: string }, mayHold: boolean) => Promise<StallObservation>;
   pageSize?: number;
 }
 
@@ -108,7 +114,8 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
         summary = emptySummary("denied", startedAt);
       } else {
         deniedSince = null;
-        summary = await sweep(deps, emptySummary("ran", startedAt));
+        const mayHold = WATCHER_ACT_COMMANDS.every((command) => isAuthorized(principal, command));
+        summary = await sweep(deps, emptySummary("ran", startedAt), mayHold);
       }
     }
   }
@@ -120,7 +127,7 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
   return summary;
 }
 
-async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary> {
+async function sweep(deps: TickDeps, summary: TickSummary, mayHold: boolean): Promise<TickSummary> {
   const pageSize = deps.pageSize ?? 100;
   // A bounded tick: a backlog (the watcher turned on over months of stalls)
   // is worked off over several ticks, oldest first. What a tick leaves is
@@ -144,7 +151,7 @@ async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary>
       summary.pages += 1;
       summary.rows_read += page.meta.rows_read ?? 0;
       budget -= page.results.length;
-      await Promise.all(page.results.map((row) => judge(deps, row, summary)));
+      await Promise.all(page.results.map((row) => judge(deps, row, summary, mayHold)));
       const last = page.results[page.results.length - 1];
       if (!last || page.results.length < limit) break;
       after = { watch_key: last.watch_key ?? "", procedure_id: last.procedure_id };
@@ -155,7 +162,7 @@ async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary>
   return summary;
 }
 
-async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<void> {
+async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
   const candidate: Candidate = {
     procedure_id: row.procedure_id,
     status: row.status,
@@ -195,12 +202,28 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
       return;
     }
   }
+  // The object learns of the Stall before it is recorded, so the decision can
+  // say whether it was acted on; an object that cannot be told defers it.
+  let observed: StallObservation;
+  try {
+    observed = await deps.observeStall(row.procedure_id, { decision_id: decisionId(row.procedure_id, lastProgressAt), last_progress_at: lastProgressAt }, mayHold);
+  } catch (error) {
+    summary.deferred += 1;
+    console.warn(JSON.stringify({ msg: "watcher deferred", procedure_id: row.procedure_id, error: String(error) }));
+    return;
+  }
+  if (observed.not_acted === "denied") {
+    // Once per episode: the episode's decision is recorded once, and this is its only tick.
+    console.warn(JSON.stringify({ msg: "watcher denied HoldProcedure", agent_id: WATCHER_AGENT.id, procedure_id: row.procedure_id }));
+  }
   const decision = stallDecision({
     procedure_id: row.procedure_id,
     status: candidate.status as InConductStatus,
     last_progress_at: lastProgressAt,
     window: screened.window,
     nowMs: deps.nowMs,
+    acted: observed.acted,
+    not_acted: observed.not_acted,
   });
   // The decision, its notification (only if the decision was new), the mirror
   // catching up with what the object said, and the episode mark that takes the
@@ -214,7 +237,10 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
       .prepare("UPDATE procedure_summary SET stall_flagged_at = progress_at WHERE procedure_id = ? AND progress_at = ?")
       .bind(row.procedure_id, lastProgressAt),
   ]);
-  if ((results[0]?.meta.changes ?? 0) > 0) summary.flagged += 1;
+  if ((results[0]?.meta.changes ?? 0) > 0) {
+    summary.flagged += 1;
+    if (observed.acted !== null) summary.acted = (summary.acted ?? 0) + 1;
+  }
   else summary.already_flagged = (summary.already_flagged ?? 0) + 1;
 }
 

@@ -20,6 +20,7 @@ function tick(nowMs: number, overrides: Partial<TickDeps> = {}) {
     config: CONFIG,
     nowMs,
     readProcedure: (id) => procedureStub(id).watchReading(),
+    observeStall: (id, stall, mayHold) => procedureStub(id).observeStall(stall, mayHold),
     ...overrides,
   });
 }
@@ -98,6 +99,7 @@ describe("the stall predicate on a Running procedure", () => {
         last_progress_at: lastProgressAt,
         stalled_seconds: 3600,
         occurred_at: new Date(startedAt + HOUR).toISOString(),
+        acted: null,
       },
       confidence_source: "self_reported",
       parent_id: null,

@@ -132,10 +132,10 @@ describe("RequestStepSchema and ConductRequestSchema", () => {
     expect(RequestStepSchema.safeParse(step).success).toBe(false);
   });
 
-  it("defaults closing_steps to a fresh [] and on_failure to abort", () => {
+  it("defaults closing_steps to a fresh [], on_failure to abort and on_stall to flag", () => {
     const first = ConductRequestSchema.parse({ steps: [setpoint] });
     const second = ConductRequestSchema.parse({ steps: [setpoint] });
-    expect(first).toEqual({ steps: [setpoint], closing_steps: [], on_failure: "abort" });
+    expect(first).toEqual({ steps: [setpoint], closing_steps: [], on_failure: "abort", on_stall: "flag" });
     expect(first.closing_steps).not.toBe(second.closing_steps);
   });
 

@@ -66,6 +66,7 @@ const HELD_BY: Record<HoldCause, ScenarioKey[]> = {
   operator: HELD.filter((k) => k.includes("operator")),
   "step-fault": HELD.filter((k) => k.includes("step-fault")),
   "driver-stand-down": HELD.filter((k) => k.includes("driver-stand-down")),
+  stall: [],
 };
 
 /** The status each scenario is in (null for no stream). */
@@ -410,7 +411,7 @@ describe("hold claims", () => {
   });
 
   it("gives each cause its own claim id", () => {
-    expect(new Set(HOLD_CAUSES.map((c) => holdClaimId(PROCEDURE_ID, c))).size).toBe(3);
+    expect(new Set(HOLD_CAUSES.map((c) => holdClaimId(PROCEDURE_ID, c))).size).toBe(HOLD_CAUSES.length);
   });
 
   it.each(HOLD_CAUSES)("a hold by %s from Running appends ProcedureHeld with the deterministic claim", (cause) => {
