@@ -26,7 +26,8 @@ export type ProcedureCommand =
   | { type: "AbortProcedure"; reason: string }
   | { type: "TruncateProcedure"; reason: string; interrupted_at: string | null }
   | { type: "OpenActivitiesLogbook"; logbook_id: string }
-  | { type: "AuthorizeReplayStep"; step_index: number; requires_operator: boolean };
+  | { type: "AuthorizeReplayStep"; step_index: number; requires_operator: boolean }
+  | { type: "RecordStepOverdue"; step_index: number; deadline_seconds: number; in_flight_at: string; decision_id: string };
 
 export type CommandName = ProcedureCommand["type"];
 
@@ -161,6 +162,12 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
     case "OpenActivitiesLogbook":
       if (state.activity_logbook_id !== null) return accept([]);
       return accept([{ type: "ProcedureActivitiesLogbookOpened", payload: { logbook_id: command.logbook_id } }]);
+    case "RecordStepOverdue": {
+      // The watcher judges an attempt open only in conduct; this guards a state that moved on.
+      if (!inConduct) return refuse("ProcedureStepsLogbookClosed", `a ${status} procedure has no step in flight`);
+      const { step_index, deadline_seconds, in_flight_at, decision_id } = command;
+      return accept([{ type: "ProcedureStepOverdue", payload: { step_index, deadline_seconds, in_flight_at, decision_id } }]);
+    }
     case "AuthorizeReplayStep": {
       if (status !== "Running" || state.replay === null) {
         return refuse("ReplayStepNotAwaitingOperator", "no replay is awaiting an operator's go-ahead");

@@ -43,7 +43,12 @@ export type ProcedureEvent =
   | { type: "ProcedureAborted"; payload: Base & { reason: string } }
   | { type: "ProcedureTruncated"; payload: Base & { reason: string; interrupted_at: string | null } }
   | { type: "ProcedureActivitiesLogbookOpened"; payload: Base & { logbook_id: string } }
-  | { type: "ProcedureReplayStepAuthorized"; payload: Base & { step_index: number } };
+  | { type: "ProcedureReplayStepAuthorized"; payload: Base & { step_index: number } }
+  // The watcher's StepOverdue decision for one step attempt, recorded by its agent; no status change.
+  | {
+      type: "ProcedureStepOverdue";
+      payload: Base & { step_index: number; deadline_seconds: number; in_flight_at: string; decision_id: string };
+    };
 
 export type ProcedureEventType = ProcedureEvent["type"];
 

@@ -44,18 +44,24 @@ import {
   pageEntries,
   readProgress,
   recordEntries,
+  stepReport,
   type ActivityEntry,
   type ActivityEntryInput,
   type StoredProgress,
 } from "./logbook";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision } from "./refusal";
-import { dueJobs, nextDueAt, pendingJob, requestJob, settleJob, systemClock, type Clock, type JobKind } from "./schedule";
+import { dueJobs, nextDueAt, pendingJob, requestJob, settleJob, systemClock, type Clock, type Job, type JobKind } from "./schedule";
 import type { ProcedureState } from "./state";
-import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
+import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, overdueEvent, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
 import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
 import { WATCHER_AGENT } from "../watcher/stall";
+import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../watcher/deadline";
+import { watcherGate, type WatcherGate } from "../watcher/gate";
+import { insertDecisionStatement } from "../db/decisions";
+import type { DecisionRecord } from "../decisions/vocabulary";
+import { config } from "../env";
 
 /** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
 const STALL_KEY = "watcher:stall";
@@ -63,7 +69,7 @@ const STALL_KEY = "watcher:stall";
 const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
 /** The manifest as the object keeps it in memory: pinned payloads, parsed steps, and their kinds and targets. */
-type PinnedSteps = { pinned: PinnedManifest; steps: Step[] } & ManifestShape;
+type PinnedSteps = { pinned: PinnedManifest; steps: Step[]; deadlines: Array<number | null> } & ManifestShape;
 
 export class ProcedureObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -79,16 +85,22 @@ export class ProcedureObject extends DurableObject<Env> {
   private alarmAt: number | null = null;
   private notifying: Promise<void> | null = null;
   private openStall: StallRecord | null | undefined;
+  private judging: Promise<void> | null = null;
   private readonly jobs: Record<JobKind, () => Promise<void>> = {
     projection: () => this.runProjection(),
     notify: () => this.runNotify(),
     "stream-check": () => this.live.check(),
+    deadline: () => this.runDeadlines(),
   };
   /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
   readonly live: LiveFeed;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
+  /** Where the watcher's StepOverdue decisions go (an idempotent insert); a test may swap it to simulate a D1 outage. */
+  recordDecision: (decision: DecisionRecord) => Promise<void>;
+  /** Whether the watcher is enabled (WATCHER_ENABLED); a test may set it. */
+  watcherEnabled: () => boolean;
   /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
   sendNotifications: (batch: Notification[]) => Promise<void>;
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
@@ -98,6 +110,8 @@ export class ProcedureObject extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
+    this.recordDecision = async (decision) => void (await insertDecisionStatement(env.DB, decision).run());
+    this.watcherEnabled = () => config(env).watcher.enabled;
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
     this.live = new LiveFeed(ctx, {
       clock: { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) },
@@ -190,7 +204,14 @@ export class ProcedureObject extends DurableObject<Env> {
     const { fresh, steps, duplicate_count } = decided.value;
     const atVersion = state.version;
     if (fresh.length > 0) {
-      await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion), failedStep(fresh));
+      // An in_flight of a step with a deadline arms the schedule for it, in the same transaction.
+      const deadlines = deadlinesArmed(steps, this.loadManifest()?.deadlines ?? [], ctx.now);
+      const record = () => {
+        recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion);
+        for (const job of deadlines) requestJob(this.sql, job.key, "deadline", job.due_at);
+      };
+      await this.commit(decided.value, actor, record, failedStep(fresh));
+      if (deadlines.length > 0) await this.armAlarm();
     }
     return accept({ event_count: fresh.length, duplicate_count });
   }
@@ -383,6 +404,67 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.notifying;
   }
 
+  /**
+   * The deadline job: judges every step attempt whose deadline has passed.
+   * Under the watcher's gates (off, kill switch, denied: the attempt is let
+   * go), an attempt still open gets its StepOverdue decision, recorded first
+   * in the procedure's log as the agent's event (with its notification, in
+   * one transaction) and then in D1. The job stays until D1 has it, so a D1
+   * outage retries it with backoff and a retry never decides twice.
+   */
+  private async runDeadlines(): Promise<void> {
+    while (this.judging) await this.judging;
+    this.judging = (async () => {
+      const due = dueJobs(this.sql, this.clock.now()).filter((job) => job.kind === "deadline");
+      if (due.length === 0 || this.state === null) return;
+      let gate: WatcherGate | null = null;
+      for (const job of due) {
+        try {
+          gate ??= await watcherGate(database(this.env.DB), this.watcherEnabled(), this.clock.now());
+          await this.judgeDeadline(job, gate.open);
+          settleJob(this.sql, job, { ok: true }, this.clock.now());
+        } catch (error) {
+          const retry_at = retryAt(job.attempts, this.clock.now());
+          console.warn(JSON.stringify({ msg: "deadline deferred", procedure_id: this.procedureId(), job: job.key, attempts: job.attempts + 1, error: String(error) }));
+          settleJob(this.sql, job, { ok: false, retry_at }, retry_at);
+        }
+      }
+    })().finally(() => {
+      this.judging = null;
+    });
+    await this.judging;
+  }
+
+  private async judgeDeadline(job: Job, gateOpen: boolean): Promise<void> {
+    const attempt = attemptOfJob(job.key);
+    const state = this.state;
+    if (attempt === null || state === null) return;
+    const id = overdueDecisionId(state.procedure_id, attempt);
+    const recorded = overdueEvent(this.sql, id);
+    let decision = recorded && stepOverdueDecision(state.procedure_id, attempt, recorded.deadline_seconds, Date.parse(recorded.occurred_at));
+    if (decision === null) {
+      if (!gateOpen) {
+        console.log(JSON.stringify({ msg: "deadline not judged: the watcher is off, inactive or denied", procedure_id: state.procedure_id, ...attempt }));
+        return;
+      }
+      // Judged on the state as it is now, after the gate's awaits.
+      const ctx = this.context();
+      const reading = {
+        procedure_id: state.procedure_id,
+        status: state.status,
+        latest: stepReport(this.sql, attempt.step_index),
+        deadline_seconds: this.loadManifest()?.deadlines[attempt.step_index] ?? null,
+      };
+      decision = overdueDecision(reading, attempt, Date.parse(ctx.now));
+      if (decision === null) return;
+      const command = { type: "RecordStepOverdue", ...attempt, deadline_seconds: reading.deadline_seconds!, decision_id: id } as const;
+      const decided = decideAll(state, [command], ctx);
+      if (!decided.ok) return;
+      await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: id, scopes: null });
+    }
+    await this.recordDecision(decision);
+  }
+
   /** Deliveries run one at a time: a repeated or overlapping one would be harmless (monotonic in version) but wasted. */
   private async runProjection(): Promise<void> {
     while (this.delivering) await this.delivering;
@@ -495,7 +577,7 @@ export class ProcedureObject extends DurableObject<Env> {
     const pinned = this.hasSchema ? loadManifest(this.sql) : null;
     if (pinned === null) return (this.manifest = null);
     const steps = [...pinned.resolved_steps, ...pinned.resolved_closing_steps].map(payloadToStep);
-    return (this.manifest = { pinned, steps, ...manifestOf(steps) });
+    return (this.manifest = { pinned, steps, deadlines: steps.map((s) => s.deadline_seconds ?? null), ...manifestOf(steps) });
   }
 
   private view(state: ProcedureState): ProcedureView {

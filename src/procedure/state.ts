@@ -91,6 +91,8 @@ export function evolve(state: ProcedureState | null, event: ProcedureEvent): Pro
       };
     case "ProcedureActivitiesLogbookOpened":
       return { ...next, activity_logbook_id: event.payload.logbook_id };
+    case "ProcedureStepOverdue":
+      return next;
     case "ProcedureReplayStepAuthorized":
       return state.replay === null
         ? next

@@ -4,14 +4,12 @@
 // and records one Stall decision per episode. It tells the procedure's object
 // of each Stall it records; the object keeps it for the state and, for a
 // procedure conducted with `on_stall: "hold"`, holds it (the act rung).
-import { isAuthorized, WATCHER_ACT_COMMANDS, WATCHER_COMMANDS } from "../auth/grants";
-import { activePrincipalById } from "../auth/principals";
-import { findActor } from "../db/actors";
 import type { Database } from "../db/client";
 import { insertDecisionStatement } from "../db/decisions";
 import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
 import { stallNotification } from "../notify/events";
+import { watcherGate } from "./gate";
 import type { StallObservation } from "../procedure/contract";
 import type { HoldCause } from "../procedure/events";
 import {
@@ -98,26 +96,16 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
   let deniedSince = memory.denied_since;
   let summary: TickSummary;
 
-  if (!deps.config.enabled) {
-    summary = emptySummary("disabled", startedAt);
+  const gate = await watcherGate(deps.db, deps.config.enabled, deps.nowMs);
+  if (gate.open) {
+    deniedSince = null;
+    summary = await sweep(deps, emptySummary("ran", startedAt), gate.mayHold);
   } else {
-    const actor = await findActor(deps.db, WATCHER_AGENT.id);
-    if (!actor) summary = emptySummary("agent-missing", startedAt);
-    else if (!actor.active) summary = emptySummary("agent-inactive", startedAt);
-    else {
-      const principal = await activePrincipalById(deps.db, WATCHER_AGENT.id, deps.nowMs);
-      if (!principal || !WATCHER_COMMANDS.every((command) => isAuthorized(principal, command))) {
-        if (deniedSince === null) {
-          deniedSince = startedAt;
-          console.warn(JSON.stringify({ msg: "watcher denied ListProcedures", agent_id: WATCHER_AGENT.id, since: startedAt }));
-        }
-        summary = emptySummary("denied", startedAt);
-      } else {
-        deniedSince = null;
-        const mayHold = WATCHER_ACT_COMMANDS.every((command) => isAuthorized(principal, command));
-        summary = await sweep(deps, emptySummary("ran", startedAt), mayHold);
-      }
+    if (gate.outcome === "denied" && deniedSince === null) {
+      deniedSince = startedAt;
+      console.warn(JSON.stringify({ msg: "watcher denied ListProcedures", agent_id: WATCHER_AGENT.id, since: startedAt }));
     }
+    summary = emptySummary(gate.outcome, startedAt);
   }
   summary.duration_ms = Date.now() - clock;
   console.log(JSON.stringify({ msg: "watcher tick", ...summary }));

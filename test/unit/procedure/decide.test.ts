@@ -113,6 +113,13 @@ const COMMANDS = {
   "Truncate(interrupted_at future)": cmd.truncate(FUTURE),
   OpenActivitiesLogbook: cmd.openLogbook(),
   "AuthorizeReplayStep(2)": cmd.authorize(2, true),
+  RecordStepOverdue: {
+    type: "RecordStepOverdue",
+    step_index: 0,
+    deadline_seconds: 30,
+    in_flight_at: PAST,
+    decision_id: "01900000-0000-5000-8000-0000000000dd",
+  },
 } satisfies Record<string, ProcedureCommand>;
 type CommandKey = keyof typeof COMMANDS;
 
@@ -213,6 +220,13 @@ const EXPECTED: Record<CommandKey, Record<ScenarioKey, Outcome>> = {
     [["no stream"], NOT_FOUND],
     [["Running (replay from 1)"], ok("Running", "ProcedureReplayStepAuthorized")],
   ),
+  // The watcher's StepOverdue: recorded in conduct, with no status change.
+  RecordStepOverdue: row(
+    no("ProcedureStepsLogbookClosed"),
+    [["no stream"], NOT_FOUND],
+    [RUNNING, ok("Running", "ProcedureStepOverdue")],
+    [HELD, ok("Held", "ProcedureStepOverdue")],
+  ),
 };
 
 const COMMAND_KEYS = Object.keys(COMMANDS) as CommandKey[];
@@ -233,6 +247,7 @@ describe("decide: every command from every status", () => {
       TruncateProcedure: true,
       OpenActivitiesLogbook: true,
       AuthorizeReplayStep: true,
+      RecordStepOverdue: true,
     };
     expect(new Set(Object.values(COMMANDS).map((c) => c.type))).toEqual(new Set(Object.keys(all)));
   });
@@ -247,7 +262,7 @@ describe("decide: every command from every status", () => {
   });
 
   it("generates the full cross-product", () => {
-    expect(CROSS_PRODUCT).toHaveLength(16 * 16);
+    expect(CROSS_PRODUCT).toHaveLength(COMMAND_KEYS.length * 16);
     for (const c of COMMAND_KEYS) expect(Object.keys(EXPECTED[c]).sort()).toEqual([...SCENARIO_KEYS].sort());
   });
 
