@@ -4,6 +4,7 @@
 import type { CommandName } from "../../src/auth/grants";
 import type { ConfirmSpec } from "./dialog";
 import { h } from "./dom";
+import { stallWarning } from "./progress";
 import type { Procedure, ResumePoint } from "./types";
 import type { ViewContext } from "./view";
 
@@ -19,6 +20,12 @@ interface Action {
 }
 
 const inConduct = (p: Procedure) => p.status === "Running" || p.status === "Held";
+
+/** A resume's message, led by the stall warning when the current episode has a Stall decision (warn-at-resume). */
+const warned = (p: Procedure, rp: ResumePoint | null, message: string) => {
+  const warning = stallWarning(p, rp);
+  return warning ? `${warning} ${message}` : message;
+};
 
 const ACTIONS: Action[] = [
   {
@@ -42,8 +49,8 @@ const ACTIONS: Action[] = [
     when: (p) => p.status === "Held",
     confirm: (p, rp) => ({
       title: `Resume ${p.name}`,
-      message: "Releases the operator's claim (and any step-fault or stand-down claim with it) and runs again from the boundary.",
-      confirmLabel: "Resume",
+      message: warned(p, rp, "Releases the operator's claim (and any step-fault, stand-down or stall claim with it) and runs again from the boundary."),
+      confirmLabel: stallWarning(p, rp) ? "Resume anyway" : "Resume",
       boundary: { label: "Re-establishment boundary (step index)", value: rp?.suggested_boundary ?? 0, max: p.step_count ?? Number.MAX_SAFE_INTEGER },
     }),
     path: "resume",
@@ -56,8 +63,12 @@ const ACTIONS: Action[] = [
     when: (p, rp) => p.status === "Held" && rp !== null,
     confirm: (p, rp) => ({
       title: `Conduct ${p.name} from step ${rp!.suggested_boundary}`,
-      message: `Resumes and replays the pinned steps from step ${rp!.suggested_boundary} on, the suggested boundary. Replayed action and compute steps wait for your go-ahead.`,
-      confirmLabel: "Conduct from here",
+      message: warned(
+        p,
+        rp,
+        `Resumes and replays the pinned steps from step ${rp!.suggested_boundary} on, the suggested boundary. Replayed action and compute steps wait for your go-ahead.`,
+      ),
+      confirmLabel: stallWarning(p, rp) ? "Conduct from here anyway" : "Conduct from here",
     }),
     path: "conduct-from",
     body: (_input, rp) => ({ re_establishment_boundary: rp!.suggested_boundary }),

@@ -7,7 +7,7 @@ import { actionButtons, goAheadButton } from "./actions";
 import { card, h, progressBar, statusBadge, time } from "./dom";
 import { followProcedure } from "./live";
 import { LogbookReader } from "./logbook";
-import { isStallCurrent, stepStates } from "./progress";
+import { stallWarning, stepStates } from "./progress";
 import { describeStep, STATE_LABELS } from "./steps";
 import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint } from "./types";
 import { patch, type View, type ViewContext } from "./view";
@@ -16,7 +16,7 @@ const EVENTS_SHOWN = 100;
 
 function eventDetail(event: ProcedureEvent): string {
   const p = event.payload;
-  const parts = ["reason", "cause", "re_establishment_boundary", "step_index", "on_failure"]
+  const parts = ["reason", "cause", "re_establishment_boundary", "step_index", "deadline_seconds", "on_failure", "on_stall"]
     .filter((key) => p[key] !== undefined && p[key] !== null)
     .map((key) => `${key.replace(/_/g, " ")}: ${String(p[key])}`);
   return parts.join(" · ");
@@ -50,13 +50,15 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     card("Logbook", "logbook-title", h("p", { class: "muted" }, "The newest entries first."), logbookView),
   );
 
-  function renderSummary(p: Procedure, stall: Decision | undefined) {
+  function renderSummary(p: Procedure, stall: Decision | undefined, rp: ResumePoint | null) {
     title.textContent = p.name;
-    patch(summary, JSON.stringify([p, stall?.id]), () => [
+    // The state names the open Stall decision; its reasoning comes from the decision when the caller may read it.
+    const open = p.open_stall_decision_id !== null ? (stall?.id === p.open_stall_decision_id ? stall : undefined) : undefined;
+    patch(summary, JSON.stringify([p, open?.id, rp?.suggested_boundary]), () => [
       h(
         "dl",
         { class: "facts" },
-        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), isStallCurrent(p, stall) ? h("span", { class: "badge stall", title: stall!.reasoning }, "Stalled") : null)),
+        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), p.open_stall_decision_id !== null ? h("span", { class: "badge stall", title: open?.reasoning ?? "" }, "Stalled") : null)),
         h("div", {}, h("dt", {}, "Progress"), h("dd", {}, progressBar(p.completed_count, p.step_count))),
         h("div", {}, h("dt", {}, "Kind"), h("dd", {}, p.kind)),
         h("div", {}, h("dt", {}, "Assets"), h("dd", {}, p.target_asset_ids.join(", ") || "—")),
@@ -66,6 +68,18 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
         h("div", {}, h("dt", {}, "Procedure id"), h("dd", { class: "mono" }, p.procedure_id)),
       ),
       p.last_status_reason ? h("p", { class: "reason", id: "status-reason" }, h("strong", {}, "Reason: "), p.last_status_reason) : h("span"),
+      p.open_stall_decision_id !== null
+        ? h(
+            "p",
+            { class: "reason stall-notice", id: "open-stall", "data-decision-id": p.open_stall_decision_id },
+            h("strong", {}, "Stalled: "),
+            `${open?.reasoning ?? "the watcher recorded a Stall decision for this episode"}. `,
+            p.status === "Held" ? (stallWarning(p, rp) ?? "") : "",
+            p.on_stall === "hold" ? " The watcher holds a procedure like this one when it stalls." : "",
+            " ",
+            h("span", { class: "muted mono" }, p.open_stall_decision_id),
+          )
+        : h("span"),
       h(
         "div",
         { class: "claims", id: "hold-claims" },
@@ -167,7 +181,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
   function render() {
     if (!shown) return;
     const { p, rp, stall } = shown;
-    renderSummary(p, stall);
+    renderSummary(p, stall, rp);
     patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary]), () => actionButtons(ctx, p, rp));
     renderSteps(p, rp);
     renderEvents();
@@ -187,15 +201,22 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       conducted && !manifest ? ctx.api<Manifest>("GET", `/v1/procedures/${procedureId}/manifest`).then((m) => (manifest = m)) : null,
       ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null,
     ]);
-    shown = { p, rp, stall: stalls?.items[0] };
+    shown = { p, rp, stall: await openStall(p, stalls?.items[0]) };
     render();
+  }
+
+  /** The open Stall decision the state names, read by id when the newest one listed is not it. */
+  async function openStall(p: Procedure, known: Decision | undefined): Promise<Decision | undefined> {
+    const id = p.open_stall_decision_id;
+    if (id === null || known?.id === id || !ctx.can("ReadDecision")) return known;
+    return ctx.api<Decision>("GET", `/v1/decisions/${id}`).catch(() => known);
   }
 
   /** A state from the stream: what it cannot carry (the resume point, events missed before a fresh connection) is read. */
   async function onState(p: Procedure, first: boolean) {
     if (!first) {
-      const [rp] = await Promise.all([resumePoint(p), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
-      shown = { p, rp, stall: shown?.stall };
+      const [rp, stall] = await Promise.all([resumePoint(p), openStall(p, shown?.stall), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
+      shown = { p, rp, stall };
       render();
     } else {
       await load();
