@@ -7,7 +7,7 @@
 import type { DecisionRecord } from "../decisions/vocabulary";
 import { uuidv5 } from "../ids";
 import type { ProcedureStatus } from "../procedure/events";
-import { WATCHER_AGENT } from "./stall";
+import { agentDecision } from "./stall";
 
 /** One step attempt: the step and the recorded_at of the `in_flight` that opened it. */
 export type StepAttempt = { step_index: number; in_flight_at: string };
@@ -62,20 +62,14 @@ export function stepOverdueDecision(procedureId: string, attempt: StepAttempt, d
   const now = new Date(nowMs).toISOString();
   const { step_index, in_flight_at } = attempt;
   const in_flight_seconds = Math.floor((nowMs - Date.parse(in_flight_at)) / 1000);
-  return {
+  return agentDecision({
     id: overdueDecisionId(procedureId, attempt),
-    context: "ProcedureProgress",
     choice: "StepOverdue",
-    decided_by: WATCHER_AGENT.id,
-    rule: WATCHER_AGENT.rule,
     subject_id: procedureId,
     reasoning: `Step ${step_index} has been in flight for ${in_flight_seconds}s, past its deadline of ${deadlineSeconds}s`,
     inputs: { procedure_id: procedureId, step_index, deadline_seconds: deadlineSeconds, in_flight_at, in_flight_seconds, occurred_at: now },
-    confidence_source: "self_reported",
-    parent_id: null,
-    override_kind: null,
     recorded_at: now,
-  };
+  });
 }
 
 /**

@@ -156,25 +156,40 @@ export type StallInput = {
   not_acted?: string | null;
 };
 
+/** A decision of the watcher's agent, in context ProcedureProgress: the fields every such decision shares filled in. */
+export function agentDecision(
+  fields: Pick<DecisionRecord, "id" | "choice" | "subject_id" | "reasoning" | "inputs" | "recorded_at">,
+): DecisionRecord {
+  const { id, choice, subject_id, reasoning, inputs, recorded_at } = fields;
+  return {
+    id,
+    context: "ProcedureProgress",
+    choice,
+    decided_by: WATCHER_AGENT.id,
+    rule: WATCHER_AGENT.rule,
+    subject_id,
+    reasoning,
+    inputs,
+    confidence_source: "self_reported",
+    parent_id: null,
+    override_kind: null,
+    recorded_at,
+  };
+}
+
 /** The Stall decision for one episode; `last_progress_at` must be the canonical string from screen/fold. */
 export function stallDecision(input: StallInput): DecisionRecord {
   const { procedure_id, status, last_progress_at, window, nowMs, acted = null, not_acted = null } = input;
   const now = new Date(nowMs).toISOString();
   const stalled_seconds = Math.floor((nowMs - Date.parse(last_progress_at)) / 1000);
-  return {
+  return agentDecision({
     id: decisionId(procedure_id, last_progress_at),
-    context: "ProcedureProgress",
     choice: "Stall",
-    decided_by: WATCHER_AGENT.id,
-    rule: WATCHER_AGENT.rule,
     subject_id: procedure_id,
     reasoning: `Procedure has been ${status} for ${stalled_seconds}s without progressing (window ${window}s)`,
     inputs: { procedure_id, status, last_progress_at, stalled_seconds, occurred_at: now, acted, ...(not_acted === null ? {} : { not_acted }) },
-    confidence_source: "self_reported",
-    parent_id: null,
-    override_kind: null,
     recorded_at: now,
-  };
+  });
 }
 
 // Strict digits only: Number()/z.coerce would take "", "1e3" or " 60 ".

@@ -10,6 +10,7 @@ import type { Notification } from "../../src/notify/events";
 import { overdueDecisionId } from "../../src/watcher/deadline";
 import { WATCHER_AGENT } from "../../src/watcher/stall";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
+import { openSse } from "../live";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure } from "../helpers";
 
 const AHEAD = 3_600_000;
@@ -132,6 +133,19 @@ describe("a step deadline", () => {
     await fire(id);
     expect(await overdueDecisions(id)).toHaveLength(1);
     expect(await overdueEvents(id)).toHaveLength(1);
+  });
+
+  it("shows on the procedure's stream as the agent's event, then a fresh state", async () => {
+    const { id, clock } = await procedure([SLOW]);
+    await report(id, 0, "in_flight");
+    const sse = await openSse(id);
+    expect((await sse.next(1))[0]).toMatchObject({ event: "state" });
+    clock.now += 30_000;
+    await fire(id);
+    const [overdue, state] = await sse.next(2);
+    expect(overdue).toMatchObject({ event: "ProcedureStepOverdue", data: { principal_id: WATCHER_AGENT.id, payload: { step_index: 0, deadline_seconds: 30 } } });
+    expect(state).toMatchObject({ event: "state", data: { status: "Running" } });
+    await sse.close();
   });
 
   it("is not stopped by heartbeats: a deadline is start-to-close", async () => {
