@@ -77,6 +77,14 @@ export interface WatchReading {
   latest_recorded_at: string | null;
 }
 
+/** The Stall episode the watcher is recording, with what its decision is built from (see the stall core's StallInput). */
+export interface StallEpisode {
+  status: "Running" | "Held";
+  last_progress_at: string;
+  window: number;
+  nowMs: number;
+}
+
 /** What the object did when the watcher told it of a Stall. */
 export interface StallObservation {
   /** "hold" when the object placed the `stall` claim. */

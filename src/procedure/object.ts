@@ -12,7 +12,8 @@ import { database } from "../db/client";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
-import { failedStep, notificationsOf, type Notification, type StepFailure } from "../notify/events";
+import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../notify/events";
+import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
 import { activePrincipalById } from "../auth/principals";
 import { LiveFeed } from "../live/hub";
@@ -31,6 +32,7 @@ import type {
   RegisterInput,
   ReplayResult,
   ResumePoint,
+  StallEpisode,
   StallObservation,
   WatchReading,
 } from "./contract";
@@ -56,7 +58,7 @@ import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, overdueEvent, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
 import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
-import { WATCHER_AGENT } from "../watcher/stall";
+import { decisionId, stallDecision, WATCHER_AGENT } from "../watcher/stall";
 import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../watcher/deadline";
 import { watcherGate, type WatcherGate } from "../watcher/gate";
 import { insertDecisionStatement } from "../db/decisions";
@@ -65,6 +67,10 @@ import { config } from "../env";
 
 /** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
 const STALL_KEY = "watcher:stall";
+/** The job that delivers a Stall the object acted on to D1, should the tick that decided it fail first. */
+const STALL_DECISION_JOB = "stall-decision";
+/** How long the tick has to record that decision itself before the object does (the insert is idempotent either way). */
+const STALL_DECISION_BACKSTOP_MS = 30_000;
 
 const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
@@ -91,14 +97,18 @@ export class ProcedureObject extends DurableObject<Env> {
     notify: () => this.runNotify(),
     "stream-check": () => this.live.check(),
     deadline: () => this.runDeadlines(),
+    "stall-decision": () => this.runStallDecision(),
   };
   /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
   readonly live: LiveFeed;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
-  /** Where the watcher's StepOverdue decisions go (an idempotent insert); a test may swap it to simulate a D1 outage. */
-  recordDecision: (decision: DecisionRecord) => Promise<void>;
+  /**
+   * Where the watcher's decisions the object records go (an idempotent insert, with the D1 outbox row of its
+   * notification when given); a test may swap it to simulate a D1 outage.
+   */
+  recordDecision: (decision: DecisionRecord, notification?: Notification) => Promise<void>;
   /** Whether the watcher is enabled (WATCHER_ENABLED); a test may set it. */
   watcherEnabled: () => boolean;
   /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
@@ -110,7 +120,10 @@ export class ProcedureObject extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
-    this.recordDecision = async (decision) => void (await insertDecisionStatement(env.DB, decision).run());
+    this.recordDecision = async (decision, notification) => {
+      const insert = insertDecisionStatement(env.DB, decision);
+      await env.DB.batch(notification ? [insert, outboxAfterInsertStatement(env.DB, notification, decision.recorded_at)] : [insert]);
+    };
     this.watcherEnabled = () => config(env).watcher.enabled;
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
     this.live = new LiveFeed(ctx, {
@@ -282,10 +295,13 @@ export class ProcedureObject extends DurableObject<Env> {
    * cause `stall` as the agent, through the ordinary decide-and-commit path.
    * Told again of the same decision (an overlapping tick), it answers what it
    * did the first time. An episode that already ended is neither kept nor acted on.
+   * A Stall it acted on is also delivered to D1 by its own job, in case the
+   * tick fails before its batch: the hold never stands without its decision.
    */
-  async observeStall(stall: { decision_id: string; last_progress_at: string }, mayHold: boolean): Promise<StallObservation> {
+  async observeStall(episode: StallEpisode, mayHold: boolean): Promise<StallObservation> {
     const state = this.state;
     if (state === null) return { acted: null, not_acted: null };
+    const stall = { decision_id: decisionId(state.procedure_id, episode.last_progress_at), last_progress_at: episode.last_progress_at };
     const known = this.stallRecord();
     if (known?.decision_id === stall.decision_id) return { acted: known.acted, not_acted: known.not_acted };
     const wanted = stallAct(state, mayHold);
@@ -299,8 +315,13 @@ export class ProcedureObject extends DurableObject<Env> {
       const reason = `no progress since ${stall.last_progress_at}: held by the watcher (decision ${stall.decision_id})`;
       const decided = decideAll(state, [{ type: "HoldProcedure", reason, cause: "stall" }], ctx);
       if (decided.ok) {
-        Object.assign(record, { acted: "hold", held_at: ctx.now });
-        await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: stall.decision_id, scopes: null }, keep);
+        Object.assign(record, { acted: "hold", held_at: ctx.now, decision: stallDecision({ ...episode, procedure_id: state.procedure_id, acted: "hold" }) });
+        const owed = () => {
+          keep();
+          requestJob(this.sql, STALL_DECISION_JOB, "stall-decision", this.clock.now() + STALL_DECISION_BACKSTOP_MS);
+        };
+        await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: stall.decision_id, scopes: null }, owed);
+        await this.armAlarm();
         return { acted: "hold", not_acted: null };
       }
       record.not_acted = decided.refusal.error_class;
@@ -433,6 +454,24 @@ export class ProcedureObject extends DurableObject<Env> {
       this.judging = null;
     });
     await this.judging;
+  }
+
+  /** The Stall this object acted on, delivered to D1 with its notification (idempotent: the tick's batch may have done it). */
+  private async runStallDecision(): Promise<void> {
+    const job = pendingJob(this.sql, STALL_DECISION_JOB);
+    const decision = this.stallRecord()?.decision;
+    if (job === null) return;
+    try {
+      if (decision && this.state) {
+        const { procedure_id, kind, target_asset_ids } = this.state;
+        await this.recordDecision(decision, stallNotification(decision, { procedure_id, kind, target_asset_ids }));
+      }
+      settleJob(this.sql, job, { ok: true }, this.clock.now());
+    } catch (error) {
+      const retry_at = retryAt(job.attempts, this.clock.now());
+      console.warn(JSON.stringify({ msg: "stall decision deferred", procedure_id: this.procedureId(), attempts: job.attempts + 1, error: String(error) }));
+      settleJob(this.sql, job, { ok: false, retry_at }, retry_at);
+    }
   }
 
   private async judgeDeadline(job: Job, gateOpen: boolean): Promise<void> {

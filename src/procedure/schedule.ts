@@ -4,7 +4,7 @@
 // delay and attempt count survive. To add a kind of job, name it in JobKind
 // and give the object a handler for it.
 
-export type JobKind = "projection" | "notify" | "stream-check" | "deadline";
+export type JobKind = "projection" | "notify" | "stream-check" | "deadline" | "stall-decision";
 
 /** The object's sense of time: the tests set it, so nothing waits on the wall clock. */
 export interface Clock {

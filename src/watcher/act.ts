@@ -3,6 +3,7 @@
 // still names as open. The procedure's object calls these with its own record,
 // so the episode the watcher judged and the one the object holds are compared
 // on the same terms (the stall core's `lastProgressAt`).
+import type { DecisionRecord } from "../decisions/vocabulary";
 import type { ProcedureState } from "../procedure/state";
 import { lastProgressAt } from "./stall";
 
@@ -16,6 +17,8 @@ export type StallRecord = {
   held_at: string | null;
   /** Why a procedure conducted to be held was not (see StallObservation). */
   not_acted: string | null;
+  /** The decision of a Stall the object acted on, kept until it is delivered to D1. */
+  decision?: DecisionRecord;
 };
 
 /** What the watcher does about a Stall of this procedure now: hold it, flag it only, or flag it because its agent may not hold. */

@@ -10,10 +10,9 @@ import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
 import { stallNotification } from "../notify/events";
 import { watcherGate } from "./gate";
-import type { StallObservation } from "../procedure/contract";
+import type { StallEpisode, StallObservation } from "../procedure/contract";
 import type { HoldCause } from "../procedure/events";
 import {
-  decisionId,
   DEFAULT_MAX_CANDIDATES,
   emptySummary,
   fold,
@@ -36,7 +35,7 @@ export interface TickDeps {
   /** The procedure's status and latest activity recorded_at, read from its own object. */
   readProcedure: (procedureId: string) => Promise<{ status: string | null; latest_recorded_at: string | null }>;
   /** Tells the procedure's object of the Stall about to be recorded; it may act on it (see ProcedureObject.observeStall). */
-  observeStall: (procedureId: string, stall: { decision_id: string; last_progress_at: string }, mayHold: boolean) => Promise<StallObservation>;
+  observeStall: (procedureId: string, episode: StallEpisode, mayHold: boolean) => Promise<StallObservation>;
   pageSize?: number;
 }
 
@@ -192,9 +191,10 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: bo
   }
   // The object learns of the Stall before it is recorded, so the decision can
   // say whether it was acted on; an object that cannot be told defers it.
+  const episode: StallEpisode = { status: candidate.status as InConductStatus, last_progress_at: lastProgressAt, window: screened.window, nowMs: deps.nowMs };
   let observed: StallObservation;
   try {
-    observed = await deps.observeStall(row.procedure_id, { decision_id: decisionId(row.procedure_id, lastProgressAt), last_progress_at: lastProgressAt }, mayHold);
+    observed = await deps.observeStall(row.procedure_id, episode, mayHold);
   } catch (error) {
     summary.deferred += 1;
     console.warn(JSON.stringify({ msg: "watcher deferred", procedure_id: row.procedure_id, error: String(error) }));
@@ -204,15 +204,8 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: bo
     // Once per episode: the episode's decision is recorded once, and this is its only tick.
     console.warn(JSON.stringify({ msg: "watcher denied HoldProcedure", agent_id: WATCHER_AGENT.id, procedure_id: row.procedure_id }));
   }
-  const decision = stallDecision({
-    procedure_id: row.procedure_id,
-    status: candidate.status as InConductStatus,
-    last_progress_at: lastProgressAt,
-    window: screened.window,
-    nowMs: deps.nowMs,
-    acted: observed.acted,
-    not_acted: observed.not_acted,
-  });
+  // The object builds the same decision from the same episode when it acted, so either insert gives one row.
+  const decision = stallDecision({ ...episode, procedure_id: row.procedure_id, acted: observed.acted, not_acted: observed.not_acted });
   // The decision, its notification (only if the decision was new), the mirror
   // catching up with what the object said, and the episode mark that takes the
   // row out of the watch index, in one batch.

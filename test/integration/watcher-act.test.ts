@@ -2,6 +2,7 @@
 // held (cause `stall`) by the watcher's agent when its Stall is recorded, with
 // the same gates as flagging; the state names the open Stall decision. Time is
 // injected: each tick gets its `now`, so nothing sleeps.
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { database } from "../../src/db/client";
@@ -95,10 +96,38 @@ describe("on_stall: hold", () => {
 
   it("answers an overlapping tick's report of the same Stall with what it did the first time", async () => {
     const { id, startedAt } = await conducted("hold");
-    const stall = { decision_id: decisionId(id, new Date(startedAt).toISOString()), last_progress_at: new Date(startedAt).toISOString() };
-    expect(await procedureStub(id).observeStall(stall, true)).toEqual({ acted: "hold", not_acted: null });
-    expect(await procedureStub(id).observeStall(stall, true)).toEqual({ acted: "hold", not_acted: null });
+    const episode = { status: "Running" as const, last_progress_at: new Date(startedAt).toISOString(), window: 3600, nowMs: startedAt + HOUR };
+    expect(await procedureStub(id).observeStall(episode, true)).toEqual({ acted: "hold", not_acted: null });
+    expect(await procedureStub(id).observeStall({ ...episode, nowMs: episode.nowMs + 60_000 }, true)).toEqual({ acted: "hold", not_acted: null });
     expect((await eventLog(id)).filter((e) => e.type === "ProcedureHeld")).toHaveLength(1);
+  });
+
+  it("delivers the decision of a Stall it held itself when the tick fails before its batch, once", async () => {
+    const { id, startedAt } = await conducted("hold");
+    let clock = Date.now() + HOUR;
+    await runInDurableObject(procedureStub(id), (instance) => {
+      instance.clock = { now: () => clock, sleep: () => new Promise<void>(() => {}) };
+    });
+    // D1 takes the tick's reads but not its decision's batch.
+    const d1 = { prepare: (query: string) => env.DB.prepare(query), batch: () => Promise.reject(new Error("D1 unavailable")) } as unknown as D1Database;
+    await tick(startedAt + HOUR, { d1 }).catch(() => undefined);
+    expect(await stateOf(id)).toMatchObject({ status: "Held", hold_claims: [{ cause: "stall" }] });
+    expect(await decisionsFor(id)).toEqual([]);
+
+    clock += 30_000;
+    expect(await runDurableObjectAlarm(procedureStub(id))).toBe(true);
+    const [decision, ...more] = await decisionsFor(id);
+    expect(more).toEqual([]);
+    expect(decision).toMatchObject({ id: decisionId(id, new Date(startedAt).toISOString()), inputs: { acted: "hold" }, recorded_at: new Date(startedAt + HOUR).toISOString() });
+    // Its notification waits in the D1 outbox for the next tick's drain, like any Stall's.
+    const outbox = await env.DB.prepare("SELECT webhook_id FROM notification_outbox WHERE webhook_id = ?").bind(`msg_${decision!.id}`).all();
+    expect(outbox.results).toHaveLength(1);
+    // A tick that now succeeds for the same episode adds nothing.
+    expect(await procedureStub(id).observeStall({ status: "Running", last_progress_at: new Date(startedAt).toISOString(), window: 3600, nowMs: startedAt + HOUR }, true)).toEqual({
+      acted: "hold",
+      not_acted: null,
+    });
+    expect(await decisionsFor(id)).toHaveLength(1);
   });
 
   it("lets an operator resume release the stall claim, and the open stall closes", async () => {
