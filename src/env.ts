@@ -7,11 +7,41 @@ const SecretsSchema = z.object({
   WEBHOOK_SIGNING_KEY: z.string().min(16, "WEBHOOK_SIGNING_KEY must be at least 16 characters"),
 });
 
+/** PUBLIC_CONSOLE_URL: the console as people reach it (an absolute http(s) URL), or empty for none. */
+const ConsoleUrl = z
+  .string()
+  .trim()
+  .refine((value) => value === "" || /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(value), "PUBLIC_CONSOLE_URL must be an absolute http(s) URL without query or fragment, or empty")
+  .transform((value) => (value === "" ? null : value.replace(/\/+$/, "")));
+/** A comma-separated list of host names; an entry written as an origin (`https://host:port`) counts as its host name. */
+const HostList = z
+  .string()
+  .default("")
+  .transform((value) =>
+    value
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== "")
+      .map((entry) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? new URL(entry).hostname : entry.toLowerCase())),
+  );
+
+const McpVars = z.object({ MCP_ALLOWED_ORIGINS: HostList, MCP_ALLOWED_HOSTS: HostList });
+
+export interface McpConfig {
+  /** Host names of the browser origins that may call /mcp; a request with no Origin is not a browser's. */
+  allowedOrigins: string[];
+  /** Host names /mcp answers to; empty: any. */
+  allowedHosts: string[];
+}
+
 export interface Config {
   adminToken: string;
+  /** The public URL of the console, which Slack messages link to; null: messages carry no link. */
+  consoleUrl: string | null;
   /** What webhook signing secrets are encrypted under (src/notify/secret.ts). */
   webhookSigningKey: string;
   watcher: Required<WatcherConfig>;
+  mcp: McpConfig;
 }
 
 const parsed = new WeakMap<object, Config>();
@@ -21,7 +51,14 @@ export function config(env: Env): Config {
   let value = parsed.get(env);
   if (!value) {
     const secrets = SecretsSchema.parse(env);
-    value = { adminToken: secrets.ADMIN_TOKEN, webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY, watcher: parseWatcherConfig(env) };
+    const mcp = McpVars.parse(env);
+    value = {
+      adminToken: secrets.ADMIN_TOKEN,
+      consoleUrl: ConsoleUrl.parse(env.PUBLIC_CONSOLE_URL ?? ""),
+      webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY,
+      watcher: parseWatcherConfig(env),
+      mcp: { allowedOrigins: mcp.MCP_ALLOWED_ORIGINS, allowedHosts: mcp.MCP_ALLOWED_HOSTS },
+    };
     parsed.set(env, value);
   }
   return value;

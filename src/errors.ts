@@ -48,6 +48,7 @@ export const ERROR_CLASSES = [
   "StepKindMismatch",
   "AcquisitionResumeRequiresOperator",
   "ActivityEntryTooLarge",
+  "ActivityEventIdReused",
   // other resources
   "ActorNotFound",
   "PrincipalNotFound",
@@ -58,10 +59,15 @@ export const ERROR_CLASSES = [
   // webhook subscriptions
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",
+  "SubscriptionLimitReached",
   "UnknownEventType",
+  "DeliveryNotFound",
+  "DeliveryNotRedeliverable",
   // live progress
   "StreamWatcherLimitReached",
   "StreamReplayTooLong",
+  // the service itself
+  "ServiceOverloaded",
   "InternalError",
 ] as const;
 

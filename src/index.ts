@@ -6,6 +6,7 @@ import { createApp } from "./api/app";
 import { conductRoutes } from "./api/conduct";
 import { meRoutes } from "./api/me";
 import { decisionRoutes } from "./api/decisions";
+import { deliveryRoutes } from "./api/deliveries";
 import { procedureObject } from "./api/procedure-stub";
 import { principalRoutes } from "./api/principals";
 import { procedures } from "./api/procedures";
@@ -14,37 +15,47 @@ import { subscriptionRoutes } from "./api/subscriptions";
 import { streamRoutes } from "./api/stream";
 import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
+import { mountMcp } from "./mcp/route";
 import { database } from "./db/client";
 import { config } from "./env";
-import { consume, consumerDeps, type NotifyMessage } from "./notify/delivery";
+import { consume, consumeDeadLetters, consumerDeps, DEAD_LETTER_QUEUE, type NotifyMessage } from "./notify/delivery";
 import { drainOutbox } from "./notify/drain";
 import { runTick } from "./watcher/sweep";
 
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, admin, principalRoutes, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, admin, principalRoutes, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);
+// After every route: its tools are derived from the routes mounted above.
+mountMcp(app);
 
 export default {
   fetch: app.fetch,
   // Awaited, not handed to waitUntil: a failing tick must fail the invocation,
   // so the Cron Trigger's own status and retries see it.
   async scheduled(controller, env) {
-    await runTick({
-      db: database(env.DB),
-      d1: env.DB,
-      config: config(env).watcher,
-      nowMs: controller.scheduledTime,
-      readProcedure: (id) => procedureObject(env, id).watchReading(),
-      observeStall: (id, stall, mayHold) => procedureObject(env, id).observeStall(stall, mayHold),
-    });
-    // The tick's Stall decisions (and any a failed drain left) go to the queue.
-    await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+    try {
+      await runTick({
+        db: database(env.DB),
+        d1: env.DB,
+        config: config(env).watcher,
+        nowMs: controller.scheduledTime,
+        readProcedure: (id) => procedureObject(env, id).watchReading(),
+        observeStall: (id, episode, mayHold) => procedureObject(env, id).observeStall(episode, mayHold),
+      });
+    } finally {
+      // The tick's Stall decisions (and any a failed drain left) go to the
+      // queue, also after a tick that failed part way.
+      await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+    }
   },
+  // The notifications queue and its dead-letter queue share this consumer.
   async queue(batch, env) {
-    await consume(batch as MessageBatch<NotifyMessage>, consumerDeps(env));
+    const messages = batch as MessageBatch<NotifyMessage>;
+    if (batch.queue === DEAD_LETTER_QUEUE) await consumeDeadLetters(messages, consumerDeps(env));
+    else await consume(messages, consumerDeps(env));
   },
 } satisfies ExportedHandler<Env>;

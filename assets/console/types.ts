@@ -12,6 +12,8 @@ export interface Me {
   principal_id: string;
   name: string;
   roles: string[];
+  /** Null: every procedure. A scoped principal may not run the commands that reach every scope. */
+  scopes: { target_asset_ids: string[] } | null;
 }
 
 export interface ProcedureSummary {

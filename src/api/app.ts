@@ -43,7 +43,21 @@ export function createRouter() {
   });
 }
 
-/** Maps any thrown error to a problem; unknown errors are logged with context and answered as a bare 500. */
+/** What `Retry-After` asks of a client that met an overloaded object. */
+export const OVERLOADED_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * A Durable Object error the runtime marks as worth retrying: the object is
+ * overloaded (too many requests queued for it) or was briefly unavailable
+ * (`retryable`). The client's retry is the remedy, so it is a 503, not a 500.
+ */
+function isOverloaded(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const flags = error as Error & { overloaded?: unknown; retryable?: unknown };
+  return flags.overloaded === true || flags.retryable === true;
+}
+
+/** Maps any thrown error to a problem; an overloaded object is a 503, other unknown errors are logged with context and answered as a bare 500. */
 export function toProblem(error: unknown, request: Request, correlationId: string | undefined): Response {
   if (error instanceof ProblemError) return error.response();
   if (error instanceof HTTPException) {
@@ -51,6 +65,12 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
     const error_class =
       status === 413 ? "PayloadTooLarge" : status === 400 ? "MalformedRequest" : status === 415 ? "UnsupportedMediaType" : "HttpError";
     return new ProblemError(error_class, error.message || "request refused").response();
+  }
+  if (isOverloaded(error)) {
+    console.warn(JSON.stringify({ msg: "object overloaded", method: request.method, url: request.url, correlation_id: correlationId, error: String(error) }));
+    return new ProblemError("ServiceOverloaded", "the procedure is busy right now; retry shortly", undefined, {
+      "retry-after": String(OVERLOADED_RETRY_AFTER_SECONDS),
+    }).response();
   }
   console.error(
     JSON.stringify({
@@ -64,8 +84,11 @@ export function toProblem(error: unknown, request: Request, correlationId: strin
   return new ProblemError("InternalError", "an unexpected error occurred").response();
 }
 
+/** A correlation id a client may choose: 1-128 letters, digits and `. _ : -`; anything else is replaced by the service's own. */
+export const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** Request bodies above this are refused with 413 before they are read. */
-const MAX_BODY_BYTES = 1024 * 1024;
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 type Route = { method: string; path: string };
 
@@ -90,7 +113,9 @@ function methodsByPath(routes: readonly Route[]): Array<{ pattern: RegExp; metho
 export function createApp() {
   const app = createRouter();
   app.use("*", async (c, next) => {
-    const correlationId = c.req.header("x-correlation-id")?.slice(0, 200) || uuidv7();
+    // A client's id is stored with every event the request appends: only a short, plain one is taken.
+    const offered = c.req.header("x-correlation-id");
+    const correlationId = offered !== undefined && CORRELATION_ID.test(offered) ? offered : uuidv7();
     c.set("correlation_id", correlationId);
     c.set("config", config(c.env));
     c.set("db", database(c.env.DB));

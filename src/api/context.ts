@@ -10,6 +10,8 @@ export interface AppEnv {
     config: Config;
     db: Database;
     principal: Principal;
+    /** The hash of the bearer token the principal presented: a stream is bound to it. */
+    token_hash: string;
     correlation_id: string;
   };
 }

@@ -48,6 +48,8 @@ const AuditEntrySchema = z
     actor_id: z.string(),
     reason: z.string().nullable(),
     occurred_at: Timestamp,
+    before: z.unknown().openapi({ description: "A definition change (`pseudoaxis.defined`): the value before it, null when it was new; null for access changes" }),
+    after: z.unknown().openapi({ description: "A definition change: the value after it; null for access changes" }),
   })
   .openapi("AuditEntry");
 
@@ -166,6 +168,8 @@ async function managed(db: Parameters<typeof findPrincipal>[0], id: string): Pro
   }
   const row = await findPrincipal(db, id);
   if (!row) throw new ProblemError("PrincipalNotFound", `principal ${id} does not exist`);
+  // The watcher's agent: no token to revoke or rotate; deactivating its actor is the switch that stops it.
+  if (row.token_hash === null) throw new ProblemError("PrincipalManagedElsewhere", `principal ${id} acts without a token; its actor's switch stops it`);
   return row;
 }
 
@@ -209,9 +213,6 @@ export const principalRoutes = createRouter()
   .openapi(rotate, async (c) => {
     const { id } = c.req.valid("param");
     const row = await managed(c.var.db, id);
-    if (row.token_hash === null) {
-      throw new ProblemError("PrincipalManagedElsewhere", `principal ${id} acts without a token; its actor's switch stops it`);
-    }
     if (row.revoked_at !== null) throw new ProblemError("PrincipalRevoked", `principal ${id} was revoked at ${row.revoked_at}`);
     const rotated = await rotatePrincipal(c.var.db, row, new Date().toISOString(), c.var.principal.principal_id, uuidv7());
     if (!rotated) throw new ProblemError("PrincipalRevoked", `principal ${id} was revoked or rotated meanwhile`);

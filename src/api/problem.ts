@@ -67,6 +67,8 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   AcquisitionResumeRequiresOperator: 409,
   /** An activity entry's payload is larger than one entry may hold. */
   ActivityEntryTooLarge: 413,
+  /** A batch repeats an event id with a different entry (kind, payload or sampling time). */
+  ActivityEventIdReused: 422,
   ActorNotFound: 404,
   PrincipalNotFound: 404,
   /** The bootstrap admin (the ADMIN_TOKEN secret) or a principal without a token: not revoked or rotated over the API. */
@@ -77,13 +79,20 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   AdminCannotBeScoped: 422,
   DecisionNotFound: 404,
   SubscriptionNotFound: 404,
-  /** Not https, and not http to this machine (localhost, 127.0.0.1, [::1]). */
+  /** Not https, not http to a local development host, or a host deliveries must not reach (src/notify/webhook-url.ts). */
   WebhookUrlNotAllowed: 422,
+  /** The principal already holds as many active subscriptions as one may. */
+  SubscriptionLimitReached: 409,
   UnknownEventType: 422,
+  DeliveryNotFound: 404,
+  /** Only a `failed` delivery whose notification was kept, to a subscription still served, is sent again. */
+  DeliveryNotRedeliverable: 409,
   /** The procedure already has as many open streams of that kind as it serves; retry later. */
   StreamWatcherLimitReached: 503,
   /** More followed the id a reconnect names than one replay reads; page /events and /activities instead. */
   StreamReplayTooLong: 409,
+  /** A procedure's object is overloaded or briefly unavailable (the runtime marked the error retryable); `Retry-After` says when to try again. */
+  ServiceOverloaded: 503,
   InternalError: 500,
 };
 

@@ -12,7 +12,8 @@ export const OPENAPI_INFO = {
     title: "procedure-edge",
     version: "0.1.0",
     description:
-      "System of record for running lab procedures. Every refusal is application/problem+json with an error_class.",
+      "System of record for running lab procedures. Every refusal is application/problem+json with an error_class. " +
+      "Every /v1 operation except the live stream and its ticket is also a Model Context Protocol tool at POST /mcp (named by its operationId in snake_case), with the same authorization.",
   },
 };
 

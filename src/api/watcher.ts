@@ -25,6 +25,7 @@ const TickSchema = z
     pages: z.number().int(),
     rows_read: z.number().int().optional(),
     capped: z.boolean().optional().openapi({ description: "The tick stopped at max_candidates; the next tick goes on" }),
+    failures: z.number().int().optional().openapi({ description: "Candidates whose read or write failed; the next tick judges them again" }),
   })
   .openapi("WatcherTick");
 

@@ -61,6 +61,8 @@ export const ADMIN_COMMANDS = [
   "RevokePrincipal",
   "RotatePrincipal",
   "ReadAuditLog",
+  "ListDeliveries",
+  "RedeliverDelivery",
 ] as const;
 
 export type CommandName =
@@ -76,6 +78,13 @@ const GRANTS: Record<Role, ReadonlySet<CommandName>> = {
   reader: new Set(READ_COMMANDS),
   watcher: new Set([...WATCHER_COMMANDS, ...WATCHER_ACT_COMMANDS]),
 };
+
+/**
+ * What a stream carries: the procedure's state, its events and its logbook. A
+ * principal opens one only when it may read all three by the other routes, so
+ * a gateway (no /events, no /activities) cannot read them through the stream.
+ */
+export const STREAM_COMMANDS = ["ReadProcedure", "ReadProcedureEvents", "ReadProcedureActivities"] as const satisfies readonly CommandName[];
 
 /** The assets a principal may act on: a procedure is in scope when its targets meet these. */
 export interface PrincipalScopes {
@@ -98,8 +107,15 @@ export function inScope(scopes: PrincipalScopes | null, targetAssetIds: readonly
   return targetAssetIds.some((asset) => scopes.target_asset_ids.includes(asset));
 }
 
-/** True when one of the principal's roles grants the command. */
-export function isAuthorized(principal: Pick<Principal, "roles">, command: CommandName): boolean {
+/**
+ * Commands whose effect reaches every scope: a pseudoaxis definition is read by
+ * every later conduct, whatever its targets. Only an unscoped principal runs them.
+ */
+export const UNSCOPED_COMMANDS: ReadonlySet<CommandName> = new Set<CommandName>(["DefinePseudoaxis"]);
+
+/** True when one of the principal's roles grants the command (and, for a command reaching every scope, the principal is unscoped). */
+export function isAuthorized(principal: Pick<Principal, "roles" | "scopes">, command: CommandName): boolean {
+  if (principal.scopes !== null && UNSCOPED_COMMANDS.has(command)) return false;
   return principal.roles.some((role) => GRANTS[role]?.has(command) ?? false);
 }
 

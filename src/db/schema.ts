@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { PrincipalScopes } from "../auth/grants";
 import type { PseudoaxisConstituent } from "../conduct/resolve";
+import type { Notification } from "../notify/events";
 import type { HoldCause } from "../procedure/events";
 import type { WatchWindow } from "../watcher/stall";
 
@@ -93,7 +94,7 @@ export const principals = sqliteTable("principals", {
   rotated_at: text(),
 });
 
-/** Who changed access, when and why: appended only, written in the same batch as the change. */
+/** Who changed access or a shared definition, when and why: appended only, written in the same batch as the change. */
 export const auditLog = sqliteTable(
   "audit_log",
   {
@@ -103,6 +104,9 @@ export const auditLog = sqliteTable(
     actor_id: text().notNull(),
     reason: text(),
     occurred_at: text().notNull(),
+    /** A definition change's value before it (null: there was none) and after it; null for access changes. */
+    before: text({ mode: "json" }).$type<unknown>(),
+    after: text({ mode: "json" }).$type<unknown>(),
   },
   (t) => [
     index("audit_log_occurred").on(t.occurred_at, t.audit_id),
@@ -183,8 +187,6 @@ export const subscriptions = sqliteTable(
     format: text().$type<"standard" | "slack">().notNull(),
     description: text(),
     secret_ciphertext: text().notNull(),
-    /** The service's own origin as the creating request reached it: the console link of a Slack message. */
-    origin: text().notNull(),
     created_by: text().notNull(),
     /** The creating principal's scope (target asset ids) when it had one: the subscription hears of nothing outside it. */
     scope_target_asset_ids: text({ mode: "json" }).$type<string[]>(),
@@ -192,7 +194,11 @@ export const subscriptions = sqliteTable(
     created_at: text().notNull(),
     deleted_at: text(),
   },
-  (t) => [index("subscriptions_listed").on(t.active, t.created_at, t.subscription_id)],
+  (t) => [
+    index("subscriptions_listed").on(t.active, t.created_at, t.subscription_id),
+    // Counting a principal's active subscriptions (its cap) reads only its own rows.
+    index("subscriptions_by_creator").on(t.created_by, t.active),
+  ],
 );
 
 /** One row per delivery attempt: what a subscriber's log shows. */
@@ -207,10 +213,14 @@ export const deliveries = sqliteTable(
     status_code: integer(),
     outcome: text().$type<"delivered" | "retrying" | "failed">().notNull(),
     attempted_at: text().notNull(),
+    /** The notification itself, kept on a `failed` row only, so an admin can send it again under its webhook-id. */
+    notification: text({ mode: "json" }).$type<Notification>(),
   },
   (t) => [
     index("deliveries_by_subscription").on(t.subscription_id, t.attempted_at, t.delivery_id),
     index("deliveries_by_webhook").on(t.webhook_id, t.subscription_id, t.outcome),
+    // GET /v1/deliveries?outcome=failed: a keyset walk, newest first.
+    index("deliveries_by_outcome").on(t.outcome, t.attempted_at, t.delivery_id),
   ],
 );
 

@@ -9,6 +9,7 @@ import {
   activeSubscriptions,
   activeSubscriptionsById,
   deliveredPairs,
+  recordDeadLetters,
   recordDeliveries,
   type StoredDelivery,
   type StoredSubscription,
@@ -21,6 +22,9 @@ import { decryptSecret } from "./secret";
 export type NotifyMessage =
   | { kind: "fanout"; notification: Notification }
   | { kind: "delivery"; subscription_id: string; notification: Notification };
+
+/** The dead-letter queue (wrangler.toml): the Worker's queue handler gives its batches to `consumeDeadLetters`. */
+export const DEAD_LETTER_QUEUE = "procedure-edge-notifications-dlq";
 
 /** Attempts per delivery; the queue's max_retries (wrangler.toml) is one less, so the last failure goes to the dead-letter queue. */
 export const MAX_DELIVERY_ATTEMPTS = 6;
@@ -36,6 +40,8 @@ export interface ConsumerDeps {
   d1: D1Database;
   queue: Queue<NotifyMessage>;
   signingKey: string;
+  /** PUBLIC_CONSOLE_URL: where Slack messages link to; null for no link. */
+  consoleUrl: string | null;
   fetch: typeof fetch;
   now: () => number;
 }
@@ -46,6 +52,7 @@ export function consumerDeps(env: Env): ConsumerDeps {
     d1: env.DB,
     queue: env.NOTIFICATIONS as Queue<NotifyMessage>,
     signingKey: config(env).webhookSigningKey,
+    consoleUrl: config(env).consoleUrl,
     fetch: (input, init) => fetch(input, init),
     now: () => Date.now(),
   };
@@ -71,6 +78,43 @@ export async function consume(batch: MessageBatch<NotifyMessage>, deps: Consumer
 
 type DeliveryMessage = Extract<NotifyMessage, { kind: "delivery" }>;
 
+/**
+ * The dead-letter queue's consumer: every message the notifications queue
+ * gave up on is recorded as a `failed` delivery, with its notification kept so
+ * an admin can send it again (POST /v1/deliveries/{id}/redeliver). A delivery
+ * is recorded for its subscription, unless its last attempt already was; a
+ * fan-out that never happened, for every subscription it would have reached.
+ * The batch is recorded in one D1 batch, or retried as a whole.
+ */
+export async function consumeDeadLetters(batch: MessageBatch<NotifyMessage>, deps: ConsumerDeps): Promise<void> {
+  const attemptedAt = new Date(deps.now()).toISOString();
+  try {
+    const fanouts = batch.messages.some((m) => m.body.kind === "fanout") ? await activeSubscriptions(deps.db, attemptedAt) : [];
+    const rows = batch.messages.flatMap((message): StoredDelivery[] => {
+      const body = message.body;
+      const targets = body.kind === "delivery" ? [body.subscription_id] : fanouts.filter((s) => matches(s, body.notification)).map((s) => s.subscription_id);
+      console.warn(JSON.stringify({ msg: "notification dead-lettered", kind: body.kind, webhook_id: body.notification.webhook_id, subscriptions: targets.length }));
+      return targets.map((subscription_id) => ({
+        delivery_id: uuidv7(deps.now()),
+        subscription_id,
+        webhook_id: body.notification.webhook_id,
+        event_type: body.notification.type,
+        // A dead-lettered fan-out never reached its subscriptions: no attempt was made.
+        attempt: body.kind === "delivery" ? MAX_DELIVERY_ATTEMPTS : 0,
+        status_code: null,
+        outcome: "failed",
+        attempted_at: attemptedAt,
+        notification: body.notification,
+      }));
+    });
+    await recordDeadLetters(deps.d1, rows);
+    batch.ackAll();
+  } catch (error) {
+    console.error(JSON.stringify({ msg: "dead letters deferred", count: batch.messages.length, error: String(error) }));
+    batch.retryAll({ delaySeconds: RETRY_DELAYS_SECONDS[0] });
+  }
+}
+
 function retryDelay(attempt: number): number {
   return RETRY_DELAYS_SECONDS[Math.min(Math.max(attempt, 1), RETRY_DELAYS_SECONDS.length) - 1]!;
 }
@@ -84,7 +128,7 @@ function deferred(message: Message<NotifyMessage>, error: unknown): void {
 async function fanOut(messages: Message<NotifyMessage>[], deps: ConsumerDeps): Promise<void> {
   let subscriptions: StoredSubscription[];
   try {
-    subscriptions = await activeSubscriptions(deps.db);
+    subscriptions = await activeSubscriptions(deps.db, new Date(deps.now()).toISOString());
   } catch (error) {
     for (const message of messages) deferred(message, error);
     return;
@@ -112,7 +156,7 @@ async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps)
   let delivered: Set<string>;
   try {
     [subscriptions, delivered] = await Promise.all([
-      activeSubscriptionsById(deps.db, messages.map((m) => m.body.subscription_id)),
+      activeSubscriptionsById(deps.db, messages.map((m) => m.body.subscription_id), new Date(deps.now()).toISOString()),
       deliveredPairs(deps.db, messages.map((m) => m.body.notification.webhook_id)),
     ]);
   } catch (error) {
@@ -125,11 +169,9 @@ async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps)
     messages.map(async (message) => {
       const { subscription_id, notification } = message.body;
       const subscription = subscriptions.get(subscription_id);
-      // Deleted since it was fanned out, or already delivered: nothing more to send.
+      // Deleted (or its creator revoked or expired) since it was fanned out, or already delivered: nothing more to send.
       if (!subscription || delivered.has(`${notification.webhook_id} ${subscription_id}`)) return message.ack();
-      let secret = secrets.get(subscription_id);
-      if (!secret) secrets.set(subscription_id, (secret = decryptSecret(deps.signingKey, subscription_id, subscription.secret_ciphertext)));
-      const status = await post(subscription, await secret, notification, deps);
+      const status = await attempt(subscription, notification, secrets, deps);
       const ok = status !== null && status >= 200 && status < 300;
       const row: StoredDelivery = {
         delivery_id: uuidv7(deps.now()),
@@ -140,7 +182,9 @@ async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps)
         status_code: status,
         outcome: ok ? "delivered" : message.attempts >= MAX_DELIVERY_ATTEMPTS ? "failed" : "retrying",
         attempted_at: new Date(deps.now()).toISOString(),
+        notification: null,
       };
+      if (row.outcome === "failed") row.notification = notification;
       attempts.push({ message, row });
     }),
   );
@@ -158,19 +202,47 @@ async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps)
   }
 }
 
-/** Posts the signed body; the status, or null when the receiver gave no answer in time. */
-async function post(subscription: StoredSubscription, secret: string, notification: Notification, deps: ConsumerDeps): Promise<number | null> {
-  const body = subscription.format === "slack" ? slackBody(notification, subscription.origin) : standardBody(notification);
-  const at = new Date(deps.now());
-  const headers = {
+/**
+ * One delivery attempt, walled off from the rest of the batch: a secret that
+ * does not decrypt or a signing error is logged and counts as an attempt with
+ * no answer (status null), so only this message is retried and the others of
+ * the batch are delivered (and acked) once.
+ */
+async function attempt(
+  subscription: StoredSubscription,
+  notification: Notification,
+  secrets: Map<string, Promise<string>>,
+  deps: ConsumerDeps,
+): Promise<number | null> {
+  const { subscription_id } = subscription;
+  let body: string;
+  let headers: Record<string, string>;
+  try {
+    let secret = secrets.get(subscription_id);
+    if (!secret) secrets.set(subscription_id, (secret = decryptSecret(deps.signingKey, subscription_id, subscription.secret_ciphertext)));
+    body = subscription.format === "slack" ? slackBody(notification, deps.consoleUrl) : standardBody(notification);
+    headers = signedHeaders(await secret, notification.webhook_id, body, new Date(deps.now()));
+  } catch (error) {
+    console.error(JSON.stringify({ msg: "delivery not signed", subscription_id, webhook_id: notification.webhook_id, error: String(error) }));
+    return null;
+  }
+  return post(subscription.url, body, headers, deps);
+}
+
+function signedHeaders(secret: string, webhookId: string, body: string, at: Date): Record<string, string> {
+  return {
     "content-type": "application/json",
     "user-agent": "procedure-edge-webhooks",
-    "webhook-id": notification.webhook_id,
+    "webhook-id": webhookId,
     "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-    "webhook-signature": new Webhook(secret).sign(notification.webhook_id, at, body),
+    "webhook-signature": new Webhook(secret).sign(webhookId, at, body),
   };
+}
+
+/** Posts the signed body; the status, or null when the receiver gave no answer in time (or the POST failed). */
+async function post(url: string, body: string, headers: Record<string, string>, deps: ConsumerDeps): Promise<number | null> {
   try {
-    const response = await deps.fetch(subscription.url, {
+    const response = await deps.fetch(url, {
       method: "POST",
       headers,
       body,

@@ -161,11 +161,11 @@ function escapeSlack(text: string): string {
 }
 
 /**
- * A Slack incoming-webhook body: which procedure, what happened and why, and
- * a link to it in the console on `origin` (the service as the subscription's
- * creator reached it).
+ * A Slack incoming-webhook body: which procedure, what happened and why, and a
+ * link to it in the console at `consoleUrl` (the configured PUBLIC_CONSOLE_URL,
+ * never a host a request named); with no console URL, no link.
  */
-export function slackBody(notification: Notification, origin: string): string {
+export function slackBody(notification: Notification, consoleUrl: string | null): string {
   if (notification.type === "ping") {
     return JSON.stringify({ text: "procedure-edge: test notification (ping). This subscription is set up." });
   }
@@ -173,16 +173,16 @@ export function slackBody(notification: Notification, origin: string): string {
   const procedureId = String(notification.subject?.procedure_id ?? data.procedure_id ?? data.subject_id ?? "");
   const name = typeof data.name === "string" ? data.name : procedureId;
   const why = typeof data.reason === "string" ? data.reason : typeof data.reasoning === "string" ? data.reasoning : null;
-  const link = `${origin}/console#/procedures/${procedureId}`;
+  const link = consoleUrl === null ? null : `${consoleUrl}#/procedures/${encodeURIComponent(procedureId)}`;
   const headline = `Procedure *${escapeSlack(name)}* ${HEADLINES[notification.type]}`;
-  const text = `${headline}${why ? `: ${escapeSlack(why)}` : ""} <${link}|Open in the console>`;
+  const text = `${headline}${why ? `: ${escapeSlack(why)}` : ""}${link ? ` <${link}|Open in the console>` : ""}`;
   return JSON.stringify({
     text,
     blocks: [
       { type: "section", text: { type: "mrkdwn", text: `${headline}${why ? `\n>${escapeSlack(why)}` : ""}` } },
       {
         type: "context",
-        elements: [{ type: "mrkdwn", text: `${notification.type} · ${notification.timestamp} · <${link}|${procedureId}>` }],
+        elements: [{ type: "mrkdwn", text: `${notification.type} · ${notification.timestamp} · ${link ? `<${link}|${procedureId}>` : procedureId}` }],
       },
     ],
   });

@@ -6,7 +6,7 @@ import { requiresOperator } from "../conduct/replay";
 import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent } from "./events";
-import type { ActivityEntryInput } from "./logbook";
+import type { ActivityEntryInput, RecordedContent } from "./logbook";
 import { accept, refuse, type Decision } from "./refusal";
 import type { ProcedureState } from "./state";
 
@@ -74,6 +74,38 @@ export function decideActivities(
   const decided = decideAll(state, commands, ctx);
   if (!decided.ok) return decided;
   return accept({ fresh, steps: judged.steps, duplicate_count, ...decided.value });
+}
+
+/** True when two JSON values are equal, whatever the order of their keys. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) return a.length === (b as unknown[]).length && a.every((item, i) => sameJson(item, (b as unknown[])[i]));
+  const keys = Object.keys(a);
+  const other = b as Record<string, unknown>;
+  return keys.length === Object.keys(other).length && keys.every((key) => Object.hasOwn(other, key) && sameJson((a as Record<string, unknown>)[key], other[key]));
+}
+
+/**
+ * Refuses a batch that repeats an event id with a different entry, recorded
+ * before or earlier in the same batch: an event id names one entry, so a retry
+ * repeats it exactly (kind, payload, sampling time), as a reused Idempotency-Key
+ * must repeat its request. Checked before duplicates are dropped.
+ */
+export function reusedEventId(entries: readonly ActivityEntryInput[], recorded: ReadonlyMap<string, RecordedContent>): Decision<never> | null {
+  const first = new Map<string, ActivityEntryInput>();
+  for (const entry of entries) {
+    const stored = recorded.get(entry.event_id);
+    const earlier = first.get(entry.event_id);
+    const same = stored
+      ? stored.step_kind === entry.step_kind && stored.sampled_at === entry.sampled_at && sameJson(JSON.parse(stored.payload), entry.payload)
+      : !earlier || (earlier.step_kind === entry.step_kind && earlier.sampled_at === entry.sampled_at && sameJson(earlier.payload, entry.payload));
+    if (!same) {
+      return refuse("ActivityEventIdReused", `event_id ${entry.event_id} names another entry ${stored ? "already recorded" : "in this batch"}; a retry repeats an entry exactly`);
+    }
+    if (!earlier) first.set(entry.event_id, entry);
+  }
+  return null;
 }
 
 /** The operator's go-ahead for one replayed step: only an action or a compute needs one. */

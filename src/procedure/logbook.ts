@@ -24,13 +24,20 @@ export interface ActivityEntry {
 }
 
 
-/** The event ids of `entries` this logbook already holds. */
-export function knownEventIds(sql: SqlStorage, eventIds: readonly string[]): Set<string> {
-  const rows = sql.exec<{ event_id: string }>(
-    "SELECT event_id FROM logbook WHERE event_id IN (SELECT value FROM json_each(?))",
+/** What a retry of an entry must repeat: its kind, payload (JSON text as stored) and sampling time. */
+export interface RecordedContent {
+  step_kind: string;
+  payload: string;
+  sampled_at: string;
+}
+
+/** The entries among `eventIds` this logbook already holds, by event id. */
+export function knownEntries(sql: SqlStorage, eventIds: readonly string[]): Map<string, RecordedContent> {
+  const rows = sql.exec<{ event_id: string; step_kind: string; payload: string; sampled_at: string }>(
+    "SELECT event_id, step_kind, payload, sampled_at FROM logbook WHERE event_id IN (SELECT value FROM json_each(?))",
     JSON.stringify(eventIds),
   );
-  return new Set(rows.toArray().map((r) => r.event_id));
+  return new Map(rows.toArray().map(({ event_id, ...content }) => [event_id, content]));
 }
 
 /**

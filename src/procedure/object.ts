@@ -15,12 +15,13 @@ import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
 import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../notify/events";
 import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
-import { activePrincipalById } from "../auth/principals";
-import { LiveFeed } from "../live/hub";
+import { activePrincipalById, principalHoldingToken } from "../auth/principals";
+import { config } from "../env";
+import { LiveFeed, type StreamHolder } from "../live/hub";
 import { parseStreamId } from "../live/position";
-import { issueTicket, redeemTicket, type StreamTicket } from "../live/tickets";
+import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../live/tickets";
 import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../live/wire";
-import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
+import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "./activity";
 import type {
   Access,
   Actor,
@@ -39,7 +40,7 @@ import type {
 import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent, RecordedEvent } from "./events";
 import {
-  knownEventIds,
+  knownEntries,
   latestRecordedAt,
   markMirrored,
   okStepIndexes,
@@ -53,17 +54,16 @@ import {
 } from "./logbook";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision } from "./refusal";
-import { dueJobs, nextDueAt, pendingJob, requestJob, settleJob, systemClock, type Clock, type Job, type JobKind } from "./schedule";
+import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job } from "./schedule";
 import type { ProcedureState } from "./state";
 import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, overdueEvent, pinManifest } from "./storage";
 import { procedureView, summaryRow, type ProcedureView } from "./view";
 import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
 import { decisionId, stallDecision, WATCHER_AGENT } from "../watcher/stall";
 import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../watcher/deadline";
-import { watcherGate, type WatcherGate } from "../watcher/gate";
+import { watcherGate } from "../watcher/gate";
 import { insertDecisionStatement } from "../db/decisions";
 import type { DecisionRecord } from "../decisions/vocabulary";
-import { config } from "../env";
 
 /** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
 const STALL_KEY = "watcher:stall";
@@ -87,18 +87,10 @@ export class ProcedureObject extends DurableObject<Env> {
   private delivering: Promise<void> | null = null;
   /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
   private timer: object | null = null;
-  /** The alarm this object set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
-  private alarmAt: number | null = null;
   private notifying: Promise<void> | null = null;
   private openStall: StallRecord | null | undefined;
-  private judging: Promise<void> | null = null;
-  private readonly jobs: Record<JobKind, () => Promise<void>> = {
-    projection: () => this.runProjection(),
-    notify: () => this.runNotify(),
-    "stream-check": () => this.live.check(),
-    deadline: () => this.runDeadlines(),
-    "stall-decision": () => this.runStallDecision(),
-  };
+  /** The object's timed work: the projection, the notification send, the stream check and the watcher's jobs, each on its own. */
+  private readonly schedule: Scheduler;
   /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
   readonly live: LiveFeed;
 
@@ -113,6 +105,8 @@ export class ProcedureObject extends DurableObject<Env> {
   watcherEnabled: () => boolean;
   /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
   sendNotifications: (batch: Notification[]) => Promise<void>;
+  /** Whether a watcher's principal may keep its stream open with the token that opened it (D1); a test may swap it to simulate an outage. */
+  principalIsActive: (holder: StreamHolder) => Promise<boolean>;
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
   clock: Clock = systemClock;
 
@@ -126,12 +120,33 @@ export class ProcedureObject extends DurableObject<Env> {
     };
     this.watcherEnabled = () => config(env).watcher.enabled;
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
+    this.principalIsActive = async ({ principal_id, token_hash }) => {
+      const db = database(env.DB);
+      // A socket accepted before streams were bound to tokens answers for its principal alone.
+      const holding = token_hash
+        ? principalHoldingToken(db, config(env).adminToken, principal_id, token_hash, this.clock.now())
+        : activePrincipalById(db, principal_id, this.clock.now());
+      return (await holding) !== null;
+    };
+    const clock: Clock = { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) };
     this.live = new LiveFeed(ctx, {
-      clock: { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) },
+      clock,
       current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: TERMINAL.has(this.state.status) },
       armAlarm: () => this.armAlarm(),
-      isActive: async (id) => (await activePrincipalById(database(env.DB), id, this.clock.now())) !== null,
+      isActive: (holder) => this.principalIsActive(holder),
     });
+    this.schedule = new Scheduler(
+      ctx.storage,
+      clock,
+      {
+        projection: { run: () => this.runProjection() },
+        notify: { run: () => this.runNotify() },
+        "stream-check": this.live.checkJob,
+        deadline: { run: (job) => this.runDeadline(job) },
+        "stall-decision": { run: () => this.runStallDecision() },
+      },
+      () => ({ procedure_id: this.procedureId() }),
+    );
     // Answered by the runtime without waking the object, so an idle watcher's pings cost nothing.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     const applied = appliedMigrations(this.sql);
@@ -139,14 +154,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!this.hasSchema) return;
     if (!isCurrent(applied)) migrate(ctx.storage, applied);
     this.state = loadSnapshot(this.sql);
-    // A job committed just before the object stopped may have no alarm yet; an
-    // alarm already set (a retry's backoff) is left as it is.
-    if (nextDueAt(this.sql) !== null) {
-      void ctx.blockConcurrencyWhile(async () => {
-        this.alarmAt = await ctx.storage.getAlarm();
-        await this.armAlarm();
-      });
-    }
+    if (nextDueAt(this.sql) !== null) void ctx.blockConcurrencyWhile(() => this.schedule.resume());
   }
 
   // ---- commands -----------------------------------------------------------
@@ -211,8 +219,10 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!reached.ok) return reached;
     const state = reached.value;
     const ctx = this.context();
-    const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
-    const decided = decideActivities(state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
+    const recorded = knownEntries(this.sql, entries.map((e) => e.event_id));
+    const reused = reusedEventId(entries, recorded);
+    if (reused) return reused;
+    const decided = decideActivities(state, this.loadManifest(), entries, new Set(recorded.keys()), { ...ctx, logbook_id: uuidv7() });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
     const atVersion = state.version;
@@ -345,22 +355,25 @@ export class ProcedureObject extends DurableObject<Env> {
     const reached = this.reachable(watcher);
     if (!reached.ok) return refusalResponse(reached.refusal);
     const afterText = request.headers.get(AFTER_HEADER);
-    const opened = await this.live.open(request, watcher.principal_id, afterText ? parseStreamId(afterText) : null);
+    const holder = { principal_id: watcher.principal_id, token_hash: watcher.token_hash };
+    const opened = await this.live.open(request, holder, afterText ? parseStreamId(afterText) : null);
     return opened instanceof Response ? opened : refusalResponse(opened);
   }
 
-  /** A short-lived, single-use ticket that opens one stream of this procedure as `principalId`. */
-  async issueStreamTicket(principalId: string, access: Access): Promise<Decision<StreamTicket>> {
+  /** A short-lived, single-use ticket that opens one stream of this procedure as `holder` (a principal and its current token). */
+  async issueStreamTicket(holder: TicketHolder, access: Access): Promise<Decision<StreamTicket>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
-    return accept(await issueTicket(this.sql, principalId, this.clock.now()));
+    return accept(await issueTicket(this.sql, holder, this.clock.now()));
   }
 
-  /** Spends a ticket: the principal it was issued to. */
-  async redeemStreamTicket(ticket: string): Promise<Decision<{ principal_id: string }>> {
-    if (this.state === null) return this.notFound();
-    const principalId = await redeemTicket(this.sql, ticket, this.clock.now());
-    return principalId ? accept({ principal_id: principalId }) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
+  /**
+   * Spends a ticket: who it was issued to. A procedure nobody registered answers
+   * exactly as an unknown ticket, so the ticket path tells nobody which exist.
+   */
+  async redeemStreamTicket(ticket: string): Promise<Decision<TicketHolder>> {
+    const holder = this.state === null ? null : await redeemTicket(this.sql, ticket, this.clock.now());
+    return holder ? accept(holder) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
   }
 
   /** Watchers only listen; anything they send (other than the automatic ping) is ignored. */
@@ -378,12 +391,10 @@ export class ProcedureObject extends DurableObject<Env> {
 
   // ---- timed work -----------------------------------------------------------
 
-  /** Runs every job that is due, then re-arms the alarm for the earliest one left. */
+  /** Runs every job that is due, each on its own, then re-arms the alarm for the earliest one left. */
   override async alarm(): Promise<void> {
-    this.alarmAt = null;
     if (this.state === null) return;
-    for (const job of dueJobs(this.sql, this.clock.now())) await this.jobs[job.kind]();
-    await this.armAlarm();
+    await this.schedule.runDue();
   }
 
   /**
@@ -426,52 +437,26 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /**
-   * The deadline job: judges every step attempt whose deadline has passed.
-   * Under the watcher's gates (off, kill switch, denied: the attempt is let
-   * go), an attempt still open gets its StepOverdue decision, recorded first
-   * in the procedure's log as the agent's event (with its notification, in
-   * one transaction) and then in D1. The job stays until D1 has it, so a D1
-   * outage retries it with backoff and a retry never decides twice.
+   * A deadline job: judges the step attempt it names once its deadline has
+   * passed. Under the watcher's gates (off, kill switch, denied: the attempt
+   * is let go), an attempt still open gets its StepOverdue decision, recorded
+   * first in the procedure's log as the agent's event (with its notification,
+   * in one transaction) and then in D1. A D1 failure throws, and the
+   * scheduler retries the job with backoff; a retry finds the event and
+   * never judges twice.
    */
-  private async runDeadlines(): Promise<void> {
-    while (this.judging) await this.judging;
-    this.judging = (async () => {
-      const due = dueJobs(this.sql, this.clock.now()).filter((job) => job.kind === "deadline");
-      if (due.length === 0 || this.state === null) return;
-      let gate: WatcherGate | null = null;
-      for (const job of due) {
-        try {
-          gate ??= await watcherGate(database(this.env.DB), this.watcherEnabled(), this.clock.now());
-          await this.judgeDeadline(job, gate.open);
-          settleJob(this.sql, job, { ok: true }, this.clock.now());
-        } catch (error) {
-          const retry_at = retryAt(job.attempts, this.clock.now());
-          console.warn(JSON.stringify({ msg: "deadline deferred", procedure_id: this.procedureId(), job: job.key, attempts: job.attempts + 1, error: String(error) }));
-          settleJob(this.sql, job, { ok: false, retry_at }, retry_at);
-        }
-      }
-    })().finally(() => {
-      this.judging = null;
-    });
-    await this.judging;
+  private async runDeadline(job: Job): Promise<void> {
+    if (this.state === null) return;
+    const gate = await watcherGate(database(this.env.DB), this.watcherEnabled(), this.clock.now());
+    await this.judgeDeadline(job, gate.open);
   }
 
   /** The Stall this object acted on, delivered to D1 with its notification (idempotent: the tick's batch may have done it). */
   private async runStallDecision(): Promise<void> {
-    const job = pendingJob(this.sql, STALL_DECISION_JOB);
     const decision = this.stallRecord()?.decision;
-    if (job === null) return;
-    try {
-      if (decision && this.state) {
-        const { procedure_id, kind, target_asset_ids } = this.state;
-        await this.recordDecision(decision, stallNotification(decision, { procedure_id, kind, target_asset_ids }));
-      }
-      settleJob(this.sql, job, { ok: true }, this.clock.now());
-    } catch (error) {
-      const retry_at = retryAt(job.attempts, this.clock.now());
-      console.warn(JSON.stringify({ msg: "stall decision deferred", procedure_id: this.procedureId(), attempts: job.attempts + 1, error: String(error) }));
-      settleJob(this.sql, job, { ok: false, retry_at }, retry_at);
-    }
+    if (!decision || this.state === null) return;
+    const { procedure_id, kind, target_asset_ids } = this.state;
+    await this.recordDecision(decision, stallNotification(decision, { procedure_id, kind, target_asset_ids }));
   }
 
   private async judgeDeadline(job: Job, gateOpen: boolean): Promise<void> {
@@ -522,18 +507,9 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.delivering;
   }
 
-  /**
-   * Makes sure an alarm fires by `grace` after the earliest due job. An alarm
-   * already set earlier is kept: firing early costs one look at the schedule,
-   * while setting the alarm on every command would cost a storage write each.
-   */
-  private async armAlarm(grace = 0): Promise<void> {
-    const next = nextDueAt(this.sql);
-    if (next === null) return;
-    const at = next + grace;
-    if (this.alarmAt !== null && this.alarmAt <= at && this.alarmAt > this.clock.now()) return;
-    await this.ctx.storage.setAlarm(at);
-    this.alarmAt = at;
+  /** Makes sure an alarm fires by `grace` after the earliest due job (the scheduler keeps an earlier one). */
+  private armAlarm(grace = 0): Promise<void> {
+    return this.schedule.arm(grace);
   }
 
   /** The delivery a command asked for, on the object's own timer; the alarm is its backstop. */

@@ -85,6 +85,10 @@ const MIGRATIONS: readonly string[] = [
      principal_id TEXT NOT NULL,
      expires_at INTEGER NOT NULL
    );`,
+  // A ticket is bound to the token that asked for it: a rotation or revocation
+  // spends it. Tickets issued before were bound to no token; they are spent.
+  `DELETE FROM stream_tickets;
+   ALTER TABLE stream_tickets ADD COLUMN token_hash TEXT NOT NULL DEFAULT '';`,
 ];
 
 /** How many migrations this object's storage has applied; 0 for an object never registered (read without DDL). */

@@ -248,6 +248,8 @@ export type TickSummary = {
   rows_read?: number;
   /** The tick stopped at the candidate cap; what it did not reach is judged by the next tick. */
   capped?: boolean;
+  /** Candidates whose read or write failed; each is judged again by the next tick. */
+  failures?: number;
 };
 
 /** A summary with every count at zero, for a tick that stops before the sweep or starts it. */

@@ -122,6 +122,7 @@ async function sweep(deps: TickDeps, summary: TickSummary, mayHold: boolean): Pr
   // it, so nothing is skipped or decided twice.
   let budget = deps.config.maxCandidates ?? DEFAULT_MAX_CANDIDATES;
   summary.rows_read = 0;
+  summary.failures = 0;
   for (const { sql, dueBefore } of WINDOWS) {
     const cutoff = new Date(dueBefore(deps)).toISOString();
     let after = { watch_key: "", procedure_id: "" };
@@ -138,7 +139,7 @@ async function sweep(deps: TickDeps, summary: TickSummary, mayHold: boolean): Pr
       summary.pages += 1;
       summary.rows_read += page.meta.rows_read ?? 0;
       budget -= page.results.length;
-      await Promise.all(page.results.map((row) => judge(deps, row, summary, mayHold)));
+      await Promise.all(page.results.map((row) => judgeApart(deps, row, summary, mayHold)));
       const last = page.results[page.results.length - 1];
       if (!last || page.results.length < limit) break;
       after = { watch_key: last.watch_key ?? "", procedure_id: last.procedure_id };
@@ -147,6 +148,21 @@ async function sweep(deps: TickDeps, summary: TickSummary, mayHold: boolean): Pr
   const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).first<{ n: number }>();
   summary.deferred += unknown?.n ?? 0;
   return summary;
+}
+
+/**
+ * One candidate, walled off from the others: a read or a batch that fails for
+ * it is logged and counted in the summary's `failures`, and the tick goes on.
+ * Nothing of it was written (its batch is one transaction), so it stays in
+ * the watch index and the next tick judges it again.
+ */
+async function judgeApart(deps: TickDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
+  try {
+    await judge(deps, row, summary, mayHold);
+  } catch (error) {
+    summary.failures = (summary.failures ?? 0) + 1;
+    console.error(JSON.stringify({ msg: "watcher candidate failed", procedure_id: row.procedure_id, error: String(error) }));
+  }
 }
 
 async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {

@@ -12,6 +12,7 @@ import {
   ARTIFACTS,
   callApi,
   chromiumPresent,
+  cspViolations,
   CHROMIUM,
   conducted,
   gatewayPosts,
@@ -419,7 +420,8 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
   it("serves an interactive reference where a reader authorizes with a token and tries a request", async () => {
     const { page } = await openPage(browser);
     page.on("request", (request) => void requested.push(request.url()));
-    await page.goto(`${server.baseUrl}/docs`);
+    const served = await page.goto(`${server.baseUrl}/docs`);
+    expect(served!.headers()["content-security-policy"]).toContain("frame-ancestors 'none'");
     await page.getByRole("button", { name: /Authorize/ }).first().click();
     // The first scheme is the bearer token (the second, a stream ticket, stays empty).
     const bearer = page.locator(".modal-ux form").filter({ hasText: "bearer (http, Bearer)" });
@@ -441,5 +443,9 @@ describe.skipIf(!chromiumPresent)("the console in Chromium", () => {
   it("asked no host but the service itself for anything", () => {
     expect(requested.length).toBeGreaterThan(0);
     expect(requested.filter((url) => !url.startsWith(server.baseUrl))).toEqual([]);
+  });
+
+  it("ran the console and the reference under their Content-Security-Policy without a violation", () => {
+    expect(cspViolations).toEqual([]);
   });
 });

@@ -117,11 +117,17 @@ export async function tick(server: Server, atMs: number) {
 }
 
 /** A browser page on its own context (its own sessionStorage), with every request it makes recorded. */
+/** Every Content-Security-Policy violation any page reported (Chromium logs each to the console). */
+export const cspViolations: string[] = [];
+
 export async function openPage(browser: Browser, viewport = { width: 1280, height: 900 }): Promise<{ context: BrowserContext; page: Page; requested: string[] }> {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
   const page = await context.newPage();
   const requested: string[] = [];
   page.on("request", (request) => void requested.push(request.url()));
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(`${page.url()}: ${message.text()}`);
+  });
   return { context, page, requested };
 }
 

@@ -3,12 +3,14 @@
 // schemas or break them on purpose (wrong types, missing and extra fields,
 // deep, huge and ill-formed strings, bad query strings, wrong media types and
 // methods). A case fails on any 5xx, on any status the document does not
-// declare for the operation, and on any write by a refused request.
+// declare for the operation, and on any write by a refused request. The same
+// for /mcp: malformed JSON-RPC, unknown tools and arguments of the wrong type.
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { conduct, STEPS } from "../conduct-helpers";
 import { call, command, registerProcedure, settled, tokenFor } from "../helpers";
+import { postMcp } from "../mcp-helpers";
 
 type Schema = Record<string, any>;
 type Operation = { path: string; method: string; op: Schema };
@@ -218,5 +220,80 @@ describe("fuzzing the served OpenAPI document", () => {
     // The fuzz reached every operation, and answered more than refusals.
     expect(seenStatuses.size).toBeGreaterThanOrEqual(operations.length);
     expect([...seenStatuses.values()].some((statuses) => [...statuses].some((s) => s < 300))).toBe(true);
+  }, 120_000);
+});
+
+/** A JSON-RPC answer from /mcp, whether sent as JSON or as one SSE message. */
+function rpcAnswer(text: string): { result?: { isError?: boolean }; error?: { code: number } } | undefined {
+  const data = text.startsWith("event:") || text.startsWith("data:") ? text.split("\n").find((line) => line.startsWith("data:"))?.slice(5) : text;
+  try {
+    return data ? JSON.parse(data) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type McpCase = { body: string; args: Record<string, unknown>; auth: "admin" | "reader" | "none" };
+
+function mcpCases(tools: Array<{ name: string; inputSchema: Schema }>, procedureIds: string[]): fc.Arbitrary<McpCase> {
+  const rpc = (method: string, params: unknown, id: unknown = 1) => JSON.stringify({ jsonrpc: "2.0", id, method, params });
+  const withProcedure = (args: unknown) =>
+    fc.constantFrom(...procedureIds, undefined).map((id) => (args && typeof args === "object" && !Array.isArray(args) && id && "id" in (args as object) ? { ...(args as object), id } : args));
+  const call = fc.constantFrom(...tools).chain((tool) =>
+    valid({ paths: {}, components: { schemas: {} } }, tool.inputSchema)
+      .chain((args) => fc.oneof({ weight: 2, arbitrary: fc.constant(args) }, { weight: 3, arbitrary: broken(args).map((b) => (b.kind === "json" ? b.value : { raw: b.text })) }))
+      .chain(withProcedure)
+      .map((args) => ({ name: tool.name, args })),
+  );
+  const unknownTool = fc.tuple(fc.oneof(junkString, fc.string({ maxLength: 12 })), junkValue).map(([name, args]) => ({ name, args }));
+  const toolCall = fc.oneof({ weight: 5, arbitrary: call }, { weight: 1, arbitrary: unknownTool }).map(({ name, args }) => ({
+    body: rpc("tools/call", { name, arguments: args }),
+    args: args && typeof args === "object" && !Array.isArray(args) ? (args as Record<string, unknown>) : {},
+  }));
+  const other = fc
+    .oneof(
+      fc.tuple(fc.constantFrom("tools/list", "resources/list", "resources/templates/list", "ping", "initialize", "prompts/list", "nope/nope", ""), junkValue).map(([m, p]) => rpc(m, p)),
+      fc.tuple(fc.constantFrom(...procedureIds.map((id) => `procedure://${id}`), "procedure://", "procedure://%zz/manifest", "file:///etc/passwd"), junkValue).map(([uri, id]) => rpc("resources/read", { uri }, id)),
+      junkString,
+      junkValue.map((v) => JSON.stringify(v) ?? ""),
+      fc.constantFrom('{"jsonrpc":"2.0","id":1,"method":"tools/call"', '[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0"}]', '{"jsonrpc":"1.0","id":{},"method":7}'),
+    )
+    .map((body) => ({ body, args: {} }));
+  return fc.tuple(fc.oneof({ weight: 3, arbitrary: toolCall }, { weight: 1, arbitrary: other }), fc.constantFrom<McpCase["auth"]>("admin", "admin", "reader", "none")).map(([c, auth]) => ({ ...c, auth }));
+}
+
+describe("fuzzing /mcp", () => {
+  it("answers malformed JSON-RPC, unknown tools and wrong argument types without a 5xx, and a refused call writes nothing", async () => {
+    const tokens = { admin: await tokenFor("admin"), reader: await tokenFor("reader") };
+    const running = await registerProcedure();
+    await command(running, "start");
+    const conducted = await registerProcedure();
+    await conduct(conducted, { steps: [STEPS.setpoint, STEPS.action, STEPS.check], on_failure: "hold" });
+    const procedureIds = [running, conducted];
+    const list = await postMcp(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }));
+    const tools = rpcAnswer(list.text) as { result: { tools: Array<{ name: string; inputSchema: Schema }> } };
+    expect(tools.result.tools.length).toBeGreaterThan(10);
+    let refused = 0;
+    let served = 0;
+
+    await fc.assert(
+      fc.asyncProperty(mcpCases(tools.result.tools, procedureIds), async (c) => {
+        const pseudo = { params: { id: String(c.args.id ?? ""), name: String(c.args.name ?? "") }, body: { kind: "json", value: c.args } } as unknown as Case;
+        const before = await writes(procedureIds, pseudo);
+        const token = c.auth === "none" ? null : tokens[c.auth];
+        const result = await postMcp(c.body, {}, token);
+        const label = `${c.body.slice(0, 200)} as ${c.auth}`;
+        expect(result.status, `${label}: ${result.text.slice(0, 300)}`).toBeLessThan(500);
+        const answer = rpcAnswer(result.text);
+        if (result.status >= 400 || answer?.error || answer?.result?.isError) {
+          refused += 1;
+          expect(await writes(procedureIds, pseudo), `${label} was refused but wrote`).toEqual(before);
+        } else if (answer?.result && c.body.includes('"tools/call"')) served += 1;
+      }),
+      { seed: SEED, numRuns: 200, endOnFailure: true },
+    );
+    // Both sides were reached: refusals, and tool calls that ran.
+    expect(refused).toBeGreaterThan(50);
+    expect(served).toBeGreaterThan(10);
   }, 120_000);
 });

@@ -4,7 +4,7 @@
 // Worker's outbound fetch, answering as each test tells it to. Every delivery
 // is checked with the `standardwebhooks` package, as a receiver would.
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
@@ -16,7 +16,8 @@ import { uuidv7 } from "../../src/ids";
 import { WATCHER_AGENT } from "../../src/watcher/stall";
 import { runTick } from "../../src/watcher/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
-import { call, command, expectProblem, procedureStub, registerProcedure, tokenFor } from "../helpers";
+import { SUBSCRIPTIONS_PER_PRINCIPAL } from "../../src/api/subscriptions";
+import { ADMIN_TOKEN, call, command, expectProblem, procedureStub, registerProcedure, tokenFor } from "../helpers";
 
 const QUEUE = "procedure-edge-notifications";
 
@@ -150,7 +151,25 @@ describe("subscriptions", () => {
 
   it("refuses a url that is not https or loopback http, unknown event types and unknown fields, writing nothing", async () => {
     const before = await subscriptionCount();
-    for (const url of ["http://hooks.example.org/a", "ftp://localhost/a", "not a url", "https://user:pw@hooks.example.org/"]) {
+    for (const url of [
+      "http://hooks.example.org/a",
+      "ftp://localhost/a",
+      "not a url",
+      "https://user:pw@hooks.example.org/",
+      // private, loopback, link-local and metadata addresses over https too; numeric encodings; the service itself; whitespace
+      "https://10.1.2.3/hook",
+      "https://127.0.0.2/hook",
+      "https://169.254.169.254/latest/meta-data",
+      "https://[fe80::1]/hook",
+      "https://metadata.google.internal/",
+      "https://2130706433/",
+      "https://0x7f000001/",
+      "https://127.1/",
+      "https://procedure-edge.test/v1/procedures",
+      "https://console.lab.example/hook",
+      " https://hooks.example.org/a",
+      "https://hooks.example.org/a ",
+    ]) {
       expectProblem(await call("/v1/subscriptions", { body: { url, event_types: ["ping"] } }), 422, "WebhookUrlNotAllowed");
     }
     expectProblem(
@@ -167,6 +186,24 @@ describe("subscriptions", () => {
     for (const url of ["http://localhost:9999/in", "http://127.0.0.1/in", "http://[::1]:8080/in"]) {
       expect((await call("/v1/subscriptions", { body: { url, event_types: ["ping"] } })).status).toBe(201);
     }
+  });
+
+  it("caps one principal's active subscriptions (409), writing nothing past it; deleting one makes room", async () => {
+    const operator = (await call("/v1/principals", { body: { name: `subscriber ${uuidv7()}`, roles: ["operator"] } })).json as { principal_id: string; token: string };
+    const made: string[] = [];
+    for (let i = 0; i < SUBSCRIPTIONS_PER_PRINCIPAL; i += 1) {
+      const created = await call("/v1/subscriptions", { token: operator.token, body: { url: `https://hooks.example.org/cap/${i}`, event_types: ["ping"] } });
+      expect(created.status).toBe(201);
+      made.push(created.json.subscription_id);
+    }
+    const mine = () => env.DB.prepare("SELECT count(*) AS n FROM subscriptions WHERE created_by = ?").bind(operator.principal_id).first<{ n: number }>();
+    const refused = await call("/v1/subscriptions", { token: operator.token, body: { url: "https://hooks.example.org/cap/over", event_types: ["ping"] } });
+    expectProblem(refused, 409, "SubscriptionLimitReached");
+    expect((await mine())!.n).toBe(SUBSCRIPTIONS_PER_PRINCIPAL);
+    // Another principal has its own cap.
+    expect((await call("/v1/subscriptions", { body: { url: "https://hooks.example.org/cap/admin", event_types: ["ping"] } })).status).toBe(201);
+    expect((await call(`/v1/subscriptions/${made[0]}`, { method: "DELETE", token: operator.token })).status).toBe(204);
+    expect((await call("/v1/subscriptions", { token: operator.token, body: { url: "https://hooks.example.org/cap/again", event_types: ["ping"] } })).status).toBe(201);
   });
 
   it("answers 404 for a subscription that does not exist, and 400 for a cursor it did not issue", async () => {
@@ -419,7 +456,15 @@ describe("deliveries", () => {
 
   it("posts a Slack message naming the procedure, what happened and why, with a console link", async () => {
     const target = asset();
-    await subscribe({ url: "https://hooks.slack.example/services/x", event_types: ["procedure.held"], format: "slack", filter: { target_asset_id: target } });
+    // Created through a host of the caller's choosing: the link must not follow it.
+    const created = await exports.default.fetch(
+      new Request("http://attacker.example/v1/subscriptions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ url: "https://hooks.slack.example/services/x", event_types: ["procedure.held"], format: "slack", filter: { target_asset_id: target } }),
+      }),
+    );
+    expect(created.status).toBe(201);
     const id = await registerProcedure({ name: "beamline 7 alignment", target_asset_ids: [target] });
     const object = await captureObject(id);
     await command(id, "start");
@@ -429,7 +474,8 @@ describe("deliveries", () => {
     await deliverAll(object.sent);
     const body = JSON.parse(received[0]!.body);
     expect(body.text).toContain("*beamline 7 alignment* is held: sample &lt;swap&gt; &amp; check");
-    expect(body.text).toContain(`<http://procedure-edge.test/console#/procedures/${id}|Open in the console>`);
+    expect(body.text).toContain(`<https://console.lab.example/console#/procedures/${id}|Open in the console>`);
+    expect(received[0]!.body).not.toContain("attacker.example");
     expect(received[0]!.headers["webhook-signature"]).toMatch(/^v1,/);
   });
 
@@ -445,5 +491,88 @@ describe("deliveries", () => {
     expect(mine).toHaveLength(1);
     expect(verified(mine[0]!, sub.secret)).toMatchObject({ type: "ping", data: { subscription_id: sub.subscription_id } });
     expect(mine[0]!.headers["webhook-id"]).toBe(pinged.json.webhook_id);
+  });
+});
+
+describe("whose subscriptions are served", () => {
+  async function operator() {
+    const created = await call("/v1/principals", { body: { name: `operator ${uuidv7()}`, roles: ["operator"] } });
+    expect(created.status).toBe(201);
+    return created.json as { principal_id: string; token: string };
+  }
+
+  /** A held procedure's notification, as its object committed it. */
+  async function heldNotification(target: string) {
+    const id = await registerProcedure({ target_asset_ids: [target] });
+    const object = await captureObject(id);
+    await command(id, "start");
+    await command(id, "hold", { reason: "sample swap" });
+    await object.flush();
+    return object.sent.splice(0);
+  }
+
+  it("stops a revoked principal's subscriptions, even deliveries fanned out before the revocation", async () => {
+    const target = asset();
+    const leaving = await operator();
+    const staying = await operator();
+    const gone = await subscribe({ url: "https://hooks.example.org/revoked", event_types: ["procedure.held"], filter: { target_asset_id: target } }, leaving.token);
+    const kept = await subscribe({ url: "https://hooks.example.org/kept", event_types: ["procedure.held"], filter: { target_asset_id: target } }, staying.token);
+    const byAdmin = await subscribe({ url: "https://hooks.example.org/admin", event_types: ["procedure.held"], filter: { target_asset_id: target } });
+
+    const before = await consume((await heldNotification(target)).map((notification) => ({ kind: "fanout", notification })));
+    expect(before.onward.map((m) => (m.kind === "delivery" ? m.subscription_id : null)).sort()).toEqual(
+      [gone.subscription_id, kept.subscription_id, byAdmin.subscription_id].sort(),
+    );
+    expect((await call(`/v1/principals/${leaving.principal_id}/revoke`, { method: "POST", body: { reason: "left the lab" } })).status).toBe(200);
+    const received = receiver();
+    const delivered = await consume(before.onward);
+    expect(delivered.result.retryMessages).toEqual([]);
+    expect(received.map((r) => r.url).sort()).toEqual(["https://hooks.example.org/admin", "https://hooks.example.org/kept"]);
+
+    const after = await deliverAll(await heldNotification(target));
+    expect(after.map((m) => (m.kind === "delivery" ? m.subscription_id : null)).sort()).toEqual([kept.subscription_id, byAdmin.subscription_id].sort());
+    expect(received.filter((r) => r.url === "https://hooks.example.org/revoked")).toEqual([]);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE subscription_id = ?").bind(gone.subscription_id).first())!.n).toBe(0);
+  });
+
+  it("stops an expired principal's subscriptions", async () => {
+    const target = asset();
+    const expiring = await operator();
+    const sub = await subscribe({ url: "https://hooks.example.org/expired", event_types: ["procedure.held"], filter: { target_asset_id: target } }, expiring.token);
+    const notifications = await heldNotification(target);
+    // Its expiry passes (the token was valid when it subscribed).
+    await env.DB.prepare("UPDATE principals SET expires_at = ? WHERE principal_id = ?").bind(new Date(Date.now() - 1000).toISOString(), expiring.principal_id).run();
+    const received = receiver();
+    expect(await deliverAll(notifications)).toEqual([]);
+    const direct = await consume([{ kind: "delivery", subscription_id: sub.subscription_id, notification: notifications[0]! }]);
+    expect(direct.result.explicitAcks).toEqual(["message-0"]);
+    expect(received).toEqual([]);
+  });
+});
+
+describe("a batch with one bad message", () => {
+  it("delivers the good subscription once and records the one whose secret does not decrypt, retrying only it until it fails", async () => {
+    const good = await subscribe({ url: "https://hooks.example.org/good", event_types: ["ping"] });
+    const bad = await subscribe({ url: "https://hooks.example.org/bad", event_types: ["ping"] });
+    // A ciphertext that no longer decrypts (a rotated WEBHOOK_SIGNING_KEY, a damaged row).
+    await env.DB.prepare("UPDATE subscriptions SET secret_ciphertext = ? WHERE subscription_id = ?").bind("v1.AAAAAAAAAAAAAAAA.AAAA", bad.subscription_id).run();
+    const notification: Notification = { webhook_id: `msg_${uuidv7()}`, type: "ping", timestamp: new Date().toISOString(), data: {}, subject: null };
+    const bodies: NotifyMessage[] = [bad, good].map((s) => ({ kind: "delivery", subscription_id: s.subscription_id, notification }));
+    const received = receiver();
+
+    const first = await consume(bodies, 1);
+    expect(first.result.explicitAcks).toEqual(["message-1"]);
+    expect(first.result.retryMessages.map((m) => m.msgId)).toEqual(["message-0"]);
+    expect(first.retryDelays).toEqual([RETRY_DELAYS_SECONDS[0]]);
+    // The queue retries only the bad one, up to its last attempt.
+    for (let attempts = 2; attempts <= MAX_DELIVERY_ATTEMPTS; attempts++) await consume([bodies[0]!], attempts);
+
+    expect(received.map((r) => r.url)).toEqual(["https://hooks.example.org/good"]);
+    verified(received[0]!, good.secret);
+    expect((await deliveryLog(good.subscription_id)).map((d) => d.outcome)).toEqual(["delivered"]);
+    const log = await deliveryLog(bad.subscription_id);
+    expect(log).toHaveLength(MAX_DELIVERY_ATTEMPTS);
+    expect(log[0]).toMatchObject({ attempt: MAX_DELIVERY_ATTEMPTS, status_code: null, outcome: "failed" });
+    expect(log.slice(1).every((d) => d.outcome === "retrying")).toBe(true);
   });
 });

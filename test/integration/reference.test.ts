@@ -81,3 +81,24 @@ describe("the Worker's entry module", () => {
     expect(Object.keys(entry).sort()).toEqual(["ProcedureObject", "default"]);
   });
 });
+
+describe("security headers on the pages", () => {
+  it("serves /console and /docs, and their files, with a same-origin CSP, nosniff, no framing and no referrer", async () => {
+    for (const path of ["/console", "/docs", "/console/app.js", "/console/console.css", "/docs/docs.js", "/docs/swagger-ui-bundle.js"]) {
+      const page = await env.ASSETS.fetch(`http://procedure-edge.test${path}`);
+      expect(page.status, path).toBe(200);
+      await page.body?.cancel();
+      const csp = page.headers.get("content-security-policy") ?? "";
+      expect(csp, path).toContain("default-src 'none'");
+      expect(csp, path).toContain("script-src 'self'");
+      expect(csp, path).toContain("connect-src 'self'");
+      expect(csp, path).toContain("frame-ancestors 'none'");
+      // Nothing but this origin (and inline images as data: URIs, which come from no host).
+      const sources = csp.split(";").flatMap((directive) => directive.trim().split(/\s+/).slice(1));
+      expect(sources.filter((s) => !["'self'", "'none'", "data:"].includes(s)), path).toEqual([]);
+      expect(page.headers.get("x-content-type-options"), path).toBe("nosniff");
+      expect(page.headers.get("referrer-policy"), path).toBe("no-referrer");
+      expect(page.headers.get("x-frame-options"), path).toBe("DENY");
+    }
+  });
+});

@@ -1,5 +1,5 @@
-// Every route of the served document, for every role, unscoped and scoped:
-// the status each cell answers, and that every refusal wrote nothing (the
+// Every route of the served document, for every role, unscoped and scoped,
+// over REST and as its MCP tool: the status each cell answers, and that every refusal wrote nothing (the
 // procedure's log, projection and logbook, the principals and the audit trail).
 // A scoped principal cannot read, change or learn of a procedure outside its
 // scopes, whichever route it tries.
@@ -10,6 +10,9 @@ import { uuidv7 } from "../../src/ids";
 import { WATCHER_AGENT } from "../../src/watcher/stall";
 import { conduct, entry, STEPS } from "../conduct-helpers";
 import { call, expectProblem, registerProcedure, settled } from "../helpers";
+import { mcpClient } from "../mcp-helpers";
+import { snakeCase } from "../../src/mcp/tools";
+import type { Client } from "@modelcontextprotocol/client";
 
 const RUN = crypto.randomUUID().slice(0, 8);
 const INSIDE = `lab-in-${RUN}`;
@@ -71,6 +74,12 @@ beforeAll(async () => {
   await env.DB.batch(decisions.map((d) => insertDecisionStatement(env.DB, d as never)));
   [outsideDecision, insideDecision] = decisions.map((d) => d.id) as [string, string];
   victim = (await call("/v1/principals", { body: { name: "matrix victim", roles: ["reader"] } })).json.principal_id;
+  const doc = (await call("/openapi.json", { token: null })).json as { paths: Record<string, Record<string, { operationId: string }>> };
+  templates = new Map(
+    Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.values(methods).map((op) => [op.operationId, new RegExp(`^${path.replace(/\{([^}]+)\}/g, "(?<$1>[^/]+)")}$`)] as const),
+    ),
+  );
 });
 
 type Cell = { status: number; error_class?: string };
@@ -90,6 +99,8 @@ interface Operation {
   ok: Cell;
   /** What a granted scoped caller gets, when it differs from `ok`. */
   scopedOk?: Cell;
+  /** A command that reaches every scope: a scoped caller is not granted it at all (403, and no MCP tool). */
+  unscopedOnly?: boolean;
 }
 
 const OPERATOR: readonly Role[] = ["admin", "operator"];
@@ -117,7 +128,7 @@ const OPERATIONS: Operation[] = [
   { operationId: "authorizeReplayStep", method: "POST", path: (id) => `/v1/procedures/${id}/go-ahead`, body: () => ({ step_index: 1 }), roles: OPERATOR, onProcedure: true, mutates: true, ok: { status: 409, error_class: "ReplayStepNotAwaitingOperator" } },
   { operationId: "listDecisions", method: "GET", path: () => "/v1/decisions", roles: READERS, ok: { status: 200 } },
   { operationId: "readDecision", method: "GET", path: () => `/v1/decisions/${outsideDecision}`, roles: READERS, ok: { status: 200 }, scopedOk: { status: 404, error_class: "DecisionNotFound" } },
-  { operationId: "definePseudoaxis", method: "PUT", path: () => `/v1/pseudoaxes/matrix-${RUN}`, body: () => ({ constituents: [{ address: "m", scale: 1, offset: 0 }] }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "definePseudoaxis", method: "PUT", path: () => `/v1/pseudoaxes/matrix-${RUN}`, body: () => ({ constituents: [{ address: "m", scale: 1, offset: 0 }] }), roles: OPERATOR, ok: { status: 200 }, scopedOk: { status: 403, error_class: "Forbidden" }, unscopedOnly: true },
   { operationId: "readPseudoaxis", method: "GET", path: () => `/v1/pseudoaxes/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "PseudoaxisNotFound" } },
   { operationId: "readWatcher", method: "GET", path: () => "/v1/watcher", roles: READERS, ok: { status: 200 } },
   { operationId: "readActor", method: "GET", path: () => `/v1/actors/${WATCHER_AGENT.id}`, roles: ADMIN, ok: { status: 200 } },
@@ -130,14 +141,16 @@ const OPERATIONS: Operation[] = [
   { operationId: "rotatePrincipal", method: "POST", path: () => `/v1/principals/${victim}/rotate`, roles: ADMIN, ok: { status: 200 } },
   { operationId: "listAudit", method: "GET", path: () => "/v1/audit", roles: ADMIN, ok: { status: 200 } },
   { operationId: "getMe", method: "GET", path: () => "/v1/me", roles: ALL, ok: { status: 200 } },
-  { operationId: "streamProcedure", method: "GET", path: (id) => `/v1/procedures/${id}/stream`, roles: ALL, onProcedure: true, ok: { status: 200 } },
-  { operationId: "issueStreamTicket", method: "POST", path: (id) => `/v1/procedures/${id}/stream-ticket`, roles: ALL, onProcedure: true, ok: { status: 201 } },
+  { operationId: "streamProcedure", method: "GET", path: (id) => `/v1/procedures/${id}/stream`, roles: READERS, onProcedure: true, ok: { status: 200 } },
+  { operationId: "issueStreamTicket", method: "POST", path: (id) => `/v1/procedures/${id}/stream-ticket`, roles: READERS, onProcedure: true, ok: { status: 201 } },
   { operationId: "createSubscription", method: "POST", path: () => "/v1/subscriptions", body: () => ({ url: "https://receiver.test/hook", event_types: ["procedure.held"], description: `matrix-${RUN}` }), roles: OPERATOR, ok: { status: 201 } },
   { operationId: "listSubscriptions", method: "GET", path: () => "/v1/subscriptions", roles: OPERATOR, ok: { status: 200 } },
   { operationId: "readSubscription", method: "GET", path: () => `/v1/subscriptions/${crypto.randomUUID()}`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
   { operationId: "deleteSubscription", method: "DELETE", path: () => `/v1/subscriptions/${crypto.randomUUID()}`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
   { operationId: "testSubscription", method: "POST", path: () => `/v1/subscriptions/${crypto.randomUUID()}/test`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
   { operationId: "listSubscriptionDeliveries", method: "GET", path: () => `/v1/subscriptions/${crypto.randomUUID()}/deliveries`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
+  { operationId: "listDeliveries", method: "GET", path: () => "/v1/deliveries?outcome=failed", roles: ADMIN, ok: { status: 200 } },
+  { operationId: "redeliverDelivery", method: "POST", path: () => `/v1/deliveries/${crypto.randomUUID()}/redeliver`, roles: ADMIN, ok: { status: 404, error_class: "DeliveryNotFound" } },
 ];
 
 /** Everything a refused request could have written. */
@@ -153,14 +166,50 @@ async function footprint(procedureId: string, caller: Caller) {
   return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n, subscriptions: subscriptions!.n };
 }
 
-function send(op: Operation, id: string, caller: Caller) {
-  const body = op.body?.();
-  return call(op.path(id), { method: op.method, body, token: caller.token, headers: body === undefined && op.method === "POST" ? {} : undefined });
+/** Over MCP, every operation is a tool but the live stream and its ticket (the slice contract, mcp-contract.test.ts). */
+const NOT_TOOLS = ["streamProcedure", "issueStreamTicket"];
+
+/** The channels a cell is tried over: REST, and the operation's MCP tool (the same rules must hold on both). */
+const CHANNELS = ["rest", "mcp"] as const;
+type Channel = (typeof CHANNELS)[number];
+
+/** What a cell answered, over either channel. */
+type Answer = { status: number; problem?: { status: number; error_class: string }; text: string; rest?: Awaited<ReturnType<typeof call>> };
+
+const clients = new Map<string, Client>();
+let templates: Map<string, RegExp>;
+
+/** A tool call's arguments: the path fields read back from the concrete path by the document's template, the query's and the body's fields. */
+function argumentsOf(op: Operation, path: string, body: unknown): Record<string, unknown> {
+  const [pathname, query = ""] = path.split("?");
+  const match = templates.get(op.operationId)!.exec(pathname!)!;
+  return { ...match.groups, ...Object.fromEntries(new URLSearchParams(query)), ...(body as Record<string, unknown> | undefined) };
 }
 
-function expectCell(result: Awaited<ReturnType<typeof call>>, cell: Cell, label: string) {
+async function send(op: Operation, id: string, caller: Caller, channel: Channel = "rest"): Promise<Answer> {
+  const body = op.body?.();
+  if (channel === "rest") {
+    const rest = await call(op.path(id), { method: op.method, body, token: caller.token, headers: body === undefined && op.method === "POST" ? {} : undefined });
+    return { status: rest.status, text: rest.text, rest };
+  }
+  let client = clients.get(caller.token);
+  if (!client) clients.set(caller.token, (client = await mcpClient(caller.token)));
+  const result = await client.callTool({ name: snakeCase(op.operationId), arguments: argumentsOf(op, op.path(id), body) });
+  const text = JSON.stringify(result);
+  if (!result.isError) return { status: 200, text };
+  const problem = result.structuredContent as Answer["problem"];
+  return { status: problem!.status, problem, text };
+}
+
+function expectCell(result: Answer, cell: Cell, label: string) {
+  if (result.rest === undefined) {
+    // A tool result carries no HTTP status: success is a result, a refusal the same problem REST answers.
+    expect(result.status < 400 ? 200 : result.status, `${label}: ${result.text.slice(0, 300)}`).toBe(cell.status < 400 ? 200 : cell.status);
+    if (cell.status >= 400) expect(result.problem, label).toMatchObject({ status: cell.status, ...(cell.error_class ? { error_class: cell.error_class } : {}) });
+    return;
+  }
   expect(result.status, `${label}: ${result.text.slice(0, 300)}`).toBe(cell.status);
-  if (cell.status >= 400) expectProblem(result, cell.status, cell.error_class);
+  if (cell.status >= 400) expectProblem(result.rest, cell.status, cell.error_class);
 }
 
 describe("the route x role x scope matrix", () => {
@@ -170,13 +219,28 @@ describe("the route x role x scope matrix", () => {
     expect(OPERATIONS.map((op) => op.operationId).sort()).toEqual(served.sort());
   });
 
-  describe.each(OPERATIONS)("$operationId", (op) => {
+  it("lists over MCP exactly the tools each role is granted", async () => {
+    for (const caller of callers) {
+      const client = await mcpClient(caller.token);
+      const listed = (await client.listTools()).tools.map((tool) => tool.name).sort();
+      const granted = OPERATIONS.filter((op) => op.roles.includes(caller.role) && !(caller.scoped && op.unscopedOnly) && !NOT_TOOLS.includes(op.operationId)).map((op) =>
+        snakeCase(op.operationId),
+      );
+      expect(listed, `${caller.role}${caller.scoped ? " (scoped)" : ""}`).toEqual(granted.sort());
+    }
+  });
+
+  const cells = CHANNELS.flatMap((channel) =>
+    OPERATIONS.filter((op) => channel === "rest" || !NOT_TOOLS.includes(op.operationId)).map((op) => ({ channel, op, operationId: op.operationId })),
+  );
+
+  describe.each(cells)("$operationId over $channel", ({ channel, op }) => {
     it.each(ROLES)("as %s, unscoped and scoped", async (role) => {
       for (const caller of callers.filter((c) => c.role === role)) {
-        const label = `${op.operationId} as ${role}${caller.scoped ? " (scoped)" : ""}`;
+        const label = `${op.operationId} over ${channel} as ${role}${caller.scoped ? " (scoped)" : ""}`;
         if (!op.roles.includes(role)) {
           const before = await footprint(outside, caller);
-          expectCell(await send(op, outside, caller), { status: 403, error_class: "Forbidden" }, label);
+          expectCell(await send(op, outside, caller, channel), { status: 403, error_class: "Forbidden" }, label);
           expect(await footprint(outside, caller), label).toEqual(before);
           continue;
         }
@@ -184,14 +248,14 @@ describe("the route x role x scope matrix", () => {
           // Out of scope: as if it did not exist, and nothing written, whatever the route would do.
           const hidden = op.mutates ? await conducted(OUTSIDE) : outside;
           const before = await footprint(hidden, caller);
-          expectCell(await send(op, hidden, caller), { status: 404, error_class: "ProcedureNotFound" }, `${label} outside`);
+          expectCell(await send(op, hidden, caller, channel), { status: 404, error_class: "ProcedureNotFound" }, `${label} outside`);
           expect(await footprint(hidden, caller), label).toEqual(before);
         }
         // Within reach: what any caller with the grant gets.
         const reachable = op.mutates ? await conducted(caller.scoped ? INSIDE : OUTSIDE) : caller.scoped ? inside : outside;
         const expected = caller.scoped ? (op.scopedOk ?? op.ok) : op.ok;
         const before = expected.status >= 400 ? await footprint(reachable, caller) : null;
-        expectCell(await send(op, reachable, caller), expected, label);
+        expectCell(await send(op, reachable, caller, channel), expected, label);
         if (before) expect(await footprint(reachable, caller), label).toEqual(before);
       }
     });

@@ -96,11 +96,17 @@ describe("bodies", () => {
     expect(JSON.parse(standardBody(notification))).toEqual({ type: "procedure.held", timestamp: AT, data: notification.data });
   });
 
-  it("names the procedure, what happened and why in Slack's format, with the console link", () => {
-    const body = JSON.parse(slackBody(notification, "https://lab.example.org"));
+  it("names the procedure, what happened and why in Slack's format, with the configured console link", () => {
+    const body = JSON.parse(slackBody(notification, "https://lab.example.org/console"));
     expect(body.text).toBe(
       `Procedure *alignment* is held: ${held.payload.reason} <https://lab.example.org/console#/procedures/${ID}|Open in the console>`,
     );
     expect(body.blocks).toHaveLength(2);
+  });
+
+  it("carries no link when no console URL is configured", () => {
+    const body = JSON.parse(slackBody(notification, null));
+    expect(body.text).toBe(`Procedure *alignment* is held: ${held.payload.reason}`);
+    expect(JSON.stringify(body)).not.toContain("console#");
   });
 });
