@@ -254,6 +254,13 @@ describe("the deadline's gates", () => {
     expect(await overdueDecisions(id)).toEqual([]);
   });
 
+  it("is an event type a subscription may ask for", async () => {
+    const created = await call("/v1/subscriptions", { body: { url: "https://hooks.example.org/overdue", event_types: ["procedure.step_overdue"] } });
+    expect(created.status).toBe(201);
+    expect(created.json.event_types).toEqual(["procedure.step_overdue"]);
+    expect((await call(`/v1/subscriptions/${created.json.subscription_id}`, { method: "DELETE" })).status).toBe(204);
+  });
+
   it("refuses a deadline out of range; nothing is pinned", async () => {
     const id = await registerProcedure();
     for (const deadline_seconds of [0, 604801, 1.5]) {
