@@ -5,27 +5,14 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { database } from "../../src/db/client";
 import { holdClaimId } from "../../src/procedure/decide";
 import { decisionId, WATCHER_AGENT } from "../../src/watcher/stall";
-import { runTick, type TickDeps } from "../../src/watcher/sweep";
+import type { TickDeps } from "../../src/watcher/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
+import { CONFIG, seededAgent, tick } from "../watcher-helpers";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure } from "../helpers";
 
 const HOUR = 3_600_000;
-const CONFIG = { enabled: true, staleAfterSeconds: 3600, heldStaleAfterSeconds: 86400 };
-
-function tick(nowMs: number, overrides: Partial<TickDeps> = {}) {
-  return runTick({
-    db: database(env.DB),
-    d1: env.DB,
-    config: CONFIG,
-    nowMs,
-    readProcedure: (id) => procedureStub(id).watchReading(),
-    observeStall: (id, stall, mayHold) => procedureStub(id).observeStall(stall, mayHold),
-    ...overrides,
-  });
-}
 
 const registered: string[] = [];
 
@@ -47,12 +34,7 @@ async function decisionsFor(id: string) {
 
 const stateOf = async (id: string) => (await call(`/v1/procedures/${id}`)).json;
 
-beforeEach(async () => {
-  await env.DB.batch([
-    env.DB.prepare("UPDATE actors SET active = 1 WHERE actor_id = ?").bind(WATCHER_AGENT.id),
-    env.DB.prepare(`UPDATE principals SET roles = '["watcher"]' WHERE principal_id = ?`).bind(WATCHER_AGENT.id),
-  ]);
-});
+beforeEach(seededAgent);
 
 // Every test's procedures leave conduct, so the next test's ticks see only its own.
 afterEach(async () => {
