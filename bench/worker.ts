@@ -251,6 +251,7 @@ async function tick(env: Env, input: { now_ms: number; stale_after_seconds: numb
       objectReads += 1;
       return procedureObject(env, id).watchReading();
     },
+    observeStall: (id, stall, mayHold) => procedureObject(env, id).observeStall(stall, mayHold),
   });
   const notifications = await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
   return { ...summary, object_reads: objectReads, notifications };

@@ -45,6 +45,7 @@ export default {
         config: config(env).watcher,
         nowMs: controller.scheduledTime,
         readProcedure: (id) => procedureObject(env, id).watchReading(),
+        observeStall: (id, episode, mayHold) => procedureObject(env, id).observeStall(episode, mayHold),
       });
     } finally {
       // The tick's Stall decisions (and any a failed drain left) go to the

@@ -4,6 +4,7 @@
 import type { CommandName } from "../../src/auth/grants";
 import type { ConfirmSpec } from "./dialog";
 import { h } from "./dom";
+import { stallWarning } from "./progress";
 import type { Procedure, ResumePoint } from "./types";
 import type { ViewContext } from "./view";
 
@@ -19,6 +20,12 @@ interface Action {
 }
 
 const inConduct = (p: Procedure) => p.status === "Running" || p.status === "Held";
+
+/** A resume's message, led by the stall warning when the current episode has a Stall decision (warn-at-resume). */
+const warned = (p: Procedure, rp: ResumePoint | null, message: string) => {
+  const warning = stallWarning(p, rp);
+  return warning ? `${warning} ${message}` : message;
+};
 
 const ACTIONS: Action[] = [
   {
@@ -43,8 +50,8 @@ const ACTIONS: Action[] = [
     when: (p) => p.status === "Held",
     confirm: (p, rp) => ({
       title: `Resume ${p.name}`,
-      message: "Releases the operator's claim (and any step-fault or stand-down claim with it). The gateway runs again from the step you choose: steps before it stay done.",
-      confirmLabel: "Resume",
+      message: warned(p, rp, "Releases the operator's claim (and any step-fault, stand-down or stall claim with it). The gateway runs again from the step you choose: steps before it stay done."),
+      confirmLabel: stallWarning(p, rp) ? "Resume anyway" : "Resume",
       boundary: { label: "Resume from step", value: rp?.suggested_boundary ?? 0, max: p.step_count ?? Number.MAX_SAFE_INTEGER },
     }),
     path: "resume",
@@ -57,8 +64,12 @@ const ACTIONS: Action[] = [
     when: (p, rp) => p.status === "Held" && rp !== null,
     confirm: (p, rp) => ({
       title: `Resume ${p.name} from step ${rp!.suggested_boundary}`,
-      message: `Steps before step ${rp!.suggested_boundary} stay done; the gateway runs the pinned steps again from step ${rp!.suggested_boundary} on, exactly as pinned. Replayed action and compute steps wait for your go-ahead, since running one again may repeat a physical effect.`,
-      confirmLabel: "Resume from here",
+      message: warned(
+        p,
+        rp,
+        `Steps before step ${rp!.suggested_boundary} stay done; the gateway runs the pinned steps again from step ${rp!.suggested_boundary} on, exactly as pinned. Replayed action and compute steps wait for your go-ahead, since running one again may repeat a physical effect.`,
+      ),
+      confirmLabel: stallWarning(p, rp) ? "Resume from here anyway" : "Resume from here",
     }),
     path: "conduct-from",
     body: (_input, rp) => ({ re_establishment_boundary: rp!.suggested_boundary }),

@@ -8,7 +8,7 @@ import { between, card, collapsed, duration, h, progressBar, statusBadge, time }
 import { followProcedure } from "./live";
 import { LogbookReader } from "./logbook";
 import { PrincipalNames } from "./names";
-import { isStallCurrent, stepStates } from "./progress";
+import { isStallCurrent, stallWarning, stepStates } from "./progress";
 import { describeStep, STATE_LABELS } from "./steps";
 import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint } from "./types";
 import { patch, type View, type ViewContext } from "./view";
@@ -28,6 +28,7 @@ export const EVENT_LABELS: Record<string, string> = {
   ProcedureAborted: "Aborted",
   ProcedureTruncated: "Truncated",
   ProcedureReplayStepAuthorized: "Go-ahead given for a replayed step",
+  ProcedureStepOverdue: "A step passed its deadline",
 };
 
 const DETAIL_WORDS: Record<string, (value: unknown) => string> = {
@@ -35,7 +36,9 @@ const DETAIL_WORDS: Record<string, (value: unknown) => string> = {
   cause: (v) => `cause: ${String(v)}`,
   re_establishment_boundary: (v) => `from step ${String(v)}`,
   step_index: (v) => `step ${String(v)}`,
+  deadline_seconds: (v) => `deadline ${String(v)} s`,
   on_failure: (v) => `on a failed step: ${v === "hold" ? "hold" : "abort"}`,
+  on_stall: (v) => `on a stall: ${v === "hold" ? "hold" : "flag only"}`,
 };
 
 /** The event's details in words, and how long the hold it ends lasted. */
@@ -83,14 +86,16 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     card("Logbook", "logbook-title", h("p", { class: "muted" }, "The newest entries first."), logbookView),
   );
 
-  function renderSummary(p: Procedure, stall: Decision | undefined) {
+  function renderSummary(p: Procedure, stall: Decision | undefined, rp: ResumePoint | null) {
     title.textContent = p.name;
     const heldFor = p.status === "Held" && p.last_status_changed_at ? duration(Date.now() - Date.parse(p.last_status_changed_at)) : null;
-    patch(summary, JSON.stringify([p, stall?.id, heldFor]), () => [
+    // The state names the open Stall decision; its reasoning comes from the decision when the caller may read it.
+    const open = p.open_stall_decision_id !== null ? (stall?.id === p.open_stall_decision_id ? stall : undefined) : undefined;
+    patch(summary, JSON.stringify([p, open?.id, rp?.suggested_boundary, heldFor]), () => [
       h(
         "dl",
         { class: "facts" },
-        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), isStallCurrent(p, stall) ? h("span", { class: "badge stall", title: stall!.reasoning }, "Stalled") : null)),
+        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), p.open_stall_decision_id !== null ? h("span", { class: "badge stall", title: open?.reasoning ?? "" }, "Stalled") : null)),
         h("div", {}, h("dt", {}, "Progress"), h("dd", {}, progressBar(p.completed_count, p.step_count))),
         h("div", {}, h("dt", {}, "Kind"), h("dd", {}, p.kind)),
         h("div", {}, h("dt", {}, "Assets"), h("dd", {}, p.target_asset_ids.join(", ") || "—")),
@@ -110,6 +115,18 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
         h("div", {}, h("dt", {}, "Procedure id"), h("dd", { class: "mono" }, p.procedure_id)),
       ),
       p.last_status_reason ? h("p", { class: "reason", id: "status-reason" }, h("strong", {}, "Reason: "), p.last_status_reason) : h("span"),
+      p.open_stall_decision_id !== null
+        ? h(
+            "p",
+            { class: "reason stall-notice", id: "open-stall", "data-decision-id": p.open_stall_decision_id },
+            h("strong", {}, "Stalled: "),
+            `${open?.reasoning ?? "the watcher recorded a Stall decision for this episode"}. `,
+            p.status === "Held" ? (stallWarning(p, rp) ?? "") : "",
+            p.on_stall === "hold" ? " The watcher holds a procedure like this one when it stalls." : "",
+            " ",
+            h("span", { class: "muted mono" }, p.open_stall_decision_id),
+          )
+        : h("span"),
       h(
         "div",
         { class: "claims", id: "hold-claims" },
@@ -251,7 +268,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     if (!shown) return;
     learnNames();
     const { p, rp, stall } = shown;
-    renderSummary(p, stall);
+    renderSummary(p, stall, rp);
     patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary]), () => actionButtons(ctx, p, rp));
     renderSteps(p, rp);
     renderEvents();
@@ -271,15 +288,22 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       conducted && !manifest ? ctx.api<Manifest>("GET", `/v1/procedures/${procedureId}/manifest`).then((m) => (manifest = m)) : null,
       ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null,
     ]);
-    shown = { p, rp, stall: stalls?.items[0] };
+    shown = { p, rp, stall: await openStall(p, stalls?.items[0]) };
     render();
+  }
+
+  /** The open Stall decision the state names, read by id when the newest one listed is not it. */
+  async function openStall(p: Procedure, known: Decision | undefined): Promise<Decision | undefined> {
+    const id = p.open_stall_decision_id;
+    if (id === null || known?.id === id || !ctx.can("ReadDecision")) return known;
+    return ctx.api<Decision>("GET", `/v1/decisions/${id}`).catch(() => known);
   }
 
   /** A state from the stream: what it cannot carry (the resume point, events missed before a fresh connection) is read. */
   async function onState(p: Procedure, first: boolean) {
     if (!first) {
-      const [rp] = await Promise.all([resumePoint(p), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
-      shown = { p, rp, stall: shown?.stall };
+      const [rp, stall] = await Promise.all([resumePoint(p), openStall(p, shown?.stall), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
+      shown = { p, rp, stall };
       render();
     } else {
       await load();

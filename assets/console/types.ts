@@ -41,6 +41,9 @@ export interface Procedure extends ProcedureSummary {
   in_flight_step_index: number | null;
   last_activity_at: string | null;
   replay_awaiting_operator: number[];
+  on_stall: "flag" | "hold";
+  /** The Stall decision of the current episode; null once the procedure progressed. */
+  open_stall_decision_id: string | null;
 }
 
 export type Step =
@@ -82,6 +85,7 @@ export interface ActivityEntry {
 export interface Decision {
   id: string;
   choice: string;
+  inputs?: Record<string, unknown>;
   subject_id: string;
   reasoning: string;
   recorded_at: string;

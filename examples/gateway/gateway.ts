@@ -4,7 +4,9 @@
 // - A step with an effect (setpoint, action, compute) is reported `in_flight`,
 //   and that report is recorded, before the effect: an interruption then
 //   names the step that may have half-happened.
-// - A long effect sends heartbeats, so the stall watcher sees it alive.
+// - A long effect sends heartbeats, so the stall watcher sees it alive. A step
+//   conducted with `deadline_seconds` is logged with it: heartbeats do not
+//   extend a deadline, so a step that overruns it gets a StepOverdue decision.
 // - A failed step is reported and the gateway waits: with `on_failure: "hold"`
 //   the procedure is Held by the step fault until an operator resumes it
 //   (`conduct-from`); the gateway then continues from that boundary, the
@@ -148,6 +150,7 @@ class StepRunner {
 
   /** Runs one step and reports it; false when it failed. */
   async #execute(index: number, step: Step): Promise<boolean> {
+    if (step.deadline_seconds !== undefined) this.#log(`step ${index} (${step.kind}) has a deadline of ${step.deadline_seconds} s from its in_flight`);
     let outcome: Measured | Failure;
     try {
       outcome = await this.#perform(index, step);

@@ -109,6 +109,7 @@ async function conductPlan(db: Database, request: ConductRequest) {
   const plan = {
     on_failure: request.on_failure,
     stale_after_seconds: request.stale_after_seconds ?? null,
+    on_stall: request.on_stall,
     resolved_steps: resolved.resolved_steps.map(stepToPayload),
     resolved_closing_steps: resolved.resolved_closing_steps.map(stepToPayload),
   };

@@ -12,7 +12,7 @@ import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { decodeCursor, encodeCursor } from "./cursor";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, HoldCauseSchema, InputTimestamp, Int, Limit, ProcedureIdParam, ProcedureStatusSchema, QueryInt, Text, Timestamp, UuidV7, jsonBody, pageResponse, procedureResponse } from "./schemas";
+import { BEARER, HoldCauseSchema, InputTimestamp, RequestedHoldCauseSchema, Int, Limit, ProcedureIdParam, ProcedureStatusSchema, QueryInt, Text, Timestamp, UuidV7, jsonBody, pageResponse, procedureResponse } from "./schemas";
 import type { Context } from "hono";
 
 const RegisterBody = z
@@ -184,7 +184,7 @@ const LIFECYCLE: LifecycleSpec[] = [
     operationId: "holdProcedure",
     command: "HoldProcedure",
     summary: "Hold a Running or Held procedure (adds one claim)",
-    body: z.strictObject({ reason: Reason, cause: HoldCauseSchema.default("operator") }).openapi("HoldProcedure"),
+    body: z.strictObject({ reason: Reason, cause: RequestedHoldCauseSchema.default("operator") }).openapi("HoldProcedure"),
     toCommand: (b) => ({ type: "HoldProcedure", reason: b.reason, cause: b.cause }),
   },
   {

@@ -1,7 +1,7 @@
 // Schemas shared by several routes; each is declared once and used for both
 // validation and the OpenAPI document.
 import { z } from "@hono/zod-openapi";
-import { HOLD_CAUSES, ON_FAILURE, PROCEDURE_STATUSES } from "../procedure/events";
+import { HOLD_CAUSES, ON_FAILURE, ON_STALL, PROCEDURE_STATUSES, REQUESTED_HOLD_CAUSES } from "../procedure/events";
 
 export const Timestamp = z.iso.datetime({ offset: false }).openapi({ example: "2026-11-21T05:00:00.000Z" });
 
@@ -55,6 +55,8 @@ export const Limit = (max: number, fallback: number) => QueryInt(1, max, fallbac
 
 export const ProcedureStatusSchema = z.enum(PROCEDURE_STATUSES);
 export const HoldCauseSchema = z.enum(HOLD_CAUSES);
+/** The causes a hold request may name: `stall` is the watcher's alone. */
+export const RequestedHoldCauseSchema = z.enum(REQUESTED_HOLD_CAUSES);
 export const HoldClaimSchema = z.object({ claim_id: z.uuid(), cause: HoldCauseSchema });
 
 export const ProcedureSchema = z
@@ -77,6 +79,13 @@ export const ProcedureSchema = z
       .int()
       .nullable()
       .openapi({ description: "The procedure's own stall window for Running, set by its conduct; null: the watcher's STALE_AFTER_SECONDS" }),
+    on_stall: z
+      .enum(ON_STALL)
+      .openapi({ description: "What the watcher does when it records a Stall of this procedure while Running: `flag` (the decision only) or `hold` (also a hold claim with cause `stall`)" }),
+    open_stall_decision_id: z
+      .uuid()
+      .nullable()
+      .openapi({ description: "The Stall decision of the current episode; null once the procedure progressed (a transition other than the watcher's own hold, or new activity)" }),
     step_count: z.number().int().nullable().openapi({ description: "Pinned steps; null when started without conduct" }),
     completed_count: z.number().int(),
     in_flight_step_index: z.number().int().nullable(),

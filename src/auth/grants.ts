@@ -54,6 +54,8 @@ export const GATEWAY_COMMANDS = [
 ] as const;
 
 export const WATCHER_COMMANDS = ["ListProcedures", "ReadProcedure"] as const;
+/** What the watcher's act rung needs besides: a hold with cause `stall`. Without it the watcher flags but does not act. */
+export const WATCHER_ACT_COMMANDS = ["HoldProcedure"] as const;
 
 export const ADMIN_COMMANDS = [
   "ReadActor",
@@ -80,7 +82,7 @@ const GRANTS: Record<Role, ReadonlySet<CommandName>> = {
   operator: new Set([...READ_COMMANDS, ...OPERATOR_COMMANDS]),
   gateway: new Set(GATEWAY_COMMANDS),
   reader: new Set(READ_COMMANDS),
-  watcher: new Set(WATCHER_COMMANDS),
+  watcher: new Set([...WATCHER_COMMANDS, ...WATCHER_ACT_COMMANDS]),
 };
 
 /**

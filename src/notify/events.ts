@@ -4,6 +4,7 @@
 // watcher and the queue consumer all build on it.
 import type { DecisionRecord } from "../decisions/vocabulary";
 import type { ProcedureEvent } from "../procedure/events";
+import { stepOverdueDecision } from "../watcher/deadline";
 import { evolve, type ProcedureState } from "../procedure/state";
 import type { EventType } from "./event-types";
 
@@ -67,6 +68,11 @@ export function notificationsOf(
   let state = before;
   for (const event of events) {
     state = evolve(state, event);
+    const subject = { procedure_id: state.procedure_id, kind: state.kind, target_asset_ids: state.target_asset_ids };
+    if (event.type === "ProcedureStepOverdue") {
+      out.push(stepOverdueNotification(event.payload, subject));
+      continue;
+    }
     const type = TRANSITIONS[event.type];
     if (!type) continue;
     const reason = "reason" in event.payload ? event.payload.reason : null;
@@ -80,7 +86,6 @@ export function notificationsOf(
       reason,
       occurred_at: event.payload.occurred_at,
     };
-    const subject = { procedure_id: state.procedure_id, kind: state.kind, target_asset_ids: state.target_asset_ids };
     const id = `msg_${state.procedure_id}_v${state.version}`;
     if (failure && (event.type === "ProcedureHeld" || event.type === "ProcedureAborted")) {
       const timestamp = event.payload.occurred_at;
@@ -94,6 +99,19 @@ export function notificationsOf(
 /** The notification of a recorded Stall decision; `data` is the decision. */
 export function stallNotification(decision: DecisionRecord, subject: Subject): Notification {
   return { webhook_id: `msg_${decision.id}`, type: "procedure.stalled", timestamp: decision.recorded_at, data: { ...decision }, subject };
+}
+
+/**
+ * The notification of a StepOverdue decision, from the event that records it
+ * in the procedure's log; `data` is the decision, as for a Stall.
+ */
+export function stepOverdueNotification(
+  payload: Extract<ProcedureEvent, { type: "ProcedureStepOverdue" }>["payload"],
+  subject: Subject,
+): Notification {
+  const attempt = { step_index: payload.step_index, in_flight_at: payload.in_flight_at };
+  const decision = stepOverdueDecision(payload.procedure_id, attempt, payload.deadline_seconds, Date.parse(payload.occurred_at));
+  return { webhook_id: `msg_${decision.id}`, type: "procedure.step_overdue", timestamp: decision.recorded_at, data: { ...decision }, subject };
 }
 
 export function pingNotification(id: string, subscriptionId: string, now: string): Notification {
@@ -133,6 +151,7 @@ const HEADLINES: Record<EventType, string> = {
   "procedure.aborted": "was aborted",
   "procedure.truncated": "was truncated",
   "procedure.step_failed": "had a step fail",
+  "procedure.step_overdue": "has a step past its deadline",
   ping: "",
 };
 

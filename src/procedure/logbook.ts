@@ -105,6 +105,11 @@ export function markMirrored(sql: SqlStorage, at: string | null): void {
   sql.exec("UPDATE progress SET mirrored_activity_at = ? WHERE id = 1", at);
 }
 
+/** A step's latest report (in_flight, ok or failed) and when it was recorded; null when it has none. */
+export function stepReport(sql: SqlStorage, stepIndex: number): { result: string; recorded_at: string } | null {
+  return sql.exec<{ result: string; recorded_at: string }>("SELECT result, recorded_at FROM step_progress WHERE step_index = ?", stepIndex).toArray()[0] ?? null;
+}
+
 /** Indexes whose latest result is ok. */
 export function okStepIndexes(sql: SqlStorage): Set<number> {
   const rows = sql.exec<{ step_index: number }>("SELECT step_index FROM step_progress WHERE result = 'ok'");

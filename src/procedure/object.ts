@@ -12,7 +12,8 @@ import { database } from "../db/client";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
-import { failedStep, notificationsOf, type Notification, type StepFailure } from "../notify/events";
+import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../notify/events";
+import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
 import { activePrincipalById, principalHoldingToken } from "../auth/principals";
 import { config } from "../env";
@@ -32,6 +33,8 @@ import type {
   RegisterInput,
   ReplayResult,
   ResumePoint,
+  StallEpisode,
+  StallObservation,
   WatchReading,
 } from "./contract";
 import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "./decide";
@@ -44,21 +47,35 @@ import {
   pageEntries,
   readProgress,
   recordEntries,
+  stepReport,
   type ActivityEntry,
   type ActivityEntryInput,
   type StoredProgress,
 } from "./logbook";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision } from "./refusal";
-import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock } from "./schedule";
+import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job } from "./schedule";
 import type { ProcedureState } from "./state";
-import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
+import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, overdueEvent, pinManifest } from "./storage";
 import { activeReplay, procedureView, summaryRow, type ProcedureView } from "./view";
+import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
+import { decisionId, stallDecision, WATCHER_AGENT } from "../watcher/stall";
+import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../watcher/deadline";
+import { watcherGate } from "../watcher/gate";
+import { insertDecisionStatement } from "../db/decisions";
+import type { DecisionRecord } from "../decisions/vocabulary";
+
+/** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
+const STALL_KEY = "watcher:stall";
+/** The job that delivers a Stall the object acted on to D1, should the tick that decided it fail first. */
+const STALL_DECISION_JOB = "stall-decision";
+/** How long the tick has to record that decision itself before the object does (the insert is idempotent either way). */
+const STALL_DECISION_BACKSTOP_MS = 30_000;
 
 const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
 /** The manifest as the object keeps it in memory: pinned payloads, parsed steps, and their kinds and targets. */
-type PinnedSteps = { pinned: PinnedManifest; steps: Step[] } & ManifestShape;
+type PinnedSteps = { pinned: PinnedManifest; steps: Step[]; deadlines: Array<number | null> } & ManifestShape;
 
 export class ProcedureObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -73,13 +90,21 @@ export class ProcedureObject extends DurableObject<Env> {
   /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
   private timer: object | null = null;
   private notifying: Promise<void> | null = null;
-  /** The object's timed work: the projection, the notification send and the stream check, each on its own. */
+  private openStall: StallRecord | null | undefined;
+  /** The object's timed work: the projection, the notification send, the stream check and the watcher's jobs, each on its own. */
   private readonly schedule: Scheduler;
   /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
   readonly live: LiveFeed;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
+  /**
+   * Where the watcher's decisions the object records go (an idempotent insert, with the D1 outbox row of its
+   * notification when given); a test may swap it to simulate a D1 outage.
+   */
+  recordDecision: (decision: DecisionRecord, notification?: Notification) => Promise<void>;
+  /** Whether the watcher is enabled (WATCHER_ENABLED); a test may set it. */
+  watcherEnabled: () => boolean;
   /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
   sendNotifications: (batch: Notification[]) => Promise<void>;
   /** Whether a watcher's principal may keep its stream open with the token that opened it (D1); a test may swap it to simulate an outage. */
@@ -91,6 +116,11 @@ export class ProcedureObject extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
+    this.recordDecision = async (decision, notification) => {
+      const insert = insertDecisionStatement(env.DB, decision);
+      await env.DB.batch(notification ? [insert, outboxAfterInsertStatement(env.DB, notification, decision.recorded_at)] : [insert]);
+    };
+    this.watcherEnabled = () => config(env).watcher.enabled;
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
     this.principalIsActive = async ({ principal_id, token_hash }) => {
       const db = database(env.DB);
@@ -110,7 +140,13 @@ export class ProcedureObject extends DurableObject<Env> {
     this.schedule = new Scheduler(
       ctx.storage,
       clock,
-      { projection: { run: () => this.runProjection() }, notify: { run: () => this.runNotify() }, "stream-check": this.live.checkJob },
+      {
+        projection: { run: () => this.runProjection() },
+        notify: { run: () => this.runNotify() },
+        "stream-check": this.live.checkJob,
+        deadline: { run: (job) => this.runDeadline(job) },
+        "stall-decision": { run: () => this.runStallDecision() },
+      },
       () => ({ procedure_id: this.procedureId() }),
     );
     // Answered by the runtime without waking the object, so an idle watcher's pings cost nothing.
@@ -194,10 +230,17 @@ export class ProcedureObject extends DurableObject<Env> {
     const { fresh, steps, duplicate_count } = decided.value;
     const atVersion = state.version;
     if (fresh.length > 0) {
+      // An in_flight of a step with a deadline arms the schedule for it, in the same transaction.
+      const deadlines = deadlinesArmed(steps, this.loadManifest()?.deadlines ?? [], ctx.now);
+      const record = () => {
+        recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion);
+        for (const job of deadlines) requestJob(this.sql, job.key, "deadline", job.due_at);
+      };
       // Read again from storage should the commit fail part way.
       this.done = undefined;
-      await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion), failedStep(fresh));
+      await this.commit(decided.value, actor, record, failedStep(fresh));
       this.done = doneAfter(done_steps, steps);
+      if (deadlines.length > 0) await this.armAlarm();
     }
     return accept({ event_count: fresh.length, duplicate_count });
   }
@@ -258,6 +301,50 @@ export class ProcedureObject extends DurableObject<Env> {
   async watchReading(): Promise<WatchReading> {
     if (this.state === null) return { status: null, latest_recorded_at: null };
     return { status: this.state.status, latest_recorded_at: latestRecordedAt(this.sql) };
+  }
+
+  /**
+   * The watcher tells the object of the Stall it records (`stall`: the
+   * decision id and its episode). The object keeps it for the state's
+   * `open_stall_decision_id` and, when the procedure is Running, was conducted
+   * with `on_stall: "hold"` and the agent may hold (`mayHold`), holds it with
+   * cause `stall` as the agent, through the ordinary decide-and-commit path.
+   * Told again of the same decision (an overlapping tick), it answers what it
+   * did the first time. An episode that already ended is neither kept nor acted on.
+   * A Stall it acted on is also delivered to D1 by its own job, in case the
+   * tick fails before its batch: the hold never stands without its decision.
+   */
+  async observeStall(episode: StallEpisode, mayHold: boolean): Promise<StallObservation> {
+    const state = this.state;
+    if (state === null) return { acted: null, not_acted: null };
+    const stall = { decision_id: decisionId(state.procedure_id, episode.last_progress_at), last_progress_at: episode.last_progress_at };
+    const known = this.stallRecord();
+    if (known?.decision_id === stall.decision_id) return { acted: known.acted, not_acted: known.not_acted };
+    const wanted = stallAct(state, mayHold);
+    if (currentEpisode(state, this.currentProgress().last_activity_at) !== stall.last_progress_at) {
+      return { acted: null, not_acted: wanted === "flag" ? null : "progressed" };
+    }
+    const record: StallRecord = { ...stall, acted: null, held_at: null, not_acted: wanted === "denied" ? "denied" : null };
+    const keep = () => this.ctx.storage.kv.put(STALL_KEY, (this.openStall = record));
+    if (wanted === "hold") {
+      const ctx = this.context();
+      const reason = `no progress since ${stall.last_progress_at}: held by the watcher (decision ${stall.decision_id})`;
+      const decided = decideAll(state, [{ type: "HoldProcedure", reason, cause: "stall" }], ctx);
+      if (decided.ok) {
+        Object.assign(record, { acted: "hold", held_at: ctx.now, decision: stallDecision({ ...episode, procedure_id: state.procedure_id, acted: "hold" }) });
+        const owed = () => {
+          keep();
+          requestJob(this.sql, STALL_DECISION_JOB, "stall-decision", this.clock.now() + STALL_DECISION_BACKSTOP_MS);
+        };
+        await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: stall.decision_id, scopes: null }, owed);
+        await this.armAlarm();
+        return { acted: "hold", not_acted: null };
+      }
+      record.not_acted = decided.refusal.error_class;
+    }
+    // The open stall changes the state with no commit: watchers see it in the next state message.
+    keep();
+    return { acted: null, not_acted: record.not_acted };
   }
 
   // ---- live progress --------------------------------------------------------
@@ -353,6 +440,59 @@ export class ProcedureObject extends DurableObject<Env> {
       this.notifying = null;
     });
     await this.notifying;
+  }
+
+  /**
+   * A deadline job: judges the step attempt it names once its deadline has
+   * passed. Under the watcher's gates (off, kill switch, denied: the attempt
+   * is let go), an attempt still open gets its StepOverdue decision, recorded
+   * first in the procedure's log as the agent's event (with its notification,
+   * in one transaction) and then in D1. A D1 failure throws, and the
+   * scheduler retries the job with backoff; a retry finds the event and
+   * never judges twice.
+   */
+  private async runDeadline(job: Job): Promise<void> {
+    if (this.state === null) return;
+    const gate = await watcherGate(database(this.env.DB), this.watcherEnabled(), this.clock.now());
+    await this.judgeDeadline(job, gate.open);
+  }
+
+  /** The Stall this object acted on, delivered to D1 with its notification (idempotent: the tick's batch may have done it). */
+  private async runStallDecision(): Promise<void> {
+    const decision = this.stallRecord()?.decision;
+    if (!decision || this.state === null) return;
+    const { procedure_id, kind, target_asset_ids } = this.state;
+    await this.recordDecision(decision, stallNotification(decision, { procedure_id, kind, target_asset_ids }));
+  }
+
+  private async judgeDeadline(job: Job, gateOpen: boolean): Promise<void> {
+    const attempt = attemptOfJob(job.key);
+    const state = this.state;
+    if (attempt === null || state === null) return;
+    const id = overdueDecisionId(state.procedure_id, attempt);
+    const recorded = overdueEvent(this.sql, id);
+    let decision = recorded && stepOverdueDecision(state.procedure_id, attempt, recorded.deadline_seconds, Date.parse(recorded.occurred_at));
+    if (decision === null) {
+      if (!gateOpen) {
+        console.log(JSON.stringify({ msg: "deadline not judged: the watcher is off, inactive or denied", procedure_id: state.procedure_id, ...attempt }));
+        return;
+      }
+      // Judged on the state as it is now, after the gate's awaits.
+      const ctx = this.context();
+      const reading = {
+        procedure_id: state.procedure_id,
+        status: state.status,
+        latest: stepReport(this.sql, attempt.step_index),
+        deadline_seconds: this.loadManifest()?.deadlines[attempt.step_index] ?? null,
+      };
+      decision = overdueDecision(reading, attempt, Date.parse(ctx.now));
+      if (decision === null) return;
+      const command = { type: "RecordStepOverdue", ...attempt, deadline_seconds: reading.deadline_seconds!, decision_id: id } as const;
+      const decided = decideAll(state, [command], ctx);
+      if (!decided.ok) return;
+      await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: id, scopes: null });
+    }
+    await this.recordDecision(decision);
   }
 
   /** Deliveries run one at a time: a repeated or overlapping one would be harmless (monotonic in version) but wasted. */
@@ -463,14 +603,21 @@ export class ProcedureObject extends DurableObject<Env> {
     const pinned = this.hasSchema ? loadManifest(this.sql) : null;
     if (pinned === null) return (this.manifest = null);
     const steps = [...pinned.resolved_steps, ...pinned.resolved_closing_steps].map(payloadToStep);
-    return (this.manifest = { pinned, steps, ...manifestOf(steps) });
+    return (this.manifest = { pinned, steps, deadlines: steps.map((s) => s.deadline_seconds ?? null), ...manifestOf(steps) });
   }
 
   private view(state: ProcedureState): ProcedureView {
     const replay = activeReplay(state);
     const kinds = replay ? (this.loadManifest()?.manifestKinds ?? []) : [];
     const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];
-    return procedureView(state, this.currentProgress(), awaiting);
+    const progress = this.currentProgress();
+    return procedureView(state, progress, awaiting, openStallDecisionId(this.stallRecord(), state, progress.last_activity_at));
+  }
+
+  /** The latest Stall the watcher told this object of (kept in storage, read once per wake). */
+  private stallRecord(): StallRecord | null {
+    if (this.openStall === undefined) this.openStall = this.hasSchema ? (this.ctx.storage.kv.get<StallRecord>(STALL_KEY) ?? null) : null;
+    return this.openStall;
   }
 
   /**

@@ -154,6 +154,14 @@ export function eventsAfter(sql: SqlStorage, after: number, limit: number): { it
   return { items: page.rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) }) as RecordedEvent), next: page.next };
 }
 
+/** The ProcedureStepOverdue event that records decision `decisionId`, if the log holds it (rare events: a scan of their type is fine). */
+export function overdueEvent(sql: SqlStorage, decisionId: string): Extract<ProcedureEvent, { type: "ProcedureStepOverdue" }>["payload"] | null {
+  const row = sql
+    .exec<{ payload: string }>("SELECT payload FROM events WHERE type = 'ProcedureStepOverdue' AND json_extract(payload, '$.decision_id') = ?", decisionId)
+    .toArray()[0];
+  return row ? JSON.parse(row.payload) : null;
+}
+
 /** Pins the resolved steps; the caller holds the transaction. */
 export function pinManifest(sql: SqlStorage, plan: ConductPlan, recordedAt: string): void {
   sql.exec(

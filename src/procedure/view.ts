@@ -25,6 +25,9 @@ export interface ProcedureView {
   interrupted_at: string | null;
   on_failure: ProcedureState["on_failure"];
   stale_after_seconds: number | null;
+  on_stall: "flag" | "hold";
+  /** The Stall decision of the current episode; null once the procedure progressed. */
+  open_stall_decision_id: string | null;
   step_count: number | null;
   completed_count: number;
   in_flight_step_index: number | null;
@@ -58,13 +61,20 @@ export function activeReplay(state: ProcedureState): ProcedureState["replay"] {
   return state.status === "Running" ? state.replay : null;
 }
 
-/** The procedure as the API returns it. */
-export function procedureView(state: ProcedureState, progress: ConductProgress, awaitingOperator: number[]): ProcedureView {
+/** The procedure as the API returns it; `openStallDecisionId` comes from the watcher's act rung (src/watcher/act.ts). */
+export function procedureView(
+  state: ProcedureState,
+  progress: ConductProgress,
+  awaitingOperator: number[],
+  openStallDecisionId: string | null = null,
+): ProcedureView {
   const replay = activeReplay(state);
   return {
     ...identityAndStatus(state),
     hold_claims: state.hold_claims,
     on_failure: state.on_failure,
+    on_stall: state.on_stall ?? "flag",
+    open_stall_decision_id: openStallDecisionId,
     step_count: state.step_count,
     completed_count: progress.completed_count,
     in_flight_step_index: progress.in_flight_step_index,

@@ -1,15 +1,16 @@
 // The ProcedureWatcher's tick: the shell around the pure stall core. It reads
 // the projection page by page on the partial index of undecided in-conduct
 // procedures, reads a Running candidate's latest activity once from its object,
-// and records one Stall decision per episode. It never issues a command.
-import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
-import { activePrincipalById } from "../auth/principals";
-import { findActor } from "../db/actors";
+// and records one Stall decision per episode. It tells the procedure's object
+// of each Stall it records; the object keeps it for the state and, for a
+// procedure conducted with `on_stall: "hold"`, holds it (the act rung).
 import type { Database } from "../db/client";
 import { insertDecisionStatement } from "../db/decisions";
 import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
 import { stallNotification } from "../notify/events";
+import { watcherGate } from "./gate";
+import type { StallEpisode, StallObservation } from "../procedure/contract";
 import type { HoldCause } from "../procedure/events";
 import {
   DEFAULT_MAX_CANDIDATES,
@@ -33,6 +34,8 @@ export interface TickDeps {
   nowMs: number;
   /** The procedure's status and latest activity recorded_at, read from its own object. */
   readProcedure: (procedureId: string) => Promise<{ status: string | null; latest_recorded_at: string | null }>;
+  /** Tells the procedure's object of the Stall about to be recorded; it may act on it (see ProcedureObject.observeStall). */
+  observeStall: (procedureId: string, episode: StallEpisode, mayHold: boolean) => Promise<StallObservation>;
   pageSize?: number;
 }
 
@@ -94,25 +97,16 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
   let deniedSince = memory.denied_since;
   let summary: TickSummary;
 
-  if (!deps.config.enabled) {
-    summary = emptySummary("disabled", startedAt);
+  const gate = await watcherGate(deps.db, deps.config.enabled, deps.nowMs);
+  if (gate.open) {
+    deniedSince = null;
+    summary = await sweep(deps, emptySummary("ran", startedAt), gate.mayHold);
   } else {
-    const actor = await findActor(deps.db, WATCHER_AGENT.id);
-    if (!actor) summary = emptySummary("agent-missing", startedAt);
-    else if (!actor.active) summary = emptySummary("agent-inactive", startedAt);
-    else {
-      const principal = await activePrincipalById(deps.db, WATCHER_AGENT.id, deps.nowMs);
-      if (!principal || !WATCHER_COMMANDS.every((command) => isAuthorized(principal, command))) {
-        if (deniedSince === null) {
-          deniedSince = startedAt;
-          console.warn(JSON.stringify({ msg: "watcher denied ListProcedures", agent_id: WATCHER_AGENT.id, since: startedAt }));
-        }
-        summary = emptySummary("denied", startedAt);
-      } else {
-        deniedSince = null;
-        summary = await sweep(deps, emptySummary("ran", startedAt));
-      }
+    if (gate.outcome === "denied" && deniedSince === null) {
+      deniedSince = startedAt;
+      console.warn(JSON.stringify({ msg: "watcher denied ListProcedures", agent_id: WATCHER_AGENT.id, since: startedAt }));
     }
+    summary = emptySummary(gate.outcome, startedAt);
   }
   summary.duration_ms = Date.now() - clock;
   console.log(JSON.stringify({ msg: "watcher tick", ...summary }));
@@ -122,7 +116,7 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
   return summary;
 }
 
-async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary> {
+async function sweep(deps: TickDeps, summary: TickSummary, mayHold: boolean): Promise<TickSummary> {
   const pageSize = deps.pageSize ?? 100;
   // A bounded tick: a backlog (the watcher turned on over months of stalls)
   // is worked off over several ticks, oldest first. What a tick leaves is
@@ -147,7 +141,7 @@ async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary>
       summary.pages += 1;
       summary.rows_read += page.meta.rows_read ?? 0;
       budget -= page.results.length;
-      await Promise.all(page.results.map((row) => judgeApart(deps, row, summary)));
+      await Promise.all(page.results.map((row) => judgeApart(deps, row, summary, mayHold)));
       const last = page.results[page.results.length - 1];
       if (!last || page.results.length < limit) break;
       after = { watch_key: last.watch_key ?? "", procedure_id: last.procedure_id };
@@ -165,16 +159,16 @@ async function sweep(deps: TickDeps, summary: TickSummary): Promise<TickSummary>
  * Nothing of it was written (its batch is one transaction), so it stays in
  * the watch index and the next tick judges it again.
  */
-async function judgeApart(deps: TickDeps, row: Row, summary: TickSummary): Promise<void> {
+async function judgeApart(deps: TickDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
   try {
-    await judge(deps, row, summary);
+    await judge(deps, row, summary, mayHold);
   } catch (error) {
     summary.failures = (summary.failures ?? 0) + 1;
     console.error(JSON.stringify({ msg: "watcher candidate failed", procedure_id: row.procedure_id, error: String(error) }));
   }
 }
 
-async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<void> {
+async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
   const candidate: Candidate = {
     procedure_id: row.procedure_id,
     status: row.status,
@@ -214,13 +208,23 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
       return;
     }
   }
-  const decision = stallDecision({
-    procedure_id: row.procedure_id,
-    status: candidate.status as InConductStatus,
-    last_progress_at: lastProgressAt,
-    window: screened.window,
-    nowMs: deps.nowMs,
-  });
+  // The object learns of the Stall before it is recorded, so the decision can
+  // say whether it was acted on; an object that cannot be told defers it.
+  const episode: StallEpisode = { status: candidate.status as InConductStatus, last_progress_at: lastProgressAt, window: screened.window, nowMs: deps.nowMs };
+  let observed: StallObservation;
+  try {
+    observed = await deps.observeStall(row.procedure_id, episode, mayHold);
+  } catch (error) {
+    summary.deferred += 1;
+    console.warn(JSON.stringify({ msg: "watcher deferred", procedure_id: row.procedure_id, error: String(error) }));
+    return;
+  }
+  if (observed.not_acted === "denied") {
+    // Once per episode: the episode's decision is recorded once, and this is its only tick.
+    console.warn(JSON.stringify({ msg: "watcher denied HoldProcedure", agent_id: WATCHER_AGENT.id, procedure_id: row.procedure_id }));
+  }
+  // The object builds the same decision from the same episode when it acted, so either insert gives one row.
+  const decision = stallDecision({ ...episode, procedure_id: row.procedure_id, acted: observed.acted, not_acted: observed.not_acted });
   // The decision, its notification (only if the decision was new), the mirror
   // catching up with what the object said, and the episode mark that takes the
   // row out of the watch index, in one batch.
@@ -233,7 +237,10 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary): Promise<vo
       .prepare("UPDATE procedure_summary SET stall_flagged_at = progress_at WHERE procedure_id = ? AND progress_at = ?")
       .bind(row.procedure_id, lastProgressAt),
   ]);
-  if ((results[0]?.meta.changes ?? 0) > 0) summary.flagged += 1;
+  if ((results[0]?.meta.changes ?? 0) > 0) {
+    summary.flagged += 1;
+    if (observed.acted !== null) summary.acted = (summary.acted ?? 0) + 1;
+  }
   else summary.already_flagged = (summary.already_flagged ?? 0) + 1;
 }
 

@@ -405,6 +405,45 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.context().close();
   });
 
+  it("warns before resuming a procedure the watcher held for a stall, and resumes when told to", async () => {
+    const id = await conducted(server, operator, "Slow bake", { asset: "oven-act", on_stall: "hold" });
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "ok")]);
+    await projected(server, operator, id, "Running");
+    await tick(server, Date.now() + 2 * 3600_000);
+    const held = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
+    expect(held.json).toMatchObject({ status: "Held", hold_claims: [{ cause: "stall" }], open_stall_decision_id: expect.any(String) });
+
+    const page = await operatorPage();
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    await statusIs(page, "Held");
+    await page.locator('#hold-claims li[data-cause="stall"]').waitFor();
+    await page.locator(`#open-stall[data-decision-id="${held.json.open_stall_decision_id}"]`).waitFor();
+    await page.getByRole("button", { name: "Resume", exact: true }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByText("It stalled at step 1; resume anyway?").waitFor();
+    await screenshot(page, "resume-after-stall");
+    expect(await dialog.locator("button[type=submit]").textContent()).toBe("Resume anyway");
+    await dialog.getByLabel("Resume from step").fill("1");
+    await confirmDialog(page);
+    await statusIs(page, "Running");
+    const resumed = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
+    expect(resumed.json).toMatchObject({ status: "Running", hold_claims: [], open_stall_decision_id: null });
+    await page.locator("#open-stall").waitFor({ state: "detached" });
+    await page.context().close();
+  });
+
+  it("lists a StepOverdue decision on the decisions page once a step's deadline passes", async () => {
+    const id = await conducted(server, operator, "Timed heat", { asset: "oven-deadline", deadline_seconds: 1 });
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "in_flight")]);
+    // The procedure's own alarm decides it, within seconds of the deadline, with no tick.
+    const page = await operatorPage();
+    await page.goto(`${server.baseUrl}/console#/decisions`);
+    await page.locator(`tr[data-choice="StepOverdue"] a[href="#/procedures/${id}"]`).waitFor({ timeout: 20_000 });
+    const events = await callApi(server, operator, "GET", `/v1/procedures/${id}/events`);
+    expect(events.json.items.map((e: { type: string }) => e.type)).toContain("ProcedureStepOverdue");
+    await page.context().close();
+  });
+
   it("subscribes a webhook from the Subscriptions page, shows its secret once, sends a test ping that is delivered, and deletes it", async () => {
     const received: string[] = [];
     const receiver = createServer((req, res) => {

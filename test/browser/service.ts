@@ -62,14 +62,20 @@ export const STEPS = {
 };
 
 /** Registers and conducts a procedure; returns its id. */
-export async function conducted(server: Server, operator: string, name: string, options: { asset?: string; kind?: string; on_failure?: "abort" | "hold" } = {}) {
+export async function conducted(
+  server: Server,
+  operator: string,
+  name: string,
+  options: { asset?: string; kind?: string; on_failure?: "abort" | "hold"; on_stall?: "flag" | "hold"; deadline_seconds?: number } = {},
+) {
   const registered = await callApi(server, operator, "POST", "/v1/procedures", { name, kind: options.kind ?? "thermal", target_asset_ids: [options.asset ?? "oven-1"] });
   if (registered.status !== 201) throw new Error(`register: ${registered.status}`);
   const id: string = registered.json.procedure_id;
   const result = await callApi(server, operator, "POST", `/v1/procedures/${id}/conduct`, {
-    steps: [STEPS.heat, STEPS.verify, STEPS.valve],
+    steps: [options.deadline_seconds ? { ...STEPS.heat, deadline_seconds: options.deadline_seconds } : STEPS.heat, STEPS.verify, STEPS.valve],
     closing_steps: [STEPS.cool],
     on_failure: options.on_failure ?? "hold",
+    ...(options.on_stall ? { on_stall: options.on_stall } : {}),
   });
   if (result.status !== 200 || !result.json.succeeded) throw new Error(`conduct: ${result.status}`);
   return id;

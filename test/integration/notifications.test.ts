@@ -291,6 +291,7 @@ describe("deliveries", () => {
         config: { enabled: true, staleAfterSeconds: 3600, heldStaleAfterSeconds: 86400 },
         nowMs: Date.parse(started.last_status_changed_at) + 3_600_000 + 1,
         readProcedure: (pid) => procedureStub(pid).watchReading(),
+        observeStall: (pid, stall, mayHold) => procedureStub(pid).observeStall(stall, mayHold),
       });
     await Promise.all([tick(), tick()]);
     await tick();

@@ -53,7 +53,7 @@ describe("templates", () => {
     expect(saved.status).toBe(200);
     expect(saved.json).toMatchObject({ name: `Bake-out ${tag}`, description: "Bake the oven out", kind: "thermal", updated_by: expect.any(String) });
     // Stored as validated: the defaults a conduct would apply are filled in.
-    expect(saved.json.conduct).toEqual({ ...body.conduct, closing_steps: [] });
+    expect(saved.json.conduct).toEqual({ ...body.conduct, closing_steps: [], on_stall: "flag" });
     expect((await call(`/v1/templates/${encodeURIComponent(`Bake-out ${tag}`)}`, { token: await tokenFor("reader") })).json).toEqual(saved.json);
 
     for (const name of [`a-${tag}`, `b-${tag}`]) expect((await call(`/v1/templates/${name}`, { method: "PUT", body: { conduct: { steps: [STEPS.action] } } })).status).toBe(200);

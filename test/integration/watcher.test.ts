@@ -4,25 +4,12 @@ import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { database } from "../../src/db/client";
 import { decisionId, WATCHER_AGENT } from "../../src/watcher/stall";
-import { runTick, type TickDeps } from "../../src/watcher/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
+import { CONFIG, seededAgent, tick } from "../watcher-helpers";
 import { call, command, expectProblem, procedureStub, registerProcedure, summaryOf, tokenFor } from "../helpers";
 
 const HOUR = 3_600_000;
-const CONFIG = { enabled: true, staleAfterSeconds: 3600, heldStaleAfterSeconds: 86400 };
-
-function tick(nowMs: number, overrides: Partial<TickDeps> = {}) {
-  return runTick({
-    db: database(env.DB),
-    d1: env.DB,
-    config: CONFIG,
-    nowMs,
-    readProcedure: (id) => procedureStub(id).watchReading(),
-    ...overrides,
-  });
-}
 
 /** Procedures the running test registered; retired after it (see afterEach). */
 const registered: string[] = [];
@@ -51,12 +38,7 @@ async function decisionsFor(id: string) {
   return result.json.items as Array<Record<string, any>>;
 }
 
-beforeEach(async () => {
-  await env.DB.batch([
-    env.DB.prepare("UPDATE actors SET active = 1 WHERE actor_id = ?").bind(WATCHER_AGENT.id),
-    env.DB.prepare(`UPDATE principals SET roles = '["watcher"]' WHERE principal_id = ?`).bind(WATCHER_AGENT.id),
-  ]);
-});
+beforeEach(seededAgent);
 
 // A tick reads the whole projection, which every test in this file shares. So
 // that the next test's ticks count only its own procedures, each test's are
@@ -98,6 +80,7 @@ describe("the stall predicate on a Running procedure", () => {
         last_progress_at: lastProgressAt,
         stalled_seconds: 3600,
         occurred_at: new Date(startedAt + HOUR).toISOString(),
+        acted: null,
       },
       confidence_source: "self_reported",
       parent_id: null,

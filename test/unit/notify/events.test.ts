@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { matches, notificationsOf, slackBody, standardBody, type Interest, type Notification } from "../../../src/notify/events";
 import type { ProcedureEvent } from "../../../src/procedure/events";
 import { evolve } from "../../../src/procedure/state";
+import { overdueDecisionId, stepOverdueDecision } from "../../../src/watcher/deadline";
 
 const ID = "01936b2e-8f0a-7c3d-9e4f-0a1b2c3d4e5f";
 const AT = "2026-11-21T05:00:00.000Z";
@@ -44,6 +45,27 @@ describe("notificationsOf", () => {
       ["procedure.held", `msg_${ID}_v3`],
     ]);
     expect(out[0]!.data).toMatchObject({ step_index: 1, error_class: "OutOfTolerance", status: "Held" });
+  });
+});
+
+describe("notificationsOf: a step past its deadline", () => {
+  it("announces procedure.step_overdue with the decision as data, under the decision's id", () => {
+    const attempt = { step_index: 2, in_flight_at: "2026-11-21T04:59:30.000Z" };
+    const decisionId = overdueDecisionId(ID, attempt);
+    const overdue: ProcedureEvent = {
+      type: "ProcedureStepOverdue",
+      payload: { procedure_id: ID, occurred_at: AT, ...attempt, deadline_seconds: 30, decision_id: decisionId },
+    };
+    expect(notificationsOf(running, [overdue], null)).toEqual([
+      {
+        webhook_id: `msg_${decisionId}`,
+        type: "procedure.step_overdue",
+        timestamp: AT,
+        data: stepOverdueDecision(ID, attempt, 30, Date.parse(AT)),
+        subject: { procedure_id: ID, kind: "calibration", target_asset_ids: ["a1", "a2"] },
+      },
+    ]);
+    expect(slackBody(notificationsOf(running, [overdue], null)[0]!, "https://edge.example")).toContain("has a step past its deadline");
   });
 });
 

@@ -51,6 +51,7 @@ describe("fold: registration", () => {
       step_count: null,
       replay: null,
       stale_after_seconds: null,
+      on_stall: "flag",
     });
   });
 
