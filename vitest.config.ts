@@ -3,6 +3,7 @@ import { type ViteUserConfig, defineConfig } from "vitest/config";
 
 export const TEST_ADMIN_TOKEN = "test-admin-token";
 export const TEST_WEBHOOK_SIGNING_KEY = "test-webhook-signing-key-0123456789";
+export const TEST_CONSOLE_URL = "https://console.lab.example/console";
 
 // This file runs in Node; the project's types are the Workers runtime's, without Node's.
 declare const process: { env: Record<string, string | undefined> };
@@ -50,6 +51,8 @@ export default defineConfig(async () => {
                   ADMIN_TOKEN: TEST_ADMIN_TOKEN,
                   WEBHOOK_SIGNING_KEY: TEST_WEBHOOK_SIGNING_KEY,
                   TEST_MIGRATIONS: migrations,
+                  // Slack messages link here, whatever host a request named.
+                  PUBLIC_CONSOLE_URL: TEST_CONSOLE_URL,
                   // The tests' own host and a page allowed to call /mcp (test/integration/mcp.test.ts).
                   MCP_ALLOWED_HOSTS: "procedure-edge.test",
                   MCP_ALLOWED_ORIGINS: "https://console.procedure-edge.test",

@@ -334,6 +334,14 @@ export async function startServer({ verbose = false, keep = false, logLevel = "w
 
 // ---- HTTP -----------------------------------------------------------------
 
+/** POSTs JSON to one of the bench Worker's own /__bench routes (no token) and returns its JSON answer; throws unless 2xx. */
+export async function benchPost(baseUrl, path, body) {
+  const res = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`POST ${path} -> ${res.status}: ${text.slice(0, 500)}`);
+  return JSON.parse(text);
+}
+
 export class HttpError extends Error {
   constructor(method, path, status, body) {
     super(`${method} ${path} -> ${status}: ${body.slice(0, 500)}`);

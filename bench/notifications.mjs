@@ -12,7 +12,7 @@
 // Aim: p99 under 2 s from the source to the receiver, and no change in a
 // command's latency from subscriptions.
 import { createServer } from "node:http";
-import { drive, fmt, HttpError, measure, printTable, uuidv7 } from "./lib.mjs";
+import { benchPost, drive, fmt, HttpError, measure, printTable, uuidv7 } from "./lib.mjs";
 
 export const title = "notifications (webhooks)";
 
@@ -138,12 +138,6 @@ function summarize(label, sources, paths, arrivals, startedAt) {
   };
 }
 
-async function post(baseUrl, path, body) {
-  const res = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`POST ${path} -> ${res.status}: ${text.slice(0, 500)}`);
-  return JSON.parse(text);
-}
 
 export async function run({ baseUrl, call }) {
   const receiver = await startReceiver();
@@ -169,8 +163,8 @@ export async function run({ baseUrl, call }) {
     // ---- stalls from one tick ----
     const subs = await subscribeMany(call, receiver, 1, "stall", { event_types: ["procedure.stalled"], filter: { kind: "bench" } });
     const nowMs = Date.now();
-    await post(baseUrl, "/__bench/clear");
-    await post(baseUrl, "/__bench/seed", {
+    await benchPost(baseUrl, "/__bench/clear");
+    await benchPost(baseUrl, "/__bench/seed", {
       count: STALLS * 2,
       stalled: STALLS,
       held_fraction: 0,
@@ -179,7 +173,7 @@ export async function run({ baseUrl, call }) {
       held_stale_after_seconds: 86400,
     });
     const tickAt = performance.now();
-    const tick = await post(baseUrl, "/__bench/tick", { now_ms: nowMs, stale_after_seconds: 3600, held_stale_after_seconds: 86400 });
+    const tick = await benchPost(baseUrl, "/__bench/tick", { now_ms: nowMs, stale_after_seconds: 3600, held_stale_after_seconds: 86400 });
     const decisions = await call("GET", `/v1/decisions?choice=Stall&limit=100`);
     const sources = decisions.items
       .filter((d) => d.recorded_at === new Date(nowMs).toISOString())

@@ -4,7 +4,7 @@
 //
 //   npm run bench -- [--requests N] [--concurrency C] [--objects M] [--warmup W]
 //                    [--ingest-batches B] [--ingest-concurrency C] [--ingest-warmup W]
-//                    [--sweep-sizes 1000,10000,100000] [--sections lifecycle,floor,ingest,sweep,auth,notifications,streams,mcp]
+//                    [--sweep-sizes 1000,10000,100000] [--sections lifecycle,floor,ingest,sweep,auth,notifications,streams,mcp,deadlines]
 //                    [--telemetry on|off] [--verbose] [--keep]
 //   (or the BENCH_* variables named in USAGE)
 //
@@ -19,16 +19,18 @@
 import { parseArgs } from "node:util";
 import * as auth from "./auth.mjs";
 import * as baseline from "./baseline.mjs";
+import * as deadlines from "./deadlines.mjs";
 import * as floor from "./floor.mjs";
 import { client, fmt, printTable, startServer } from "./lib.mjs";
 import * as ingest from "./ingest.mjs";
 import * as lifecycle from "./lifecycle.mjs";
+import * as listing from "./listing.mjs";
 import * as mcp from "./mcp.mjs";
 import * as notifications from "./notifications.mjs";
 import * as streams from "./streams.mjs";
 import * as sweep from "./sweep.mjs";
 
-const SECTIONS = { lifecycle, floor, ingest, sweep, auth, notifications, streams, mcp };
+const SECTIONS = { lifecycle, floor, ingest, sweep, listing, auth, notifications, streams, mcp, deadlines };
 const AIM = 2;
 
 const USAGE = `usage: npm run bench -- [options]
@@ -39,8 +41,8 @@ const USAGE = `usage: npm run bench -- [options]
   --ingest-batches B      measured batches of 500 entries per ingest row (BENCH_INGEST_BATCHES, default 300)
   --ingest-concurrency C  batches in flight                  (BENCH_INGEST_CONCURRENCY, default 4)
   --ingest-warmup W       unmeasured batches before each ingest row (BENCH_INGEST_WARMUP, default 8)
-  --sweep-sizes LIST      procedures in conduct per watcher tick    (BENCH_SWEEP_SIZES, default 1000,10000,100000)
-  --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,auth,notifications,streams,mcp)
+  --sweep-sizes LIST      procedures in conduct per watcher tick    (BENCH_SWEEP_SIZES, default 1000,10000,100000; the listing section seeds the largest)
+  --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines)
   --telemetry on|off      the service's log lines and metrics (TELEMETRY_ENABLED); off to measure what they cost
                                                          (BENCH_TELEMETRY, default on)
   --verbose        show wrangler's output

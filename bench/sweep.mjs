@@ -10,7 +10,7 @@
 // other 99% have rows only. Aim: rows read per tick follow the candidates, not
 // N (the second tick reads almost nothing), and a 100,000-procedure tick stays
 // well inside a Cron invocation's limits (30 s CPU by default, 15 min wall).
-import { fmt, measure, printTable } from "./lib.mjs";
+import { benchPost, fmt, measure, printTable } from "./lib.mjs";
 
 export const title = "watcher tick at scale";
 
@@ -23,16 +23,6 @@ const SEED_SLICE = 25_000;
 /** Cron Trigger limits: CPU 30 s by default (configurable up to 5 min), wall 15 min. */
 const CRON_CPU_MS = 30_000;
 
-async function post(baseUrl, path, body) {
-  const res = await fetch(`${baseUrl}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body ?? {}),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`POST ${path} -> ${res.status}: ${text.slice(0, 500)}`);
-  return JSON.parse(text);
-}
 
 /**
  * One tick through /__bench/tick, timed from the client; measure() adds the
@@ -42,7 +32,7 @@ async function post(baseUrl, path, body) {
 async function tick(baseUrl, nowMs) {
   let summary = null;
   const timed = await measure(`tick at ${nowMs}`, 1, 1, async () => {
-    summary = await post(baseUrl, "/__bench/tick", {
+    summary = await benchPost(baseUrl, "/__bench/tick", {
       now_ms: nowMs,
       stale_after_seconds: STALE_AFTER_SECONDS,
       held_stale_after_seconds: HELD_STALE_AFTER_SECONDS,
@@ -61,14 +51,14 @@ export async function run({ baseUrl, opts }) {
     // A fixed clock per size; the seed places every row relative to it.
     const nowMs = Date.now();
     const stalled = Math.round(size * STALLED_FRACTION);
-    await post(baseUrl, "/__bench/clear");
+    await benchPost(baseUrl, "/__bench/clear");
     const t0 = performance.now();
     const seeded = { objects: 0, objectsMs: 0, rowsMs: 0 };
     for (let done = 0; done < size; done += SEED_SLICE) {
       const count = Math.min(SEED_SLICE, size - done);
       // Spread the stalled rows over the slices in proportion.
       const stalledHere = Math.round(((done + count) * stalled) / size) - Math.round((done * stalled) / size);
-      const answer = await post(baseUrl, "/__bench/seed", {
+      const answer = await benchPost(baseUrl, "/__bench/seed", {
         count,
         stalled: stalledHere,
         held_fraction: HELD_FRACTION,

@@ -13,7 +13,7 @@ import { DurableObject } from "cloudflare:workers";
 import { procedureObject } from "../src/api/procedure-stub";
 import { BOOTSTRAP_ADMIN_ID, tokenLookupStats } from "../src/auth/principals";
 import { database } from "../src/db/client";
-import { upsertSummary, type SummaryRow } from "../src/db/summaries";
+import { summaryPageQuery, upsertSummary, type SummaryFilter, type SummaryOrder, type SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
 import service from "../src/index";
 import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object";
@@ -251,9 +251,49 @@ async function tick(env: Env, input: { now_ms: number; stale_after_seconds: numb
       objectReads += 1;
       return procedureObject(env, id).watchReading();
     },
+    observeStall: (id, stall, mayHold) => procedureObject(env, id).observeStall(stall, mayHold),
   });
   const notifications = await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
   return { ...summary, object_reads: objectReads, notifications };
+}
+
+// ---- the list's orders and search (bench/listing.mjs) ----------------------
+
+/** Adds `count` procedures whose names carry `word`, through the projection's own upsert (and so its triggers). */
+async function addNamed(env: Env, input: { word: string; count: number }): Promise<{ inserted: number }> {
+  const db = database(env.DB);
+  for (let i = 0; i < input.count; i++) {
+    const at = new Date().toISOString();
+    await upsertSummary(db, {
+      procedure_id: uuidv7(), name: `${input.word} ${i}`, kind: "bench", target_asset_ids: [], status: "Defined",
+      activity_logbook_id: null, registered_at: at, last_status_changed_at: at, last_status_reason: null,
+      interrupted_at: null, hold_causes: [], version: 1, last_activity_at: null, updated_at: at,
+    });
+  }
+  return { inserted: input.count };
+}
+
+/**
+ * One first page of GET /v1/procedures as the route runs it (the attention
+ * order one statement per rank until the page is full), with the D1 rows
+ * read summed over its statements.
+ */
+async function listPage(env: Env, input: { order: SummaryOrder; limit: number; q?: string }) {
+  const db = database(env.DB);
+  const filter: SummaryFilter = { scopes: null, ...(input.q === undefined ? {} : { q: input.q }) };
+  let rowsRead = 0;
+  let rows = 0;
+  let statements = 0;
+  const t0 = Date.now();
+  for (const rank of input.order === "attention" ? [0, 1, 2] : [undefined]) {
+    if (rows > input.limit) break;
+    const { sql, params } = summaryPageQuery(db, filter, null, input.limit - rows, input.order, rank).toSQL();
+    const page = await env.DB.prepare(sql).bind(...params).all();
+    rowsRead += page.meta.rows_read;
+    rows += page.results.length;
+    statements += 1;
+  }
+  return { rows: Math.min(rows, input.limit), rows_read: rowsRead, statements, ms: Date.now() - t0 };
 }
 
 // ---- routing ----------------------------------------------------------------
@@ -325,6 +365,8 @@ async function bench(request: Request, env: BenchEnv, path: string): Promise<Res
     return Response.json(counted);
   }
   if (post && path === "/__bench/seed") return Response.json(await seed(env, (await request.json()) as SeedRequest));
+  if (post && path === "/__bench/named") return Response.json(await addNamed(env, (await request.json()) as { word: string; count: number }));
+  if (post && path === "/__bench/list") return Response.json(await listPage(env, (await request.json()) as Parameters<typeof listPage>[1]));
   if (post && path === "/__bench/clear") return Response.json(await clear(env));
   if (post && path === "/__bench/tick") return Response.json(await tick(env, (await request.json()) as Parameters<typeof tick>[1]));
   return null;

@@ -27,6 +27,23 @@ ensureDevVar("ADMIN_TOKEN", LOCAL_ADMIN_TOKEN, LOCAL_ADMIN_TOKEN);
 // The key webhook signing secrets are encrypted under: random per clone, never printed.
 ensureDevVar("WEBHOOK_SIGNING_KEY", randomBytes(32).toString("base64"), "(random)");
 
-// stdin is not a terminal here, so wrangler applies without asking.
-run(["d1", "migrations", "apply", "DB", "--local"]);
+/**
+ * Applies migrations/ to the local D1 database, saying in one line what it
+ * applied. Wrangler prints the pending list and then the whole table again
+ * after each migration; its full output is shown only when it fails. stdin is
+ * not a terminal here, so wrangler applies without asking.
+ */
+function migrateLocal() {
+  const result = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+  if (result.status !== 0) {
+    process.stdout.write(result.stdout ?? "");
+    process.stderr.write(result.stderr ?? "");
+    process.exit(result.status ?? 1);
+  }
+  const pending = (result.stdout.split("Migrations to be applied:")[1] ?? "").split("About to apply")[0] ?? "";
+  const names = [...pending.matchAll(/(\d{4}_[\w.-]+\.sql)/g)].map((m) => m[1]);
+  console.log(names.length === 0 ? "dev: local D1 is up to date" : `dev: applied ${names.length} migration(s) to the local D1: ${names.join(", ")}`);
+}
+
+migrateLocal();
 run(["dev", "--test-scheduled", ...process.argv.slice(2)], { stdio: "inherit" });

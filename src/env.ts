@@ -8,6 +8,12 @@ const SecretsSchema = z.object({
   WEBHOOK_SIGNING_KEY: z.string().min(16, "WEBHOOK_SIGNING_KEY must be at least 16 characters"),
 });
 
+/** PUBLIC_CONSOLE_URL: the console as people reach it (an absolute http(s) URL), or empty for none. */
+const ConsoleUrl = z
+  .string()
+  .trim()
+  .refine((value) => value === "" || /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(value), "PUBLIC_CONSOLE_URL must be an absolute http(s) URL without query or fragment, or empty")
+  .transform((value) => (value === "" ? null : value.replace(/\/+$/, "")));
 /** A comma-separated list of host names; an entry written as an origin (`https://host:port`) counts as its host name. */
 const HostList = z
   .string()
@@ -34,6 +40,8 @@ export interface McpConfig {
 
 export interface Config {
   adminToken: string;
+  /** The public URL of the console, which Slack messages link to; null: messages carry no link. */
+  consoleUrl: string | null;
   /** What webhook signing secrets are encrypted under (src/notify/secret.ts). */
   webhookSigningKey: string;
   watcher: Required<WatcherConfig>;
@@ -52,6 +60,7 @@ export function config(env: Env): Config {
     const mcp = McpVars.parse(env);
     value = {
       adminToken: secrets.ADMIN_TOKEN,
+      consoleUrl: ConsoleUrl.parse(env.PUBLIC_CONSOLE_URL ?? ""),
       webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY,
       watcher: parseWatcherConfig(env),
       mcp: { allowedOrigins: mcp.MCP_ALLOWED_ORIGINS, allowedHosts: mcp.MCP_ALLOWED_HOSTS },

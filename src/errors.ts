@@ -46,8 +46,10 @@ export const ERROR_CLASSES = [
   "StepEntryInvalid",
   "StepIndexOutOfRange",
   "StepKindMismatch",
+  "StepOutOfOrder",
   "AcquisitionResumeRequiresOperator",
   "ActivityEntryTooLarge",
+  "ActivityEventIdReused",
   // other resources
   "ActorNotFound",
   "PrincipalNotFound",
@@ -55,9 +57,11 @@ export const ERROR_CLASSES = [
   "PrincipalRevoked",
   "AdminCannotBeScoped",
   "DecisionNotFound",
+  "TemplateNotFound",
   // webhook subscriptions
   "SubscriptionNotFound",
   "WebhookUrlNotAllowed",
+  "SubscriptionLimitReached",
   "UnknownEventType",
   "DeliveryNotFound",
   "DeliveryNotRedeliverable",

@@ -13,6 +13,7 @@ import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
 import { refusalRoutes } from "./api/refusals";
 import { subscriptionRoutes } from "./api/subscriptions";
+import { templateRoutes } from "./api/templates";
 import { streamRoutes } from "./api/stream";
 import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
@@ -26,7 +27,7 @@ import { runTick } from "./watcher/sweep";
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, refusalRoutes, admin, principalRoutes, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, templateRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, refusalRoutes, admin, principalRoutes, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);
@@ -45,6 +46,7 @@ export default {
         config: config(env).watcher,
         nowMs: controller.scheduledTime,
         readProcedure: (id) => procedureObject(env, id).watchReading(),
+        observeStall: (id, episode, mayHold) => procedureObject(env, id).observeStall(episode, mayHold),
         logs: config(env).telemetry,
         metrics: metricsFor(env),
       });

@@ -4,6 +4,7 @@
 import type { CommandName } from "../../src/auth/grants";
 import type { ConfirmSpec } from "./dialog";
 import { h } from "./dom";
+import { stallWarning } from "./progress";
 import type { Procedure, ResumePoint } from "./types";
 import type { ViewContext } from "./view";
 
@@ -20,12 +21,19 @@ interface Action {
 
 const inConduct = (p: Procedure) => p.status === "Running" || p.status === "Held";
 
+/** A resume's message, led by the stall warning when the current episode has a Stall decision (warn-at-resume). */
+const warned = (p: Procedure, rp: ResumePoint | null, message: string) => {
+  const warning = stallWarning(p, rp);
+  return warning ? `${warning} ${message}` : message;
+};
+
 const ACTIONS: Action[] = [
   {
     id: "hold",
     label: () => "Hold",
     command: "HoldProcedure",
-    when: inConduct,
+    // A Held procedure is already paused: a second operator claim is refused anyway.
+    when: (p) => p.status === "Running",
     confirm: (p) => ({
       title: `Hold ${p.name}`,
       message: "Adds an operator hold claim. Gateways' entries are refused until the procedure is resumed.",
@@ -42,22 +50,26 @@ const ACTIONS: Action[] = [
     when: (p) => p.status === "Held",
     confirm: (p, rp) => ({
       title: `Resume ${p.name}`,
-      message: "Releases the operator's claim (and any step-fault or stand-down claim with it) and runs again from the boundary.",
-      confirmLabel: "Resume",
-      boundary: { label: "Re-establishment boundary (step index)", value: rp?.suggested_boundary ?? 0, max: p.step_count ?? Number.MAX_SAFE_INTEGER },
+      message: warned(p, rp, "Releases the operator's claim (and any step-fault, stand-down or stall claim with it). The gateway runs again from the step you choose: steps before it stay done."),
+      confirmLabel: stallWarning(p, rp) ? "Resume anyway" : "Resume",
+      boundary: { label: "Resume from step", value: rp?.suggested_boundary ?? 0, max: p.step_count ?? Number.MAX_SAFE_INTEGER },
     }),
     path: "resume",
     body: ({ boundary }) => ({ re_establishment_boundary: boundary }),
   },
   {
     id: "conduct-from",
-    label: (_p, rp) => `Conduct from step ${rp?.suggested_boundary ?? "?"}`,
+    label: (_p, rp) => `Resume from step ${rp?.suggested_boundary ?? "?"}`,
     command: "ConductProcedureFrom",
     when: (p, rp) => p.status === "Held" && rp !== null,
     confirm: (p, rp) => ({
-      title: `Conduct ${p.name} from step ${rp!.suggested_boundary}`,
-      message: `Resumes and replays the pinned steps from step ${rp!.suggested_boundary} on, the suggested boundary. Replayed action and compute steps wait for your go-ahead.`,
-      confirmLabel: "Conduct from here",
+      title: `Resume ${p.name} from step ${rp!.suggested_boundary}`,
+      message: warned(
+        p,
+        rp,
+        `Steps before step ${rp!.suggested_boundary} stay done; the gateway runs the pinned steps again from step ${rp!.suggested_boundary} on, exactly as pinned. Replayed action and compute steps wait for your go-ahead, since running one again may repeat a physical effect.`,
+      ),
+      confirmLabel: stallWarning(p, rp) ? "Resume from here anyway" : "Resume from here",
     }),
     path: "conduct-from",
     body: (_input, rp) => ({ re_establishment_boundary: rp!.suggested_boundary }),

@@ -27,7 +27,7 @@ function asProblem(body: unknown, status: number, fallback: string): Problem {
   return { title: fallback || `HTTP ${status}`, status, detail: `The service answered ${status}.` };
 }
 
-type Method = "GET" | "POST" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "DELETE";
 
 export type Api = <T>(method: Method, path: string, body?: unknown) => Promise<T>;
 

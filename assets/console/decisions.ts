@@ -1,4 +1,4 @@
-// The watcher's Stall decisions, newest first, each linking to its procedure.
+// The watcher's decisions (Stall, StepOverdue), newest first, each linking to its procedure.
 import { query } from "./api";
 import { h, shortId, time } from "./dom";
 import type { Decision, Page } from "./types";
@@ -13,8 +13,8 @@ export function decisionsView(ctx: ViewContext): View {
   const element = h(
     "section",
     { "aria-labelledby": "view-title" },
-    h("h1", { id: "view-title", tabindex: -1 }, "Stall decisions"),
-    h("p", { class: "muted" }, "One per stall episode, recorded by the watcher; the newest first."),
+    h("h1", { id: "view-title", tabindex: -1 }, "Watcher decisions"),
+    h("p", { class: "muted" }, "One Stall per stall episode and one StepOverdue per step attempt past its deadline, recorded by the watcher; the newest first."),
     list,
     pager,
   );
@@ -24,23 +24,24 @@ export function decisionsView(ctx: ViewContext): View {
     intervalMs: 10000,
     async refresh() {
       const cursor = cursors[cursors.length - 1] ?? null;
-      const page = await ctx.api<Page<Decision>>("GET", `/v1/decisions${query({ choice: "Stall", cursor, limit: PAGE_SIZE })}`);
+      const page = await ctx.api<Page<Decision>>("GET", `/v1/decisions${query({ context: "ProcedureProgress", cursor, limit: PAGE_SIZE })}`);
       patch(list, JSON.stringify(page.items.map((d) => d.id)), () =>
         page.items.length === 0
-          ? [h("p", { class: "empty" }, "No Stall decisions.")]
+          ? [h("p", { class: "empty" }, "No decisions.")]
           : [
               h(
                 "table",
                 {},
-                h("thead", {}, h("tr", {}, ...["Recorded", "Procedure", "Reasoning"].map((l) => h("th", { scope: "col" }, l)))),
+                h("thead", {}, h("tr", {}, ...["Recorded", "Decision", "Procedure", "Reasoning"].map((l) => h("th", { scope: "col" }, l)))),
                 h(
                   "tbody",
                   {},
                   ...page.items.map((d) =>
                     h(
                       "tr",
-                      { "data-decision-id": d.id },
+                      { "data-decision-id": d.id, "data-choice": d.choice },
                       h("td", { "data-label": "Recorded" }, time(d.recorded_at)),
+                      h("td", { "data-label": "Decision" }, h("span", { class: `badge choice-${d.choice}` }, d.choice)),
                       h("td", { "data-label": "Procedure" }, h("a", { href: `#/procedures/${d.subject_id}`, class: "mono" }, shortId(d.subject_id))),
                       h("td", { "data-label": "Reasoning" }, d.reasoning),
                     ),

@@ -16,6 +16,12 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
   return element;
 }
 
+/** Sets an element's width in percent through its style object (allowed under a CSP without inline styles). */
+function withWidth<E extends HTMLElement>(element: E, percent: number): E {
+  element.style.width = `${percent}%`;
+  return element;
+}
+
 export function append(parent: Node, ...children: Child[]): void {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
@@ -29,12 +35,45 @@ export function replace(parent: Element, ...children: Child[]): void {
   append(parent, ...children);
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  year: "numeric",
+  month: "short",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  timeZoneName: "short",
+});
 
-/** A <time> element in the reader's locale, the exact instant in its title. */
+/** A <time> element in the reader's locale and time zone (named), the instant in UTC in its title. */
 export function time(iso: string | null): HTMLElement | string {
   if (!iso) return "—";
-  return h("time", { datetime: iso, title: iso }, timeFormat.format(new Date(iso)));
+  const utc = `${iso.replace("T", " ").replace(/(\.\d+)?Z$/, "")} UTC`;
+  return h("time", { datetime: iso, title: utc }, timeFormat.format(new Date(iso)));
+}
+
+/** A duration in words a reader takes in at a glance: "under 1 s", "45 s", "3 min 20 s", "2 h 5 min", "3 d 4 h". */
+export function duration(ms: number): string {
+  if (ms < 1000) return "under 1 s";
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+  const hours = Math.floor(m / 60);
+  if (hours < 48) return m % 60 ? `${hours} h ${m % 60} min` : `${hours} h`;
+  const days = Math.floor(hours / 24);
+  return hours % 24 ? `${days} d ${hours % 24} h` : `${days} d`;
+}
+
+/** Between two instants, in words; empty when either is missing. */
+export function between(fromIso: string | null | undefined, toIso: string | null | undefined): string {
+  if (!fromIso || !toIso) return "";
+  return duration(Date.parse(toIso) - Date.parse(fromIso));
+}
+
+/** A JSON value collapsed behind a summary line, so a long reading does not crowd the table. */
+export function collapsed(summary: string, value: unknown): HTMLElement {
+  return h("details", { class: "payload" }, h("summary", {}, summary), h("pre", { class: "mono" }, JSON.stringify(value, null, 2)));
 }
 
 export function shortId(id: string): string {
@@ -54,7 +93,8 @@ export function progressBar(done: number, total: number | null): HTMLElement {
   return h(
     "div",
     { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": total, "aria-valuenow": done, "aria-label": label, title: label },
-    h("div", { class: "progress-track" }, h("div", { class: "progress-fill", style: `width:${percent}%` })),
+    // A style property, not a style attribute: the page's Content-Security-Policy allows no inline styles.
+    h("div", { class: "progress-track" }, withWidth(h("div", { class: "progress-fill" }), percent)),
     h("span", { class: "progress-text" }, `${done}/${total}`),
   );
 }

@@ -19,6 +19,7 @@ const EVENT_TYPES = [
   "ProcedureTruncated",
   "ProcedureActivitiesLogbookOpened",
   "ProcedureReplayStepAuthorized",
+  "ProcedureStepOverdue",
 ];
 const TERMINAL = new Set(["Completed", "Aborted", "Truncated"]);
 const RETRY_MS = [1_000, 2_000, 5_000, 10_000, 30_000];

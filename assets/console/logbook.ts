@@ -12,6 +12,8 @@ const KEPT = 50;
 
 export class LogbookReader {
   readonly reports = new Map<number, StepReport>();
+  /** When each step was first reported (in flight, usually): with its latest report, how long it took. */
+  readonly firstReported = new Map<number, string>();
   /** The newest entries, newest first, for display. */
   recent: ActivityEntry[] = [];
   private newestEventId: string | null = null;
@@ -43,6 +45,12 @@ export class LogbookReader {
     if (freshNewestFirst.length === 0) return false;
     // Everything fresh is newer than what is known, so its reports win.
     for (const [index, report] of latestReports(freshNewestFirst)) this.reports.set(index, report);
+    for (const entry of freshNewestFirst) {
+      const index = entry.payload.step_index;
+      if (typeof index !== "number") continue;
+      const known = this.firstReported.get(index);
+      if (known === undefined || entry.recorded_at < known) this.firstReported.set(index, entry.recorded_at);
+    }
     this.newestEventId = freshNewestFirst[0]!.event_id;
     this.recent = [...freshNewestFirst, ...this.recent].slice(0, KEPT);
     return true;

@@ -1,15 +1,16 @@
 // The console's entry: sign in with a token, then route between the screens
-// (#/ fleet, #/procedures/{id}, #/decisions, #/watcher, #/subscriptions, #/health), each refreshing itself.
+// (#/ fleet, #/start, #/procedures/{id}, #/decisions, #/watcher, #/subscriptions, #/health), each refreshing itself.
 import { ApiProblem } from "./api";
 import { decisionsView } from "./decisions";
 import { confirmAction } from "./dialog";
 import { h, replace } from "./dom";
 import { healthView } from "./health";
-import { fleetView, type FleetFilter } from "./fleet";
+import { fleetFilter, fleetView } from "./fleet";
 import { clearProblem, problemOf, showProblem } from "./notice";
 import { procedureView } from "./procedure";
 import { forgetToken, signIn, storedToken, type Session } from "./session";
 import type { View, ViewContext } from "./view";
+import { startView } from "./start";
 import { subscriptionsView } from "./subscriptions";
 import { watcherView } from "./watcher";
 
@@ -56,6 +57,7 @@ function start(session: Session) {
   const outlet = h("div");
   const links: Array<[string, string, boolean]> = [
     ["#/", "Fleet", session.can("ListProcedures")],
+    ["#/start", "Start", session.can("RegisterProcedure")],
     ["#/decisions", "Decisions", session.can("ListDecisions")],
     ["#/watcher", "Watcher", session.can("ReadWatcher")],
     ["#/subscriptions", "Subscriptions", session.can("ListSubscriptions")],
@@ -140,12 +142,9 @@ function start(session: Session) {
     if (path === "/watcher") return watcherView(ctx);
     if (path === "/subscriptions") return subscriptionsView(ctx);
     if (path === "/health") return healthView(ctx);
-    const params = new URLSearchParams(search);
-    const filter: FleetFilter = { status: params.get("status") ?? "", kind: params.get("kind") ?? "", asset: params.get("asset") ?? "" };
-    return fleetView(ctx, filter, (next) => {
-      const query = new URLSearchParams(Object.entries(next).filter(([, v]) => v !== "")).toString();
-      location.hash = query ? `#/?${query}` : "#/";
-    });
+    if (path === "/start" && ctx.can("RegisterProcedure")) return startView(ctx, new URLSearchParams(search).get("template"));
+    const startLink = ctx.can("RegisterProcedure") ? [h("a", { class: "button primary", href: "#/start", id: "fleet-start" }, "Start a procedure")] : [];
+    return fleetView(ctx, fleetFilter(new URLSearchParams(search)), startLink);
   }
 
   function route() {

@@ -4,26 +4,62 @@
 // stream while open, and polls only while the stream is down.
 import { query } from "./api";
 import { actionButtons, goAheadButton } from "./actions";
-import { card, h, progressBar, statusBadge, time } from "./dom";
+import { between, card, collapsed, duration, h, progressBar, statusBadge, time } from "./dom";
 import { followProcedure } from "./live";
 import { LogbookReader } from "./logbook";
-import { isStallCurrent, stepStates } from "./progress";
+import { PrincipalNames } from "./names";
+import { isStallCurrent, stallWarning, stepStates } from "./progress";
 import { describeStep, STATE_LABELS } from "./steps";
 import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint } from "./types";
 import { patch, type View, type ViewContext } from "./view";
 
 const EVENTS_SHOWN = 100;
 
-function eventDetail(event: ProcedureEvent): string {
+/** Each event in plain words; the contract's name stays in the row's title. */
+export const EVENT_LABELS: Record<string, string> = {
+  ProcedureRegistered: "Registered",
+  ResolvedStepsRecorded: "Steps resolved and pinned",
+  ProcedureStarted: "Started",
+  ProcedureActivitiesLogbookOpened: "Logbook opened for the gateway's reports",
+  ProcedureHeld: "Held",
+  ProcedureHoldClaimReleased: "A hold claim released",
+  ProcedureResumed: "Resumed",
+  ProcedureCompleted: "Completed",
+  ProcedureAborted: "Aborted",
+  ProcedureTruncated: "Truncated",
+  ProcedureReplayStepAuthorized: "Go-ahead given for a replayed step",
+  ProcedureStepOverdue: "A step passed its deadline",
+};
+
+const DETAIL_WORDS: Record<string, (value: unknown) => string> = {
+  reason: (v) => `reason: ${String(v)}`,
+  cause: (v) => `cause: ${String(v)}`,
+  re_establishment_boundary: (v) => `from step ${String(v)}`,
+  step_index: (v) => `step ${String(v)}`,
+  deadline_seconds: (v) => `deadline ${String(v)} s`,
+  on_failure: (v) => `on a failed step: ${v === "hold" ? "hold" : "abort"}`,
+  on_stall: (v) => `on a stall: ${v === "hold" ? "hold" : "flag only"}`,
+};
+
+/** The event's details in words, and how long the hold it ends lasted. */
+function eventDetail(event: ProcedureEvent, previous: readonly ProcedureEvent[]): string {
   const p = event.payload;
-  const parts = ["reason", "cause", "re_establishment_boundary", "step_index", "on_failure"]
-    .filter((key) => p[key] !== undefined && p[key] !== null)
-    .map((key) => `${key.replace(/_/g, " ")}: ${String(p[key])}`);
+  const parts = Object.entries(DETAIL_WORDS)
+    .filter(([key]) => p[key] !== undefined && p[key] !== null)
+    .map(([key, words]) => words(p[key]));
+  if (event.type === "ProcedureResumed") {
+    const held = previous.findLast((e) => e.type === "ProcedureHeld" && e.version < event.version);
+    if (held) parts.push(`after a hold of ${between(held.occurred_at, event.occurred_at)}`);
+  }
+  if (event.type === "ResolvedStepsRecorded" && Array.isArray(p.resolved_steps)) {
+    parts.unshift(`${p.resolved_steps.length + (Array.isArray(p.resolved_closing_steps) ? p.resolved_closing_steps.length : 0)} steps`);
+  }
   return parts.join(" · ");
 }
 
 export function procedureView(ctx: ViewContext, procedureId: string): View {
   const logbook = ctx.can("ReadProcedureActivities") ? new LogbookReader(ctx.api, procedureId) : null;
+  const names = new PrincipalNames(ctx.api, ctx.can("ReadPrincipalNames"));
   const events: ProcedureEvent[] = [];
   let manifest: Manifest | null = null;
 
@@ -50,22 +86,47 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     card("Logbook", "logbook-title", h("p", { class: "muted" }, "The newest entries first."), logbookView),
   );
 
-  function renderSummary(p: Procedure, stall: Decision | undefined) {
+  function renderSummary(p: Procedure, stall: Decision | undefined, rp: ResumePoint | null) {
     title.textContent = p.name;
-    patch(summary, JSON.stringify([p, stall?.id]), () => [
+    const heldFor = p.status === "Held" && p.last_status_changed_at ? duration(Date.now() - Date.parse(p.last_status_changed_at)) : null;
+    // The state names the open Stall decision; its reasoning comes from the decision when the caller may read it.
+    const open = p.open_stall_decision_id !== null ? (stall?.id === p.open_stall_decision_id ? stall : undefined) : undefined;
+    patch(summary, JSON.stringify([p, open?.id, rp?.suggested_boundary, heldFor]), () => [
       h(
         "dl",
         { class: "facts" },
-        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), isStallCurrent(p, stall) ? h("span", { class: "badge stall", title: stall!.reasoning }, "Stalled") : null)),
+        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), p.open_stall_decision_id !== null ? h("span", { class: "badge stall", title: open?.reasoning ?? "" }, "Stalled") : null)),
         h("div", {}, h("dt", {}, "Progress"), h("dd", {}, progressBar(p.completed_count, p.step_count))),
         h("div", {}, h("dt", {}, "Kind"), h("dd", {}, p.kind)),
         h("div", {}, h("dt", {}, "Assets"), h("dd", {}, p.target_asset_ids.join(", ") || "—")),
-        h("div", {}, h("dt", {}, "Last change"), h("dd", {}, time(p.last_status_changed_at))),
+        h(
+          "div",
+          {},
+          h("dt", {}, "Last change"),
+          h(
+            "dd",
+            { id: "last-change" },
+            time(p.last_status_changed_at),
+            heldFor ? h("div", { class: "muted", id: "held-for" }, `held for ${heldFor}`) : null,
+          ),
+        ),
         h("div", {}, h("dt", {}, "Last activity"), h("dd", {}, time(p.last_activity_at))),
         h("div", {}, h("dt", {}, "Version"), h("dd", {}, String(p.version))),
         h("div", {}, h("dt", {}, "Procedure id"), h("dd", { class: "mono" }, p.procedure_id)),
       ),
       p.last_status_reason ? h("p", { class: "reason", id: "status-reason" }, h("strong", {}, "Reason: "), p.last_status_reason) : h("span"),
+      p.open_stall_decision_id !== null
+        ? h(
+            "p",
+            { class: "reason stall-notice", id: "open-stall", "data-decision-id": p.open_stall_decision_id },
+            h("strong", {}, "Stalled: "),
+            `${open?.reasoning ?? "the watcher recorded a Stall decision for this episode"}. `,
+            p.status === "Held" ? (stallWarning(p, rp) ?? "") : "",
+            p.on_stall === "hold" ? " The watcher holds a procedure like this one when it stalls." : "",
+            " ",
+            h("span", { class: "muted mono" }, p.open_stall_decision_id),
+          )
+        : h("span"),
       h(
         "div",
         { class: "claims", id: "hold-claims" },
@@ -91,7 +152,16 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     patch(steps, JSON.stringify([states, boundary, p.status, [...(logbook?.reports ?? [])]]), () => {
       const items: Node[] = [];
       all.forEach((step, index) => {
-        if (index === boundary) items.push(h("li", { class: "boundary", "aria-label": `Suggested resume boundary: step ${index}` }, `Suggested resume boundary · step ${index}`));
+        if (index === boundary) {
+          items.push(
+            h(
+              "li",
+              { class: "boundary", "aria-label": `Suggested resume boundary: step ${index}` },
+              h("strong", {}, `Resume from step ${index}`),
+              h("span", { class: "boundary-why" }, " · steps before it stay done; from here the pinned steps run again, as pinned."),
+            ),
+          );
+        }
         if (index === firstClosing) items.push(h("li", { class: "group" }, "Closing steps"));
         const state = states[index]!;
         const report = logbook?.reports.get(index);
@@ -105,6 +175,18 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
             h("span", { class: "step-what mono" }, description),
             h("span", { class: `step-state chip chip-${state}` }, STATE_LABELS[state]),
             report?.result === "failed" && state === "failed" ? h("span", { class: "step-failure" }, `${report.error_class ?? ""}${report.message ? `: ${report.message}` : ""}`) : null,
+            state === "ok" && report?.result === "ok" && logbook?.firstReported.get(index) !== report.recorded_at
+              ? h("span", { class: "step-took muted" }, `took ${between(logbook?.firstReported.get(index), report.recorded_at)}`)
+              : null,
+            state === "awaiting_go_ahead"
+              ? h(
+                  "span",
+                  { class: "step-why muted" },
+                  report === undefined
+                    ? "Not run yet, but part of the replay: an action or compute step may have a physical effect, so it waits for an operator."
+                    : "Replayed: running it again may repeat a physical effect, so it waits for an operator.",
+                )
+              : null,
             state === "awaiting_go_ahead" ? goAheadButton(ctx, p, index, `${step.kind} ${description}`) : null,
           ),
         );
@@ -116,16 +198,24 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
 
   function renderEvents() {
     const shown = events.slice(-EVENTS_SHOWN).reverse();
-    patch(eventLog, String(events.length), () => [
+    patch(eventLog, `${events.length}:${shown.map((e) => names.of(e.principal_id)).join()}`, () => [
       h(
         "table",
         {},
-        h("thead", {}, h("tr", {}, ...["Version", "Event", "When", "Details"].map((l) => h("th", { scope: "col" }, l)))),
+        h("thead", {}, h("tr", {}, ...["Version", "Event", "When", "Who", "Details"].map((l) => h("th", { scope: "col" }, l)))),
         h(
           "tbody",
           {},
           ...shown.map((e) =>
-            h("tr", {}, h("td", { "data-label": "Version" }, String(e.version)), h("td", { "data-label": "Event" }, e.type), h("td", { "data-label": "When" }, time(e.occurred_at)), h("td", { "data-label": "Details" }, eventDetail(e))),
+            h(
+              "tr",
+              { "data-event-type": e.type },
+              h("td", { "data-label": "Version" }, String(e.version)),
+              h("td", { "data-label": "Event", title: e.type }, EVENT_LABELS[e.type] ?? e.type),
+              h("td", { "data-label": "When" }, time(e.occurred_at)),
+              h("td", { "data-label": "Who", class: "who-ran" }, names.of(e.principal_id)),
+              h("td", { "data-label": "Details" }, eventDetail(e, events)),
+            ),
           ),
         ),
       ),
@@ -135,14 +225,14 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
   function renderLogbook() {
     if (!logbook) return;
     const recent = logbook.recent;
-    patch(logbookView, recent[0]?.event_id ?? "empty", () =>
+    patch(logbookView, `${recent[0]?.event_id ?? "empty"}:${recent.map((e) => names.of(e.principal_id)).join()}`, () =>
       recent.length === 0
         ? [h("p", { class: "muted" }, "No entries yet.")]
         : [
             h(
               "table",
               {},
-              h("thead", {}, h("tr", {}, ...["Recorded", "Kind", "Step", "Result", "Message"].map((l) => h("th", { scope: "col" }, l)))),
+              h("thead", {}, h("tr", {}, ...["Recorded", "Kind", "Step", "Result", "Message", "Who", "Payload"].map((l) => h("th", { scope: "col" }, l)))),
               h(
                 "tbody",
                 {},
@@ -156,6 +246,8 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
                     h("td", { "data-label": "Step" }, step_index === undefined ? "—" : String(step_index)),
                     h("td", { "data-label": "Result" }, result === undefined ? "—" : String(result)),
                     h("td", { "data-label": "Message" }, [error_class, message].filter((x) => x !== undefined).map(String).join(": ")),
+                    h("td", { "data-label": "Who", class: "who-ran" }, names.of(entry.principal_id)),
+                    h("td", { "data-label": "Payload" }, collapsed("Show the payload", entry.payload)),
                   );
                 }),
               ),
@@ -164,10 +256,19 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     );
   }
 
+  /** Asks for the names of whoever appears, then shows them. */
+  function learnNames() {
+    const ids = [...events.map((e) => e.principal_id), ...(logbook?.recent ?? []).map((e) => e.principal_id)];
+    void names.learn(ids).then((learned) => {
+      if (learned) render();
+    }, () => undefined);
+  }
+
   function render() {
     if (!shown) return;
+    learnNames();
     const { p, rp, stall } = shown;
-    renderSummary(p, stall);
+    renderSummary(p, stall, rp);
     patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary]), () => actionButtons(ctx, p, rp));
     renderSteps(p, rp);
     renderEvents();
@@ -187,15 +288,22 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       conducted && !manifest ? ctx.api<Manifest>("GET", `/v1/procedures/${procedureId}/manifest`).then((m) => (manifest = m)) : null,
       ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null,
     ]);
-    shown = { p, rp, stall: stalls?.items[0] };
+    shown = { p, rp, stall: await openStall(p, stalls?.items[0]) };
     render();
+  }
+
+  /** The open Stall decision the state names, read by id when the newest one listed is not it. */
+  async function openStall(p: Procedure, known: Decision | undefined): Promise<Decision | undefined> {
+    const id = p.open_stall_decision_id;
+    if (id === null || known?.id === id || !ctx.can("ReadDecision")) return known;
+    return ctx.api<Decision>("GET", `/v1/decisions/${id}`).catch(() => known);
   }
 
   /** A state from the stream: what it cannot carry (the resume point, events missed before a fresh connection) is read. */
   async function onState(p: Procedure, first: boolean) {
     if (!first) {
-      const [rp] = await Promise.all([resumePoint(p), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
-      shown = { p, rp, stall: shown?.stall };
+      const [rp, stall] = await Promise.all([resumePoint(p), openStall(p, shown?.stall), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
+      shown = { p, rp, stall };
       render();
     } else {
       await load();
@@ -232,7 +340,9 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       const after = events.at(-1)?.version ?? 0;
       const page = await ctx.api<Page<ProcedureEvent>>("GET", `/v1/procedures/${procedureId}/events${query({ after, limit: 500 })}`);
       if (page.items.length === 0) break;
-      events.push(...page.items);
+      // The stream, or another read, may have added some of these meanwhile: keep each version once.
+      const last = events.at(-1)?.version ?? 0;
+      events.push(...page.items.filter((e) => e.version > last));
     }
   }
 }

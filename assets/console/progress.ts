@@ -1,6 +1,6 @@
 // Pure: each pinned step's state from the logbook (the latest report for its
 // index wins, as the service itself counts it) and the replay's go-aheads.
-import type { ActivityEntry, Decision, Procedure } from "./types";
+import type { ActivityEntry, Decision, Procedure, ResumePoint } from "./types";
 
 export type StepState = "pending" | "in_flight" | "ok" | "failed" | "awaiting_go_ahead";
 
@@ -49,4 +49,19 @@ export function isStallCurrent(procedure: Pick<Procedure, "status" | "last_statu
   if (!stall || (procedure.status !== "Running" && procedure.status !== "Held")) return false;
   const moved = [procedure.last_status_changed_at, procedure.last_activity_at].filter((at): at is string => at !== null);
   return moved.every((at) => at <= stall.recorded_at);
+}
+
+/**
+ * Warn-at-resume: what an operator is asked before resuming a procedure whose
+ * current episode has a Stall decision (null when it has none). The step is
+ * where the conduct stands: the suggested boundary, else the step in flight,
+ * else the first step not yet done.
+ */
+export function stallWarning(
+  procedure: Pick<Procedure, "open_stall_decision_id" | "step_count" | "completed_count" | "in_flight_step_index">,
+  rp: Pick<ResumePoint, "suggested_boundary"> | null,
+): string | null {
+  if (procedure.open_stall_decision_id === null) return null;
+  const step = procedure.step_count === null ? null : (rp?.suggested_boundary ?? procedure.in_flight_step_index ?? procedure.completed_count);
+  return step === null ? "It stalled; resume anyway?" : `It stalled at step ${step}; resume anyway?`;
 }

@@ -26,6 +26,6 @@ export async function signIn(token: string): Promise<Session> {
   const api = apiClient(token);
   const me = await api<Me>("GET", "/v1/me");
   sessionStorage.setItem(TOKEN_KEY, token);
-  const principal = { principal_id: me.principal_id, name: me.name, roles: me.roles as Role[] };
+  const principal = { principal_id: me.principal_id, name: me.name, roles: me.roles as Role[], scopes: me.scopes ?? null };
   return { api, me, can: (command) => isAuthorized(principal, command) };
 }

@@ -10,6 +10,31 @@ function field(id: string, label: string, input: HTMLElement): HTMLElement {
   return h("div", { class: "field" }, h("label", { for: id }, label), input);
 }
 
+/** Copies the secret to the clipboard and says so; where the clipboard is not allowed, selects it to copy by hand. */
+function copyButton(secret: string): HTMLElement {
+  const said = h("span", { class: "muted", role: "status", id: "subscription-secret-copied" });
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary",
+      id: "subscription-secret-copy",
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(secret);
+          said.textContent = " Copied.";
+        } catch {
+          const code = document.getElementById("subscription-secret");
+          if (code) getSelection()?.selectAllChildren(code);
+          said.textContent = " Selected: copy it with Ctrl+C (⌘C).";
+        }
+      },
+    },
+    "Copy the secret",
+  );
+  return h("p", {}, button, said);
+}
+
 export function subscriptionsView(ctx: ViewContext): View {
   const alert = h("div", { class: "alert-region", role: "alert", id: "subscriptions-problem" });
   const secret = h("div", { role: "status", id: "subscription-secret-region" });
@@ -34,7 +59,33 @@ export function subscriptionsView(ctx: ViewContext): View {
 
   function createForm(): HTMLElement {
     const url = h("input", { id: "subscription-url", name: "url", type: "url", required: true, placeholder: "https://hooks.example.org/lab", autocomplete: "off" });
-    const boxes = EVENT_TYPES.map((type) => h("input", { type: "checkbox", name: "event_types", value: type, id: `event-type-${type}` }));
+    // `ping` is what "Send test ping" sends to any subscription, not something to subscribe to.
+    const boxes = EVENT_TYPES.filter((type) => type !== "ping").map((type) => h("input", { type: "checkbox", name: "event_types", value: type, id: `event-type-${type}` }));
+    const urlError = h("p", { class: "field-error", id: "subscription-url-error" });
+    const typesError = h("p", { class: "field-error", id: "subscription-types-error" });
+    /** The form's own checks, before anything is sent; the service checks again. */
+    const check = (): boolean => {
+      urlError.textContent = "";
+      typesError.textContent = "";
+      url.removeAttribute("aria-invalid");
+      let parsed: URL | null = null;
+      try {
+        parsed = new URL(url.value.trim());
+      } catch {
+        parsed = null;
+      }
+      const loopback = parsed !== null && parsed.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(parsed.hostname);
+      if (!parsed || !(parsed.protocol === "https:" || loopback)) {
+        urlError.textContent = parsed
+          ? "The service posts only to https:// URLs (or http:// to localhost, 127.0.0.1 or [::1] for a receiver on this machine)."
+          : "Enter the receiver's full URL, such as https://hooks.example.org/lab.";
+        url.setAttribute("aria-invalid", "true");
+      }
+      if (!boxes.some((box) => box.checked)) typesError.textContent = "Choose at least one event type.";
+      const ok = !urlError.textContent && !typesError.textContent;
+      if (!ok) (urlError.textContent ? url : boxes[0]!).focus();
+      return ok;
+    };
     const kind = h("input", { id: "subscription-kind", name: "kind", autocomplete: "off" });
     const asset = h("input", { id: "subscription-asset", name: "target_asset_id", autocomplete: "off" });
     const format = h("select", { id: "subscription-format", name: "format" }, h("option", { value: "standard" }, "Standard Webhooks (JSON)"), h("option", { value: "slack" }, "Slack message"));
@@ -44,8 +95,10 @@ export function subscriptionsView(ctx: ViewContext): View {
       "form",
       {
         class: "subscription-form",
+        novalidate: true,
         onsubmit: async (event: Event) => {
           event.preventDefault();
+          if (!check()) return;
           const filter = Object.fromEntries(Object.entries({ kind: kind.value.trim(), target_asset_id: asset.value.trim() }).filter(([, v]) => v !== ""));
           const body = {
             url: url.value.trim(),
@@ -67,6 +120,7 @@ export function subscriptionsView(ctx: ViewContext): View {
               h("h2", {}, "Signing secret"),
               h("p", {}, "Copy it now: it is shown only this once and cannot be read again. Receivers verify each delivery's signature with it."),
               h("code", { class: "mono", id: "subscription-secret" }, created.secret),
+              copyButton(created.secret),
               h("p", { class: "muted" }, `For ${created.url}`),
               h("button", { type: "button", class: "ghost", onclick: () => secret.replaceChildren() }, "I have copied it"),
             ),
@@ -75,7 +129,9 @@ export function subscriptionsView(ctx: ViewContext): View {
         },
       },
       field("subscription-url", "Receiver URL", url),
+      urlError,
       h("fieldset", { class: "checks" }, h("legend", {}, "Event types"), ...boxes.map((box) => h("label", { for: box.id }, box, box.value))),
+      typesError,
       field("subscription-kind", "Only procedures of kind (optional)", kind),
       field("subscription-asset", "Only procedures on asset (optional)", asset),
       field("subscription-format", "Format", format),

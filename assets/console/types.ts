@@ -12,6 +12,8 @@ export interface Me {
   principal_id: string;
   name: string;
   roles: string[];
+  /** Null: every procedure. A scoped principal may not run the commands that reach every scope. */
+  scopes: { target_asset_ids: string[] } | null;
 }
 
 export interface ProcedureSummary {
@@ -24,16 +26,24 @@ export interface ProcedureSummary {
   version: number;
   registered_at: string;
   last_status_changed_at: string | null;
+  step_count: number | null;
+  completed_count: number;
+}
+
+/** A list row: the summary plus the projection's stall flag. */
+export interface ProcedureListRow extends ProcedureSummary {
+  stalled: boolean;
 }
 
 export interface Procedure extends ProcedureSummary {
   hold_claims: Array<{ claim_id: string; cause: string }>;
   last_status_reason: string | null;
-  step_count: number | null;
-  completed_count: number;
   in_flight_step_index: number | null;
   last_activity_at: string | null;
   replay_awaiting_operator: number[];
+  on_stall: "flag" | "hold";
+  /** The Stall decision of the current episode; null once the procedure progressed. */
+  open_stall_decision_id: string | null;
 }
 
 export type Step =
@@ -69,11 +79,13 @@ export interface ActivityEntry {
   step_kind: string;
   payload: Record<string, unknown>;
   recorded_at: string;
+  principal_id: string;
 }
 
 export interface Decision {
   id: string;
   choice: string;
+  inputs?: Record<string, unknown>;
   subject_id: string;
   reasoning: string;
   recorded_at: string;

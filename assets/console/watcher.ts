@@ -1,6 +1,6 @@
 // The stall watcher: its configuration, its agent, the last tick, and for an
 // admin the kill switch (deactivating the watcher's agent).
-import { h, time } from "./dom";
+import { duration, h, time } from "./dom";
 import type { WatcherStatus } from "./types";
 import { patch, type View, type ViewContext } from "./view";
 
@@ -10,8 +10,15 @@ function fact(term: string, value: Node | string): HTMLElement {
 
 const yesNo = (value: boolean) => (value ? "yes" : "no");
 
+/** A window in hours, with the seconds the configuration holds. */
+const hours = (seconds: number) => `${duration(seconds * 1000)} (${seconds} s)`;
+
+/** How many ticks the page keeps once it has seen them (the service keeps the last). */
+const TICKS_KEPT = 10;
+
 export function watcherView(ctx: ViewContext): View {
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  const seen: NonNullable<WatcherStatus["last_tick"]>[] = [];
   const element = h("section", { "aria-labelledby": "view-title" }, h("h1", { id: "view-title", tabindex: -1 }, "Watcher"), body);
 
   function killSwitch(w: WatcherStatus): HTMLElement | null {
@@ -47,7 +54,17 @@ export function watcherView(ctx: ViewContext): View {
     async refresh() {
       const w = await ctx.api<WatcherStatus>("GET", "/v1/watcher");
       const tick = w.last_tick;
-      patch(body, JSON.stringify(w), () => [
+      if (tick && seen[0]?.started_at !== tick.started_at) seen.unshift(tick);
+      seen.splice(TICKS_KEPT);
+      patch(body, JSON.stringify([w, seen.length]), () => [
+        w.enabled
+          ? h("span")
+          : h(
+              "div",
+              { class: "card hint", id: "watcher-off-hint" },
+              h("h2", {}, "The watcher is off"),
+              h("p", {}, "It runs on the Cron Trigger only when WATCHER_ENABLED is \"true\". To turn it on locally, start the service with ", h("code", {}, "npm start -- --var WATCHER_ENABLED:true"), ", then fire a tick by hand with ", h("code", {}, "curl \"http://localhost:8787/__scheduled?cron=*+*+*+*+*\""), " (wrangler dev runs no schedule on its own). Deployed, set it in wrangler.toml's [vars]."),
+            ),
         h(
           "div",
           { class: "card" },
@@ -56,8 +73,8 @@ export function watcherView(ctx: ViewContext): View {
             "dl",
             { class: "facts" },
             fact("Enabled", h("span", { id: "watcher-enabled" }, yesNo(w.enabled))),
-            fact("Stall window, Running", `${w.stale_after_seconds} s`),
-            fact("Stall window, operator hold", `${w.held_stale_after_seconds} s`),
+            fact("Stall window, Running", hours(w.stale_after_seconds)),
+            fact("Stall window, operator hold", hours(w.held_stale_after_seconds)),
             fact("Agent", h("span", { class: "mono" }, w.agent.actor_id)),
             fact("Agent active", h("span", { id: "watcher-agent-active" }, yesNo(w.agent.active))),
             fact("Agent authorized", yesNo(w.agent.authorized)),
@@ -80,6 +97,29 @@ export function watcherView(ctx: ViewContext): View {
                 fact("Pages", String(tick.pages)),
               )
             : h("p", { class: "muted" }, "No tick has run yet."),
+          seen.length > 1
+            ? h(
+                "table",
+                { id: "watcher-ticks" },
+                h("caption", {}, "Ticks seen while this page was open, newest first"),
+                h("thead", {}, h("tr", {}, ...["Started", "Outcome", "Duration", "Candidates", "Flagged"].map((l) => h("th", { scope: "col" }, l)))),
+                h(
+                  "tbody",
+                  {},
+                  ...seen.map((t) =>
+                    h(
+                      "tr",
+                      {},
+                      h("td", { "data-label": "Started" }, time(t.started_at)),
+                      h("td", { "data-label": "Outcome" }, t.outcome),
+                      h("td", { "data-label": "Duration" }, `${t.duration_ms} ms`),
+                      h("td", { "data-label": "Candidates" }, String(t.candidates)),
+                      h("td", { "data-label": "Flagged" }, String(t.flagged)),
+                    ),
+                  ),
+                ),
+              )
+            : h("span"),
         ),
         killSwitch(w) ?? h("span"),
       ]);

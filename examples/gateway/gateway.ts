@@ -4,7 +4,9 @@
 // - A step with an effect (setpoint, action, compute) is reported `in_flight`,
 //   and that report is recorded, before the effect: an interruption then
 //   names the step that may have half-happened.
-// - A long effect sends heartbeats, so the stall watcher sees it alive.
+// - A long effect sends heartbeats, so the stall watcher sees it alive. A step
+//   conducted with `deadline_seconds` is logged with it: heartbeats do not
+//   extend a deadline, so a step that overruns it gets a StepOverdue decision.
 // - A failed step is reported and the gateway waits: with `on_failure: "hold"`
 //   the procedure is Held by the step fault until an operator resumes it
 //   (`conduct-from`); the gateway then continues from that boundary, the
@@ -61,20 +63,10 @@ export async function runGateway(options: GatewayOptions): Promise<Procedure> {
   const steps: Step[] = [...manifest.resolved_steps, ...manifest.resolved_closing_steps];
   const writer = await procedure.activityWriter({ ...options.writer, manifest });
   const run = new StepRunner(options, writer, log);
-  let warnedNoEvents = false;
 
-  /** Where to go on from after an interruption: the boundary of the last resume since `version`, else the service's suggestion. */
-  const boundarySince = async (version: number): Promise<number> => {
-    try {
-      const resumed = await procedure.lastResumeBoundary(version);
-      if (resumed !== null) return resumed;
-    } catch (error) {
-      if (!isProblem(error) || error.status !== 403) throw error;
-      if (!warnedNoEvents) log("this token may not read the event log (reader role): following the suggested resume point instead of the operator's boundary");
-      warnedNoEvents = true;
-    }
-    return (await procedure.resumePoint()).suggested_boundary;
-  };
+  /** Where to go on from after an interruption: the boundary of the replay the state shows, else the service's suggestion. */
+  const resumeFrom = async (current: Procedure): Promise<number> =>
+    current.replay_boundary ?? (await procedure.resumePoint()).suggested_boundary;
 
   let state = await procedure.read();
   let from = (await procedure.resumePoint()).suggested_boundary;
@@ -83,17 +75,16 @@ export async function runGateway(options: GatewayOptions): Promise<Procedure> {
       log(`procedure ${state.status}${state.last_status_reason ? `: ${state.last_status_reason}` : ""}`);
       return state;
     }
-    const since = state.version;
     if (state.status !== "Running") {
       log(`procedure ${state.status}${state.last_status_reason ? ` (${state.last_status_reason})` : ""}; waiting for an operator`);
       state = await poll(procedure, clock, pollMs, (s) => s.status === "Running" || TERMINAL.has(s.status));
-      if (state.status === "Running") from = await boundarySince(since);
+      if (state.status === "Running") from = await resumeFrom(state);
       continue;
     }
     log(from === 0 ? `running ${steps.length} steps` : `running from step ${from} of ${steps.length}`);
     const segment = await run.steps(steps, from, (index) => awaitGoAhead(index));
     state = await procedure.read();
-    if (segment !== "done" && state.status === "Running") from = await boundarySince(since);
+    if (segment !== "done" && state.status === "Running") from = await resumeFrom(state);
   }
 
   /** Before a replayed action or compute: wait until the operator's go-ahead takes it off the awaiting list. */
@@ -159,6 +150,7 @@ class StepRunner {
 
   /** Runs one step and reports it; false when it failed. */
   async #execute(index: number, step: Step): Promise<boolean> {
+    if (step.deadline_seconds !== undefined) this.#log(`step ${index} (${step.kind}) has a deadline of ${step.deadline_seconds} s from its in_flight`);
     let outcome: Measured | Failure;
     try {
       outcome = await this.#perform(index, step);

@@ -9,8 +9,7 @@ import { DEFAULT_DELAYS, NO_DELAYS, parseFault, SimulatedInstrument } from "./in
 const USAGE = `usage: npm run gateway -- --procedure <id> [options]
   --procedure ID        the conducted procedure to run                     (EDGE_PROCEDURE)
   --url URL             the service                                        (EDGE_URL, default http://localhost:8787)
-  --token TOKEN         a principal with the gateway role; with the reader
-                        role too it follows an operator's resume boundary  (EDGE_TOKEN)
+  --token TOKEN         a principal with the gateway role                  (EDGE_TOKEN)
   --fault SPEC          make the simulated instrument misbehave, repeatable:
                           offset:<address>:<offset>[:times]   reads are off by <offset>
                           error:<address|action>:<ErrorClass>[:times]   the operation fails

@@ -41,7 +41,7 @@ const append = createRoute({
   operationId: "appendActivities",
   summary: "Append activity entries (1-500)",
   description:
-    "Only a Running procedure accepts entries (409 `ProcedureStepsLogbookClosed`). Step entries are validated against the pinned manifest; a refused batch writes nothing.",
+    "Only a Running procedure accepts entries (409 `ProcedureStepsLogbookClosed`). Step entries are validated against the pinned manifest; a refused batch writes nothing. An `event_id` already recorded is a duplicate when its entry is repeated exactly, and 422 `ActivityEventIdReused` when it names a different entry.",
   security: BEARER,
   middleware: [requires("AppendProcedureActivities")],
   request: {

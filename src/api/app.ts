@@ -32,6 +32,14 @@ export function listedErrors(issues: readonly Issue[]): NonNullable<Problem["err
   }));
 }
 
+/** What each validation target is called in a refusal: a body that parsed is well-formed JSON, only its fields are wrong. */
+const TARGETS: Record<string, string> = {
+  json: "the JSON body",
+  query: "the query string",
+  param: "the path",
+  header: "a header",
+};
+
 /** A router whose request validation failures become 400 problems listing the offending fields. */
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
@@ -40,7 +48,9 @@ export function createRouter() {
       const issues = result.error.issues;
       const target = (result as { target?: string }).target ?? "request";
       const more = issues.length - MAX_LISTED_ERRORS;
-      const detail = `the ${target} is invalid${more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : ""}`;
+      const where = TARGETS[target] ?? "the request";
+      const listed = more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : "";
+      const detail = `${where} does not match what this route accepts${listed}: see errors[] for each field and what it expects`;
       throw new ProblemError("ValidationFailed", detail, listedErrors(issues));
     },
   });
@@ -67,7 +77,9 @@ export function toProblem(error: unknown, request: Request, requestId: string): 
     const status = error.status;
     const error_class =
       status === 413 ? "PayloadTooLarge" : status === 400 ? "MalformedRequest" : status === 415 ? "UnsupportedMediaType" : "HttpError";
-    return new ProblemError(error_class, error.message || "request refused");
+    // The validator's own 415 names no remedy; the only one is to send JSON and say so.
+    const detail = status === 415 ? "send the body as JSON with the header content-type: application/json" : error.message || "request refused";
+    return new ProblemError(error_class, detail);
   }
   if (isOverloaded(error)) {
     logLine("warn", { msg: "object overloaded", request_id: requestId, method: request.method, path: new URL(request.url).pathname, error: String(error) });
@@ -121,14 +133,17 @@ export function createApp() {
   let operations: OperationIndex | undefined;
   app.use("*", async (c, next) => {
     const startedMs = Date.now();
-    // First, so even a refusal of the configuration names the request.
-    // X-Correlation-Id is the header's earlier name, still taken from clients that send it.
+    // First, so even a refusal of the configuration names the request. It is
+    // stored with every event the request appends: only a short, plain one is
+    // taken. X-Correlation-Id is the header's earlier name, still taken (and
+    // answered) for clients that send it.
     const requestId = requestIdFrom(c.req.header(REQUEST_ID_HEADER) ?? c.req.header("x-correlation-id"));
     c.set("request_id", requestId);
     c.set("config", config(c.env));
     c.set("db", database(c.env.DB));
     await next();
     c.header(REQUEST_ID_HEADER, requestId);
+    c.header("x-correlation-id", requestId);
     recordRequest(c, (operations ??= operationIndex(app)), startedMs);
   });
   app.use("/v1/*", authenticate);

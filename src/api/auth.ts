@@ -2,10 +2,11 @@
 // route names the command it runs so it is authorized before any work.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { isAuthorized, type CommandName } from "../auth/grants";
+import { isAuthorized, UNSCOPED_COMMANDS, type CommandName } from "../auth/grants";
 import { principalForToken } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
+import { addressLimited, unknownTokenBudget } from "./rate-limit";
 
 /** A stream request carrying a ticket and no Authorization header: the stream route authenticates it by the ticket. */
 function carriesStreamTicket(c: Context<AppEnv>): boolean {
@@ -19,31 +20,33 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   if (header === "" && carriesStreamTicket(c)) return next();
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new ProblemError("Unauthenticated", "an Authorization: Bearer token is required");
-  const outcome = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!, Date.now());
+  const outcome = await principalForToken(c.var.db, c.var.config.adminToken, match[1]!, Date.now(), unknownTokenBudget(c));
   if ("refused" in outcome) {
-    // Only strangers are throttled: a token this isolate has not seen, while unknown tokens flood it.
-    if (outcome.refused === "throttled") {
-      throw new ProblemError("RateLimited", "too many unrecognised tokens right now; retry shortly", undefined, { "retry-after": "1" });
-    }
+    // Only strangers are throttled: a token this isolate has not seen, from an address over its budget.
+    if (outcome.refused === "throttled") throw addressLimited("unrecognised tokens");
     throw new ProblemError("Unauthenticated", "the bearer token is not recognised, revoked or expired");
   }
   c.set("principal", outcome.principal);
+  c.set("token_hash", outcome.token_hash);
   await next();
 });
 
 /** The command each `requires` middleware checks, so other channels (MCP's tools/list) read a route's grant from the route itself. */
 const requiredCommands = new WeakMap<object, CommandName>();
 
-/** 403 unless the principal's roles grant `command`. */
-export function requires(command: CommandName) {
+/** 403 unless the principal's roles grant every one of `commands`. */
+export function requires(...commands: [CommandName, ...CommandName[]]) {
   const middleware = createMiddleware<AppEnv>(async (c, next) => {
-    c.set("command", command);
-    if (!isAuthorized(c.var.principal, command)) {
-      throw new ProblemError("Forbidden", `principal ${c.var.principal.principal_id} may not ${command}`);
+    c.set("command", commands[0]);
+    const command = commands.find((one) => !isAuthorized(c.var.principal, one));
+    if (command !== undefined) {
+      const why = c.var.principal.scopes !== null && UNSCOPED_COMMANDS.has(command) ? " (it reaches every scope: only an unscoped principal may)" : "";
+      throw new ProblemError("Forbidden", `principal ${c.var.principal.principal_id} may not ${command}${why}`);
     }
     await next();
   });
-  requiredCommands.set(middleware, command);
+  // A route guarded by one command names it to the other channels; only the stream ticket (no tool) needs several.
+  if (commands.length === 1) requiredCommands.set(middleware, commands[0]);
   return middleware;
 }
 

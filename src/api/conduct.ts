@@ -2,8 +2,9 @@
 // resume point, a resume from a boundary and the operator's go-ahead.
 import { createRoute, z } from "@hono/zod-openapi";
 import { manifestSizeError, MAX_RESOLVED_STEPS, referencedAddresses, resolveSteps } from "../conduct/resolve";
-import { ConductRequestSchema, RequestStepSchema, StepSchema, stepToPayload } from "../conduct/steps";
+import { ConductRequestSchema, RequestStepSchema, StepSchema, stepToPayload, type ConductRequest } from "../conduct/steps";
 import { loadPseudoaxes } from "../db/pseudoaxes";
+import type { Database } from "../db/client";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
@@ -40,6 +41,14 @@ const ManifestSchema = z
   })
   .openapi("Manifest");
 
+const PreviewSchema = z
+  .object({
+    resolved_steps: z.array(StepPayloadSchema),
+    resolved_closing_steps: z.array(StepPayloadSchema),
+    step_count: z.number().int(),
+  })
+  .openapi("ConductPreview");
+
 const StepIndex = Int(0, MAX_RESOLVED_STEPS);
 
 const BoundaryBody = z.strictObject({ re_establishment_boundary: StepIndex }).openapi("ConductFrom");
@@ -74,6 +83,40 @@ const conduct = createRoute({
   request: { params: ProcedureIdParam, body: jsonBody(ConductRequestSchema) },
   responses: { 200: jsonResponse("The conduct result", ConductResultSchema), ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422) },
 });
+
+const preview = createRoute({
+  method: "post",
+  path: "/v1/conduct-preview",
+  operationId: "previewConduct",
+  summary: "Resolve a conduct request without pinning it (a dry run)",
+  description:
+    "The list a conduct with this body would pin now, resolved with today's pseudoaxes, and the same refusals (400 malformed steps, 422 beyond the limits or unresolvable). Writes nothing and needs no procedure.",
+  security: BEARER,
+  middleware: [requires("PreviewConduct")],
+  request: { body: jsonBody(ConductRequestSchema) },
+  responses: { 200: jsonResponse("The steps a conduct would pin", PreviewSchema), ...problemResponses(400, 401, 403, 413, 415, 422) },
+});
+
+/**
+ * What a conduct request pins: its steps resolved with the pseudoaxes as
+ * they are now, refused like conduct itself when they cannot be or are too
+ * large. One path for conduct and its preview, so the preview never differs.
+ */
+async function conductPlan(db: Database, request: ConductRequest) {
+  const steps = { steps: request.steps, closing_steps: request.closing_steps };
+  const resolved = resolveSteps(steps, await loadPseudoaxes(db, referencedAddresses(steps)));
+  if (!resolved.ok) throw new ProblemError(resolved.error_class, `${resolved.path}: ${resolved.detail}`);
+  const plan = {
+    on_failure: request.on_failure,
+    stale_after_seconds: request.stale_after_seconds ?? null,
+    on_stall: request.on_stall,
+    resolved_steps: resolved.resolved_steps.map(stepToPayload),
+    resolved_closing_steps: resolved.resolved_closing_steps.map(stepToPayload),
+  };
+  const tooLarge = manifestSizeError(JSON.stringify(plan).length);
+  if (tooLarge) throw new ProblemError("StepResolutionLimitExceeded", tooLarge);
+  return plan;
+}
 
 const manifest = createRoute({
   method: "get",
@@ -129,18 +172,7 @@ const goAhead = createRoute({
 export const conductRoutes = createRouter()
   .openapi(conduct, async (c) => {
     const { id } = c.req.valid("param");
-    const request = c.req.valid("json");
-    const steps = { steps: request.steps, closing_steps: request.closing_steps };
-    const resolved = resolveSteps(steps, await loadPseudoaxes(c.var.db, referencedAddresses(steps)));
-    if (!resolved.ok) throw new ProblemError(resolved.error_class, `${resolved.path}: ${resolved.detail}`);
-    const plan = {
-      on_failure: request.on_failure,
-      stale_after_seconds: request.stale_after_seconds ?? null,
-      resolved_steps: resolved.resolved_steps.map(stepToPayload),
-      resolved_closing_steps: resolved.resolved_closing_steps.map(stepToPayload),
-    };
-    const tooLarge = manifestSizeError(JSON.stringify(plan).length);
-    if (tooLarge) throw new ProblemError("StepResolutionLimitExceeded", tooLarge);
+    const plan = await conductPlan(c.var.db, c.req.valid("json"));
     const outcome = await procedureObject(c.env, id).conduct(plan, actorOf(c));
     if (outcome.ok) return c.json({ ...outcome.value, succeeded: true, failure: null }, 200);
     // Failures-in-body: a procedure that is not Defined is a lifecycle failure of
@@ -149,6 +181,14 @@ export const conductRoutes = createRouter()
     if (error_class !== "ProcedureCannotStart") throw ProblemError.from(outcome.refusal);
     const failure = { source_kind: "lifecycle", target: "start", step_index: null, error_class, message: detail } as const;
     return c.json({ procedure_id: id, step_count: plan.resolved_steps.length + plan.resolved_closing_steps.length, succeeded: false, failure }, 200);
+  })
+  .openapi(preview, async (c) => {
+    const plan = await conductPlan(c.var.db, c.req.valid("json"));
+    // The steps were built from validated input by stepToPayload: the Step schema's own shape.
+    type Steps = z.infer<typeof PreviewSchema>["resolved_steps"];
+    const resolved_steps = plan.resolved_steps as Steps;
+    const resolved_closing_steps = plan.resolved_closing_steps as Steps;
+    return c.json({ resolved_steps, resolved_closing_steps, step_count: resolved_steps.length + resolved_closing_steps.length }, 200);
   })
   .openapi(manifest, async (c) => {
     const { id } = c.req.valid("param");

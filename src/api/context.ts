@@ -11,6 +11,8 @@ export interface AppEnv {
     config: Config;
     db: Database;
     principal: Principal;
+    /** The hash of the bearer token the principal presented: a stream is bound to it. */
+    token_hash: string;
     /** The request's id (X-Request-Id): in its problem body, its log lines, its events' correlation_id. */
     request_id: string;
     /** The grant the matched route requires, set by `requires`: what the request's metric counts it as. */

@@ -42,3 +42,17 @@ export const wellFormedInput = createMiddleware<AppEnv>(async (c, next) => {
   }
   await next();
 });
+
+/**
+ * For a route whose JSON body is optional: an empty body (no bytes, or only whitespace) is
+ * no body, whatever `Content-Type` says, as a client that always sends the header expects.
+ */
+export const emptyBodyIsNone = createMiddleware<AppEnv>(async (c, next) => {
+  const raw = c.req.raw;
+  if (raw.body !== null && new TextDecoder().decode(await c.req.arrayBuffer()).trim() === "") {
+    const headers = new Headers(raw.headers);
+    headers.delete("content-type");
+    c.req.raw = new Request(raw.url, { method: raw.method, headers });
+  }
+  await next();
+});

@@ -8,6 +8,7 @@ import {
   createPrincipal,
   findPrincipal,
   listPrincipals,
+  principalNames,
   revokePrincipal,
   rotatePrincipal,
   type PrincipalRecord,
@@ -17,6 +18,7 @@ import { uuidv7 } from "../ids";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { decodeCursor, encodeCursor } from "./cursor";
+import { emptyBodyIsNone } from "./input";
 import { ProblemError, problemResponses } from "./problem";
 import { BEARER, InputTimestamp, Limit, Text, Timestamp, jsonBody, jsonResponse, pageResponse } from "./schemas";
 
@@ -48,6 +50,8 @@ const AuditEntrySchema = z
     actor_id: z.string(),
     reason: z.string().nullable(),
     occurred_at: Timestamp,
+    before: z.unknown().openapi({ description: "A definition change (`pseudoaxis.defined`): the value before it, null when it was new; null for access changes" }),
+    after: z.unknown().openapi({ description: "A definition change: the value after it; null for access changes" }),
   })
   .openapi("AuditEntry");
 
@@ -61,7 +65,7 @@ const CreateBody = z
       .strictObject({ target_asset_ids: z.array(z.string().min(1).max(200)).min(1).max(100) })
       .optional()
       .openapi({ description: "Limit the principal to procedures with one of these target assets (not for admins)" }),
-    expires_at: InputTimestamp.optional().openapi({ description: "When the token stops working; must be in the future" }),
+    expires_at: InputTimestamp.optional().openapi({ description: "When the token stops working; must be in the future", example: "2099-01-01T00:00:00.000Z" }),
   })
   .openapi("CreatePrincipal");
 
@@ -113,9 +117,9 @@ const revoke = createRoute({
   operationId: "revokePrincipal",
   summary: "Revoke a principal: its token is refused from the next request on",
   description:
-    "Revoking again answers the principal as it is. The bootstrap admin cannot be revoked here (409 `PrincipalManagedElsewhere`): rotate the `ADMIN_TOKEN` secret.",
+    "The body is optional: no body, an empty body or `{}` revokes without a reason. Revoking again answers the principal as it is. The bootstrap admin cannot be revoked here (409 `PrincipalManagedElsewhere`): rotate the `ADMIN_TOKEN` secret.",
   security: BEARER,
-  middleware: [requires("RevokePrincipal")],
+  middleware: [requires("RevokePrincipal"), emptyBodyIsNone],
   request: {
     params: PrincipalIdParam,
     body: { ...jsonBody(z.strictObject({ reason: Text(500).optional() }).openapi("RevokePrincipal")), required: false },
@@ -166,10 +170,41 @@ async function managed(db: Parameters<typeof findPrincipal>[0], id: string): Pro
   }
   const row = await findPrincipal(db, id);
   if (!row) throw new ProblemError("PrincipalNotFound", `principal ${id} does not exist`);
+  // The watcher's agent: no token to revoke or rotate; deactivating its actor is the switch that stops it.
+  if (row.token_hash === null) throw new ProblemError("PrincipalManagedElsewhere", `principal ${id} acts without a token; its actor's switch stops it`);
   return row;
 }
 
+const names = createRoute({
+  method: "get",
+  path: "/v1/principal-names",
+  operationId: "readPrincipalNames",
+  summary: "The names of principals, for showing who ran a command",
+  description: "Event log and logbook entries carry a `principal_id`; this answers the names of up to 100 of them. Unknown ids are left out.",
+  security: BEARER,
+  middleware: [requires("ReadPrincipalNames")],
+  request: {
+    query: z.strictObject({
+      ids: z
+        .string()
+        .min(1)
+        .max(3_800)
+        .openapi({ description: "Principal ids, comma-separated (1-100)" })
+        .transform((text) => [...new Set(text.split(","))])
+        .pipe(z.array(z.string().min(1).max(100)).min(1).max(100)),
+    }),
+  },
+  responses: {
+    200: jsonResponse("The names of the principals found", z.object({ items: z.array(z.object({ principal_id: z.string(), name: z.string() })) }).openapi("PrincipalNames")),
+    ...problemResponses(400, 401, 403),
+  },
+});
+
 export const principalRoutes = createRouter()
+  .openapi(names, async (c) => {
+    const { ids } = c.req.valid("query");
+    return c.json({ items: await principalNames(c.var.db, ids) }, 200);
+  })
   .openapi(create, async (c) => {
     const { name, roles, scopes, expires_at } = c.req.valid("json");
     const now = new Date();
@@ -209,9 +244,6 @@ export const principalRoutes = createRouter()
   .openapi(rotate, async (c) => {
     const { id } = c.req.valid("param");
     const row = await managed(c.var.db, id);
-    if (row.token_hash === null) {
-      throw new ProblemError("PrincipalManagedElsewhere", `principal ${id} acts without a token; its actor's switch stops it`);
-    }
     if (row.revoked_at !== null) throw new ProblemError("PrincipalRevoked", `principal ${id} was revoked at ${row.revoked_at}`);
     const rotated = await rotatePrincipal(c.var.db, row, new Date().toISOString(), c.var.principal.principal_id, uuidv7());
     if (!rotated) throw new ProblemError("PrincipalRevoked", `principal ${id} was revoked or rotated meanwhile`);

@@ -66,9 +66,12 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   StepEntryInvalid: 422,
   StepIndexOutOfRange: 422,
   StepKindMismatch: 422,
+  StepOutOfOrder: 409,
   AcquisitionResumeRequiresOperator: 409,
   /** An activity entry's payload is larger than one entry may hold. */
   ActivityEntryTooLarge: 413,
+  /** A batch repeats an event id with a different entry (kind, payload or sampling time). */
+  ActivityEventIdReused: 422,
   ActorNotFound: 404,
   PrincipalNotFound: 404,
   /** The bootstrap admin (the ADMIN_TOKEN secret) or a principal without a token: not revoked or rotated over the API. */
@@ -78,9 +81,12 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   /** A scope narrows procedure access; an admin could lift it by creating an unscoped principal. */
   AdminCannotBeScoped: 422,
   DecisionNotFound: 404,
+  TemplateNotFound: 404,
   SubscriptionNotFound: 404,
-  /** Not https, and not http to this machine (localhost, 127.0.0.1, [::1]). */
+  /** Not https, not http to a local development host, or a host deliveries must not reach (src/notify/webhook-url.ts). */
   WebhookUrlNotAllowed: 422,
+  /** The principal already holds as many active subscriptions as one may. */
+  SubscriptionLimitReached: 409,
   UnknownEventType: 422,
   DeliveryNotFound: 404,
   /** Only a `failed` delivery whose notification was kept, to a subscription still served, is sent again. */

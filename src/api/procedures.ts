@@ -12,7 +12,7 @@ import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { decodeCursor, encodeCursor } from "./cursor";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
-import { BEARER, HoldCauseSchema, InputTimestamp, Int, Limit, ProcedureIdParam, ProcedureStatusSchema, QueryInt, Text, Timestamp, UuidV7, jsonBody, pageResponse, procedureResponse } from "./schemas";
+import { BEARER, HoldCauseSchema, InputTimestamp, RequestedHoldCauseSchema, Int, Limit, ProcedureIdParam, ProcedureStatusSchema, QueryInt, Text, Timestamp, UuidV7, jsonBody, pageResponse, procedureResponse } from "./schemas";
 import type { Context } from "hono";
 
 const RegisterBody = z
@@ -37,6 +37,9 @@ const SummarySchema = z
     interrupted_at: Timestamp.nullable(),
     hold_causes: z.array(z.string()),
     stale_after_seconds: z.number().int().nullable().openapi({ description: "The procedure's own stall window for Running, if its conduct set one" }),
+    step_count: z.number().int().nullable().openapi({ description: "Pinned steps; null when not conducted" }),
+    completed_count: z.number().int().openapi({ description: "Steps reported done: a coarse mirror like last_activity_at" }),
+    stalled: z.boolean().openapi({ description: "The watcher recorded a Stall decision for the current episode and nothing progressed since" }),
     version: z.number().int(),
     last_activity_at: Timestamp.nullable().openapi({ description: "Coarse mirror: may lag the procedure's own value" }),
     updated_at: Timestamp,
@@ -78,7 +81,9 @@ const list = createRoute({
   path: "/v1/procedures",
   operationId: "listProcedures",
   summary: "List procedures",
-  description: "Keyset pages from the projection, ordered by (registered_at, procedure_id).",
+  description:
+    "Keyset pages from the projection, ordered by (registered_at, procedure_id): oldest first unless `order` says otherwise. " +
+    "`kind` and `target_asset_id` match case-insensitively; `q` finds procedures whose name or kind has a word beginning with each of its words.",
   security: BEARER,
   middleware: [requires("ListProcedures")],
   request: {
@@ -86,6 +91,11 @@ const list = createRoute({
       status: ProcedureStatusSchema.optional(),
       kind: z.string().min(1).max(50).optional(),
       target_asset_id: z.string().min(1).max(200).optional(),
+      q: z.string().min(1).max(200).optional().openapi({ description: "Search: each word must begin a word of the name or the kind (case-insensitive)" }),
+      order: z
+        .enum(["oldest", "newest", "attention"])
+        .default("oldest")
+        .openapi({ description: "`oldest` (the default) or `newest` by registration; `attention`: Held and stalled first, then Running, then the rest, each newest first" }),
       cursor: z.string().max(500).optional(),
       limit: Limit(100, 50),
     }),
@@ -128,7 +138,12 @@ const events = createRoute({
   },
 });
 
-const SummaryCursorSchema = z.object({ registered_at: z.string(), procedure_id: z.string() });
+const SummaryCursorSchema = z.object({
+  order: z.enum(["oldest", "newest", "attention"]),
+  registered_at: z.string(),
+  procedure_id: z.string(),
+  attention: z.number().int().min(0).max(2).optional(),
+});
 
 /** A fresh id, or under an Idempotency-Key the id its first use claimed. */
 async function procedureIdFor(c: Context<AppEnv>, body: z.infer<typeof RegisterBody>, key: string | undefined) {
@@ -169,7 +184,7 @@ const LIFECYCLE: LifecycleSpec[] = [
     operationId: "holdProcedure",
     command: "HoldProcedure",
     summary: "Hold a Running or Held procedure (adds one claim)",
-    body: z.strictObject({ reason: Reason, cause: HoldCauseSchema.default("operator") }).openapi("HoldProcedure"),
+    body: z.strictObject({ reason: Reason, cause: RequestedHoldCauseSchema.default("operator") }).openapi("HoldProcedure"),
     toCommand: (b) => ({ type: "HoldProcedure", reason: b.reason, cause: b.cause }),
   },
   {
@@ -229,11 +244,16 @@ export const procedures = createRouter()
     return c.json(view, 201);
   })
   .openapi(list, async (c) => {
-    const { cursor, limit, ...filter } = c.req.valid("query");
+    const { cursor, limit, order, ...filter } = c.req.valid("query");
     const after = cursor === undefined ? null : decodeCursor(cursor, SummaryCursorSchema);
-    const page = await listSummaries(c.var.db, { ...filter, scopes: c.var.principal.scopes }, after, limit);
-    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, ...row }) => row);
-    const next_cursor = page.next && encodeCursor(page.next);
+    // A cursor continues the order it was issued for, or none.
+    if (after !== null && after.order !== order) throw new ProblemError("InvalidCursor", `the cursor continues order=${after.order}, not order=${order}`);
+    const page = await listSummaries(c.var.db, { ...filter, scopes: c.var.principal.scopes }, after, limit, order);
+    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, attention: _a, stalled, ...row }) => ({
+      ...row,
+      stalled: stalled === true,
+    }));
+    const next_cursor = page.next && encodeCursor({ order, ...page.next });
     return c.json({ items, next_cursor }, 200);
   })
   .openapi(read, async (c) => {

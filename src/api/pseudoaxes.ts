@@ -1,6 +1,7 @@
 // Pseudoaxes: virtual axes that resolve into setpoints on real addresses.
 import { createRoute, z } from "@hono/zod-openapi";
 import { findPseudoaxis, savePseudoaxis } from "../db/pseudoaxes";
+import { uuidv7 } from "../ids";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { ProblemError, problemResponses } from "./problem";
@@ -31,7 +32,7 @@ const put = createRoute({
   operationId: "definePseudoaxis",
   summary: "Define or edit a pseudoaxis",
   description:
-    "Procedures already conducted keep the steps they pinned; only later conducts see the edit. Constituents are real addresses: a constituent that is a pseudoaxis, or a name already used as another pseudoaxis's constituent, is 422 `PseudoaxisOfPseudoaxis`.",
+    "Procedures already conducted keep the steps they pinned; only later conducts see the edit. A definition reaches every later conduct whatever its targets, so only an unscoped principal may define one (a scoped principal is 403), and every definition is audited (`pseudoaxis.defined`: who, the constituents before and after). The name shadows the address it spells: a conduct naming it moves the constituents instead. Constituents are real addresses: a constituent that is a pseudoaxis, or a name already used as another pseudoaxis's constituent, is 422 `PseudoaxisOfPseudoaxis`.",
   security: BEARER,
   middleware: [requires("DefinePseudoaxis")],
   request: { params: NameParam, body: jsonBody(DefinitionBody) },
@@ -56,7 +57,7 @@ export const pseudoaxisRoutes = createRouter()
     if (constituents.some((k) => k.address === name)) {
       throw new ProblemError("PseudoaxisSelfReference", "a pseudoaxis cannot be its own constituent");
     }
-    const outcome = await savePseudoaxis(c.var.db, name, constituents, c.var.principal.principal_id, new Date().toISOString());
+    const outcome = await savePseudoaxis(c.var.db, name, constituents, c.var.principal.principal_id, new Date().toISOString(), uuidv7());
     if (!outcome.ok) throw new ProblemError("PseudoaxisOfPseudoaxis", outcome.detail);
     return c.json(outcome.saved, 200);
   })

@@ -4,18 +4,64 @@
 // into the budget its other calls need, nor an operator's reads into ingest.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
+import { BOOTSTRAP_ADMIN_ID, type UnknownTokenBudget } from "../auth/principals";
 import type { AppEnv } from "./context";
 import { ProblemError } from "./problem";
 
 interface Limiter {
-  binding: "INGEST_RATE_LIMITER" | "API_RATE_LIMITER";
+  binding: "INGEST_RATE_LIMITER" | "API_RATE_LIMITER" | "ADDRESS_RATE_LIMITER";
   /** The binding's period in wrangler.toml: a client over the limit retries after it. */
   periodSeconds: number;
 }
 
 const INGEST: Limiter = { binding: "INGEST_RATE_LIMITER", periodSeconds: 10 };
 const API: Limiter = { binding: "API_RATE_LIMITER", periodSeconds: 60 };
+const ADDRESS: Limiter = { binding: "ADDRESS_RATE_LIMITER", periodSeconds: 10 };
+
+/** The client's address as Cloudflare's edge reports it; requests without one (a local run) share one budget. */
+export function clientAddress(c: Context<AppEnv>): string {
+  return c.req.header("cf-connecting-ip") ?? "no-address";
+}
+
+/**
+ * True while the client's address is within its budget of requests no principal
+ * vouches for: a stream ticket's redemption spends one before the object is reached.
+ * Keyed by address, so one address's flood spends only its own.
+ */
+export async function withinAddressBudget(c: Context<AppEnv>): Promise<boolean> {
+  const { success } = await c.env[ADDRESS.binding].limit({ key: clientAddress(c) });
+  return success;
+}
+
+/** Addresses this isolate found over budget, until when: their unseen tokens are not looked up meanwhile. */
+const overBudget = new Map<string, number>();
+const OVER_BUDGET_LIMIT = 10_000;
+
+/**
+ * The client address's budget for unknown bearer tokens: a look-up that finds no
+ * live principal spends from it (a valid token spends nothing), and once the
+ * binding says the address is over, this isolate looks up none of its unseen
+ * tokens for the limiter's period.
+ */
+export function unknownTokenBudget(c: Context<AppEnv>): UnknownTokenBudget {
+  const address = clientAddress(c);
+  return {
+    open: () => (overBudget.get(address) ?? 0) <= Date.now(),
+    spend: async () => {
+      const { success } = await c.env[ADDRESS.binding].limit({ key: address });
+      if (success) return;
+      if (overBudget.size >= OVER_BUDGET_LIMIT) overBudget.delete(overBudget.keys().next().value!);
+      overBudget.set(address, Date.now() + ADDRESS.periodSeconds * 1000);
+    },
+  };
+}
+
+/** The refusal of a request over its address's budget. */
+export function addressLimited(what: string): ProblemError {
+  return new ProblemError("RateLimited", `too many ${what} from this address; retry after ${ADDRESS.periodSeconds} s`, undefined, {
+    "retry-after": String(ADDRESS.periodSeconds),
+  });
+}
 
 const ACTIVITY_INGEST = /^\/v1\/procedures\/[^/]+\/activities\/?$/;
 

@@ -35,13 +35,27 @@ const document = createRoute({
   responses: { 200: jsonResponse("The document", z.looseObject({ openapi: z.string() })) },
 });
 
+/** Origins whose document an isolate keeps (a deployment answers on a few hostnames); past that the oldest is dropped. */
+const MAX_ORIGINS = 8;
+
 /**
- * The document as served: the routes' declarations, with the origin the caller
- * reached as its server, so "try it" in /docs (or a client generated from it)
- * talks to the deployment it was read from.
+ * The document as served, built once per isolate and origin: the routes never
+ * change while an isolate lives, and generating the document walks every
+ * schema. Its server is the origin the caller reached, so "try it" in /docs
+ * (or a client generated from it) talks to the deployment it was read from.
  */
-function describe(app: OpenAPIHono<AppEnv>, requestUrl: string) {
-  return app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: new URL(requestUrl).origin, description: "This service" }] });
+function documents(app: OpenAPIHono<AppEnv>): (requestUrl: string) => { openapi: string } {
+  const built = new Map<string, { openapi: string }>();
+  return (requestUrl) => {
+    const origin = new URL(requestUrl).origin;
+    let document = built.get(origin);
+    if (document === undefined) {
+      document = app.getOpenAPI31Document({ ...OPENAPI_INFO, servers: [{ url: origin, description: "This service" }] });
+      if (built.size >= MAX_ORIGINS) built.delete(built.keys().next().value!);
+      built.set(origin, document);
+    }
+    return document;
+  };
 }
 
 /** Mounts /openapi.json and /healthz on the app that owns every route; /docs and /console are static assets. */
@@ -54,5 +68,6 @@ export function mountReference(app: OpenAPIHono<AppEnv>) {
     description: "A single-use stream ticket from POST /v1/procedures/{id}/stream-ticket (for a browser's WebSocket)",
   });
   app.openapi(health, (c) => c.json({ ok: true as const }, 200));
-  app.openapi(document, (c) => c.json(describe(app, c.req.url) as { openapi: string }, 200));
+  const documentFor = documents(app);
+  app.openapi(document, (c) => c.json(documentFor(c.req.url), 200));
 }

@@ -1,7 +1,7 @@
 // Schemas shared by several routes; each is declared once and used for both
 // validation and the OpenAPI document.
 import { z } from "@hono/zod-openapi";
-import { HOLD_CAUSES, ON_FAILURE, PROCEDURE_STATUSES } from "../procedure/events";
+import { HOLD_CAUSES, ON_FAILURE, ON_STALL, PROCEDURE_STATUSES, REQUESTED_HOLD_CAUSES } from "../procedure/events";
 
 export const Timestamp = z.iso.datetime({ offset: false }).openapi({ example: "2026-11-21T05:00:00.000Z" });
 
@@ -55,6 +55,8 @@ export const Limit = (max: number, fallback: number) => QueryInt(1, max, fallbac
 
 export const ProcedureStatusSchema = z.enum(PROCEDURE_STATUSES);
 export const HoldCauseSchema = z.enum(HOLD_CAUSES);
+/** The causes a hold request may name: `stall` is the watcher's alone. */
+export const RequestedHoldCauseSchema = z.enum(REQUESTED_HOLD_CAUSES);
 export const HoldClaimSchema = z.object({ claim_id: z.uuid(), cause: HoldCauseSchema });
 
 export const ProcedureSchema = z
@@ -77,10 +79,22 @@ export const ProcedureSchema = z
       .int()
       .nullable()
       .openapi({ description: "The procedure's own stall window for Running, set by its conduct; null: the watcher's STALE_AFTER_SECONDS" }),
+    on_stall: z
+      .enum(ON_STALL)
+      .openapi({ description: "What the watcher does when it records a Stall of this procedure while Running: `flag` (the decision only) or `hold` (also a hold claim with cause `stall`)" }),
+    open_stall_decision_id: z
+      .uuid()
+      .nullable()
+      .openapi({ description: "The Stall decision of the current episode; null once the procedure progressed (a transition other than the watcher's own hold, or new activity)" }),
     step_count: z.number().int().nullable().openapi({ description: "Pinned steps; null when started without conduct" }),
     completed_count: z.number().int(),
     in_flight_step_index: z.number().int().nullable(),
     last_activity_at: Timestamp.nullable(),
+    replay_boundary: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "The boundary of the replay in progress (the step a gateway resumes from); null unless Running in a replay" }),
     replay_awaiting_operator: z
       .array(z.number().int())
       .openapi({ description: "Replay steps (action, compute) a gateway may not report before an operator's go-ahead" }),
@@ -97,7 +111,35 @@ export const jsonResponse = <T extends z.ZodType>(description: string, schema: T
 export const pageResponse = <T extends z.ZodType>(description: string, item: T) =>
   jsonResponse(description, z.object({ items: z.array(item), next_cursor: z.string().nullable() }));
 
-export const procedureResponse = (description: string) => jsonResponse(description, ProcedureSchema);
+/**
+ * The operations on one procedure, which a response holding that procedure
+ * links to (OpenAPI links): a client, or a stateful fuzzer, follows its
+ * `procedure_id` from one to the next. Not the manifest and the resume point:
+ * those exist only once a conduct pinned steps.
+ */
+const PROCEDURE_OPERATIONS = [
+  "readProcedure",
+  "readProcedureEvents",
+  "startProcedure",
+  "conductProcedure",
+  "holdProcedure",
+  "resumeProcedure",
+  "completeProcedure",
+  "abortProcedure",
+  "truncateProcedure",
+  "conductProcedureFrom",
+  "authorizeReplayStep",
+  "appendActivities",
+  "pageActivities",
+  "issueStreamTicket",
+  "streamProcedure",
+] as const;
+
+const procedureLinks = Object.fromEntries(
+  PROCEDURE_OPERATIONS.map((operationId) => [operationId, { operationId, parameters: { id: "$response.body#/procedure_id" } }]),
+);
+
+export const procedureResponse = (description: string) => ({ ...jsonResponse(description, ProcedureSchema), links: procedureLinks });
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({
   required: true,

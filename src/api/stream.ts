@@ -6,14 +6,15 @@
 // cannot return.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { isAuthorized, type Principal } from "../auth/grants";
-import { activePrincipalById } from "../auth/principals";
-import { STREAM_TICKET_TTL_MS } from "../live/tickets";
+import { isAuthorized, STREAM_COMMANDS, type Principal } from "../auth/grants";
+import { principalHoldingToken } from "../auth/principals";
+import { STREAM_TICKET_TTL_MS, TICKET_SHAPE, type TicketHolder } from "../live/tickets";
 import type { Refusal } from "../procedure/refusal";
 import { AFTER_HEADER, PRINCIPAL_HEADER, REFUSAL_HEADER, type Watcher } from "../live/wire";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
+import { addressLimited, withinAddressBudget } from "./rate-limit";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
 import { BEARER, ProcedureIdParam, Timestamp, jsonResponse } from "./schemas";
 
@@ -24,7 +25,23 @@ const StreamId = z
   .regex(STREAM_ID)
   .openapi({ description: "A message id this stream gave out; the stream resumes right after it", example: "12.40" });
 
-const Ticket = z.string().min(1).max(200);
+// Any text: a ticket of the wrong shape is 401 like an unknown one, never a validation error.
+const Ticket = z.string();
+
+/**
+ * One event of the SSE stream, as an EventSource parser reads it (the schema
+ * each event is validated against, not the raw text): `data` is JSON text.
+ */
+const StreamEvent = z
+  .object({
+    id: z.string().regex(STREAM_ID).optional().openapi({ description: "The position after this message; absent on the final `error`" }),
+    event: z.string().openapi({ description: "`state`, an event type (`ProcedureHeld`, …), `activity`, or a final `error`", example: "state" }),
+    data: z.string().openapi({ description: "JSON: the state, the event, `{items[]}`, or `{reason, detail}` for `error`", contentMediaType: "application/json" } as never),
+  })
+  .openapi("StreamEvent", {
+    description: "One Server-Sent Event of the stream (comment lines, the keepalives, are not events)",
+    example: { id: "3.0.state", event: "state", data: '{"procedure_id":"…","status":"Running"}' },
+  });
 
 const stream = createRoute({
   method: "get",
@@ -40,6 +57,9 @@ const stream = createRoute({
     "With `Upgrade: websocket`: the same messages as JSON `{id, event, data}`; the text `ping` is answered `pong`.",
     "Close codes: 1000 procedure ended, 1008 principal no longer active, 1013 too slow (resume after the last id).",
     "A browser, which cannot set Authorization on a WebSocket, passes a single-use `ticket` from POST …/stream-ticket instead.",
+    "The stream carries the events and the logbook, so it needs ReadProcedure, ReadProcedureEvents and ReadProcedureActivities (a gateway is 403).",
+    "It is bound to the token that opened it (or asked for its ticket): a rotation, revocation or expiry of that token ends it within 30 s.",
+    "Without a bearer token, an unknown, spent, expired or malformed ticket is 401 whether or not the procedure exists, and ticket redemptions are rate limited per client address (429).",
   ].join(" "),
   security: [{ bearer: [] }, { streamTicket: [] }],
   request: {
@@ -54,7 +74,7 @@ const stream = createRoute({
     101: { description: "Switching Protocols: the WebSocket stream" },
     200: {
       description: "The stream of the procedure's messages",
-      content: { "text/event-stream": { schema: z.string().openapi({ example: 'id: 3.0.state\nevent: state\ndata: {"procedure_id":"…","status":"Running",…}\n\n' }) } },
+      content: { "text/event-stream": { schema: StreamEvent } },
     },
     ...problemResponses(400, 401, 403, 404, 409, 503),
   },
@@ -75,32 +95,47 @@ const ticket = createRoute({
   summary: "A single-use ticket that opens this procedure's stream",
   description: `For a browser's WebSocket, which cannot carry an Authorization header. The ticket opens one stream of this procedure as the caller, once, within ${STREAM_TICKET_TTL_MS / 1000} s.`,
   security: BEARER,
-  middleware: [requires("ReadProcedure")],
+  middleware: [requires(...STREAM_COMMANDS)],
   request: { params: ProcedureIdParam },
   responses: { 201: jsonResponse("The ticket", TicketSchema), ...problemResponses(400, 401, 403, 404) },
 });
 
-/** Who is watching: the bearer token's principal, else the ticket's (spent here), still active and allowed to read. */
-async function watcherOf(c: Context<AppEnv>, id: string, ticket: string | undefined): Promise<Principal> {
+const UNKNOWN_TICKET = "the stream ticket is unknown, spent or expired";
+
+/**
+ * Who is watching: the bearer token's principal, else the ticket's (spent here), with the token
+ * it is bound to, still current and allowed to read everything the stream carries. The ticket
+ * path has no principal to limit, so it spends its client address's budget before it reaches
+ * the object, and answers an unknown procedure exactly as an unknown ticket.
+ */
+async function watcherOf(c: Context<AppEnv>, id: string, ticket: string | undefined): Promise<{ principal: Principal; token_hash: string }> {
   let principal = c.get("principal") as Principal | undefined;
-  if (!principal) {
+  let token_hash = c.get("token_hash") as string | undefined;
+  if (!principal || token_hash === undefined) {
     if (ticket === undefined) throw new ProblemError("Unauthenticated", "an Authorization: Bearer token or a stream ticket is required");
-    const { principal_id } = await unwrap(procedureObject(c.env, id).redeemStreamTicket(ticket));
-    principal = (await activePrincipalById(c.var.db, principal_id, Date.now())) ?? undefined;
-    if (!principal) throw new ProblemError("Unauthenticated", "the stream ticket's principal is no longer active");
+    if (!(await withinAddressBudget(c))) throw addressLimited("stream tickets");
+    if (!TICKET_SHAPE.test(ticket)) throw new ProblemError("Unauthenticated", UNKNOWN_TICKET);
+    const redeemed = await procedureObject(c.env, id).redeemStreamTicket(ticket);
+    if (!redeemed.ok) throw new ProblemError("Unauthenticated", UNKNOWN_TICKET);
+    const holder: TicketHolder = redeemed.value;
+    principal = (await principalHoldingToken(c.var.db, c.var.config.adminToken, holder.principal_id, holder.token_hash, Date.now())) ?? undefined;
+    if (!principal) throw new ProblemError("Unauthenticated", "the token that asked for this stream ticket was revoked, rotated or expired");
+    token_hash = holder.token_hash;
   }
-  if (!isAuthorized(principal, "ReadProcedure")) throw new ProblemError("Forbidden", `principal ${principal.principal_id} may not ReadProcedure`);
-  return principal;
+  const missing = STREAM_COMMANDS.find((command) => !isAuthorized(principal, command));
+  if (missing) throw new ProblemError("Forbidden", `principal ${principal.principal_id} may not ${missing}, and a stream carries what it reads`);
+  return { principal, token_hash };
 }
 
 export const streamRoutes = createRouter()
   .openapi(stream, async (c) => {
     // Validated by the route's schemas; read raw, as the typed accessors do not type-check for this route.
     const id = c.req.param("id")!;
-    const principal = await watcherOf(c, id, c.req.query("ticket"));
+    const { principal, token_hash } = await watcherOf(c, id, c.req.query("ticket"));
     // The header wins: a reconnecting EventSource sends it, while its URL still carries the first ?after=.
     const resumeAfter = c.req.header("last-event-id") ?? c.req.query("after");
-    const headers = new Headers({ [PRINCIPAL_HEADER]: JSON.stringify({ principal_id: principal.principal_id, scopes: principal.scopes } satisfies Watcher) });
+    const watcher: Watcher = { principal_id: principal.principal_id, token_hash, scopes: principal.scopes };
+    const headers = new Headers({ [PRINCIPAL_HEADER]: JSON.stringify(watcher) });
     if (resumeAfter) headers.set(AFTER_HEADER, resumeAfter);
     const upgrade = c.req.header("upgrade");
     if (upgrade) headers.set("upgrade", upgrade);
@@ -110,7 +145,8 @@ export const streamRoutes = createRouter()
   })
   .openapi(ticket, async (c) => {
     const { id } = c.req.valid("param");
-    const issued = await unwrap(procedureObject(c.env, id).issueStreamTicket(actorOf(c).principal_id, actorOf(c)));
+    const holder = { principal_id: c.var.principal.principal_id, token_hash: c.var.token_hash };
+    const issued = await unwrap(procedureObject(c.env, id).issueStreamTicket(holder, actorOf(c)));
     return c.json({ ...issued, stream_path: `/v1/procedures/${id}/stream?ticket=${encodeURIComponent(issued.ticket)}` }, 201);
   });
 

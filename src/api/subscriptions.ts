@@ -3,6 +3,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Principal } from "../auth/grants";
 import {
+  countActiveSubscriptions,
   deactivateSubscription,
   findSubscription,
   insertSubscription,
@@ -14,6 +15,7 @@ import { uuidv7 } from "../ids";
 import type { NotifyMessage } from "../notify/delivery";
 import { EVENT_TYPES, pingNotification } from "../notify/events";
 import { encryptSecret, newSigningSecret } from "../notify/secret";
+import { webhookUrlProblem } from "../notify/webhook-url";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { decodeCursor, encodeCursor } from "./cursor";
@@ -31,7 +33,11 @@ const FilterSchema = z
 
 const CreateSubscriptionSchema = z
   .strictObject({
-    url: z.string().max(2000).openapi({ description: "https://, or http:// to localhost, 127.0.0.1 or [::1]", example: "https://hooks.example.org/lab" }),
+    url: z.string().max(2000).openapi({
+      description:
+        "https:// to a public host, or http(s):// to localhost, 127.0.0.1 or [::1] for a receiver under development; never a private, loopback, link-local, reserved or metadata address, a numerically encoded host, this service itself, or text with surrounding whitespace",
+      example: "https://hooks.example.org/lab",
+    }),
     event_types: z
       .array(z.string().max(100))
       .min(1)
@@ -84,7 +90,7 @@ const create = createRoute({
   request: { body: jsonBody(CreateSubscriptionSchema) },
   responses: {
     201: jsonResponse("The subscription and its signing secret", CreatedSubscriptionSchema),
-    ...problemResponses(400, 401, 403, 413, 415, 422),
+    ...problemResponses(400, 401, 403, 409, 413, 415, 422),
   },
 });
 
@@ -146,19 +152,8 @@ const deliveryLog = createRoute({
   responses: { 200: pageResponse("A page of delivery attempts", DeliverySchema), ...problemResponses(400, 401, 403, 404) },
 });
 
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/** https anywhere; plain http only to this machine, for a receiver under development. */
-function allowedUrl(raw: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return false;
-  }
-  if (url.username !== "" || url.password !== "") return false;
-  return url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname));
-}
+/** Active subscriptions one principal may hold; past it a new one is 409 `SubscriptionLimitReached`. */
+export const SUBSCRIPTIONS_PER_PRINCIPAL = 100;
 
 /**
  * The principal's scope, when it has one: such a principal subscribes only to
@@ -198,9 +193,11 @@ export const DeliveryCursorSchema = z.object({ attempted_at: z.string(), deliver
 export const subscriptionRoutes = createRouter()
   .openapi(create, async (c) => {
     const input = c.req.valid("json");
-    if (!allowedUrl(input.url)) {
-      throw new ProblemError("WebhookUrlNotAllowed", "url must be https://, or http:// to localhost, 127.0.0.1 or [::1]");
-    }
+    // The service's own hosts: as this request reached it, and its public console's.
+    const consoleUrl = c.var.config.consoleUrl;
+    const selfHosts = [new URL(c.req.url).hostname, ...(consoleUrl ? [new URL(consoleUrl).hostname] : [])];
+    const urlProblem = webhookUrlProblem(input.url, selfHosts);
+    if (urlProblem !== null) throw new ProblemError("WebhookUrlNotAllowed", urlProblem);
     const unknown = input.event_types.filter((type) => !(EVENT_TYPES as readonly string[]).includes(type));
     if (unknown.length > 0) {
       throw new ProblemError("UnknownEventType", `unknown event types: ${unknown.slice(0, 10).join(", ")}; known: ${EVENT_TYPES.join(", ")}`);
@@ -208,6 +205,10 @@ export const subscriptionRoutes = createRouter()
     const scope = scopeOf(c.var.principal);
     if (scope !== null && input.filter?.target_asset_id !== undefined && !scope.includes(input.filter.target_asset_id)) {
       throw new ProblemError("Forbidden", `target asset ${input.filter.target_asset_id} is outside the principal's scope`);
+    }
+    const held = await countActiveSubscriptions(c.var.db, c.var.principal.principal_id, SUBSCRIPTIONS_PER_PRINCIPAL);
+    if (held >= SUBSCRIPTIONS_PER_PRINCIPAL) {
+      throw new ProblemError("SubscriptionLimitReached", `principal ${c.var.principal.principal_id} already holds ${held} subscriptions (the limit is ${SUBSCRIPTIONS_PER_PRINCIPAL}); delete one first`);
     }
     const subscriptionId = uuidv7();
     const secret = newSigningSecret();
@@ -220,7 +221,6 @@ export const subscriptionRoutes = createRouter()
       format: input.format,
       description: input.description ?? null,
       secret_ciphertext: await encryptSecret(c.var.config.webhookSigningKey, subscriptionId, secret),
-      origin: new URL(c.req.url).origin,
       created_by: c.var.principal.principal_id,
       scope_target_asset_ids: scope,
       active: true,

@@ -20,6 +20,7 @@ const TickSchema = z
     rescued: z.number().int(),
     deferred: z.number().int(),
     flagged: z.number().int(),
+    acted: z.number().int().optional().openapi({ description: "Stalls the watcher also held (procedures conducted with on_stall: hold)" }),
     already_flagged: z.number().int().optional(),
     skipped: z.number().int().optional(),
     pages: z.number().int(),

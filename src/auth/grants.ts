@@ -18,6 +18,9 @@ export const READ_COMMANDS = [
   "ReadDecision",
   "ReadPseudoaxis",
   "ReadWatcher",
+  "ListTemplates",
+  "ReadTemplate",
+  "ReadPrincipalNames",
 ] as const;
 
 export const OPERATOR_COMMANDS = [
@@ -32,6 +35,9 @@ export const OPERATOR_COMMANDS = [
   "ConductProcedureFrom",
   "AuthorizeReplayStep",
   "DefinePseudoaxis",
+  "PreviewConduct",
+  "SaveTemplate",
+  "DeleteTemplate",
   "CreateSubscription",
   "ListSubscriptions",
   "ReadSubscription",
@@ -48,6 +54,8 @@ export const GATEWAY_COMMANDS = [
 ] as const;
 
 export const WATCHER_COMMANDS = ["ListProcedures", "ReadProcedure"] as const;
+/** What the watcher's act rung needs besides: a hold with cause `stall`. Without it the watcher flags but does not act. */
+export const WATCHER_ACT_COMMANDS = ["HoldProcedure"] as const;
 
 export const ADMIN_COMMANDS = [
   "ReadActor",
@@ -75,8 +83,15 @@ const GRANTS: Record<Role, ReadonlySet<CommandName>> = {
   operator: new Set([...READ_COMMANDS, ...OPERATOR_COMMANDS]),
   gateway: new Set(GATEWAY_COMMANDS),
   reader: new Set(READ_COMMANDS),
-  watcher: new Set(WATCHER_COMMANDS),
+  watcher: new Set([...WATCHER_COMMANDS, ...WATCHER_ACT_COMMANDS]),
 };
+
+/**
+ * What a stream carries: the procedure's state, its events and its logbook. A
+ * principal opens one only when it may read all three by the other routes, so
+ * a gateway (no /events, no /activities) cannot read them through the stream.
+ */
+export const STREAM_COMMANDS = ["ReadProcedure", "ReadProcedureEvents", "ReadProcedureActivities"] as const satisfies readonly CommandName[];
 
 /** The assets a principal may act on: a procedure is in scope when its targets meet these. */
 export interface PrincipalScopes {
@@ -99,8 +114,15 @@ export function inScope(scopes: PrincipalScopes | null, targetAssetIds: readonly
   return targetAssetIds.some((asset) => scopes.target_asset_ids.includes(asset));
 }
 
-/** True when one of the principal's roles grants the command. */
-export function isAuthorized(principal: Pick<Principal, "roles">, command: CommandName): boolean {
+/**
+ * Commands whose effect reaches every scope: a pseudoaxis definition is read by
+ * every later conduct, whatever its targets. Only an unscoped principal runs them.
+ */
+export const UNSCOPED_COMMANDS: ReadonlySet<CommandName> = new Set<CommandName>(["DefinePseudoaxis"]);
+
+/** True when one of the principal's roles grants the command (and, for a command reaching every scope, the principal is unscoped). */
+export function isAuthorized(principal: Pick<Principal, "roles" | "scopes">, command: CommandName): boolean {
+  if (principal.scopes !== null && UNSCOPED_COMMANDS.has(command)) return false;
   return principal.roles.some((role) => GRANTS[role]?.has(command) ?? false);
 }
 

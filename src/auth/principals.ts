@@ -3,13 +3,17 @@
 //
 // Every request is authenticated from a per-isolate cache, so a busy gateway's
 // hot path reads no D1. What the cache may serve stale is bounded:
-// - a revocation or rotation made through this isolate evicts at once;
+// - a revocation or rotation made through this isolate evicts at once, and
+//   wins against a look-up in flight: every eviction bumps a generation, and a
+//   look-up that started before one is made again before its row is cached;
 // - one made through another isolate is seen here within PRINCIPAL_CACHE_TTL_MS;
 // - expiry is checked on every request against the cached `expires_at`.
-// Unknown tokens cost at most one D1 read per hash per UNKNOWN_TTL_MS, and at
-// most UNKNOWN_LOOKUPS_PER_SECOND reads per isolate per second in all, so bogus
-// tokens cannot be used to load D1.
-import { and, asc, eq, isNull, sql } from "drizzle-orm";
+// Unknown tokens cost at most one D1 read per hash per UNKNOWN_TTL_MS, and a
+// look-up that finds no live principal spends the caller's budget (the route
+// layer keeps one per client address; a valid token spends nothing): while the
+// address is over it, tokens this isolate has no entry for are not looked up,
+// so bogus tokens from one address can neither load D1 nor lock anyone else out.
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { beyond } from "../db/keyset";
 import { splitPage } from "../paging";
@@ -24,8 +28,8 @@ export const BOOTSTRAP_ADMIN_ID = "01900000-0000-7000-8000-000000000001";
 export const PRINCIPAL_CACHE_TTL_MS = 10_000;
 /** How long an unknown token hash is remembered as unknown. */
 export const UNKNOWN_TTL_MS = 5_000;
-/** D1 look-ups of token hashes this isolate has no entry for, per second. */
-export const UNKNOWN_LOOKUPS_PER_SECOND = 20;
+/** How often a look-up is made again because an eviction overtook it, before its answer is used uncached. */
+const LOOKUP_ATTEMPTS = 3;
 /** Entries each cache holds at most; the oldest go first. */
 const CACHE_LIMIT = 10_000;
 
@@ -55,8 +59,9 @@ function expired(principal: Principal, nowMs: number): boolean {
 
 const known = new Map<string, { principal: Principal; until: number }>();
 const unknown = new Map<string, number>();
-let lookupWindow = { second: 0, used: 0 };
 const lookups = new Map<string, Promise<PrincipalRecord | undefined>>();
+/** Bumped by every eviction: a look-up that started before the current generation may hold a row as it was before a revocation or rotation. */
+let generation = 0;
 
 /** How many D1 look-ups token authentication made in this isolate (the benchmark reads it). */
 export const tokenLookupStats = { d1_reads: 0, throttled: 0 };
@@ -67,17 +72,29 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.set(key, value);
 }
 
-/** Drops every cached token of a principal, so this isolate refuses its old token from the next request. */
+/**
+ * Drops every cached token of a principal, so this isolate refuses its old token from the next
+ * request; look-ups in flight are not joined again, and their rows are not cached.
+ */
 export function forgetPrincipal(principalId: string): void {
+  generation += 1;
+  lookups.clear();
   for (const [hash, entry] of known) if (entry.principal.principal_id === principalId) known.delete(hash);
 }
 
-function spendLookup(nowMs: number): boolean {
-  const second = Math.floor(nowMs / 1000);
-  if (lookupWindow.second !== second) lookupWindow = { second, used: 0 };
-  if (lookupWindow.used >= UNKNOWN_LOOKUPS_PER_SECOND) return false;
-  lookupWindow.used += 1;
-  return true;
+/** One D1 look-up of a token hash, shared by concurrent requests with the same token. */
+function lookUp(db: Database, hash: string): Promise<PrincipalRecord | undefined> {
+  let lookup = lookups.get(hash);
+  if (lookup) return lookup;
+  tokenLookupStats.d1_reads += 1;
+  // A real promise: a drizzle query runs again on every `then`.
+  const started = Promise.resolve(db.query.principals.findFirst({ where: eq(principals.token_hash, hash) }));
+  lookups.set(hash, started);
+  const settle = () => {
+    if (lookups.get(hash) === started) lookups.delete(hash);
+  };
+  started.then(settle, settle);
+  return started;
 }
 
 let adminHash: { token: string; hash: string } | null = null;
@@ -90,35 +107,54 @@ async function isAdminToken(adminToken: string, hash: string): Promise<boolean> 
 
 export const BOOTSTRAP_ADMIN: Principal = { principal_id: BOOTSTRAP_ADMIN_ID, name: "bootstrap-admin", roles: ["admin"], scopes: null, expires_at: null };
 
-/** Who a token stands for: a principal, unknown (missing, revoked, expired), or not looked up now (too many unknown tokens). */
-export type TokenOutcome = { principal: Principal } | { refused: "unknown" | "throttled" };
+/** What the caller's unknown tokens may cost: look-ups stop while it is over budget, and each unknown token spends from it. */
+export interface UnknownTokenBudget {
+  /** False while the caller is over its budget: a token this isolate has no entry for is not looked up. */
+  open(): boolean;
+  /** Spends one look-up that found no live principal. */
+  spend(): Promise<void>;
+}
 
-/** The principal a bearer token stands for, answered from the cache whenever it can be. */
-export async function principalForToken(db: Database, adminToken: string, token: string, nowMs: number): Promise<TokenOutcome> {
+const UNLIMITED: UnknownTokenBudget = { open: () => true, spend: async () => {} };
+
+/** Who a token stands for: a principal, unknown (missing, revoked, expired), or not looked up now (too many unknown tokens from the caller). */
+export type TokenOutcome = { principal: Principal; token_hash: string } | { refused: "unknown" | "throttled" };
+
+/**
+ * The principal a bearer token stands for, answered from the cache whenever it can be.
+ * `budget` is the caller's for unknown tokens: checked before a token this isolate has
+ * no entry for is looked up in D1, and spent when the look-up finds no live principal.
+ */
+export async function principalForToken(
+  db: Database,
+  adminToken: string,
+  token: string,
+  nowMs: number,
+  budget: UnknownTokenBudget = UNLIMITED,
+): Promise<TokenOutcome> {
   const hash = await hashToken(token);
   const cached = known.get(hash);
-  if (cached && cached.until > nowMs) return expired(cached.principal, nowMs) ? { refused: "unknown" } : { principal: cached.principal };
+  if (cached && cached.until > nowMs) return expired(cached.principal, nowMs) ? { refused: "unknown" } : { principal: cached.principal, token_hash: hash };
   if ((unknown.get(hash) ?? 0) > nowMs) return { refused: "unknown" };
   if (await isAdminToken(adminToken, hash)) {
     remember(known, hash, { principal: BOOTSTRAP_ADMIN, until: nowMs + PRINCIPAL_CACHE_TTL_MS });
-    return { principal: BOOTSTRAP_ADMIN };
+    return { principal: BOOTSTRAP_ADMIN, token_hash: hash };
   }
-  // Concurrent requests with one token share one look-up.
-  let lookup = lookups.get(hash);
-  if (!lookup) {
-    // A token this isolate knew is re-checked whatever the budget: the budget is for strangers.
-    if (!cached && !spendLookup(nowMs)) {
-      tokenLookupStats.throttled += 1;
-      return { refused: "throttled" };
-    }
-    tokenLookupStats.d1_reads += 1;
-    // A real promise: a drizzle query runs again on every `then`.
-    lookup = Promise.resolve(db.query.principals.findFirst({ where: eq(principals.token_hash, hash) }));
-    lookups.set(hash, lookup);
-    const settle = () => lookups.delete(hash);
-    lookup.then(settle, settle);
+  // A token this isolate knew is re-checked without asking: the admission is for strangers.
+  if (!cached && !lookups.has(hash) && !budget.open()) {
+    tokenLookupStats.throttled += 1;
+    return { refused: "throttled" };
   }
-  const row = await lookup;
+  let row: PrincipalRecord | undefined;
+  let current = false;
+  for (let attempt = 0; attempt < LOOKUP_ATTEMPTS && !current; attempt += 1) {
+    const started = generation;
+    row = await lookUp(db, hash);
+    current = generation === started;
+  }
+  if (!row || row.revoked_at !== null) await budget.spend();
+  // Still overtaken by evictions: answer this request from the row, but cache nothing.
+  if (!current) return !row || row.revoked_at !== null || expired(toPrincipal(row), nowMs) ? { refused: "unknown" } : { principal: toPrincipal(row), token_hash: hash };
   if (!row || row.revoked_at !== null) {
     known.delete(hash);
     remember(unknown, hash, nowMs + UNKNOWN_TTL_MS);
@@ -126,7 +162,7 @@ export async function principalForToken(db: Database, adminToken: string, token:
   }
   const principal = toPrincipal(row);
   remember(known, hash, { principal, until: nowMs + PRINCIPAL_CACHE_TTL_MS });
-  return expired(principal, nowMs) ? { refused: "unknown" } : { principal };
+  return expired(principal, nowMs) ? { refused: "unknown" } : { principal, token_hash: hash };
 }
 
 /** A principal by id (the watcher's agent has no token), whatever its state. */
@@ -140,6 +176,19 @@ export async function activePrincipalById(db: Database, principalId: string, now
   if (principalId === BOOTSTRAP_ADMIN_ID) return BOOTSTRAP_ADMIN;
   const row = await findPrincipal(db, principalId);
   if (!row || row.revoked_at !== null) return null;
+  const principal = toPrincipal(row);
+  return expired(principal, nowMs) ? null : principal;
+}
+
+/**
+ * The principal `tokenHash` stands for, when that token is still its current one and it may act
+ * now: null when the principal is missing, revoked or expired, or its token was rotated since.
+ * A stream and a stream ticket are bound to the token that opened or asked for them.
+ */
+export async function principalHoldingToken(db: Database, adminToken: string, principalId: string, tokenHash: string, nowMs: number): Promise<Principal | null> {
+  if (principalId === BOOTSTRAP_ADMIN_ID) return (await isAdminToken(adminToken, tokenHash)) ? BOOTSTRAP_ADMIN : null;
+  const row = await findPrincipal(db, principalId);
+  if (!row || row.revoked_at !== null || row.token_hash !== tokenHash) return null;
   const principal = toPrincipal(row);
   return expired(principal, nowMs) ? null : principal;
 }
@@ -197,6 +246,12 @@ export async function rotatePrincipal(db: Database, current: PrincipalRecord, no
   const [updated] = await db.batch([rotate.returning({ principal_id: t.principal_id }), auditStatement(db, audit, rotatedNow)]);
   forgetPrincipal(current.principal_id);
   return updated.length === 1 ? { principal_id: current.principal_id, token } : null;
+}
+
+/** The names of the principals among `ids` (the bootstrap admin's too), for showing who ran a command. */
+export async function principalNames(db: Database, ids: readonly string[]): Promise<Array<{ principal_id: string; name: string }>> {
+  const stored = ids.length === 0 ? [] : await db.select({ principal_id: principals.principal_id, name: principals.name }).from(principals).where(inArray(principals.principal_id, [...ids]));
+  return ids.includes(BOOTSTRAP_ADMIN_ID) ? [{ principal_id: BOOTSTRAP_ADMIN_ID, name: BOOTSTRAP_ADMIN.name }, ...stored] : stored;
 }
 
 export interface PrincipalCursor {

@@ -1,6 +1,8 @@
 // Judges a gateway's batch of activity entries against the pinned manifest:
 // either the whole batch is refused (nothing of it is stored), or each entry's
 // step report is accepted and the batch may carry the procedure to an outcome.
+// Steps are reported in order: a report for a step is accepted only once every
+// step before it is done, so the record never shows a step that did not happen.
 // Heartbeats ride in the same batches: validated, stored, counted as activity,
 // and never a step report.
 import { z } from "zod";
@@ -46,6 +48,8 @@ export type BatchContext = {
   replay: Replay | null;
   /** Resolved plus closing steps. */
   stepCount: number;
+  /** The steps whose latest report is `ok`, before this batch (see `doneAfter`). */
+  done: ReadonlySet<number>;
 };
 
 export type BatchOutcome =
@@ -57,12 +61,40 @@ export type BatchRefusalClass =
   | "StepEntryInvalid"
   | "StepIndexOutOfRange"
   | "StepKindMismatch"
+  | "StepOutOfOrder"
   | "AcquisitionResumeRequiresOperator";
+
+export type StepReport = { step_index: number; result: StepResult };
 
 export type BatchJudgement =
   | { ok: false; error_class: BatchRefusalClass; detail: string; entry_index: number }
   /** `steps` is aligned with the entries: null for an entry that reports no step (a heartbeat, a free-form entry). */
-  | { ok: true; steps: Array<{ step_index: number; result: StepResult } | null>; outcome: BatchOutcome | null };
+  | { ok: true; steps: Array<StepReport | null>; outcome: BatchOutcome | null };
+
+/**
+ * The done steps once `reports` are on record, in order: a step is done while its latest
+ * report is `ok`, so a step reported `in_flight` or `failed` again is no longer done.
+ */
+export function doneAfter(done: ReadonlySet<number>, reports: ReadonlyArray<StepReport | null>): Set<number> {
+  const next = new Set(done);
+  for (const report of reports) if (report !== null) markDone(next, report);
+  return next;
+}
+
+function markDone(done: Set<number>, report: StepReport): void {
+  if (report.result === "ok") done.add(report.step_index);
+  else done.delete(report.step_index);
+}
+
+/**
+ * The first step a report may not skip: the lowest one that is neither done nor before the
+ * replay boundary. A report for step i is in order when i is at most this step.
+ */
+export function nextStepDue(done: ReadonlySet<number>, replay: Replay | null): number {
+  let index = replay?.boundary ?? 0;
+  while (done.has(index)) index++;
+  return index;
+}
 
 function issuesOf(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`).join("; ");
@@ -87,6 +119,11 @@ export function stepTarget(step: Step): string {
 /** The manifest view `judgeBatch` needs, built once from the pinned steps (resolved + closing). */
 export function manifestOf(steps: readonly Step[]): { manifestKinds: StepKind[]; manifestTargets: string[] } {
   return { manifestKinds: steps.map((s) => s.kind), manifestTargets: steps.map(stepTarget) };
+}
+
+/** A word with its indefinite article, as refusals say it: "an action", "a Held procedure". */
+export function withArticle(word: string): string {
+  return `${/^[aeiou]/i.test(word) ? "an" : "a"} ${word}`;
 }
 
 /** Cuts to `max` UTF-16 units without leaving half a surrogate pair behind. */
@@ -119,6 +156,7 @@ function outcomeOf(ctx: BatchContext, kind: StepKind, entry: StepEntryPayload): 
 
 /**
  * Validates a batch against the manifest and finds the outcome it carries (the first one wins).
+ * Each step report must be in order (`nextStepDue`), counting the batch's own earlier reports.
  * An `in_flight` for a check or capture is accepted: it announces no effect, so it is harmless.
  * A heartbeat is checked (its fields, its step_index in range) and reports no step: it never
  * completes, fails or advances one, whatever the replay awaits.
@@ -130,8 +168,9 @@ export function judgeBatch(
   positions: readonly number[] = entries.map((_, i) => i),
 ): BatchJudgement {
   if (ctx.manifestKinds === null) return { ok: true, steps: entries.map(() => null), outcome: null };
-  const steps: Array<{ step_index: number; result: StepResult } | null> = [];
+  const steps: Array<StepReport | null> = [];
   let outcome: BatchOutcome | null = null;
+  const done = new Set(ctx.done);
   for (const [i, entry] of entries.entries()) {
     const entry_index = positions[i] ?? i;
     const refuse = (error_class: BatchRefusalClass, detail: string) =>
@@ -153,7 +192,7 @@ export function judgeBatch(
     const kind = ctx.manifestKinds[index];
     if (index >= ctx.stepCount || kind === undefined) return pastTheEnd(index);
     if (entry.step_kind !== kind) {
-      return refuse("StepKindMismatch", `step ${index} is a ${kind}, not a ${entry.step_kind}`);
+      return refuse("StepKindMismatch", `step ${index} is ${withArticle(kind)}, not ${withArticle(entry.step_kind)}`);
     }
     // A replayed action or compute may repeat a physical effect; only an operator can allow that.
     if (awaitsOperator(ctx.replay, index, kind)) {
@@ -162,7 +201,13 @@ export function judgeBatch(
         `step ${index} (${kind}) is replayed after a resume and needs an operator's approval before it is reported`,
       );
     }
-    steps.push({ step_index: index, result: report.result });
+    const due = nextStepDue(done, ctx.replay);
+    if (index > due) {
+      return refuse("StepOutOfOrder", `step ${index} is reported before step ${due} is done`);
+    }
+    const step = { step_index: index, result: report.result };
+    steps.push(step);
+    markDone(done, step);
     outcome ??= outcomeOf(ctx, kind, report);
   }
   return { ok: true, steps, outcome };

@@ -82,31 +82,33 @@ class Resolver {
 
   constructor(private readonly pseudoaxes: Pseudoaxes) {}
 
-  resolveList(steps: readonly RequestStep[], prefix: string, out: Step[]): void {
-    steps.forEach((step, i) => this.resolveOne(step, `${prefix}[${i}]`, out));
+  /** `deadline`: the deadline a scan or repeat around these steps passes on (a step's own wins). */
+  resolveList(steps: readonly RequestStep[], prefix: string, out: Step[], deadline?: number): void {
+    steps.forEach((step, i) => this.resolveOne(step, `${prefix}[${i}]`, out, deadline));
   }
 
-  private resolveOne(step: RequestStep, path: string, out: Step[]): void {
+  private resolveOne(step: RequestStep, path: string, out: Step[], inherited: number | undefined): void {
+    const deadline = step.deadline_seconds ?? inherited;
     switch (step.kind) {
       case "repeat":
-        for (let n = 0; n < step.times; n++) this.resolveList(step.steps, `${path}.steps`, out);
+        for (let n = 0; n < step.times; n++) this.resolveList(step.steps, `${path}.steps`, out, deadline);
         return;
       case "scan":
         for (let i = 0; i < step.points; i++) {
           const value = scanPoint(step.start, step.stop, step.points, i);
-          this.setpoint(step.address, value, true, path, out);
-          if (step.capture_name !== undefined) this.capture(step.address, step.capture_name, path, out);
+          this.setpoint(step.address, value, true, path, out, deadline);
+          if (step.capture_name !== undefined) this.capture(step.address, step.capture_name, path, out, deadline);
         }
         return;
       case "setpoint":
-        return this.setpoint(step.address, step.value, step.verify, path, out);
+        return this.setpoint(step.address, step.value, step.verify, path, out, deadline);
       case "capture":
-        return this.capture(step.address, step.capture_name, path, out);
+        return this.capture(step.address, step.capture_name, path, out, deadline);
       case "check":
-        return this.check(step, path, out);
+        return this.check(step, path, out, deadline);
       case "action":
       case "compute":
-        return this.emit(step, path, out);
+        return this.emit(step, path, out, deadline);
     }
   }
 
@@ -130,30 +132,30 @@ class Resolver {
     return constituents;
   }
 
-  private setpoint(address: string, value: number, verify: boolean, path: string, out: Step[]): void {
+  private setpoint(address: string, value: number, verify: boolean, path: string, out: Step[], deadline: number | undefined): void {
     const constituents = this.constituents(address, path);
     if (constituents === undefined) {
-      return this.emit({ kind: "setpoint", address, value: canonicalNumber(value), verify }, path, out);
+      return this.emit({ kind: "setpoint", address, value: canonicalNumber(value), verify }, path, out, deadline);
     }
     for (const c of constituents) {
       const mapped = finite(value * c.scale + c.offset, `setpoint ${address} -> ${c.address}`, path);
-      this.emit({ kind: "setpoint", address: c.address, value: mapped, verify }, path, out);
+      this.emit({ kind: "setpoint", address: c.address, value: mapped, verify }, path, out, deadline);
     }
   }
 
-  private capture(address: string, capture_name: string, path: string, out: Step[]): void {
+  private capture(address: string, capture_name: string, path: string, out: Step[], deadline: number | undefined): void {
     const constituents = this.constituents(address, path);
-    if (constituents === undefined) return this.emit({ kind: "capture", address, capture_name }, path, out);
+    if (constituents === undefined) return this.emit({ kind: "capture", address, capture_name }, path, out, deadline);
     for (const c of constituents) {
-      this.emit({ kind: "capture", address: c.address, capture_name: `${capture_name}.${c.address}` }, path, out);
+      this.emit({ kind: "capture", address: c.address, capture_name: `${capture_name}.${c.address}` }, path, out, deadline);
     }
   }
 
-  private check(step: Extract<Step, { kind: "check" }>, path: string, out: Step[]): void {
+  private check(step: Extract<Step, { kind: "check" }>, path: string, out: Step[], deadline: number | undefined): void {
     const constituents = this.constituents(step.address, path);
     const criterion = step.criterion;
     if (constituents === undefined) {
-      return this.emit({ kind: "check", address: step.address, criterion: canonicalCriterion(criterion) }, path, out);
+      return this.emit({ kind: "check", address: step.address, criterion: canonicalCriterion(criterion) }, path, out, deadline);
     }
     if (criterion.kind === "equals" && typeof criterion.expected !== "number") {
       throw new Refusal(
@@ -176,11 +178,12 @@ class Resolver {
         },
         path,
         out,
+        deadline,
       );
     }
   }
 
-  private emit(step: Step, path: string, out: Step[]): void {
+  private emit(step: Step, path: string, out: Step[], deadline: number | undefined): void {
     // Counting at each emit stops a huge repeat x scan at the first step past the limit.
     if (++this.emitted > MAX_RESOLVED_STEPS) {
       throw new Refusal(
@@ -192,7 +195,7 @@ class Resolver {
     // A resolved step that breaks the wire schema (e.g. a derived capture_name over 200 chars)
     // could be pinned but never read back, so refuse it here. The parse also copies the step,
     // so unrolled repeats never share objects with the request or with each other.
-    const checked = parseStep(step);
+    const checked = parseStep(deadline === undefined ? step : { ...step, deadline_seconds: deadline });
     if (!checked.ok) throw new Refusal("StepResolutionFailed", `resolved ${step.kind} is invalid: ${checked.message}`, path);
     out.push(checked.step);
   }

@@ -9,17 +9,33 @@ import { JsonObject } from "../json";
 const Address = z.string().min(1).max(200);
 const Name = z.string().min(1).max(200);
 
+/** The longest step deadline: a week, like the longest stall window. */
+export const MAX_DEADLINE_SECONDS = 604800;
+/**
+ * A step's deadline, start-to-close: from its `in_flight` to its `ok` or
+ * `failed`. On a scan or repeat, it passes to every step the request expands
+ * to (a nested step's own deadline wins).
+ */
+const DeadlineSeconds = z
+  .int()
+  .min(1)
+  .max(MAX_DEADLINE_SECONDS)
+  .optional()
+  .describe("Seconds from this step's in_flight to its ok or failed; past it, the watcher records one StepOverdue decision per attempt");
+
 export const SetpointStepSchema = z.strictObject({
   kind: z.literal("setpoint"),
   address: Address,
   value: z.number(),
   verify: z.boolean(),
+  deadline_seconds: DeadlineSeconds,
 });
 
 export const ActionStepSchema = z.strictObject({
   kind: z.literal("action"),
   name: Name,
   params: JsonObject,
+  deadline_seconds: DeadlineSeconds,
 });
 
 export const CriterionSchema = z.discriminatedUnion("kind", [
@@ -38,12 +54,14 @@ export const CheckStepSchema = z.strictObject({
   kind: z.literal("check"),
   address: Address,
   criterion: CriterionSchema,
+  deadline_seconds: DeadlineSeconds,
 });
 
 export const CaptureStepSchema = z.strictObject({
   kind: z.literal("capture"),
   address: Address,
   capture_name: Name,
+  deadline_seconds: DeadlineSeconds,
 });
 
 export const ComputeStepSchema = z.strictObject({
@@ -53,6 +71,7 @@ export const ComputeStepSchema = z.strictObject({
   output_uri: z.string().optional(),
   parameters: JsonObject,
   capture_name: Name.optional(),
+  deadline_seconds: DeadlineSeconds,
 });
 
 /** A resolved step: what the pinned manifest holds and a gateway executes. */
@@ -77,10 +96,11 @@ export const ScanStepSchema = z.strictObject({
   stop: z.number(),
   points: z.int().min(1).max(10_000),
   capture_name: Name.optional(),
+  deadline_seconds: DeadlineSeconds,
 });
 
 export type ScanStep = z.infer<typeof ScanStepSchema>;
-export type RepeatStep = { kind: "repeat"; times: number; steps: RequestStep[] };
+export type RepeatStep = { kind: "repeat"; times: number; steps: RequestStep[]; deadline_seconds?: number | undefined };
 /** A requested step: a resolved kind, or a `scan`/`repeat` that resolution expands. */
 export type RequestStep = Step | ScanStep | RepeatStep;
 
@@ -90,6 +110,7 @@ export const RepeatStepSchema = z.strictObject({
   // The annotation (the hand-written type) breaks the type-level cycle. No
   // count cap here: resolution counts every requested step and answers 422.
   steps: z.array(z.lazy((): z.ZodType<RequestStep> => RequestStepSchema)).min(1),
+  deadline_seconds: DeadlineSeconds,
 });
 
 /**
@@ -126,6 +147,10 @@ export const ConductRequestSchema = z.strictObject({
     .max(604800)
     .optional()
     .describe("This procedure's stall window for Running, in seconds, instead of the watcher's STALE_AFTER_SECONDS"),
+  on_stall: z
+    .enum(["flag", "hold"])
+    .default("flag")
+    .describe("What the watcher does when it records a Stall of this procedure while Running: `flag` records the decision only; `hold` also places a hold claim with cause `stall`"),
 });
 
 export type ConductRequest = z.infer<typeof ConductRequestSchema>;
@@ -154,6 +179,12 @@ function cloneJson<T>(value: T): T {
 // One canonical construction for both directions: fixed key order, optional
 // keys absent rather than undefined, and no references shared with the input.
 function canonical(step: Step): Step {
+  const shaped = canonicalShape(step);
+  if (step.deadline_seconds !== undefined) shaped.deadline_seconds = step.deadline_seconds;
+  return shaped;
+}
+
+function canonicalShape(step: Step): Step {
   switch (step.kind) {
     case "setpoint":
       return { kind: "setpoint", address: step.address, value: step.value, verify: step.verify };

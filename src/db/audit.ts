@@ -1,5 +1,6 @@
-// The audit trail of access changes: who changed which principal or actor,
-// when and why. Rows are only appended, each in the batch of the change it records.
+// The audit trail of access changes (who changed which principal or actor,
+// when and why) and of shared definitions (a pseudoaxis: who, before, after).
+// Rows are only appended, each in the batch of the change it records.
 import { and, desc, eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "./client";
 import { beyond } from "./keyset";
@@ -13,6 +14,7 @@ export const AUDIT_ACTIONS = [
   "principal.scoped",
   "actor.deactivated",
   "actor.activated",
+  "pseudoaxis.defined",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -23,14 +25,19 @@ export interface AuditEntry {
   actor_id: string;
   reason: string | null;
   occurred_at: string;
+  /** A definition change's stored value before it, read in the change's own batch (JSON text; NULL when new). */
+  before?: SQL;
+  /** A definition change's value after it. */
+  after?: unknown;
 }
 
-/** The audit row of a change, written only when `condition` holds once the change is made (same batch). */
+/** The audit row of a change, written only when `condition` holds when it runs (same batch as the change). */
 export function auditStatement(db: Database, entry: AuditEntry, condition: SQL = sql`true`) {
+  const after = entry.after === undefined ? null : JSON.stringify(entry.after);
   return db
     .insert(auditLog)
     .select(
-      sql`SELECT ${entry.audit_id}, ${entry.action}, ${entry.subject_id}, ${entry.actor_id}, ${entry.reason}, ${entry.occurred_at} WHERE ${condition}`,
+      sql`SELECT ${entry.audit_id}, ${entry.action}, ${entry.subject_id}, ${entry.actor_id}, ${entry.reason}, ${entry.occurred_at}, ${entry.before ?? null}, ${after} WHERE ${condition}`,
     );
 }
 

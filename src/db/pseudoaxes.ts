@@ -3,6 +3,7 @@
 // pseudoaxis never names another one, so resolution is one level deep.
 import { eq, inArray, sql } from "drizzle-orm";
 import type { PseudoaxisConstituent, Pseudoaxes } from "../conduct/resolve";
+import { auditStatement } from "./audit";
 import type { Database } from "./client";
 import { pseudoaxes } from "./schema";
 
@@ -16,8 +17,9 @@ export type SaveOutcome = { ok: true; saved: PseudoaxisRecord } | { ok: false; d
 
 /**
  * Creates or replaces a definition unless a constituent is a pseudoaxis or `name` is already a
- * constituent of another pseudoaxis. Check and write are one statement, so two concurrent
- * definitions cannot name each other.
+ * constituent of another pseudoaxis, and audits it (who, the constituents before and after).
+ * Check, audit and write are one batch under one condition, so two concurrent definitions cannot
+ * name each other, and no definition changes without its audit row nor the other way round.
  */
 export async function savePseudoaxis(
   db: Database,
@@ -25,18 +27,37 @@ export async function savePseudoaxis(
   constituents: PseudoaxisConstituent[],
   principalId: string,
   now: string,
+  auditId: string,
 ): Promise<SaveOutcome> {
   const row = { name, constituents, updated_at: now, updated_by: principalId };
   const addresses = JSON.stringify(constituents.map((c) => c.address));
-  const result = await db.run(sql`
-    INSERT INTO pseudoaxes (name, constituents, updated_at, updated_by)
-    SELECT ${name}, ${JSON.stringify(constituents)}, ${now}, ${principalId}
-    WHERE NOT EXISTS (SELECT 1 FROM pseudoaxes WHERE name IN (SELECT value FROM json_each(${addresses})))
+  const definable = sql`NOT EXISTS (SELECT 1 FROM pseudoaxes WHERE name IN (SELECT value FROM json_each(${addresses})))
       AND NOT EXISTS (
         SELECT 1 FROM pseudoaxes AS p, json_each(p.constituents) AS c
-        WHERE p.name <> ${name} AND json_extract(c.value, '$.address') = ${name})
-    ON CONFLICT (name) DO UPDATE SET
-      constituents = excluded.constituents, updated_at = excluded.updated_at, updated_by = excluded.updated_by`);
+        WHERE p.name <> ${name} AND json_extract(c.value, '$.address') = ${name})`;
+  // The audit row first: it reads the definition as it was before the write below.
+  const audit = auditStatement(
+    db,
+    {
+      audit_id: auditId,
+      action: "pseudoaxis.defined",
+      subject_id: name,
+      actor_id: principalId,
+      reason: null,
+      occurred_at: now,
+      before: sql`(SELECT constituents FROM pseudoaxes WHERE name = ${name})`,
+      after: constituents,
+    },
+    definable,
+  );
+  const write = db
+    .insert(pseudoaxes)
+    .select(sql`SELECT ${name}, ${JSON.stringify(constituents)}, ${now}, ${principalId} WHERE ${definable}`)
+    .onConflictDoUpdate({
+      target: pseudoaxes.name,
+      set: { constituents: sql`excluded.constituents`, updated_at: sql`excluded.updated_at`, updated_by: sql`excluded.updated_by` },
+    });
+  const [, result] = await db.batch([audit, write]);
   if (result.meta.changes > 0) return { ok: true, saved: row };
   return { ok: false, detail: await whyNotSaved(db, name, addresses) };
 }

@@ -42,11 +42,27 @@ export const procedureSummary = sqliteTable(
     ),
     /** The progress_at of the stall episode the watcher already decided on. */
     stall_flagged_at: text(),
+    /** Pinned steps; null when not conducted. Written with each delivery. */
+    step_count: integer(),
+    /** Steps reported done, as of the delivery: a coarse mirror like last_activity_at. */
+    completed_count: integer().notNull().default(0),
+    /** The current stall episode has a Stall decision (the watcher flagged it and nothing progressed since). */
+    stalled: integer({ mode: "boolean" }).generatedAlwaysAs(
+      sql`watch_window IS NOT NULL AND stall_flagged_at IS NOT NULL AND stall_flagged_at = progress_at`,
+      { mode: "virtual" },
+    ),
+    /** The attention order's rank: 0 Held or stalled, 1 Running, 2 the rest. */
+    attention: integer().generatedAlwaysAs(
+      sql`CASE WHEN status = 'Held' OR stalled THEN 0 WHEN status = 'Running' THEN 1 ELSE 2 END`,
+      { mode: "virtual" },
+    ),
   },
   (t) => [
     index("procedure_summary_registered").on(t.registered_at, t.procedure_id),
     index("procedure_summary_status").on(t.status, t.registered_at, t.procedure_id),
-    index("procedure_summary_kind").on(t.kind, t.registered_at, t.procedure_id),
+    // Kinds match case-insensitively: the index carries the same collation, so the filter is a seek.
+    index("procedure_summary_kind_nocase").on(sql`${t.kind} COLLATE NOCASE`, t.registered_at, t.procedure_id),
+    index("procedure_summary_attention").on(t.attention, t.registered_at, t.procedure_id),
     // Only procedures in conduct whose current episode is not yet decided are in
     // this index, so a tick's cost follows the new candidates.
     index("procedure_summary_watch")
@@ -73,7 +89,11 @@ export const procedureTargets = sqliteTable(
     registered_at: text().notNull(),
     procedure_id: text().notNull(),
   },
-  (t) => [primaryKey({ columns: [t.asset_id, t.registered_at, t.procedure_id] })],
+  (t) => [
+    primaryKey({ columns: [t.asset_id, t.registered_at, t.procedure_id] }),
+    // The asset filter matches case-insensitively (scopes stay exact, on the key above).
+    index("procedure_targets_asset_nocase").on(sql`${t.asset_id} COLLATE NOCASE`, t.registered_at, t.procedure_id),
+  ],
 );
 
 export const principals = sqliteTable("principals", {
@@ -94,7 +114,7 @@ export const principals = sqliteTable("principals", {
   rotated_at: text(),
 });
 
-/** Who changed access, when and why: appended only, written in the same batch as the change. */
+/** Who changed access or a shared definition, when and why: appended only, written in the same batch as the change. */
 export const auditLog = sqliteTable(
   "audit_log",
   {
@@ -104,6 +124,9 @@ export const auditLog = sqliteTable(
     actor_id: text().notNull(),
     reason: text(),
     occurred_at: text().notNull(),
+    /** A definition change's value before it (null: there was none) and after it; null for access changes. */
+    before: text({ mode: "json" }).$type<unknown>(),
+    after: text({ mode: "json" }).$type<unknown>(),
   },
   (t) => [
     index("audit_log_occurred").on(t.occurred_at, t.audit_id),
@@ -130,6 +153,22 @@ export const idempotencyKeys = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.principal_id, t.idempotency_key] })],
 );
+
+/**
+ * Named conduct requests a lab shares: the steps (as requested, unresolved:
+ * a template resolves when a procedure is conducted from it), and the
+ * defaults the console fills in when one starts from it.
+ */
+export const templates = sqliteTable("templates", {
+  name: text().primaryKey(),
+  description: text(),
+  /** The kind a procedure started from the template is registered with; null: chosen each time. */
+  kind: text(),
+  /** The body of POST /v1/procedures/{id}/conduct, as validated when saved. */
+  conduct: text({ mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  updated_at: text().notNull(),
+  updated_by: text().notNull(),
+});
 
 export const pseudoaxes = sqliteTable("pseudoaxes", {
   name: text().primaryKey(),
@@ -184,8 +223,6 @@ export const subscriptions = sqliteTable(
     format: text().$type<"standard" | "slack">().notNull(),
     description: text(),
     secret_ciphertext: text().notNull(),
-    /** The service's own origin as the creating request reached it: the console link of a Slack message. */
-    origin: text().notNull(),
     created_by: text().notNull(),
     /** The creating principal's scope (target asset ids) when it had one: the subscription hears of nothing outside it. */
     scope_target_asset_ids: text({ mode: "json" }).$type<string[]>(),
@@ -193,7 +230,11 @@ export const subscriptions = sqliteTable(
     created_at: text().notNull(),
     deleted_at: text(),
   },
-  (t) => [index("subscriptions_listed").on(t.active, t.created_at, t.subscription_id)],
+  (t) => [
+    index("subscriptions_listed").on(t.active, t.created_at, t.subscription_id),
+    // Counting a principal's active subscriptions (its cap) reads only its own rows.
+    index("subscriptions_by_creator").on(t.created_by, t.active),
+  ],
 );
 
 /** One row per delivery attempt: what a subscriber's log shows. */

@@ -1,5 +1,5 @@
 // Webhook subscriptions, their delivery log and the D1 notification outbox.
-import { and, asc, desc, eq, getTableColumns, gt, inArray, isNotNull, isNull, or, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, inArray, isNotNull, isNull, or, sql, type SQL } from "drizzle-orm";
 import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
 import type { Notification } from "../notify/events";
 import { splitPage } from "../paging";
@@ -12,6 +12,18 @@ export type StoredDelivery = typeof deliveries.$inferSelect;
 
 export async function insertSubscription(db: Database, row: typeof subscriptions.$inferInsert): Promise<void> {
   await db.insert(subscriptions).values(row);
+}
+
+/** How many active subscriptions a principal created, counted up to `upTo` (its index reads no more). */
+export async function countActiveSubscriptions(db: Database, createdBy: string, upTo: number): Promise<number> {
+  const t = subscriptions;
+  const mine = db
+    .select({ one: sql`1` })
+    .from(t)
+    .where(and(eq(t.created_by, createdBy), eq(t.active, true)))
+    .limit(upTo);
+  const [row] = await db.select({ n: sql<number>`count(*)` }).from(mine.as("mine"));
+  return row?.n ?? 0;
 }
 
 /** An active subscription the principal may see: a scoped principal sees only its own. */

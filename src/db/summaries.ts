@@ -1,5 +1,5 @@
 // The procedure_summary projection: idempotent, monotonic writes and keyset listing.
-import { and, asc, eq, getTableColumns, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, sql } from "drizzle-orm";
 import type { Database } from "./client";
 import { splitPage } from "../paging";
 import { watchWindow } from "../watcher/stall";
@@ -10,7 +10,7 @@ import { procedureSummary, procedureTargets } from "./schema";
 
 export type SummaryRow = Omit<
   typeof procedureSummary.$inferInsert,
-  "progress_at" | "watch_window" | "stall_due_at" | "stall_flagged_at"
+  "progress_at" | "watch_window" | "stall_due_at" | "stall_flagged_at" | "stalled" | "attention"
 >;
 export type SummaryRecord = typeof procedureSummary.$inferSelect;
 
@@ -43,6 +43,8 @@ export async function upsertSummary(db: Database, row: SummaryRow): Promise<void
         interrupted_at: sql`excluded.interrupted_at`,
         hold_causes: sql`excluded.hold_causes`,
         stale_after_seconds: sql`excluded.stale_after_seconds`,
+        step_count: sql`excluded.step_count`,
+        completed_count: sql`excluded.completed_count`,
         watch_window: sql`excluded.watch_window`,
         version: sql`excluded.version`,
         last_activity_at: sql`CASE WHEN ${t.last_activity_at} IS NULL OR excluded.last_activity_at > ${t.last_activity_at} THEN excluded.last_activity_at ELSE ${t.last_activity_at} END`,
@@ -53,27 +55,62 @@ export async function upsertSummary(db: Database, row: SummaryRow): Promise<void
     .run();
 }
 
+/** How a listing is ordered: by registration either way, or what needs attention first. */
+export type SummaryOrder = "oldest" | "newest" | "attention";
+
+/** The attention ranks, first to last: Held or stalled, Running, the rest. */
+const ATTENTION_RANKS = [0, 1, 2] as const;
+
 export interface SummaryFilter {
   /** The caller's scopes: only procedures within them are listed. */
   scopes: PrincipalScopes | null;
   status?: string | undefined;
+  /** Matched case-insensitively (ASCII letters). */
   kind?: string | undefined;
+  /** Matched case-insensitively (ASCII letters); the scope check stays exact. */
   target_asset_id?: string | undefined;
+  /** Words that must each begin a word of the name or the kind, case-insensitively. */
+  q?: string | undefined;
 }
 
 export interface SummaryCursor {
   registered_at: string;
   procedure_id: string;
+  /** The attention rank of the cursor's row (the attention order only). */
+  attention?: number | undefined;
 }
 
 /**
- * The statement of one keyset page ordered by (registered_at, procedure_id),
- * one row past the page to know if more follow. By target asset the walk runs
- * over procedure_targets, so a page reads about a page of rows however many
- * procedures there are.
+ * The FTS5 query for a search box's text: each word a prefix that must match
+ * (a word of the name or the kind), so "cal 4k" finds "Calibration at 4 K"'s
+ * kind and name as they are typed. Only letters and digits reach the query,
+ * so no input can be FTS5 syntax. Null when the text has no word.
  */
-export function summaryPageQuery(db: Database, filter: SummaryFilter, after: SummaryCursor | null, limit: number) {
+export function searchQuery(q: string): string | null {
+  const words = q.split(/[^\p{L}\p{N}]+/u).filter((w) => w !== "");
+  return words.length === 0 ? null : words.map((w) => `"${w}"*`).join(" ");
+}
+
+/**
+ * The statement of one keyset page, one row past the page to know if more
+ * follow: by (registered_at, procedure_id) ascending (`oldest`), descending
+ * (`newest`), or, for the attention order, the newest first within the one
+ * attention rank `rank` (the caller walks the ranks: each rank is a seek on
+ * its own index range). By target asset the walk runs over procedure_targets,
+ * so a page reads about a page of rows however many procedures there are. A
+ * search (`q`) reads the procedures whose name or kind matches, through the
+ * full-text index, and orders them.
+ */
+export function summaryPageQuery(
+  db: Database,
+  filter: SummaryFilter,
+  after: SummaryCursor | null,
+  limit: number,
+  order: SummaryOrder = "oldest",
+  rank?: number,
+) {
   const t = procedureSummary;
+  const direction = order === "oldest" ? "asc" : "desc";
   const byTarget = filter.target_asset_id !== undefined && filter.target_asset_id !== "";
   // A scoped listing walks the target rows of the scope's assets, so its cost
   // follows the procedures in scope, not every procedure in the service.
@@ -81,24 +118,32 @@ export function summaryPageQuery(db: Database, filter: SummaryFilter, after: Sum
   const walked = byTarget || scopes !== null;
   // Sorting on the walked table's own key lets SQLite follow its index.
   const key = walked ? procedureTargets : t;
+  const search = filter.q === undefined ? undefined : searchQuery(filter.q);
+  // Within a rank the cursor's position applies only to the cursor's own rank.
+  const positioned = after !== null && (order !== "attention" || after.attention === rank);
   const conditions = and(
     filter.status ? eq(t.status, filter.status) : undefined,
-    filter.kind ? eq(t.kind, filter.kind) : undefined,
+    filter.kind ? sql`${t.kind} = ${filter.kind} COLLATE NOCASE` : undefined,
     // The walked asset may be outside the scope while another target of the procedure is in it.
     byTarget ? inScopeSql(t.procedure_id, filter.scopes) : undefined,
-    byTarget ? eq(procedureTargets.asset_id, filter.target_asset_id!) : undefined,
+    byTarget ? sql`${procedureTargets.asset_id} = ${filter.target_asset_id!} COLLATE NOCASE` : undefined,
     scopes ? sql`${procedureTargets.asset_id} IN (SELECT value FROM json_each(${JSON.stringify(scopes.target_asset_ids)}))` : undefined,
-    after ? beyond("asc", key.registered_at, key.procedure_id, after.registered_at, after.procedure_id) : undefined,
+    rank !== undefined ? eq(t.attention, rank) : undefined,
+    // A text with no word matches nothing.
+    filter.q === undefined ? undefined : search === null ? sql`false` : sql`${t}.rowid IN (SELECT rowid FROM procedure_search WHERE procedure_search MATCH ${search})`,
+    positioned ? beyond(direction, key.registered_at, key.procedure_id, after!.registered_at, after!.procedure_id) : undefined,
   );
-  // A procedure with two assets in the scope is walked twice: DISTINCT keeps it once.
+  // A procedure with two assets in the scope (or two targets differing only
+  // in case) is walked twice: DISTINCT keeps it once.
   const columns = getTableColumns(t);
   const from = walked
-    ? (scopes ? db.selectDistinct(columns) : db.select(columns)).from(procedureTargets).innerJoin(t, eq(t.procedure_id, procedureTargets.procedure_id))
-    : db.select().from(t);
-  const order = scopes ? t : key;
+    ? db.selectDistinct(columns).from(procedureTargets).innerJoin(t, eq(t.procedure_id, procedureTargets.procedure_id))
+    : db.select(columns).from(t);
+  const sort = scopes ? t : key;
+  const by = direction === "asc" ? asc : desc;
   return from
     .where(conditions)
-    .orderBy(asc(order.registered_at), asc(order.procedure_id))
+    .orderBy(by(sort.registered_at), by(sort.procedure_id))
     .limit(limit + 1);
 }
 
@@ -108,7 +153,18 @@ export async function listSummaries(
   filter: SummaryFilter,
   after: SummaryCursor | null,
   limit: number,
+  order: SummaryOrder = "oldest",
 ): Promise<{ rows: SummaryRecord[]; next: SummaryCursor | null }> {
-  const rows = await summaryPageQuery(db, filter, after, limit);
-  return splitPage(rows, limit, (row) => ({ registered_at: row.registered_at, procedure_id: row.procedure_id }));
+  if (order !== "attention") {
+    const rows = await summaryPageQuery(db, filter, after, limit, order);
+    return splitPage(rows, limit, (row) => ({ registered_at: row.registered_at, procedure_id: row.procedure_id }));
+  }
+  // One seek per rank from the cursor's rank on, until the page (and one row past it) is full.
+  const fetched: SummaryRecord[] = [];
+  for (const rank of ATTENTION_RANKS) {
+    if (after?.attention !== undefined && rank < after.attention) continue;
+    if (fetched.length > limit) break;
+    fetched.push(...(await summaryPageQuery(db, filter, after, limit - fetched.length, order, rank)));
+  }
+  return splitPage(fetched, limit, (row) => ({ registered_at: row.registered_at, procedure_id: row.procedure_id, attention: row.attention ?? 2 }));
 }

@@ -4,7 +4,7 @@
 
 /** Every decision context and the choices it owns; add contexts here only. */
 export const DECISION_VOCABULARY = {
-  ProcedureProgress: ["Stall"],
+  ProcedureProgress: ["Stall", "StepOverdue"],
 } as const;
 
 export type DecisionContext = keyof typeof DECISION_VOCABULARY;

@@ -21,7 +21,7 @@ export interface LiveMessage {
  * hold 64 KiB, so a part always fits at least one.
  */
 export const MAX_ACTIVITY_MESSAGE_BYTES = 256 * 1024;
-/** What an entry's fixed fields add to its payload in a message. */
+/** What an entry's (or an event's) fixed fields add to its payload in a message. */
 const ENTRY_OVERHEAD_BYTES = 256;
 
 type LogbookRow = {
@@ -65,16 +65,40 @@ function parts(rows: LogbookRow[]): LogbookRow[][] {
   return out;
 }
 
+/** What one replay may hold: this many events, and this many bytes of events and entries together. */
+export interface ReplayCap {
+  events: number;
+  bytes: number;
+}
+
 /**
- * True when what followed `after` holds more than `maxEvents` events or
- * `maxEntryBytes` of entries. Counts without loading a payload.
+ * Measures what followed `after` against the cap, without loading a payload:
+ * the events' and then the entries' sizes in order, one row at a time, and it
+ * stops at the first row past the cap, so an old position costs no more than
+ * the cap. `rows_read` is what the cursors read.
  */
-export function replayTooLong(sql: SqlStorage, after: Position, currentVersion: number, maxEvents: number, maxEntryBytes: number): boolean {
-  if (currentVersion - after.version > maxEvents) return true;
-  const { bytes } = sql
-    .exec<{ bytes: number }>("SELECT coalesce(sum(length(payload)), 0) + count(*) * ? AS bytes FROM logbook WHERE seq > ?", ENTRY_OVERHEAD_BYTES, after.seq)
-    .one();
-  return bytes > maxEntryBytes;
+export function measureReplay(sql: SqlStorage, after: Position, currentVersion: number, cap: ReplayCap): { fits: boolean; rows_read: number } {
+  if (currentVersion - after.version > cap.events) return { fits: false, rows_read: 0 };
+  let bytes = 0;
+  let rows_read = 0;
+  const sides = [
+    ["SELECT octet_length(payload) AS bytes FROM events WHERE version > ? ORDER BY version", after.version],
+    ["SELECT octet_length(payload) AS bytes FROM logbook WHERE seq > ? ORDER BY seq", after.seq],
+  ] as const;
+  for (const [query, from] of sides) {
+    const cursor = sql.exec<{ bytes: number }>(query, from);
+    for (const row of cursor) {
+      bytes += row.bytes + ENTRY_OVERHEAD_BYTES;
+      if (bytes > cap.bytes) return { fits: false, rows_read: rows_read + cursor.rowsRead };
+    }
+    rows_read += cursor.rowsRead;
+  }
+  return { fits: true, rows_read };
+}
+
+/** True when what followed `after` is more than one replay holds (see `measureReplay`). */
+export function replayTooLong(sql: SqlStorage, after: Position, currentVersion: number, cap: ReplayCap): boolean {
+  return !measureReplay(sql, after, currentVersion, cap).fits;
 }
 
 /**

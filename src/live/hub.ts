@@ -12,42 +12,55 @@ import { requestJob, settleJob, type Clock, type Job, type JobHandler } from "..
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
 import { SseWatcher } from "./sse";
+import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
+import type { TicketHolder } from "./tickets";
+
+/** Who holds a stream open: the principal and the token that opened it (its rotation, revocation or expiry ends the stream). */
+export type StreamHolder = TicketHolder;
 
 /** The limits a procedure's feed enforces; the README lists them. A test may lower them. */
 export interface LiveLimits {
   /** Open SSE watchers per procedure: each holds the object in memory. */
   sseWatchers: number;
+  /** Open SSE watchers of one principal per procedure, so one principal cannot take every slot. */
+  sseWatchersPerPrincipal: number;
   /** Open WebSocket watchers per procedure. */
   socketWatchers: number;
+  /** Open WebSocket watchers of one principal per procedure. */
+  socketWatchersPerPrincipal: number;
   /** Bytes queued for one SSE watcher before it is dropped as too slow. */
   sseQueuedBytes: number;
   /** Bytes a WebSocket may have waiting to go out before it is closed as too slow. */
   socketBufferedBytes: number;
   /**
    * What one reconnect replays at most: the missed events, and the bytes of the
-   * missed entries. Further back, the client pages /events and /activities.
+   * missed events and entries together. Further back, the client pages
+   * /events and /activities.
    */
   replayEvents: number;
-  replayEntryBytes: number;
+  replayBytes: number;
   /** How often, at most, the stream check runs while watchers are open: keepalives and revoked principals. */
   checkIntervalMs: number;
 }
 
 export const DEFAULT_LIMITS: LiveLimits = {
   sseWatchers: 100,
+  sseWatchersPerPrincipal: 10,
   socketWatchers: 1000,
+  socketWatchersPerPrincipal: 100,
   sseQueuedBytes: 1024 * 1024,
   socketBufferedBytes: 1024 * 1024,
   replayEvents: 10_000,
-  replayEntryBytes: 8 * 1024 * 1024,
-  checkIntervalMs: 25_000,
+  replayBytes: 8 * 1024 * 1024,
+  // With the alarm's own delay, a stream of a revoked, rotated or expired token ends within 30 s.
+  checkIntervalMs: 20_000,
 };
 
 /** Close codes a WebSocket watcher may see. */
 export const CLOSE = {
   /** The procedure reached a terminal status: its final state was the last message. */
   ended: { code: 1000, reason: "procedure ended" },
-  /** The principal's token was revoked or expired. */
+  /** The token that opened the stream was revoked, rotated or expired. */
   revoked: { code: 1008, reason: "principal no longer active" },
   /** The client did not keep up: reconnect and resume after the last id received. */
   tooSlow: { code: 1013, reason: "too slow: resume after your last id" },
@@ -62,13 +75,14 @@ export interface LiveHost {
   current(): { view: ProcedureView; version: number; terminal: boolean } | null;
   /** Arms the alarm for the schedule's earliest job. */
   armAlarm(): Promise<void>;
-  /** Whether the principal may still hold a stream open (not revoked, not expired). */
-  isActive(principalId: string): Promise<boolean>;
+  /** Whether the holder may still hold a stream open: the principal not revoked, the token not expired and not rotated away. */
+  isActive(holder: StreamHolder): Promise<boolean>;
 }
 
-/** What a hibernatable socket carries across sleeps. */
+/** What a hibernatable socket carries across sleeps; a socket accepted before streams were bound to tokens has no `token_hash`. */
 interface SocketAttachment extends Position {
   principal_id: string;
+  token_hash?: string;
 }
 
 const TERMINAL_CLOSE = CLOSE.ended;
@@ -112,14 +126,14 @@ export class LiveFeed {
   }
 
   /** Opens a stream for a registered procedure: SSE, or a WebSocket when the request asks to upgrade. */
-  async open(request: Request, principalId: string, after: StreamId | null): Promise<Response | Refusal> {
+  async open(request: Request, holder: StreamHolder, after: StreamId | null): Promise<Response | Refusal> {
     const current = this.host.current();
     if (current === null) throw new Error("open() is for registered procedures");
     const position = { version: current.version, seq: lastSeq(this.sql) };
     if (after && beyond(after, position)) {
       return { error_class: "InvalidCursor", detail: "the id to resume after is not one this procedure's stream gave out" };
     }
-    if (after && replayTooLong(this.sql, after, position.version, this.limits.replayEvents, this.limits.replayEntryBytes)) {
+    if (after && replayTooLong(this.sql, after, position.version, { events: this.limits.replayEvents, bytes: this.limits.replayBytes })) {
       return {
         error_class: "StreamReplayTooLong",
         detail: "more followed that id than one reconnect replays: read /events and /activities, then open the stream without an id",
@@ -131,15 +145,24 @@ export class LiveFeed {
     if (open >= limit) {
       return { error_class: "StreamWatcherLimitReached", detail: `this procedure already has ${open} ${socket ? "WebSocket" : "SSE"} watchers (the limit is ${limit})` };
     }
+    const own = socket ? this.ctx.getWebSockets(principalTag(holder.principal_id)).length : [...this.sse].filter((w) => w.principal_id === holder.principal_id).length;
+    const ownLimit = socket ? this.limits.socketWatchersPerPrincipal : this.limits.sseWatchersPerPrincipal;
+    // The bootstrap admin is not capped, as it is not rate limited: it is the operators' way in.
+    if (own >= ownLimit && holder.principal_id !== BOOTSTRAP_ADMIN_ID) {
+      return {
+        error_class: "StreamWatcherLimitReached",
+        detail: `principal ${holder.principal_id} already has ${own} ${socket ? "WebSocket" : "SSE"} watchers of this procedure (the limit is ${ownLimit} per principal)`,
+      };
+    }
     const first = catchUp(this.sql, after, position, current.view);
     // The watcher joins before any await, so no broadcast can pass between its catch-up and its joining.
-    const response = socket ? this.openSocket(principalId, position, first, current.terminal) : this.openSse(principalId, position, first, current.terminal);
+    const response = socket ? this.openSocket(holder, position, first, current.terminal) : this.openSse(holder, position, first, current.terminal);
     if (!current.terminal) await this.scheduleCheck();
     return response;
   }
 
-  private openSse(principalId: string, position: Position, first: LiveMessage[], terminal: boolean): Response {
-    const watcher = new SseWatcher(principalId, position, this.limits.sseQueuedBytes, (w) => this.sse.delete(w));
+  private openSse(holder: StreamHolder, position: Position, first: LiveMessage[], terminal: boolean): Response {
+    const watcher = new SseWatcher(holder.principal_id, position, this.limits.sseQueuedBytes, (w) => this.sse.delete(w), holder.token_hash);
     this.sse.add(watcher);
     watcher.send(first);
     if (terminal) watcher.end();
@@ -148,10 +171,10 @@ export class LiveFeed {
     });
   }
 
-  private openSocket(principalId: string, position: Position, first: LiveMessage[], terminal: boolean): Response {
+  private openSocket(holder: StreamHolder, position: Position, first: LiveMessage[], terminal: boolean): Response {
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server, [principalTag(principalId)]);
-    const attachment: SocketAttachment = { principal_id: principalId, ...position };
+    this.ctx.acceptWebSocket(server, [principalTag(holder.principal_id), tokenTag(holder.token_hash)]);
+    const attachment: SocketAttachment = { principal_id: holder.principal_id, token_hash: holder.token_hash, ...position };
     server.serializeAttachment(attachment);
     this.attachments.set(server, attachment);
     for (const message of first) server.send(JSON.stringify(message));
@@ -289,21 +312,21 @@ export class LiveFeed {
   async check(job: Job): Promise<void> {
     for (const watcher of this.sse) watcher.comment("keepalive");
     const sockets = this.ctx.getWebSockets();
-    const principals = new Set<string>([...this.sse].map((w) => w.principal_id));
+    const holders = new Map<string, StreamHolder>([...this.sse].map((w) => [holderKey(w), { principal_id: w.principal_id, token_hash: w.token_hash }]));
     for (const socket of sockets) {
       const attachment = socket.deserializeAttachment() as SocketAttachment | null;
-      if (attachment) principals.add(attachment.principal_id);
+      if (attachment) holders.set(holderKey(attachment), { principal_id: attachment.principal_id, token_hash: attachment.token_hash ?? "" });
     }
     let failure: { error: unknown } | null = null;
-    for (const principalId of principals) {
+    for (const [key, holder] of holders) {
       try {
-        if (await this.host.isActive(principalId)) continue;
+        if (await this.host.isActive(holder)) continue;
       } catch (error) {
         failure ??= { error };
         continue;
       }
-      for (const watcher of this.sse) if (watcher.principal_id === principalId) watcher.end("revoked", "the principal's token is no longer active");
-      for (const socket of this.ctx.getWebSockets(principalTag(principalId))) closeSocket(socket, CLOSE.revoked);
+      for (const watcher of this.sse) if (holderKey(watcher) === key) watcher.end("revoked", "the token that opened this stream was revoked, rotated or expired");
+      for (const socket of this.ctx.getWebSockets(holder.token_hash ? tokenTag(holder.token_hash) : principalTag(holder.principal_id))) closeSocket(socket, CLOSE.revoked);
     }
     if (failure) throw failure.error;
     settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
@@ -334,6 +357,15 @@ function catchUp(sql: SqlStorage, after: StreamId | null, position: Position, vi
 
 function principalTag(principalId: string): string {
   return `principal:${principalId}`;
+}
+
+function tokenTag(tokenHash: string): string {
+  return `token:${tokenHash}`;
+}
+
+/** One key per holder; a socket from before streams were bound to tokens is held by its principal alone. */
+function holderKey(holder: { principal_id: string; token_hash?: string }): string {
+  return `${holder.principal_id} ${holder.token_hash ?? ""}`;
 }
 
 function closeSocket(socket: WebSocket, close: { code: number; reason: string }): void {

@@ -19,6 +19,8 @@ export class SseWatcher {
     public position: Position,
     private readonly maxQueuedBytes: number,
     private readonly onEnd: (watcher: SseWatcher) => void,
+    /** The token that opened the stream: its rotation, revocation or expiry ends it. */
+    readonly token_hash = "",
   ) {
     this.body = new ReadableStream<Uint8Array>(
       {

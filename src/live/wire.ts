@@ -5,7 +5,7 @@
 import type { PrincipalScopes } from "../auth/grants";
 import type { Refusal } from "../procedure/refusal";
 
-/** JSON `{principal_id, scopes}`: who is watching. */
+/** JSON `{principal_id, token_hash, scopes}`: who is watching, with which token. */
 export const PRINCIPAL_HEADER = "x-procedure-edge-principal";
 /** The id the watcher resumes after (from Last-Event-ID or `?after=`), already validated. */
 export const AFTER_HEADER = "x-procedure-edge-after";
@@ -14,6 +14,8 @@ export const REFUSAL_HEADER = "x-procedure-edge-refusal";
 
 export interface Watcher {
   principal_id: string;
+  /** The token that opened the stream (directly, or by asking for its ticket): its rotation, revocation or expiry ends the stream. */
+  token_hash: string;
   /** The principal's scope: a procedure outside it answers 404, as every other route does. */
   scopes: PrincipalScopes | null;
 }

@@ -43,6 +43,8 @@ export interface ConsumerDeps {
   d1: D1Database;
   queue: Queue<NotifyMessage>;
   signingKey: string;
+  /** PUBLIC_CONSOLE_URL: where Slack messages link to; null for no link. */
+  consoleUrl: string | null;
   fetch: typeof fetch;
   now: () => number;
   /** Whether each attempt is logged as a line (TELEMETRY_ENABLED); failures to record always are. */
@@ -56,6 +58,7 @@ export function consumerDeps(env: Env): ConsumerDeps {
     d1: env.DB,
     queue: env.NOTIFICATIONS as Queue<NotifyMessage>,
     signingKey: config(env).webhookSigningKey,
+    consoleUrl: config(env).consoleUrl,
     fetch: (input, init) => fetch(input, init),
     now: () => Date.now(),
     logs: config(env).telemetry,
@@ -263,7 +266,7 @@ async function attempt(
   try {
     let secret = secrets.get(subscription_id);
     if (!secret) secrets.set(subscription_id, (secret = decryptSecret(deps.signingKey, subscription_id, subscription.secret_ciphertext)));
-    body = subscription.format === "slack" ? slackBody(notification, subscription.origin) : standardBody(notification);
+    body = subscription.format === "slack" ? slackBody(notification, deps.consoleUrl) : standardBody(notification);
     headers = signedHeaders(await secret, notification.webhook_id, body, new Date(deps.now()));
     // The request that gave the notification, for a receiver to quote back.
     if (notification.request_id) headers[REQUEST_ID_HEADER] = notification.request_id;

@@ -8,6 +8,7 @@ export const EVENT_TYPES = [
   "procedure.aborted",
   "procedure.truncated",
   "procedure.step_failed",
+  "procedure.step_overdue",
   "ping",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -4,6 +4,7 @@
 // watcher and the queue consumer all build on it.
 import type { DecisionRecord } from "../decisions/vocabulary";
 import type { ProcedureEvent } from "../procedure/events";
+import { stepOverdueDecision } from "../watcher/deadline";
 import { evolve, type ProcedureState } from "../procedure/state";
 import type { EventType } from "./event-types";
 
@@ -69,6 +70,11 @@ export function notificationsOf(
   let state = before;
   for (const event of events) {
     state = evolve(state, event);
+    const subject = { procedure_id: state.procedure_id, kind: state.kind, target_asset_ids: state.target_asset_ids };
+    if (event.type === "ProcedureStepOverdue") {
+      out.push(stepOverdueNotification(event.payload, subject));
+      continue;
+    }
     const type = TRANSITIONS[event.type];
     if (!type) continue;
     const reason = "reason" in event.payload ? event.payload.reason : null;
@@ -82,7 +88,6 @@ export function notificationsOf(
       reason,
       occurred_at: event.payload.occurred_at,
     };
-    const subject = { procedure_id: state.procedure_id, kind: state.kind, target_asset_ids: state.target_asset_ids };
     const id = `msg_${state.procedure_id}_v${state.version}`;
     if (failure && (event.type === "ProcedureHeld" || event.type === "ProcedureAborted")) {
       const timestamp = event.payload.occurred_at;
@@ -96,6 +101,19 @@ export function notificationsOf(
 /** The notification of a recorded Stall decision; `data` is the decision. */
 export function stallNotification(decision: DecisionRecord, subject: Subject): Notification {
   return { webhook_id: `msg_${decision.id}`, type: "procedure.stalled", timestamp: decision.recorded_at, data: { ...decision }, subject };
+}
+
+/**
+ * The notification of a StepOverdue decision, from the event that records it
+ * in the procedure's log; `data` is the decision, as for a Stall.
+ */
+export function stepOverdueNotification(
+  payload: Extract<ProcedureEvent, { type: "ProcedureStepOverdue" }>["payload"],
+  subject: Subject,
+): Notification {
+  const attempt = { step_index: payload.step_index, in_flight_at: payload.in_flight_at };
+  const decision = stepOverdueDecision(payload.procedure_id, attempt, payload.deadline_seconds, Date.parse(payload.occurred_at));
+  return { webhook_id: `msg_${decision.id}`, type: "procedure.step_overdue", timestamp: decision.recorded_at, data: { ...decision }, subject };
 }
 
 export function pingNotification(id: string, subscriptionId: string, now: string): Notification {
@@ -135,6 +153,7 @@ const HEADLINES: Record<EventType, string> = {
   "procedure.aborted": "was aborted",
   "procedure.truncated": "was truncated",
   "procedure.step_failed": "had a step fail",
+  "procedure.step_overdue": "has a step past its deadline",
   ping: "",
 };
 
@@ -144,11 +163,11 @@ function escapeSlack(text: string): string {
 }
 
 /**
- * A Slack incoming-webhook body: which procedure, what happened and why, and
- * a link to it in the console on `origin` (the service as the subscription's
- * creator reached it).
+ * A Slack incoming-webhook body: which procedure, what happened and why, and a
+ * link to it in the console at `consoleUrl` (the configured PUBLIC_CONSOLE_URL,
+ * never a host a request named); with no console URL, no link.
  */
-export function slackBody(notification: Notification, origin: string): string {
+export function slackBody(notification: Notification, consoleUrl: string | null): string {
   if (notification.type === "ping") {
     return JSON.stringify({ text: "procedure-edge: test notification (ping). This subscription is set up." });
   }
@@ -156,16 +175,16 @@ export function slackBody(notification: Notification, origin: string): string {
   const procedureId = String(notification.subject?.procedure_id ?? data.procedure_id ?? data.subject_id ?? "");
   const name = typeof data.name === "string" ? data.name : procedureId;
   const why = typeof data.reason === "string" ? data.reason : typeof data.reasoning === "string" ? data.reasoning : null;
-  const link = `${origin}/console#/procedures/${procedureId}`;
+  const link = consoleUrl === null ? null : `${consoleUrl}#/procedures/${encodeURIComponent(procedureId)}`;
   const headline = `Procedure *${escapeSlack(name)}* ${HEADLINES[notification.type]}`;
-  const text = `${headline}${why ? `: ${escapeSlack(why)}` : ""} <${link}|Open in the console>`;
+  const text = `${headline}${why ? `: ${escapeSlack(why)}` : ""}${link ? ` <${link}|Open in the console>` : ""}`;
   return JSON.stringify({
     text,
     blocks: [
       { type: "section", text: { type: "mrkdwn", text: `${headline}${why ? `\n>${escapeSlack(why)}` : ""}` } },
       {
         type: "context",
-        elements: [{ type: "mrkdwn", text: `${notification.type} · ${notification.timestamp} · <${link}|${procedureId}>` }],
+        elements: [{ type: "mrkdwn", text: `${notification.type} · ${notification.timestamp} · ${link ? `<${link}|${procedureId}>` : procedureId}` }],
       },
     ],
   });

@@ -1,12 +1,12 @@
 // The activity rules of a procedure, pure: which entries of a gateway's batch
 // are new, whether the logbook is open, whether the batch is valid against the
 // pinned manifest, and what it does to the procedure (complete, abort, hold).
-import { judgeBatch, type BatchContext, type StepResult } from "../conduct/entries";
+import { judgeBatch, withArticle, type BatchContext, type StepReport } from "../conduct/entries";
 import { requiresOperator } from "../conduct/replay";
 import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent } from "./events";
-import type { ActivityEntryInput } from "./logbook";
+import type { ActivityEntryInput, RecordedContent } from "./logbook";
 import { accept, refuse, type Decision } from "./refusal";
 import type { ProcedureState } from "./state";
 
@@ -16,12 +16,10 @@ export interface ManifestShape {
   manifestTargets: readonly string[];
 }
 
-type StepReport = { step_index: number; result: StepResult } | null;
-
 type BatchDecision = {
   /** The entries to record, in request order, and the step each reports (null in a free-form logbook). */
   fresh: ActivityEntryInput[];
-  steps: StepReport[];
+  steps: Array<StepReport | null>;
   duplicate_count: number;
   /** Nothing to write when empty and `fresh` is empty. */
   events: ProcedureEvent[];
@@ -32,13 +30,14 @@ type BatchDecision = {
  * Decides a gateway's batch. Duplicates are settled first, so a gateway that
  * retries the batch that ended the procedure is told it was recorded, not that
  * the logbook is closed. The whole batch is refused or none of it is.
+ * `ctx.done_steps` are the steps whose latest report is `ok`, for the step order.
  */
 export function decideActivities(
   state: ProcedureState | null,
   manifest: ManifestShape | null,
   entries: readonly ActivityEntryInput[],
   known: ReadonlySet<string>,
-  ctx: DecideContext & { logbook_id: string },
+  ctx: DecideContext & { logbook_id: string; done_steps: ReadonlySet<number> },
 ): Decision<BatchDecision> {
   if (state === null) return notFound(ctx.procedure_id);
   const seen = new Set(known);
@@ -53,7 +52,12 @@ export function decideActivities(
   const duplicate_count = entries.length - fresh.length;
   if (fresh.length === 0) return accept({ fresh, steps: [], duplicate_count, events: [], state });
   if (state.status !== "Running") {
-    return refuse("ProcedureStepsLogbookClosed", `a ${state.status} procedure accepts no activity`);
+    // A Defined procedure is the newcomer's case: say what opens the logbook.
+    const detail =
+      state.status === "Defined"
+        ? "a Defined procedure accepts no activity yet: conduct it (POST /v1/procedures/{id}/conduct) or start it without conduct (POST /v1/procedures/{id}/start) first"
+        : `${withArticle(state.status)} procedure accepts no activity`;
+    return refuse("ProcedureStepsLogbookClosed", detail);
   }
 
   const batch: BatchContext = {
@@ -62,6 +66,7 @@ export function decideActivities(
     on_failure: state.on_failure,
     replay: state.replay ? { boundary: state.replay.boundary, approved: state.replay.authorized } : null,
     stepCount: state.step_count ?? 0,
+    done: ctx.done_steps,
   };
   const judged = judgeBatch(batch, fresh, positions);
   if (!judged.ok) return refuse(judged.error_class, judged.detail);
@@ -74,6 +79,38 @@ export function decideActivities(
   const decided = decideAll(state, commands, ctx);
   if (!decided.ok) return decided;
   return accept({ fresh, steps: judged.steps, duplicate_count, ...decided.value });
+}
+
+/** True when two JSON values are equal, whatever the order of their keys. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) return a.length === (b as unknown[]).length && a.every((item, i) => sameJson(item, (b as unknown[])[i]));
+  const keys = Object.keys(a);
+  const other = b as Record<string, unknown>;
+  return keys.length === Object.keys(other).length && keys.every((key) => Object.hasOwn(other, key) && sameJson((a as Record<string, unknown>)[key], other[key]));
+}
+
+/**
+ * Refuses a batch that repeats an event id with a different entry, recorded
+ * before or earlier in the same batch: an event id names one entry, so a retry
+ * repeats it exactly (kind, payload, sampling time), as a reused Idempotency-Key
+ * must repeat its request. Checked before duplicates are dropped.
+ */
+export function reusedEventId(entries: readonly ActivityEntryInput[], recorded: ReadonlyMap<string, RecordedContent>): Decision<never> | null {
+  const first = new Map<string, ActivityEntryInput>();
+  for (const entry of entries) {
+    const stored = recorded.get(entry.event_id);
+    const earlier = first.get(entry.event_id);
+    const same = stored
+      ? stored.step_kind === entry.step_kind && stored.sampled_at === entry.sampled_at && sameJson(JSON.parse(stored.payload), entry.payload)
+      : !earlier || (earlier.step_kind === entry.step_kind && earlier.sampled_at === entry.sampled_at && sameJson(earlier.payload, entry.payload));
+    if (!same) {
+      return refuse("ActivityEventIdReused", `event_id ${entry.event_id} names another entry ${stored ? "already recorded" : "in this batch"}; a retry repeats an entry exactly`);
+    }
+    if (!earlier) first.set(entry.event_id, entry);
+  }
+  return null;
 }
 
 /** The operator's go-ahead for one replayed step: only an action or a compute needs one. */

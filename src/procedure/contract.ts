@@ -2,7 +2,7 @@
 // a command carries and the results a route turns into a response.
 import type { PrincipalScopes } from "../auth/grants";
 import type { StepPayload } from "../conduct/steps";
-import type { OnFailure, ProcedureStatus } from "./events";
+import type { OnFailure, OnStall, ProcedureStatus } from "./events";
 
 /**
  * What the caller may reach: with scopes, only a procedure whose targets meet
@@ -29,6 +29,8 @@ export interface ConductPlan {
   on_failure: OnFailure;
   /** The procedure's own stall window for Running; null or absent: the watcher's default. */
   stale_after_seconds?: number | null;
+  /** What the watcher does on a Stall; absent: flag. */
+  on_stall?: OnStall;
   resolved_steps: StepPayload[];
   resolved_closing_steps: StepPayload[];
 }
@@ -73,4 +75,24 @@ export interface Page<T> {
 export interface WatchReading {
   status: ProcedureStatus | null;
   latest_recorded_at: string | null;
+}
+
+/** The Stall episode the watcher is recording, with what its decision is built from (see the stall core's StallInput). */
+export interface StallEpisode {
+  status: "Running" | "Held";
+  last_progress_at: string;
+  window: number;
+  nowMs: number;
+}
+
+/** What the object did when the watcher told it of a Stall. */
+export interface StallObservation {
+  /** "hold" when the object placed the `stall` claim. */
+  acted: "hold" | null;
+  /**
+   * Why a procedure conducted with `on_stall: "hold"` was not held: `denied`
+   * (the agent lacks HoldProcedure), `progressed` (the episode ended before
+   * the act), or the error class of the refused hold. Null otherwise.
+   */
+  not_acted: string | null;
 }

@@ -3,7 +3,8 @@
 import type { ErrorClass } from "../errors";
 import { uuidv5 } from "../ids";
 import type { StepPayload } from "../conduct/steps";
-import type { HoldCause, OnFailure, ProcedureEvent, ProcedureStatus } from "./events";
+import type { HoldCause, OnFailure, OnStall, ProcedureEvent, ProcedureStatus } from "./events";
+import { withArticle } from "../conduct/entries";
 import { accept, refuse, type Decision } from "./refusal";
 import { evolve, type ProcedureState } from "./state";
 
@@ -15,6 +16,8 @@ export type ProcedureCommand =
       on_failure: OnFailure;
       /** The procedure's own stall window for Running; absent or null: the watcher's default. */
       stale_after_seconds?: number | null;
+      /** What the watcher does on a Stall; absent: flag. */
+      on_stall?: OnStall;
       resolved_steps: StepPayload[];
       resolved_closing_steps: StepPayload[];
     }
@@ -24,7 +27,8 @@ export type ProcedureCommand =
   | { type: "AbortProcedure"; reason: string }
   | { type: "TruncateProcedure"; reason: string; interrupted_at: string | null }
   | { type: "OpenActivitiesLogbook"; logbook_id: string }
-  | { type: "AuthorizeReplayStep"; step_index: number; requires_operator: boolean };
+  | { type: "AuthorizeReplayStep"; step_index: number; requires_operator: boolean }
+  | { type: "RecordStepOverdue"; step_index: number; deadline_seconds: number; in_flight_at: string; decision_id: string };
 
 export type CommandName = ProcedureCommand["type"];
 
@@ -52,7 +56,7 @@ function stamp(ctx: DecideContext, drafts: EventDraft[]): ProcedureEvent[] {
 }
 
 function wrongStatus(error_class: ErrorClass, action: string, status: ProcedureStatus): Decision<never> {
-  return refuse(error_class, `cannot ${action} a ${status} procedure`);
+  return refuse(error_class, `cannot ${action} ${withArticle(status)} procedure`);
 }
 
 /** The refusal for a procedure this object does not hold. */
@@ -60,7 +64,7 @@ export function notFound(procedureId: string): Decision<never> {
   return refuse("ProcedureNotFound", `procedure ${procedureId} does not exist`);
 }
 
-const ATTENTION_CAUSES: readonly HoldCause[] = ["step-fault", "driver-stand-down"];
+const ATTENTION_CAUSES: readonly HoldCause[] = ["step-fault", "driver-stand-down", "stall"];
 
 function decideResume(
   state: ProcedureState,
@@ -128,6 +132,7 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
           payload: {
             on_failure: command.on_failure,
             ...(command.stale_after_seconds == null ? {} : { stale_after_seconds: command.stale_after_seconds }),
+            ...(command.on_stall === "hold" ? { on_stall: "hold" as const } : {}),
           },
         },
       ]);
@@ -158,6 +163,12 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
     case "OpenActivitiesLogbook":
       if (state.activity_logbook_id !== null) return accept([]);
       return accept([{ type: "ProcedureActivitiesLogbookOpened", payload: { logbook_id: command.logbook_id } }]);
+    case "RecordStepOverdue": {
+      // The watcher judges an attempt open only in conduct; this guards a state that moved on.
+      if (!inConduct) return refuse("ProcedureStepsLogbookClosed", `a ${status} procedure has no step in flight`);
+      const { step_index, deadline_seconds, in_flight_at, decision_id } = command;
+      return accept([{ type: "ProcedureStepOverdue", payload: { step_index, deadline_seconds, in_flight_at, decision_id } }]);
+    }
     case "AuthorizeReplayStep": {
       if (status !== "Running" || state.replay === null) {
         return refuse("ReplayStepNotAwaitingOperator", "no replay is awaiting an operator's go-ahead");

@@ -2,8 +2,13 @@
 // never stored in a payload; the names are the contract (DOMAIN.md).
 import type { StepPayload } from "../conduct/steps";
 
-export const HOLD_CAUSES = ["operator", "step-fault", "driver-stand-down"] as const;
+export const HOLD_CAUSES = ["operator", "step-fault", "driver-stand-down", "stall"] as const;
 export type HoldCause = (typeof HOLD_CAUSES)[number];
+/** The causes a caller may hold with; `stall` is the watcher's alone. */
+export const REQUESTED_HOLD_CAUSES = ["operator", "step-fault", "driver-stand-down"] as const satisfies readonly HoldCause[];
+/** What the watcher does on a Stall: record the decision only, or also hold (cause `stall`). */
+export const ON_STALL = ["flag", "hold"] as const;
+export type OnStall = (typeof ON_STALL)[number];
 export const ON_FAILURE = ["abort", "hold"] as const;
 export type OnFailure = (typeof ON_FAILURE)[number];
 export const PROCEDURE_STATUSES = ["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"] as const;
@@ -27,8 +32,9 @@ export type ProcedureEvent =
     }
   | {
       type: "ProcedureStarted";
-      // stale_after_seconds: present only when a conduct set the procedure's own stall window.
-      payload: Base & { on_failure: OnFailure; stale_after_seconds?: number };
+      // stale_after_seconds: present only when a conduct set the procedure's own stall window;
+      // on_stall: present only when a conduct asked the watcher to hold on a stall.
+      payload: Base & { on_failure: OnFailure; stale_after_seconds?: number; on_stall?: "hold" };
     }
   | { type: "ProcedureHeld"; payload: Base & { reason: string; cause: HoldCause; claim_id: string } }
   | { type: "ProcedureHoldClaimReleased"; payload: Base & { claim_id: string; cause: HoldCause } }
@@ -37,7 +43,12 @@ export type ProcedureEvent =
   | { type: "ProcedureAborted"; payload: Base & { reason: string } }
   | { type: "ProcedureTruncated"; payload: Base & { reason: string; interrupted_at: string | null } }
   | { type: "ProcedureActivitiesLogbookOpened"; payload: Base & { logbook_id: string } }
-  | { type: "ProcedureReplayStepAuthorized"; payload: Base & { step_index: number } };
+  | { type: "ProcedureReplayStepAuthorized"; payload: Base & { step_index: number } }
+  // The watcher's StepOverdue decision for one step attempt, recorded by its agent; no status change.
+  | {
+      type: "ProcedureStepOverdue";
+      payload: Base & { step_index: number; deadline_seconds: number; in_flight_at: string; decision_id: string };
+    };
 
 export type ProcedureEventType = ProcedureEvent["type"];
 

@@ -24,13 +24,20 @@ export interface ActivityEntry {
 }
 
 
-/** The event ids of `entries` this logbook already holds. */
-export function knownEventIds(sql: SqlStorage, eventIds: readonly string[]): Set<string> {
-  const rows = sql.exec<{ event_id: string }>(
-    "SELECT event_id FROM logbook WHERE event_id IN (SELECT value FROM json_each(?))",
+/** What a retry of an entry must repeat: its kind, payload (JSON text as stored) and sampling time. */
+export interface RecordedContent {
+  step_kind: string;
+  payload: string;
+  sampled_at: string;
+}
+
+/** The entries among `eventIds` this logbook already holds, by event id. */
+export function knownEntries(sql: SqlStorage, eventIds: readonly string[]): Map<string, RecordedContent> {
+  const rows = sql.exec<{ event_id: string; step_kind: string; payload: string; sampled_at: string }>(
+    "SELECT event_id, step_kind, payload, sampled_at FROM logbook WHERE event_id IN (SELECT value FROM json_each(?))",
     JSON.stringify(eventIds),
   );
-  return new Set(rows.toArray().map((r) => r.event_id));
+  return new Map(rows.toArray().map(({ event_id, ...content }) => [event_id, content]));
 }
 
 /**
@@ -96,6 +103,11 @@ export function readProgress(sql: SqlStorage): StoredProgress {
 
 export function markMirrored(sql: SqlStorage, at: string | null): void {
   sql.exec("UPDATE progress SET mirrored_activity_at = ? WHERE id = 1", at);
+}
+
+/** A step's latest report (in_flight, ok or failed) and when it was recorded; null when it has none. */
+export function stepReport(sql: SqlStorage, stepIndex: number): { result: string; recorded_at: string } | null {
+  return sql.exec<{ result: string; recorded_at: string }>("SELECT result, recorded_at FROM step_progress WHERE step_index = ?", stepIndex).toArray()[0] ?? null;
 }
 
 /** Indexes whose latest result is ok. */

@@ -5,7 +5,7 @@
 // The object knows which procedure it is from its own id, never from an argument.
 import { DurableObject } from "cloudflare:workers";
 import { inScope } from "../auth/grants";
-import { manifestOf } from "../conduct/entries";
+import { doneAfter, manifestOf } from "../conduct/entries";
 import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
 import { payloadToStep, type Step } from "../conduct/steps";
 import { database } from "../db/client";
@@ -14,14 +14,15 @@ import { logLine } from "../observability/log";
 import { upsertSummary, type SummaryRow } from "../db/summaries";
 import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
-import { failedStep, notificationsOf, type Notification, type StepFailure } from "../notify/events";
+import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../notify/events";
+import { outboxAfterInsertStatement } from "../db/subscriptions";
 import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
-import { activePrincipalById } from "../auth/principals";
-import { LiveFeed } from "../live/hub";
+import { activePrincipalById, principalHoldingToken } from "../auth/principals";
+import { LiveFeed, type StreamHolder } from "../live/hub";
 import { parseStreamId } from "../live/position";
-import { issueTicket, redeemTicket, type StreamTicket } from "../live/tickets";
+import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../live/tickets";
 import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../live/wire";
-import { decideActivities, decideGoAhead, type ManifestShape } from "./activity";
+import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "./activity";
 import type {
   Access,
   Actor,
@@ -33,33 +34,49 @@ import type {
   RegisterInput,
   ReplayResult,
   ResumePoint,
+  StallEpisode,
+  StallObservation,
   WatchReading,
 } from "./contract";
 import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent, RecordedEvent } from "./events";
 import {
-  knownEventIds,
+  knownEntries,
   latestRecordedAt,
   markMirrored,
   okStepIndexes,
   pageEntries,
   readProgress,
   recordEntries,
+  stepReport,
   type ActivityEntry,
   type ActivityEntryInput,
   type StoredProgress,
 } from "./logbook";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision } from "./refusal";
-import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type JobRun } from "./schedule";
+import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job, type JobRun } from "./schedule";
 import type { ProcedureState } from "./state";
-import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, pinManifest } from "./storage";
-import { procedureView, summaryRow, type ProcedureView } from "./view";
+import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, overdueEvent, pinManifest } from "./storage";
+import { activeReplay, procedureView, summaryRow, type ProcedureView } from "./view";
+import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
+import { decisionId, stallDecision, WATCHER_AGENT } from "../watcher/stall";
+import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../watcher/deadline";
+import { watcherGate } from "../watcher/gate";
+import { insertDecisionStatement } from "../db/decisions";
+import type { DecisionRecord } from "../decisions/vocabulary";
+
+/** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
+const STALL_KEY = "watcher:stall";
+/** The job that delivers a Stall the object acted on to D1, should the tick that decided it fail first. */
+const STALL_DECISION_JOB = "stall-decision";
+/** How long the tick has to record that decision itself before the object does (the insert is idempotent either way). */
+const STALL_DECISION_BACKSTOP_MS = 30_000;
 
 const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
 /** The manifest as the object keeps it in memory: pinned payloads, parsed steps, and their kinds and targets. */
-type PinnedSteps = { pinned: PinnedManifest; steps: Step[] } & ManifestShape;
+type PinnedSteps = { pinned: PinnedManifest; steps: Step[]; deadlines: Array<number | null> } & ManifestShape;
 
 export class ProcedureObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -67,22 +84,32 @@ export class ProcedureObject extends DurableObject<Env> {
   private hasSchema: boolean;
   private state: ProcedureState | null = null;
   private progress: StoredProgress | null = null;
+  /** The steps whose latest report is ok, read once from the logbook and kept in step with each batch. */
+  private done: Set<number> | undefined;
   private manifest: PinnedSteps | null | undefined;
   private delivering: Promise<void> | null = null;
   /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
   private timer: object | null = null;
   private notifying: Promise<void> | null = null;
-  /** The object's timed work: the projection, the notification send and the stream check, each on its own. */
+  private openStall: StallRecord | null | undefined;
+  /** The object's timed work: the projection, the notification send, the stream check and the watcher's jobs, each on its own. */
   private readonly schedule: Scheduler;
   /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
   readonly live: LiveFeed;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
   projectSummary: (row: SummaryRow) => Promise<void>;
+  /**
+   * Where the watcher's decisions the object records go (an idempotent insert, with the D1 outbox row of its
+   * notification when given); a test may swap it to simulate a D1 outage.
+   */
+  recordDecision: (decision: DecisionRecord, notification?: Notification) => Promise<void>;
+  /** Whether the watcher is enabled (WATCHER_ENABLED); a test may set it. */
+  watcherEnabled: () => boolean;
   /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
   sendNotifications: (batch: Notification[]) => Promise<void>;
-  /** Whether a watcher's principal may keep its stream open (D1); a test may swap it to simulate an outage. */
-  principalIsActive: (principalId: string) => Promise<boolean>;
+  /** Whether a watcher's principal may keep its stream open with the token that opened it (D1); a test may swap it to simulate an outage. */
+  principalIsActive: (holder: StreamHolder) => Promise<boolean>;
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
   clock: Clock = systemClock;
   /** Whether the object writes its info lines (TELEMETRY_ENABLED); warnings and errors always go. */
@@ -93,19 +120,37 @@ export class ProcedureObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.logs = config(env).telemetry;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
+    this.recordDecision = async (decision, notification) => {
+      const insert = insertDecisionStatement(env.DB, decision);
+      await env.DB.batch(notification ? [insert, outboxAfterInsertStatement(env.DB, notification, decision.recorded_at)] : [insert]);
+    };
+    this.watcherEnabled = () => config(env).watcher.enabled;
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
-    this.principalIsActive = async (id) => (await activePrincipalById(database(env.DB), id, this.clock.now())) !== null;
+    this.principalIsActive = async ({ principal_id, token_hash }) => {
+      const db = database(env.DB);
+      // A socket accepted before streams were bound to tokens answers for its principal alone.
+      const holding = token_hash
+        ? principalHoldingToken(db, config(env).adminToken, principal_id, token_hash, this.clock.now())
+        : activePrincipalById(db, principal_id, this.clock.now());
+      return (await holding) !== null;
+    };
     const clock: Clock = { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) };
     this.live = new LiveFeed(ctx, {
       clock,
       current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: TERMINAL.has(this.state.status) },
       armAlarm: () => this.armAlarm(),
-      isActive: (id) => this.principalIsActive(id),
+      isActive: (holder) => this.principalIsActive(holder),
     });
     this.schedule = new Scheduler(
       ctx.storage,
       clock,
-      { projection: { run: () => this.runProjection() }, notify: { run: () => this.runNotify() }, "stream-check": this.live.checkJob },
+      {
+        projection: { run: () => this.runProjection() },
+        notify: { run: () => this.runNotify() },
+        "stream-check": this.live.checkJob,
+        deadline: { run: (job) => this.runDeadline(job) },
+        "stall-decision": { run: () => this.runStallDecision() },
+      },
       () => ({ procedure_id: this.procedureId() }),
       (run) => this.jobRan(run),
     );
@@ -181,13 +226,26 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!reached.ok) return reached;
     const state = reached.value;
     const ctx = this.context();
-    const known = knownEventIds(this.sql, entries.map((e) => e.event_id));
-    const decided = decideActivities(state, this.loadManifest(), entries, known, { ...ctx, logbook_id: uuidv7() });
+    const recorded = knownEntries(this.sql, entries.map((e) => e.event_id));
+    const reused = reusedEventId(entries, recorded);
+    if (reused) return reused;
+    const done_steps = this.doneSteps();
+    const decided = decideActivities(state, this.loadManifest(), entries, new Set(recorded.keys()), { ...ctx, logbook_id: uuidv7(), done_steps });
     if (!decided.ok) return decided;
     const { fresh, steps, duplicate_count } = decided.value;
     const atVersion = state.version;
     if (fresh.length > 0) {
-      await this.commit(decided.value, actor, () => recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion), failedStep(fresh));
+      // An in_flight of a step with a deadline arms the schedule for it, in the same transaction.
+      const deadlines = deadlinesArmed(steps, this.loadManifest()?.deadlines ?? [], ctx.now);
+      const record = () => {
+        recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion);
+        for (const job of deadlines) requestJob(this.sql, job.key, "deadline", job.due_at);
+      };
+      // Read again from storage should the commit fail part way.
+      this.done = undefined;
+      await this.commit(decided.value, actor, record, failedStep(fresh));
+      this.done = doneAfter(done_steps, steps);
+      if (deadlines.length > 0) await this.armAlarm();
     }
     return accept({ event_count: fresh.length, duplicate_count });
   }
@@ -250,6 +308,50 @@ export class ProcedureObject extends DurableObject<Env> {
     return { status: this.state.status, latest_recorded_at: latestRecordedAt(this.sql) };
   }
 
+  /**
+   * The watcher tells the object of the Stall it records (`stall`: the
+   * decision id and its episode). The object keeps it for the state's
+   * `open_stall_decision_id` and, when the procedure is Running, was conducted
+   * with `on_stall: "hold"` and the agent may hold (`mayHold`), holds it with
+   * cause `stall` as the agent, through the ordinary decide-and-commit path.
+   * Told again of the same decision (an overlapping tick), it answers what it
+   * did the first time. An episode that already ended is neither kept nor acted on.
+   * A Stall it acted on is also delivered to D1 by its own job, in case the
+   * tick fails before its batch: the hold never stands without its decision.
+   */
+  async observeStall(episode: StallEpisode, mayHold: boolean): Promise<StallObservation> {
+    const state = this.state;
+    if (state === null) return { acted: null, not_acted: null };
+    const stall = { decision_id: decisionId(state.procedure_id, episode.last_progress_at), last_progress_at: episode.last_progress_at };
+    const known = this.stallRecord();
+    if (known?.decision_id === stall.decision_id) return { acted: known.acted, not_acted: known.not_acted };
+    const wanted = stallAct(state, mayHold);
+    if (currentEpisode(state, this.currentProgress().last_activity_at) !== stall.last_progress_at) {
+      return { acted: null, not_acted: wanted === "flag" ? null : "progressed" };
+    }
+    const record: StallRecord = { ...stall, acted: null, held_at: null, not_acted: wanted === "denied" ? "denied" : null };
+    const keep = () => this.ctx.storage.kv.put(STALL_KEY, (this.openStall = record));
+    if (wanted === "hold") {
+      const ctx = this.context();
+      const reason = `no progress since ${stall.last_progress_at}: held by the watcher (decision ${stall.decision_id})`;
+      const decided = decideAll(state, [{ type: "HoldProcedure", reason, cause: "stall" }], ctx);
+      if (decided.ok) {
+        Object.assign(record, { acted: "hold", held_at: ctx.now, decision: stallDecision({ ...episode, procedure_id: state.procedure_id, acted: "hold" }) });
+        const owed = () => {
+          keep();
+          requestJob(this.sql, STALL_DECISION_JOB, "stall-decision", this.clock.now() + STALL_DECISION_BACKSTOP_MS);
+        };
+        await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: stall.decision_id, scopes: null }, owed);
+        await this.armAlarm();
+        return { acted: "hold", not_acted: null };
+      }
+      record.not_acted = decided.refusal.error_class;
+    }
+    // The open stall changes the state with no commit: watchers see it in the next state message.
+    keep();
+    return { acted: null, not_acted: record.not_acted };
+  }
+
   // ---- live progress --------------------------------------------------------
 
   /**
@@ -264,22 +366,25 @@ export class ProcedureObject extends DurableObject<Env> {
     const reached = this.reachable(watcher);
     if (!reached.ok) return refusalResponse(reached.refusal);
     const afterText = request.headers.get(AFTER_HEADER);
-    const opened = await this.live.open(request, watcher.principal_id, afterText ? parseStreamId(afterText) : null);
+    const holder = { principal_id: watcher.principal_id, token_hash: watcher.token_hash };
+    const opened = await this.live.open(request, holder, afterText ? parseStreamId(afterText) : null);
     return opened instanceof Response ? opened : refusalResponse(opened);
   }
 
-  /** A short-lived, single-use ticket that opens one stream of this procedure as `principalId`. */
-  async issueStreamTicket(principalId: string, access: Access): Promise<Decision<StreamTicket>> {
+  /** A short-lived, single-use ticket that opens one stream of this procedure as `holder` (a principal and its current token). */
+  async issueStreamTicket(holder: TicketHolder, access: Access): Promise<Decision<StreamTicket>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
-    return accept(await issueTicket(this.sql, principalId, this.clock.now()));
+    return accept(await issueTicket(this.sql, holder, this.clock.now()));
   }
 
-  /** Spends a ticket: the principal it was issued to. */
-  async redeemStreamTicket(ticket: string): Promise<Decision<{ principal_id: string }>> {
-    if (this.state === null) return this.notFound();
-    const principalId = await redeemTicket(this.sql, ticket, this.clock.now());
-    return principalId ? accept({ principal_id: principalId }) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
+  /**
+   * Spends a ticket: who it was issued to. A procedure nobody registered answers
+   * exactly as an unknown ticket, so the ticket path tells nobody which exist.
+   */
+  async redeemStreamTicket(ticket: string): Promise<Decision<TicketHolder>> {
+    const holder = this.state === null ? null : await redeemTicket(this.sql, ticket, this.clock.now());
+    return holder ? accept(holder) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
   }
 
   /** Watchers only listen; anything they send (other than the automatic ping) is ignored. */
@@ -342,6 +447,59 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.notifying;
   }
 
+  /**
+   * A deadline job: judges the step attempt it names once its deadline has
+   * passed. Under the watcher's gates (off, kill switch, denied: the attempt
+   * is let go), an attempt still open gets its StepOverdue decision, recorded
+   * first in the procedure's log as the agent's event (with its notification,
+   * in one transaction) and then in D1. A D1 failure throws, and the
+   * scheduler retries the job with backoff; a retry finds the event and
+   * never judges twice.
+   */
+  private async runDeadline(job: Job): Promise<void> {
+    if (this.state === null) return;
+    const gate = await watcherGate(database(this.env.DB), this.watcherEnabled(), this.clock.now());
+    await this.judgeDeadline(job, gate.open);
+  }
+
+  /** The Stall this object acted on, delivered to D1 with its notification (idempotent: the tick's batch may have done it). */
+  private async runStallDecision(): Promise<void> {
+    const decision = this.stallRecord()?.decision;
+    if (!decision || this.state === null) return;
+    const { procedure_id, kind, target_asset_ids } = this.state;
+    await this.recordDecision(decision, stallNotification(decision, { procedure_id, kind, target_asset_ids }));
+  }
+
+  private async judgeDeadline(job: Job, gateOpen: boolean): Promise<void> {
+    const attempt = attemptOfJob(job.key);
+    const state = this.state;
+    if (attempt === null || state === null) return;
+    const id = overdueDecisionId(state.procedure_id, attempt);
+    const recorded = overdueEvent(this.sql, id);
+    let decision = recorded && stepOverdueDecision(state.procedure_id, attempt, recorded.deadline_seconds, Date.parse(recorded.occurred_at));
+    if (decision === null) {
+      if (!gateOpen) {
+        logLine("info", { msg: "deadline not judged: the watcher is off, inactive or denied", procedure_id: state.procedure_id, ...attempt }, this.logs);
+        return;
+      }
+      // Judged on the state as it is now, after the gate's awaits.
+      const ctx = this.context();
+      const reading = {
+        procedure_id: state.procedure_id,
+        status: state.status,
+        latest: stepReport(this.sql, attempt.step_index),
+        deadline_seconds: this.loadManifest()?.deadlines[attempt.step_index] ?? null,
+      };
+      decision = overdueDecision(reading, attempt, Date.parse(ctx.now));
+      if (decision === null) return;
+      const command = { type: "RecordStepOverdue", ...attempt, deadline_seconds: reading.deadline_seconds!, decision_id: id } as const;
+      const decided = decideAll(state, [command], ctx);
+      if (!decided.ok) return;
+      await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: id, scopes: null });
+    }
+    await this.recordDecision(decision);
+  }
+
   /** Deliveries run one at a time: a repeated or overlapping one would be harmless (monotonic in version) but wasted. */
   private async runProjection(): Promise<void> {
     while (this.delivering) await this.delivering;
@@ -351,7 +509,7 @@ export class ProcedureObject extends DurableObject<Env> {
     this.timer = null;
     this.delivering = (async () => {
       const now = this.clock.now();
-      const row = summaryRow(this.state!, this.currentProgress().mirrored_activity_at, new Date(now).toISOString());
+      const row = summaryRow(this.state!, this.currentProgress(), new Date(now).toISOString());
       const outcome = await deliverSummary(this.projectSummary, row, job.attempts, now);
       settleJob(this.sql, job, outcome, this.clock.now() + PROJECTION_DELAY_MS);
     })().finally(() => {
@@ -419,9 +577,10 @@ export class ProcedureObject extends DurableObject<Env> {
     const { progress, armed, notified } = this.ctx.storage.transactionSync(() => {
       appendEvents(this.sql, events, state, actor);
       const notified = recordNotifications(this.sql, notifications) && requestJob(this.sql, NOTIFY_JOB, "notify", dueAt);
+      const completedBefore = record ? this.currentProgress().completed_count : 0;
       record?.();
       let progress = record ? readProgress(this.sql) : this.progress;
-      const mirror = progress !== null && mirrorDue(progress);
+      const mirror = progress !== null && mirrorDue(progress, record ? completedBefore : progress.completed_count);
       if (mirror) {
         markMirrored(this.sql, progress!.last_activity_at);
         progress = { ...progress!, mirrored_activity_at: progress!.last_activity_at };
@@ -447,6 +606,10 @@ export class ProcedureObject extends DurableObject<Env> {
     this.deliverSoon();
   }
 
+  private doneSteps(): Set<number> {
+    return (this.done ??= this.hasSchema ? okStepIndexes(this.sql) : new Set());
+  }
+
   private currentProgress(): StoredProgress {
     return (this.progress ??= readProgress(this.sql));
   }
@@ -457,14 +620,21 @@ export class ProcedureObject extends DurableObject<Env> {
     const pinned = this.hasSchema ? loadManifest(this.sql) : null;
     if (pinned === null) return (this.manifest = null);
     const steps = [...pinned.resolved_steps, ...pinned.resolved_closing_steps].map(payloadToStep);
-    return (this.manifest = { pinned, steps, ...manifestOf(steps) });
+    return (this.manifest = { pinned, steps, deadlines: steps.map((s) => s.deadline_seconds ?? null), ...manifestOf(steps) });
   }
 
   private view(state: ProcedureState): ProcedureView {
-    const replay = state.status === "Running" ? state.replay : null;
+    const replay = activeReplay(state);
     const kinds = replay ? (this.loadManifest()?.manifestKinds ?? []) : [];
     const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];
-    return procedureView(state, this.currentProgress(), awaiting);
+    const progress = this.currentProgress();
+    return procedureView(state, progress, awaiting, openStallDecisionId(this.stallRecord(), state, progress.last_activity_at));
+  }
+
+  /** The latest Stall the watcher told this object of (kept in storage, read once per wake). */
+  private stallRecord(): StallRecord | null {
+    if (this.openStall === undefined) this.openStall = this.hasSchema ? (this.ctx.storage.kv.get<StallRecord>(STALL_KEY) ?? null) : null;
+    return this.openStall;
   }
 
   /**

@@ -26,15 +26,17 @@ export const ACTIVITY_MIRROR_INTERVAL_MS = 60_000;
 
 /**
  * True when the activity mirror should move: the logbook holds a newer
- * recorded_at and the last mirrored one is at least the interval old. The
- * mirror only ever carries a recorded_at the logbook holds, so it may lag the
- * truth but never leads it.
+ * recorded_at and the last mirrored one is at least the interval old, or a
+ * step was completed since `completedBefore` (so the list's step counts
+ * follow the steps, not the interval). The mirror only ever carries a
+ * recorded_at the logbook holds, so it may lag the truth but never leads it.
  */
-export function mirrorDue(progress: StoredProgress): boolean {
+export function mirrorDue(progress: StoredProgress, completedBefore: number = progress.completed_count): boolean {
   return (
     progress.last_activity_at !== null &&
     progress.last_activity_at !== progress.mirrored_activity_at &&
     (progress.mirrored_activity_at === null ||
+      progress.completed_count !== completedBefore ||
       Date.parse(progress.last_activity_at) - Date.parse(progress.mirrored_activity_at) >= ACTIVITY_MIRROR_INTERVAL_MS)
   );
 }

@@ -1,5 +1,5 @@
 // The fold: a procedure's state is a pure function of its events.
-import type { HoldClaim, OnFailure, ProcedureEvent, ProcedureStatus } from "./events";
+import type { HoldClaim, OnFailure, OnStall, ProcedureEvent, ProcedureStatus } from "./events";
 
 export interface ProcedureState {
   procedure_id: string;
@@ -21,9 +21,11 @@ export interface ProcedureState {
   replay: { boundary: number; authorized: number[] } | null;
   /** The procedure's own stall window for Running, set by its conduct; null: the watcher's default. */
   stale_after_seconds: number | null;
+  /** What the watcher does on a Stall of this procedure, set by its conduct (a snapshot from before it has none: flag). */
+  on_stall?: OnStall;
 }
 
-function transition(state: ProcedureState, status: ProcedureStatus, at: string, reason: string | null): ProcedureState {
+function transition(state: ProcedureState, status: ProcedureStatus, at: string | null, reason: string | null): ProcedureState {
   return { ...state, status, last_status_changed_at: at, last_status_reason: reason };
 }
 
@@ -49,6 +51,7 @@ export function evolve(state: ProcedureState | null, event: ProcedureEvent): Pro
       step_count: null,
       replay: null,
       stale_after_seconds: null,
+      on_stall: "flag",
     };
   }
   if (state === null) throw new Error(`${event.type} before ProcedureRegistered`);
@@ -61,10 +64,13 @@ export function evolve(state: ProcedureState | null, event: ProcedureEvent): Pro
         ...transition(next, "Running", at, null),
         on_failure: event.payload.on_failure,
         stale_after_seconds: event.payload.stale_after_seconds ?? null,
+        on_stall: event.payload.on_stall ?? "flag",
       };
     case "ProcedureHeld":
+      // A claim added to a Held procedure changes no status: the time stays, so the
+      // watcher does not count it as progress; the reason names the newest claim.
       return {
-        ...transition(next, "Held", at, event.payload.reason),
+        ...transition(next, "Held", state.status === "Held" ? state.last_status_changed_at : at, event.payload.reason),
         hold_claims: [...state.hold_claims, { claim_id: event.payload.claim_id, cause: event.payload.cause }],
       };
     case "ProcedureHoldClaimReleased":
@@ -87,6 +93,8 @@ export function evolve(state: ProcedureState | null, event: ProcedureEvent): Pro
       };
     case "ProcedureActivitiesLogbookOpened":
       return { ...next, activity_logbook_id: event.payload.logbook_id };
+    case "ProcedureStepOverdue":
+      return next;
     case "ProcedureReplayStepAuthorized":
       return state.replay === null
         ? next

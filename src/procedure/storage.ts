@@ -85,6 +85,10 @@ const MIGRATIONS: readonly string[] = [
      principal_id TEXT NOT NULL,
      expires_at INTEGER NOT NULL
    );`,
+  // A ticket is bound to the token that asked for it: a rotation or revocation
+  // spends it. Tickets issued before were bound to no token; they are spent.
+  `DELETE FROM stream_tickets;
+   ALTER TABLE stream_tickets ADD COLUMN token_hash TEXT NOT NULL DEFAULT '';`,
 ];
 
 /** How many migrations this object's storage has applied; 0 for an object never registered (read without DDL). */
@@ -148,6 +152,14 @@ export function eventsAfter(sql: SqlStorage, after: number, limit: number): { it
     .toArray();
   const page = splitPage(rows, limit, (r) => String(r.version));
   return { items: page.rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) }) as RecordedEvent), next: page.next };
+}
+
+/** The ProcedureStepOverdue event that records decision `decisionId`, if the log holds it (rare events: a scan of their type is fine). */
+export function overdueEvent(sql: SqlStorage, decisionId: string): Extract<ProcedureEvent, { type: "ProcedureStepOverdue" }>["payload"] | null {
+  const row = sql
+    .exec<{ payload: string }>("SELECT payload FROM events WHERE type = 'ProcedureStepOverdue' AND json_extract(payload, '$.decision_id') = ?", decisionId)
+    .toArray()[0];
+  return row ? JSON.parse(row.payload) : null;
 }
 
 /** Pins the resolved steps; the caller holds the transaction. */

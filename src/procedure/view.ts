@@ -25,10 +25,15 @@ export interface ProcedureView {
   interrupted_at: string | null;
   on_failure: ProcedureState["on_failure"];
   stale_after_seconds: number | null;
+  on_stall: "flag" | "hold";
+  /** The Stall decision of the current episode; null once the procedure progressed. */
+  open_stall_decision_id: string | null;
   step_count: number | null;
   completed_count: number;
   in_flight_step_index: number | null;
   last_activity_at: string | null;
+  /** The replay in progress starts here; null unless Running in a replay. */
+  replay_boundary: number | null;
   replay_awaiting_operator: number[];
 }
 
@@ -51,26 +56,50 @@ function identityAndStatus(state: ProcedureState) {
   };
 }
 
-/** The procedure as the API returns it. */
-export function procedureView(state: ProcedureState, progress: ConductProgress, awaitingOperator: number[]): ProcedureView {
+/** The replay in progress: only a Running procedure replays (a later hold or the end leaves none). */
+export function activeReplay(state: ProcedureState): ProcedureState["replay"] {
+  return state.status === "Running" ? state.replay : null;
+}
+
+/** The procedure as the API returns it; `openStallDecisionId` comes from the watcher's act rung (src/watcher/act.ts). */
+export function procedureView(
+  state: ProcedureState,
+  progress: ConductProgress,
+  awaitingOperator: number[],
+  openStallDecisionId: string | null = null,
+): ProcedureView {
+  const replay = activeReplay(state);
   return {
     ...identityAndStatus(state),
     hold_claims: state.hold_claims,
     on_failure: state.on_failure,
+    on_stall: state.on_stall ?? "flag",
+    open_stall_decision_id: openStallDecisionId,
     step_count: state.step_count,
     completed_count: progress.completed_count,
     in_flight_step_index: progress.in_flight_step_index,
     last_activity_at: progress.last_activity_at,
+    replay_boundary: replay?.boundary ?? null,
     replay_awaiting_operator: awaitingOperator,
   };
 }
 
-/** The projection row for this state; `mirroredActivityAt` is the coarse activity mirror. */
-export function summaryRow(state: ProcedureState, mirroredActivityAt: string | null, now: string): SummaryRow {
+/**
+ * The projection row for this state: `mirrored_activity_at` is the coarse
+ * activity mirror, and the step counts travel with it, so a list row carries
+ * its progress without a read of the procedure.
+ */
+export function summaryRow(
+  state: ProcedureState,
+  progress: { mirrored_activity_at: string | null; completed_count: number },
+  now: string,
+): SummaryRow {
   return {
     ...identityAndStatus(state),
     hold_causes: state.hold_claims.map((c) => c.cause),
-    last_activity_at: mirroredActivityAt,
+    step_count: state.step_count,
+    completed_count: progress.completed_count,
+    last_activity_at: progress.mirrored_activity_at,
     updated_at: now,
   };
 }

@@ -150,27 +150,46 @@ export type StallInput = {
   last_progress_at: string;
   window: number;
   nowMs: number;
+  /** What the act rung did: "hold" when the watcher held the procedure. */
+  acted?: "hold" | null;
+  /** Why a procedure conducted with `on_stall: "hold"` was not held (see the object's StallObservation). */
+  not_acted?: string | null;
 };
 
-/** The Stall decision for one episode; `last_progress_at` must be the canonical string from screen/fold. */
-export function stallDecision(input: StallInput): DecisionRecord {
-  const { procedure_id, status, last_progress_at, window, nowMs } = input;
-  const now = new Date(nowMs).toISOString();
-  const stalled_seconds = Math.floor((nowMs - Date.parse(last_progress_at)) / 1000);
+/** A decision of the watcher's agent, in context ProcedureProgress: the fields every such decision shares filled in. */
+export function agentDecision(
+  fields: Pick<DecisionRecord, "id" | "choice" | "subject_id" | "reasoning" | "inputs" | "recorded_at">,
+): DecisionRecord {
+  const { id, choice, subject_id, reasoning, inputs, recorded_at } = fields;
   return {
-    id: decisionId(procedure_id, last_progress_at),
+    id,
     context: "ProcedureProgress",
-    choice: "Stall",
+    choice,
     decided_by: WATCHER_AGENT.id,
     rule: WATCHER_AGENT.rule,
-    subject_id: procedure_id,
-    reasoning: `Procedure has been ${status} for ${stalled_seconds}s without progressing (window ${window}s)`,
-    inputs: { procedure_id, status, last_progress_at, stalled_seconds, occurred_at: now },
+    subject_id,
+    reasoning,
+    inputs,
     confidence_source: "self_reported",
     parent_id: null,
     override_kind: null,
-    recorded_at: now,
+    recorded_at,
   };
+}
+
+/** The Stall decision for one episode; `last_progress_at` must be the canonical string from screen/fold. */
+export function stallDecision(input: StallInput): DecisionRecord {
+  const { procedure_id, status, last_progress_at, window, nowMs, acted = null, not_acted = null } = input;
+  const now = new Date(nowMs).toISOString();
+  const stalled_seconds = Math.floor((nowMs - Date.parse(last_progress_at)) / 1000);
+  return agentDecision({
+    id: decisionId(procedure_id, last_progress_at),
+    choice: "Stall",
+    subject_id: procedure_id,
+    reasoning: `Procedure has been ${status} for ${stalled_seconds}s without progressing (window ${window}s)`,
+    inputs: { procedure_id, status, last_progress_at, stalled_seconds, occurred_at: now, acted, ...(not_acted === null ? {} : { not_acted }) },
+    recorded_at: now,
+  });
 }
 
 // Strict digits only: Number()/z.coerce would take "", "1e3" or " 60 ".
@@ -220,6 +239,8 @@ export type TickSummary = {
   rescued: number;
   deferred: number;
   flagged: number;
+  /** Stalls the watcher also acted on (a hold with cause `stall`). */
+  acted?: number;
   already_flagged?: number;
   /** Candidates whose object said they are no longer Running (the projection lagged). */
   skipped?: number;

@@ -1,10 +1,9 @@
 // The ProcedureWatcher's tick: the shell around the pure stall core. It reads
 // the projection page by page on the partial index of undecided in-conduct
 // procedures, reads a Running candidate's latest activity once from its object,
-// and records one Stall decision per episode. It never issues a command.
-import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
-import { activePrincipalById } from "../auth/principals";
-import { findActor } from "../db/actors";
+// and records one Stall decision per episode. It tells the procedure's object
+// of each Stall it records; the object keeps it for the state and, for a
+// procedure conducted with `on_stall: "hold"`, holds it (the act rung).
 import type { Database } from "../db/client";
 import { insertDecisionStatement } from "../db/decisions";
 import { outboxAfterInsertStatement } from "../db/subscriptions";
@@ -14,6 +13,8 @@ import { uuidv7 } from "../ids";
 import { stallNotification } from "../notify/events";
 import { logLine } from "../observability/log";
 import type { Metrics } from "../observability/metrics";
+import { watcherGate } from "./gate";
+import type { StallEpisode, StallObservation } from "../procedure/contract";
 import type { HoldCause } from "../procedure/events";
 import {
   DEFAULT_MAX_CANDIDATES,
@@ -37,6 +38,8 @@ export interface TickDeps {
   nowMs: number;
   /** The procedure's status and latest activity recorded_at, read from its own object. */
   readProcedure: (procedureId: string) => Promise<{ status: string | null; latest_recorded_at: string | null }>;
+  /** Tells the procedure's object of the Stall about to be recorded; it may act on it (see ProcedureObject.observeStall). */
+  observeStall: (procedureId: string, episode: StallEpisode, mayHold: boolean) => Promise<StallObservation>;
   pageSize?: number;
   /** Whether the tick's summary line is written (TELEMETRY_ENABLED); warnings and errors always are. */
   logs?: boolean;
@@ -92,8 +95,10 @@ const WINDOWS: ReadonlyArray<{ window: WatchWindow; sql: string; dueBefore: (dep
   },
 ];
 
+// One seek per window on (watch_window, progress_at IS NULL): a range like
+// `watch_window IS NOT NULL` would read every undecided row in the index.
 const NO_STATUS_TIME_SQL = `SELECT count(*) AS n FROM procedure_summary INDEXED BY procedure_summary_watch
-  WHERE watch_window IS NOT NULL AND ${UNDECIDED} AND progress_at IS NULL`;
+  WHERE watch_window IN (${WINDOWS.map(({ window }) => `'${window}'`).join(", ")}) AND ${UNDECIDED} AND progress_at IS NULL`;
 
 /** Runs one tick and returns its summary (also logged as one JSON line and kept for GET /v1/watcher). */
 export async function runTick(deps: TickDeps): Promise<TickSummary> {
@@ -105,25 +110,16 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
   let deniedSince = memory.denied_since;
   let summary: TickSummary;
 
-  if (!deps.config.enabled) {
-    summary = emptySummary("disabled", startedAt);
+  const gate = await watcherGate(deps.db, deps.config.enabled, deps.nowMs);
+  if (gate.open) {
+    deniedSince = null;
+    summary = await sweep({ ...deps, requestId }, emptySummary("ran", startedAt), gate.mayHold);
   } else {
-    const actor = await findActor(deps.db, WATCHER_AGENT.id);
-    if (!actor) summary = emptySummary("agent-missing", startedAt);
-    else if (!actor.active) summary = emptySummary("agent-inactive", startedAt);
-    else {
-      const principal = await activePrincipalById(deps.db, WATCHER_AGENT.id, deps.nowMs);
-      if (!principal || !WATCHER_COMMANDS.every((command) => isAuthorized(principal, command))) {
-        if (deniedSince === null) {
-          deniedSince = startedAt;
-          logLine("warn", { msg: "watcher denied ListProcedures", request_id: requestId, agent_id: WATCHER_AGENT.id, since: startedAt });
-        }
-        summary = emptySummary("denied", startedAt);
-      } else {
-        deniedSince = null;
-        summary = await sweep({ ...deps, requestId }, emptySummary("ran", startedAt));
-      }
+    if (gate.outcome === "denied" && deniedSince === null) {
+      deniedSince = startedAt;
+      logLine("warn", { msg: "watcher denied ListProcedures", request_id: requestId, agent_id: WATCHER_AGENT.id, since: startedAt });
     }
+    summary = emptySummary(gate.outcome, startedAt);
   }
   summary.duration_ms = Date.now() - clock;
   logLine("info", { msg: "watcher tick", request_id: requestId, ...summary }, deps.logs ?? true);
@@ -152,7 +148,7 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
 /** What the sweep and each candidate's judgement work with: the tick's dependencies and its request id. */
 type SweepDeps = TickDeps & { requestId: string };
 
-async function sweep(deps: SweepDeps, summary: TickSummary): Promise<TickSummary> {
+async function sweep(deps: SweepDeps, summary: TickSummary, mayHold: boolean): Promise<TickSummary> {
   const pageSize = deps.pageSize ?? 100;
   // A bounded tick: a backlog (the watcher turned on over months of stalls)
   // is worked off over several ticks, oldest first. What a tick leaves is
@@ -177,14 +173,15 @@ async function sweep(deps: SweepDeps, summary: TickSummary): Promise<TickSummary
       summary.pages += 1;
       summary.rows_read += page.meta.rows_read ?? 0;
       budget -= page.results.length;
-      await Promise.all(page.results.map((row) => judgeApart(deps, row, summary)));
+      await Promise.all(page.results.map((row) => judgeApart(deps, row, summary, mayHold)));
       const last = page.results[page.results.length - 1];
       if (!last || page.results.length < limit) break;
       after = { watch_key: last.watch_key ?? "", procedure_id: last.procedure_id };
     }
   }
-  const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).first<{ n: number }>();
-  summary.deferred += unknown?.n ?? 0;
+  const unknown = await deps.d1.prepare(NO_STATUS_TIME_SQL).all<{ n: number }>();
+  summary.rows_read += unknown.meta.rows_read ?? 0;
+  summary.deferred += unknown.results[0]?.n ?? 0;
   return summary;
 }
 
@@ -194,16 +191,16 @@ async function sweep(deps: SweepDeps, summary: TickSummary): Promise<TickSummary
  * Nothing of it was written (its batch is one transaction), so it stays in
  * the watch index and the next tick judges it again.
  */
-async function judgeApart(deps: SweepDeps, row: Row, summary: TickSummary): Promise<void> {
+async function judgeApart(deps: SweepDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
   try {
-    await judge(deps, row, summary);
+    await judge(deps, row, summary, mayHold);
   } catch (error) {
     summary.failures = (summary.failures ?? 0) + 1;
     logLine("error", { msg: "watcher candidate failed", request_id: deps.requestId, procedure_id: row.procedure_id, error: String(error) });
   }
 }
 
-async function judge(deps: SweepDeps, row: Row, summary: TickSummary): Promise<void> {
+async function judge(deps: SweepDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
   const candidate: Candidate = {
     procedure_id: row.procedure_id,
     status: row.status,
@@ -243,13 +240,23 @@ async function judge(deps: SweepDeps, row: Row, summary: TickSummary): Promise<v
       return;
     }
   }
-  const decision = stallDecision({
-    procedure_id: row.procedure_id,
-    status: candidate.status as InConductStatus,
-    last_progress_at: lastProgressAt,
-    window: screened.window,
-    nowMs: deps.nowMs,
-  });
+  // The object learns of the Stall before it is recorded, so the decision can
+  // say whether it was acted on; an object that cannot be told defers it.
+  const episode: StallEpisode = { status: candidate.status as InConductStatus, last_progress_at: lastProgressAt, window: screened.window, nowMs: deps.nowMs };
+  let observed: StallObservation;
+  try {
+    observed = await deps.observeStall(row.procedure_id, episode, mayHold);
+  } catch (error) {
+    summary.deferred += 1;
+    logLine("warn", { msg: "watcher deferred", request_id: deps.requestId, procedure_id: row.procedure_id, error: String(error) });
+    return;
+  }
+  if (observed.not_acted === "denied") {
+    // Once per episode: the episode's decision is recorded once, and this is its only tick.
+    logLine("warn", { msg: "watcher denied HoldProcedure", request_id: deps.requestId, agent_id: WATCHER_AGENT.id, procedure_id: row.procedure_id });
+  }
+  // The object builds the same decision from the same episode when it acted, so either insert gives one row.
+  const decision = stallDecision({ ...episode, procedure_id: row.procedure_id, acted: observed.acted, not_acted: observed.not_acted });
   // The decision, its notification (only if the decision was new), the mirror
   // catching up with what the object said, and the episode mark that takes the
   // row out of the watch index, in one batch.
@@ -262,7 +269,10 @@ async function judge(deps: SweepDeps, row: Row, summary: TickSummary): Promise<v
       .prepare("UPDATE procedure_summary SET stall_flagged_at = progress_at WHERE procedure_id = ? AND progress_at = ?")
       .bind(row.procedure_id, lastProgressAt),
   ]);
-  if ((results[0]?.meta.changes ?? 0) > 0) summary.flagged += 1;
+  if ((results[0]?.meta.changes ?? 0) > 0) {
+    summary.flagged += 1;
+    if (observed.acted !== null) summary.acted = (summary.acted ?? 0) + 1;
+  }
   else summary.already_flagged = (summary.already_flagged ?? 0) + 1;
 }
 

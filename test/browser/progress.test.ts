@@ -1,6 +1,6 @@
 // The console's pure reading of step states and stall flags (no browser needed).
 import { describe, expect, it } from "vitest";
-import { isStallCurrent, latestReports, newestStalls, stepStates } from "../../assets/console/progress";
+import { isStallCurrent, latestReports, newestStalls, stallWarning, stepStates } from "../../assets/console/progress";
 import type { ActivityEntry, Decision } from "../../assets/console/types";
 
 let seq = 0;
@@ -9,6 +9,7 @@ const entry = (payload: Record<string, unknown>): ActivityEntry => ({
   step_kind: "setpoint",
   payload,
   recorded_at: "2026-11-21T05:00:00.000Z",
+  principal_id: "gateway",
 });
 
 const stall = (subject_id: string, recorded_at: string): Decision => ({ id: `d-${subject_id}-${recorded_at}`, choice: "Stall", subject_id, reasoning: "", recorded_at });
@@ -50,5 +51,21 @@ describe("the stall flag", () => {
     expect(isStallCurrent({ status: "Held", ...base, last_status_changed_at: "2026-11-21T06:30:00.000Z" }, decided)).toBe(false);
     expect(isStallCurrent({ status: "Completed", ...base }, decided)).toBe(false);
     expect(isStallCurrent({ status: "Running", ...base }, undefined)).toBe(false);
+  });
+});
+
+describe("warn-at-resume", () => {
+  const conducted = { step_count: 4, completed_count: 1, in_flight_step_index: null };
+  it("asks nothing when the current episode has no Stall decision", () => {
+    expect(stallWarning({ ...conducted, open_stall_decision_id: null }, { suggested_boundary: 1 })).toBeNull();
+  });
+  it("names the step it stalled at: the suggested boundary, else the step in flight, else the first not done", () => {
+    const open = { ...conducted, open_stall_decision_id: "d1" };
+    expect(stallWarning(open, { suggested_boundary: 2 })).toBe("It stalled at step 2; resume anyway?");
+    expect(stallWarning({ ...open, in_flight_step_index: 3 }, null)).toBe("It stalled at step 3; resume anyway?");
+    expect(stallWarning(open, null)).toBe("It stalled at step 1; resume anyway?");
+  });
+  it("names no step for a procedure started without conduct", () => {
+    expect(stallWarning({ step_count: null, completed_count: 0, in_flight_step_index: null, open_stall_decision_id: "d1" }, null)).toBe("It stalled; resume anyway?");
   });
 });

@@ -62,14 +62,20 @@ export const STEPS = {
 };
 
 /** Registers and conducts a procedure; returns its id. */
-export async function conducted(server: Server, operator: string, name: string, options: { asset?: string; on_failure?: "abort" | "hold" } = {}) {
-  const registered = await callApi(server, operator, "POST", "/v1/procedures", { name, kind: "thermal", target_asset_ids: [options.asset ?? "oven-1"] });
+export async function conducted(
+  server: Server,
+  operator: string,
+  name: string,
+  options: { asset?: string; kind?: string; on_failure?: "abort" | "hold"; on_stall?: "flag" | "hold"; deadline_seconds?: number } = {},
+) {
+  const registered = await callApi(server, operator, "POST", "/v1/procedures", { name, kind: options.kind ?? "thermal", target_asset_ids: [options.asset ?? "oven-1"] });
   if (registered.status !== 201) throw new Error(`register: ${registered.status}`);
   const id: string = registered.json.procedure_id;
   const result = await callApi(server, operator, "POST", `/v1/procedures/${id}/conduct`, {
-    steps: [STEPS.heat, STEPS.verify, STEPS.valve],
+    steps: [options.deadline_seconds ? { ...STEPS.heat, deadline_seconds: options.deadline_seconds } : STEPS.heat, STEPS.verify, STEPS.valve],
     closing_steps: [STEPS.cool],
     on_failure: options.on_failure ?? "hold",
+    ...(options.on_stall ? { on_stall: options.on_stall } : {}),
   });
   if (result.status !== 200 || !result.json.succeeded) throw new Error(`conduct: ${result.status}`);
   return id;
@@ -111,11 +117,17 @@ export async function tick(server: Server, atMs: number) {
 }
 
 /** A browser page on its own context (its own sessionStorage), with every request it makes recorded. */
+/** Every Content-Security-Policy violation any page reported (Chromium logs each to the console). */
+export const cspViolations: string[] = [];
+
 export async function openPage(browser: Browser, viewport = { width: 1280, height: 900 }): Promise<{ context: BrowserContext; page: Page; requested: string[] }> {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
   const page = await context.newPage();
   const requested: string[] = [];
   page.on("request", (request) => void requested.push(request.url()));
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(`${page.url()}: ${message.text()}`);
+  });
   return { context, page, requested };
 }
 

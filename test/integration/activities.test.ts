@@ -171,6 +171,58 @@ describe("a gateway conducting a procedure", () => {
   });
 });
 
+describe("step order", () => {
+  it("refuses a gateway that reports only the last step's ok: 409 StepOutOfOrder, nothing written", async () => {
+    const gateway = await tokenFor("gateway");
+    const id = await conducted({ steps: [STEPS.setpoint, STEPS.check, STEPS.capture] });
+    await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "ok" })], gateway);
+    const before = { state: (await call(`/v1/procedures/${id}`)).json, log: await logbook(id), events: await eventLog(id), summary: await summaryOf(id) };
+
+    const skipped = await post(id, [entry({ step_kind: "capture", step_index: 2, result: "ok" })], gateway);
+    expectProblem(skipped, 409, "StepOutOfOrder");
+    expect(skipped.json.detail).toBe("entries[0]: step 2 is reported before step 1 is done");
+    // A batch whose later entry skips is refused whole, its in-order entries too.
+    const mixed = [entry({ step_kind: "check", step_index: 1, result: "in_flight" }), entry({ step_kind: "capture", step_index: 2, result: "ok" })];
+    expectProblem(await post(id, mixed, gateway), 409, "StepOutOfOrder");
+
+    expect((await call(`/v1/procedures/${id}`)).json).toEqual(before.state);
+    expect(before.state).toMatchObject({ status: "Running", completed_count: 1 });
+    expect(await logbook(id)).toEqual(before.log);
+    expect(await eventLog(id)).toEqual(before.events);
+    expect(await summaryOf(id)).toEqual(before.summary);
+
+    // In order, within one batch, the same steps complete the procedure.
+    const inOrder = [entry({ step_kind: "check", step_index: 1, result: "ok" }), entry({ step_kind: "capture", step_index: 2, result: "ok" })];
+    expect((await post(id, inOrder, gateway)).status).toBe(200);
+    expect((await call(`/v1/procedures/${id}`)).json).toMatchObject({ status: "Completed", completed_count: 3 });
+  });
+
+  it("counts a step reported in_flight again as not done, across batches", async () => {
+    const id = await conducted({ steps: [STEPS.setpoint, STEPS.capture] });
+    await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "ok" })]);
+    await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "in_flight" })]);
+    expectProblem(await post(id, [entry({ step_kind: "capture", step_index: 1, result: "ok" })]), 409, "StepOutOfOrder");
+    await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "ok" })]);
+    expect((await post(id, [entry({ step_kind: "capture", step_index: 1, result: "ok" })])).status).toBe(200);
+    expect((await call(`/v1/procedures/${id}`)).json.status).toBe("Completed");
+  });
+
+  it("takes the steps before the replay boundary as done, and shows the boundary in the state", async () => {
+    const gateway = await tokenFor("gateway");
+    const id = await conducted({ steps: [STEPS.setpoint, STEPS.check, STEPS.capture, STEPS.setpoint] });
+    expect((await call(`/v1/procedures/${id}`, { token: gateway })).json.replay_boundary).toBeNull();
+    await command(id, "hold", { reason: "beam dump" });
+    const resumed = await call(`/v1/procedures/${id}/conduct-from`, { body: { re_establishment_boundary: 2 } });
+    expect(resumed.status).toBe(200);
+    // The gateway needs no reader grant to find where to resume.
+    expect((await call(`/v1/procedures/${id}`, { token: gateway })).json).toMatchObject({ status: "Running", replay_boundary: 2 });
+    expectProblem(await post(id, [entry({ step_kind: "setpoint", step_index: 3, result: "ok" })], gateway), 409, "StepOutOfOrder");
+    const replayed = [entry({ step_kind: "capture", step_index: 2, result: "ok" }), entry({ step_kind: "setpoint", step_index: 3, result: "ok" })];
+    expect((await post(id, replayed, gateway)).status).toBe(200);
+    expect((await call(`/v1/procedures/${id}`, { token: gateway })).json).toMatchObject({ status: "Completed", replay_boundary: null });
+  });
+});
+
 describe("heartbeats during a long step", () => {
   it("are stored and move the last activity, but never change step progress", async () => {
     const gateway = await tokenFor("gateway");

@@ -11,11 +11,13 @@ beforeAll(async () => {
   id = await registerProcedure();
 });
 
+const BOOTSTRAP = "01900000-0000-7000-8000-000000000001";
 type Route = { method: string; path: () => string; body?: unknown; denied: string[] };
 
 const ROUTES: Route[] = [
   { method: "POST", path: () => "/v1/procedures", body: { name: "n", kind: "k", target_asset_ids: [] }, denied: ["reader", "gateway"] },
   { method: "GET", path: () => "/v1/procedures", denied: ["gateway"] },
+  { method: "GET", path: () => "/v1/procedures?order=attention&q=procedure", denied: ["gateway"] },
   { method: "GET", path: () => `/v1/procedures/${id}`, denied: [] },
   { method: "GET", path: () => `/v1/procedures/${id}/events`, denied: ["gateway"] },
   { method: "GET", path: () => `/v1/procedures/${id}/manifest`, denied: [] },
@@ -40,6 +42,12 @@ const ROUTES: Route[] = [
   { method: "POST", path: () => `/v1/actors/${WATCHER_AGENT.id}/activate`, denied: ["reader", "gateway", "operator"] },
   { method: "POST", path: () => "/v1/principals", body: { name: "p", roles: ["admin"] }, denied: ["reader", "gateway", "operator"] },
   { method: "GET", path: () => "/v1/watcher", denied: ["gateway"] },
+  { method: "POST", path: () => "/v1/conduct-preview", body: { steps: [{ kind: "action", name: "a", params: {} }] }, denied: ["reader", "gateway"] },
+  { method: "PUT", path: () => "/v1/templates/t", body: { conduct: { steps: [{ kind: "action", name: "a", params: {} }] } }, denied: ["reader", "gateway"] },
+  { method: "GET", path: () => "/v1/templates/t", denied: ["gateway"] },
+  { method: "GET", path: () => "/v1/templates", denied: ["gateway"] },
+  { method: "GET", path: () => `/v1/principal-names?ids=${BOOTSTRAP}`, denied: ["gateway"] },
+  { method: "DELETE", path: () => "/v1/templates/t", denied: ["reader", "gateway"] },
 ];
 
 /** What the refused requests above could have written: the shared procedure's log, a principal, the agent. */
@@ -47,6 +55,8 @@ async function expectNothingWritten() {
   expect((await eventLog(id)).map((e) => e.type)).toEqual(["ProcedureRegistered"]);
   const principals = await env.DB.prepare("SELECT count(*) AS n FROM principals WHERE name = 'p'").first<{ n: number }>();
   expect(principals!.n).toBe(0);
+  const templates = await env.DB.prepare("SELECT count(*) AS n FROM templates WHERE name = 't'").first<{ n: number }>();
+  expect(templates!.n).toBe(0);
   const actor = await call(`/v1/actors/${WATCHER_AGENT.id}`);
   expect(actor.json.active).toBe(true);
 }

@@ -234,3 +234,40 @@ describe("pseudoaxes name only real addresses", () => {
     expect(await writtenFor(id)).toEqual(before);
   });
 });
+
+describe("refusals a newcomer meets read as advice", () => {
+  it("a body sent without content-type: application/json is told to send it", async () => {
+    for (const headers of [{ "content-type": "text/plain" }, {} as Record<string, string>]) {
+      const refused = await call("/v1/procedures", { method: "POST", rawBody: JSON.stringify({ name: "n", kind: "k", target_asset_ids: [] }), headers });
+      expectProblem(refused, 415, "UnsupportedMediaType");
+      expect(refused.json.detail).toBe("send the body as JSON with the header content-type: application/json");
+    }
+  });
+
+  it("well-formed JSON with wrong fields is not called invalid JSON: the detail points at the listed fields", async () => {
+    const refused = await call("/v1/procedures", { body: { name: 1, kind: "k", target_asset_ids: [] } });
+    expectProblem(refused, 400, "ValidationFailed");
+    expect(refused.json.detail).not.toMatch(/json is invalid/i);
+    expect(refused.json.detail).toBe("the JSON body does not match what this route accepts: see errors[] for each field and what it expects");
+    expect(refused.json.errors).toEqual([{ path: "name", message: expect.stringContaining("expected string") }]);
+    const query = await call("/v1/procedures?limit=0");
+    expect(query.json.detail).toMatch(/^the query string does not match/);
+  });
+
+  it("activity on a Defined procedure says to conduct or start it first", async () => {
+    const id = await registerProcedure();
+    const refused = await post(id, [entry({ step_kind: "action", step_index: 0 })]);
+    expectProblem(refused, 409, "ProcedureStepsLogbookClosed");
+    expect(refused.json.detail).toContain("conduct it (POST /v1/procedures/{id}/conduct) or start it without conduct");
+    expect((await call(`/v1/procedures/${id}/activities`)).json.items).toEqual([]);
+  });
+
+  it("says an Aborted procedure and an action, not a Aborted or a action", async () => {
+    const id = await registerProcedure();
+    expect((await conduct(id, { steps: [STEPS.setpoint] })).json.succeeded).toBe(true);
+    const mismatch = await post(id, [entry({ step_kind: "action", step_index: 0 })]);
+    expect(mismatch.json.detail).toContain("step 0 is a setpoint, not an action");
+    expect((await command(id, "abort", { reason: "test" })).status).toBe(200);
+    expect((await command(id, "hold", { reason: "test" })).json.detail).toBe("cannot hold an Aborted procedure");
+  });
+});

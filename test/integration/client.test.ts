@@ -45,7 +45,8 @@ describe("the reference gateway, through the client", () => {
       }
     };
     const log: string[] = [];
-    const gatewayToken = await tokenFor("gateway", "reader");
+    // The gateway role alone: the state's replay_boundary says where the operator resumed.
+    const gatewayToken = await tokenFor("gateway");
     const final = await runGateway({
       procedure: clientFor(gatewayToken, { clock }).procedure(registered.procedure_id),
       // A 20 K/s ramp: the 100 K setpoint takes 5 s, so it sends heartbeats every 2 s.

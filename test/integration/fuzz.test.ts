@@ -148,7 +148,7 @@ async function writes(procedureIds: string[], c: Case) {
   }
   const body = c.body?.kind === "json" && c.body.value && typeof c.body.value === "object" ? (c.body.value as Record<string, unknown>) : {};
   const name = typeof body.name === "string" ? body.name : "";
-  const [summaries, principals, pseudoaxis, actor, keys, principal, audit] = await env.DB.batch([
+  const [summaries, principals, pseudoaxis, actor, keys, principal, audit, template] = await env.DB.batch([
     env.DB.prepare("SELECT count(*) AS n FROM procedure_summary WHERE name IN (?, ?)").bind(name, name.trim()),
     env.DB.prepare("SELECT count(*) AS n FROM principals WHERE name IN (?, ?)").bind(name, name.trim()),
     env.DB.prepare("SELECT constituents, updated_at FROM pseudoaxes WHERE name = ?").bind(c.params.name ?? ""),
@@ -156,8 +156,9 @@ async function writes(procedureIds: string[], c: Case) {
     env.DB.prepare("SELECT count(*) AS n FROM idempotency_keys"),
     env.DB.prepare("SELECT token_hash, revoked_at, rotated_at FROM principals WHERE principal_id = ?").bind(c.params.id ?? ""),
     env.DB.prepare("SELECT count(*) AS n FROM audit_log"),
+    env.DB.prepare("SELECT conduct, updated_at FROM templates WHERE name = ?").bind(c.params.name ?? ""),
   ]);
-  return { procedure, d1: [summaries, principals, pseudoaxis, actor, keys, principal, audit].map((r) => r!.results) };
+  return { procedure, d1: [summaries, principals, pseudoaxis, actor, keys, principal, audit, template].map((r) => r!.results) };
 }
 
 async function send(c: Case, tokens: { admin: string; reader: string }) {

@@ -4,7 +4,7 @@
 // Worker's outbound fetch, answering as each test tells it to. Every delivery
 // is checked with the `standardwebhooks` package, as a receiver would.
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
@@ -16,7 +16,8 @@ import { uuidv7 } from "../../src/ids";
 import { WATCHER_AGENT } from "../../src/watcher/stall";
 import { runTick } from "../../src/watcher/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
-import { call, command, expectProblem, procedureStub, registerProcedure, tokenFor } from "../helpers";
+import { SUBSCRIPTIONS_PER_PRINCIPAL } from "../../src/api/subscriptions";
+import { ADMIN_TOKEN, call, command, expectProblem, procedureStub, registerProcedure, tokenFor } from "../helpers";
 
 const QUEUE = "procedure-edge-notifications";
 
@@ -150,7 +151,25 @@ describe("subscriptions", () => {
 
   it("refuses a url that is not https or loopback http, unknown event types and unknown fields, writing nothing", async () => {
     const before = await subscriptionCount();
-    for (const url of ["http://hooks.example.org/a", "ftp://localhost/a", "not a url", "https://user:pw@hooks.example.org/"]) {
+    for (const url of [
+      "http://hooks.example.org/a",
+      "ftp://localhost/a",
+      "not a url",
+      "https://user:pw@hooks.example.org/",
+      // private, loopback, link-local and metadata addresses over https too; numeric encodings; the service itself; whitespace
+      "https://10.1.2.3/hook",
+      "https://127.0.0.2/hook",
+      "https://169.254.169.254/latest/meta-data",
+      "https://[fe80::1]/hook",
+      "https://metadata.google.internal/",
+      "https://2130706433/",
+      "https://0x7f000001/",
+      "https://127.1/",
+      "https://procedure-edge.test/v1/procedures",
+      "https://console.lab.example/hook",
+      " https://hooks.example.org/a",
+      "https://hooks.example.org/a ",
+    ]) {
       expectProblem(await call("/v1/subscriptions", { body: { url, event_types: ["ping"] } }), 422, "WebhookUrlNotAllowed");
     }
     expectProblem(
@@ -167,6 +186,24 @@ describe("subscriptions", () => {
     for (const url of ["http://localhost:9999/in", "http://127.0.0.1/in", "http://[::1]:8080/in"]) {
       expect((await call("/v1/subscriptions", { body: { url, event_types: ["ping"] } })).status).toBe(201);
     }
+  });
+
+  it("caps one principal's active subscriptions (409), writing nothing past it; deleting one makes room", async () => {
+    const operator = (await call("/v1/principals", { body: { name: `subscriber ${uuidv7()}`, roles: ["operator"] } })).json as { principal_id: string; token: string };
+    const made: string[] = [];
+    for (let i = 0; i < SUBSCRIPTIONS_PER_PRINCIPAL; i += 1) {
+      const created = await call("/v1/subscriptions", { token: operator.token, body: { url: `https://hooks.example.org/cap/${i}`, event_types: ["ping"] } });
+      expect(created.status).toBe(201);
+      made.push(created.json.subscription_id);
+    }
+    const mine = () => env.DB.prepare("SELECT count(*) AS n FROM subscriptions WHERE created_by = ?").bind(operator.principal_id).first<{ n: number }>();
+    const refused = await call("/v1/subscriptions", { token: operator.token, body: { url: "https://hooks.example.org/cap/over", event_types: ["ping"] } });
+    expectProblem(refused, 409, "SubscriptionLimitReached");
+    expect((await mine())!.n).toBe(SUBSCRIPTIONS_PER_PRINCIPAL);
+    // Another principal has its own cap.
+    expect((await call("/v1/subscriptions", { body: { url: "https://hooks.example.org/cap/admin", event_types: ["ping"] } })).status).toBe(201);
+    expect((await call(`/v1/subscriptions/${made[0]}`, { method: "DELETE", token: operator.token })).status).toBe(204);
+    expect((await call("/v1/subscriptions", { token: operator.token, body: { url: "https://hooks.example.org/cap/again", event_types: ["ping"] } })).status).toBe(201);
   });
 
   it("answers 404 for a subscription that does not exist, and 400 for a cursor it did not issue", async () => {
@@ -254,6 +291,7 @@ describe("deliveries", () => {
         config: { enabled: true, staleAfterSeconds: 3600, heldStaleAfterSeconds: 86400 },
         nowMs: Date.parse(started.last_status_changed_at) + 3_600_000 + 1,
         readProcedure: (pid) => procedureStub(pid).watchReading(),
+        observeStall: (pid, stall, mayHold) => procedureStub(pid).observeStall(stall, mayHold),
       });
     await Promise.all([tick(), tick()]);
     await tick();
@@ -418,7 +456,15 @@ describe("deliveries", () => {
 
   it("posts a Slack message naming the procedure, what happened and why, with a console link", async () => {
     const target = asset();
-    await subscribe({ url: "https://hooks.slack.example/services/x", event_types: ["procedure.held"], format: "slack", filter: { target_asset_id: target } });
+    // Created through a host of the caller's choosing: the link must not follow it.
+    const created = await exports.default.fetch(
+      new Request("http://attacker.example/v1/subscriptions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ url: "https://hooks.slack.example/services/x", event_types: ["procedure.held"], format: "slack", filter: { target_asset_id: target } }),
+      }),
+    );
+    expect(created.status).toBe(201);
     const id = await registerProcedure({ name: "beamline 7 alignment", target_asset_ids: [target] });
     const object = await captureObject(id);
     await command(id, "start");
@@ -428,7 +474,8 @@ describe("deliveries", () => {
     await deliverAll(object.sent);
     const body = JSON.parse(received[0]!.body);
     expect(body.text).toContain("*beamline 7 alignment* is held: sample &lt;swap&gt; &amp; check");
-    expect(body.text).toContain(`<http://procedure-edge.test/console#/procedures/${id}|Open in the console>`);
+    expect(body.text).toContain(`<https://console.lab.example/console#/procedures/${id}|Open in the console>`);
+    expect(received[0]!.body).not.toContain("attacker.example");
     expect(received[0]!.headers["webhook-signature"]).toMatch(/^v1,/);
   });
 

@@ -1,9 +1,10 @@
 // The served OpenAPI document and the validation agree: what the document
 // allows is accepted, what the check refuses the document rules out too.
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { uuidv7 } from "../../src/ids";
-import { call, command, expectProblem, registerProcedure, summaryOf } from "../helpers";
+import { ADMIN_TOKEN, call, command, expectProblem, registerProcedure, summaryOf } from "../helpers";
 
 type Operation = { operationId?: string; security?: unknown[]; requestBody?: unknown; responses: Record<string, unknown>; parameters?: Array<{ name: string; schema: Record<string, unknown> }> };
 
@@ -122,5 +123,38 @@ describe("refusals", () => {
     expectProblem(result, 400, "ValidationFailed");
     expect(result.json.errors).toHaveLength(20);
     expect(result.json.detail).toContain("32 problems; 12 more are not listed");
+  });
+});
+
+describe("the stream's declared response", () => {
+  it("describes each Server-Sent Event (id, event, JSON data) so a checker that parses the stream validates every event", async () => {
+    const doc = (await call("/openapi.json", { token: null })).json;
+    const media = doc.paths["/v1/procedures/{id}/stream"].get.responses["200"].content["text/event-stream"];
+    const ref: string = media.schema.$ref ?? "";
+    const declared = ref ? doc.components.schemas[ref.split("/").pop()!] : media.schema;
+    const schema = z.fromJSONSchema(declared);
+
+    const id = await registerProcedure();
+    await command(id, "start");
+    await command(id, "hold", { reason: "declared" });
+    const response = await exports.default.fetch(
+      new Request(`http://procedure-edge.test/v1/procedures/${id}/stream?after=0.0`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, accept: "text/event-stream" } }),
+    );
+    expect(response.headers.get("content-type")).toContain("text/event-stream");
+    const reader = response.body!.getReader();
+    let text = "";
+    while (text.split("\n\n").length < 5) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    // As an EventSource parser reads them: one object per event, its fields as strings.
+    const events = text
+      .split("\n\n")
+      .filter((frame) => frame.trim() !== "" && !frame.startsWith(":"))
+      .slice(0, 4)
+      .map((frame) => Object.fromEntries(frame.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)])));
+    expect(events.map((e) => e.event)).toEqual(["ProcedureRegistered", "ProcedureStarted", "ProcedureHeld", "state"]);
+    for (const event of events) {
+      expect(schema.safeParse(event).success, JSON.stringify(event).slice(0, 200)).toBe(true);
+      expect(() => JSON.parse(event.data ?? "")).not.toThrow();
+    }
   });
 });

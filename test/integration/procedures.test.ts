@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, command, eventLog, expectProblem, registerProcedure, summaryOf, tokenFor } from "../helpers";
+import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, settled, summaryOf, tokenFor } from "../helpers";
 
 describe("POST /v1/procedures", () => {
   it("registers a Defined procedure and projects it", async () => {
@@ -131,6 +132,29 @@ describe("lifecycle commands", () => {
     ]);
     expect(log.map((e) => e.version)).toEqual([1, 2, 3, 4, 5]);
     expect(await summaryOf(id)).toMatchObject({ status: "Completed", version: 5 });
+  });
+
+  it("keeps last_status_changed_at when a second claim holds a Held procedure, in the object and the list", async () => {
+    const id = await registerProcedure();
+    let clock = Date.parse("2026-03-01T10:00:00.000Z");
+    await runInDurableObject(procedureStub(id), (instance) => {
+      instance.clock = { now: () => clock, sleep: () => new Promise(() => {}) };
+    });
+    await command(id, "start");
+    clock += 60_000;
+    expect((await command(id, "hold", { reason: "sample swap" })).json.last_status_changed_at).toBe("2026-03-01T10:01:00.000Z");
+    clock += 60_000;
+    const second = await command(id, "hold", { reason: "driver lost", cause: "driver-stand-down" });
+    expect(second.json).toMatchObject({
+      status: "Held",
+      hold_claims: [{ cause: "operator" }, { cause: "driver-stand-down" }],
+      last_status_changed_at: "2026-03-01T10:01:00.000Z",
+      last_status_reason: "driver lost",
+    });
+    await settled(id);
+    expect(await summaryOf(id)).toMatchObject({ status: "Held", last_status_changed_at: "2026-03-01T10:01:00.000Z" });
+    const listed = (await call(`/v1/procedures?status=Held&limit=100`)).json.items.find((p: { procedure_id: string }) => p.procedure_id === id);
+    expect(listed).toMatchObject({ last_status_changed_at: "2026-03-01T10:01:00.000Z" });
   });
 
   it.each([

@@ -49,8 +49,8 @@ describe("the object's scheduler", () => {
     let failures = 1;
     await runInDurableObject(objectOf(id), (instance: ProcedureObject) => {
       const lookUp = instance.principalIsActive;
-      instance.principalIsActive = (principalId) =>
-        principalId === leaving.principal_id && failures-- > 0 ? Promise.reject(new Error("D1 unavailable")) : lookUp(principalId);
+      instance.principalIsActive = (holder) =>
+        holder.principal_id === leaving.principal_id && failures-- > 0 ? Promise.reject(new Error("D1 unavailable")) : lookUp(holder);
     });
     expect((await call(`/v1/principals/${gone.principal_id}/revoke`, { method: "POST" })).status).toBe(200);
 

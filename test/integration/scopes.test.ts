@@ -99,6 +99,8 @@ interface Operation {
   ok: Cell;
   /** What a granted scoped caller gets, when it differs from `ok`. */
   scopedOk?: Cell;
+  /** A command that reaches every scope: a scoped caller is not granted it at all (403, and no MCP tool). */
+  unscopedOnly?: boolean;
 }
 
 const OPERATOR: readonly Role[] = ["admin", "operator"];
@@ -126,8 +128,14 @@ const OPERATIONS: Operation[] = [
   { operationId: "authorizeReplayStep", method: "POST", path: (id) => `/v1/procedures/${id}/go-ahead`, body: () => ({ step_index: 1 }), roles: OPERATOR, onProcedure: true, mutates: true, ok: { status: 409, error_class: "ReplayStepNotAwaitingOperator" } },
   { operationId: "listDecisions", method: "GET", path: () => "/v1/decisions", roles: READERS, ok: { status: 200 } },
   { operationId: "readDecision", method: "GET", path: () => `/v1/decisions/${outsideDecision}`, roles: READERS, ok: { status: 200 }, scopedOk: { status: 404, error_class: "DecisionNotFound" } },
-  { operationId: "definePseudoaxis", method: "PUT", path: () => `/v1/pseudoaxes/matrix-${RUN}`, body: () => ({ constituents: [{ address: "m", scale: 1, offset: 0 }] }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "definePseudoaxis", method: "PUT", path: () => `/v1/pseudoaxes/matrix-${RUN}`, body: () => ({ constituents: [{ address: "m", scale: 1, offset: 0 }] }), roles: OPERATOR, ok: { status: 200 }, scopedOk: { status: 403, error_class: "Forbidden" }, unscopedOnly: true },
   { operationId: "readPseudoaxis", method: "GET", path: () => `/v1/pseudoaxes/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "PseudoaxisNotFound" } },
+  { operationId: "previewConduct", method: "POST", path: () => "/v1/conduct-preview", body: () => ({ steps: [{ kind: "action", name: "a", params: {} }] }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "saveTemplate", method: "PUT", path: () => `/v1/templates/matrix-${RUN}`, body: () => ({ conduct: { steps: [{ kind: "action", name: "a", params: {} }] } }), roles: OPERATOR, ok: { status: 200 } },
+  { operationId: "readTemplate", method: "GET", path: () => `/v1/templates/matrix-${RUN}-none`, roles: READERS, ok: { status: 404, error_class: "TemplateNotFound" } },
+  { operationId: "readPrincipalNames", method: "GET", path: () => `/v1/principal-names?ids=${victim}`, roles: READERS, ok: { status: 200 } },
+  { operationId: "listTemplates", method: "GET", path: () => "/v1/templates", roles: READERS, ok: { status: 200 } },
+  { operationId: "deleteTemplate", method: "DELETE", path: () => `/v1/templates/matrix-${RUN}-none`, roles: OPERATOR, ok: { status: 404, error_class: "TemplateNotFound" } },
   { operationId: "readWatcher", method: "GET", path: () => "/v1/watcher", roles: READERS, ok: { status: 200 } },
   { operationId: "readActor", method: "GET", path: () => `/v1/actors/${WATCHER_AGENT.id}`, roles: ADMIN, ok: { status: 200 } },
   { operationId: "activateActor", method: "POST", path: () => `/v1/actors/${WATCHER_AGENT.id}/activate`, roles: ADMIN, ok: { status: 200 } },
@@ -139,8 +147,8 @@ const OPERATIONS: Operation[] = [
   { operationId: "rotatePrincipal", method: "POST", path: () => `/v1/principals/${victim}/rotate`, roles: ADMIN, ok: { status: 200 } },
   { operationId: "listAudit", method: "GET", path: () => "/v1/audit", roles: ADMIN, ok: { status: 200 } },
   { operationId: "getMe", method: "GET", path: () => "/v1/me", roles: ALL, ok: { status: 200 } },
-  { operationId: "streamProcedure", method: "GET", path: (id) => `/v1/procedures/${id}/stream`, roles: ALL, onProcedure: true, ok: { status: 200 } },
-  { operationId: "issueStreamTicket", method: "POST", path: (id) => `/v1/procedures/${id}/stream-ticket`, roles: ALL, onProcedure: true, ok: { status: 201 } },
+  { operationId: "streamProcedure", method: "GET", path: (id) => `/v1/procedures/${id}/stream`, roles: READERS, onProcedure: true, ok: { status: 200 } },
+  { operationId: "issueStreamTicket", method: "POST", path: (id) => `/v1/procedures/${id}/stream-ticket`, roles: READERS, onProcedure: true, ok: { status: 201 } },
   { operationId: "createSubscription", method: "POST", path: () => "/v1/subscriptions", body: () => ({ url: "https://receiver.test/hook", event_types: ["procedure.held"], description: `matrix-${RUN}` }), roles: OPERATOR, ok: { status: 201 } },
   { operationId: "listSubscriptions", method: "GET", path: () => "/v1/subscriptions", roles: OPERATOR, ok: { status: 200 } },
   { operationId: "readSubscription", method: "GET", path: () => `/v1/subscriptions/${crypto.randomUUID()}`, roles: OPERATOR, ok: { status: 404, error_class: "SubscriptionNotFound" } },
@@ -162,7 +170,8 @@ async function footprint(procedureId: string, caller: Caller) {
   const made = await env.DB.prepare("SELECT count(*) AS n FROM principals WHERE name = ?").bind(`matrix-made-${RUN}`).first<{ n: number }>();
   const axis = await env.DB.prepare("SELECT count(*) AS n FROM pseudoaxes WHERE updated_by = ?").bind(caller.principal_id).first<{ n: number }>();
   const subscriptions = await env.DB.prepare("SELECT count(*) AS n FROM subscriptions WHERE created_by = ?").bind(caller.principal_id).first<{ n: number }>();
-  return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n, subscriptions: subscriptions!.n };
+  const templates = await env.DB.prepare("SELECT count(*) AS n FROM templates WHERE updated_by = ?").bind(caller.principal_id).first<{ n: number }>();
+  return { events: events.json.items.length, logbook: logbook.json.items.length, summary, audit: audit!.n, made: made!.n, axis: axis!.n, subscriptions: subscriptions!.n, templates: templates!.n };
 }
 
 /** Over MCP, every operation is a tool but the live stream and its ticket (the slice contract, mcp-contract.test.ts). */
@@ -222,7 +231,9 @@ describe("the route x role x scope matrix", () => {
     for (const caller of callers) {
       const client = await mcpClient(caller.token);
       const listed = (await client.listTools()).tools.map((tool) => tool.name).sort();
-      const granted = OPERATIONS.filter((op) => op.roles.includes(caller.role) && !NOT_TOOLS.includes(op.operationId)).map((op) => snakeCase(op.operationId));
+      const granted = OPERATIONS.filter((op) => op.roles.includes(caller.role) && !(caller.scoped && op.unscopedOnly) && !NOT_TOOLS.includes(op.operationId)).map((op) =>
+        snakeCase(op.operationId),
+      );
       expect(listed, `${caller.role}${caller.scoped ? " (scoped)" : ""}`).toEqual(granted.sort());
     }
   });
@@ -265,7 +276,9 @@ describe("a scoped principal cannot learn of a procedure outside its scopes", ()
   const reader = () => callers.find((c) => c.role === "reader" && !c.scoped)!;
 
   it("lists only procedures within its scopes, whichever filter it asks for", async () => {
-    for (const query of ["limit=100", `target_asset_id=${OUTSIDE}`, `target_asset_id=${INSIDE}`, "status=Running&limit=100"]) {
+    const orders = ["order=newest&limit=100", "order=attention&limit=100", "order=attention&limit=1", "q=PROCEDURE&limit=100", "kind=CALIBRATION&order=newest&limit=100"];
+    const byAsset = [`target_asset_id=${OUTSIDE.toUpperCase()}&order=attention`, `target_asset_id=${INSIDE.toUpperCase()}&q=procedure`];
+    for (const query of ["limit=100", `target_asset_id=${OUTSIDE}`, `target_asset_id=${INSIDE}`, "status=Running&limit=100", ...orders, ...byAsset]) {
       const all: string[] = [];
       let cursor: string | null = null;
       do {
@@ -275,7 +288,7 @@ describe("a scoped principal cannot learn of a procedure outside its scopes", ()
         cursor = page.json.next_cursor;
       } while (cursor);
       expect(all, query).not.toContain(outside);
-      if (!query.includes(OUTSIDE)) expect(all, query).toContain(inside);
+      if (!query.toLowerCase().includes(OUTSIDE.toLowerCase())) expect(all, query).toContain(inside);
     }
     expect(ids(await call(`/v1/procedures?target_asset_id=${OUTSIDE}`, { token: reader().token }))).toContain(outside);
   });

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { BOOTSTRAP_ADMIN_ID, createPrincipal } from "../../src/auth/principals";
 import { database } from "../../src/db/client";
 import { uuidv7 } from "../../src/ids";
+import { measureReplay } from "../../src/live/feed";
 import type { ProcedureObject } from "../../src/procedure/object";
 import { conduct, STEPS } from "../conduct-helpers";
 import { entry, post } from "../conduct-helpers";
@@ -155,6 +156,49 @@ describe("GET /v1/procedures/{id}/stream (SSE)", () => {
       instance.live.limits.replayEvents = 1;
     });
     expectProblem(await call(`/v1/procedures/${id}/stream`, { headers: { "last-event-id": first!.id! } }), 409, "StreamReplayTooLong");
+  });
+
+  it("stops reading an old position's replay at the cap: the rows read follow the cap, not the record", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    const note = (n: number) => entry({ step_kind: "note", payload: { n, text: "x".repeat(1000) } });
+    for (let b = 0; b < 4; b++) await post(id, Array.from({ length: 100 }, (_, i) => note(b * 100 + i)));
+    await runInDurableObject(procedureStub(id) as DurableObjectStub<ProcedureObject>, (instance: ProcedureObject, state) => {
+      const sql = state.storage.sql;
+      const version = sql.exec<{ v: number }>("SELECT max(version) AS v FROM events").one().v;
+      const start = { version: 0, seq: 0 };
+      // 20 KiB holds about 16 of these entries: the walk stops right after.
+      const capped = measureReplay(sql, start, version, { events: 10_000, bytes: 20 * 1024 });
+      expect(capped.fits).toBe(false);
+      expect(capped.rows_read).toBeLessThanOrEqual(version + 20);
+      // The same walk with room for everything reads every row: the measure is real.
+      const whole = measureReplay(sql, start, version, { events: 10_000, bytes: 8 * 1024 * 1024 });
+      expect(whole).toEqual({ fits: true, rows_read: expect.any(Number) });
+      expect(whole.rows_read).toBeGreaterThanOrEqual(400 + version);
+      instance.live.limits.replayBytes = 20 * 1024;
+    });
+    expectProblem(await call(`/v1/procedures/${id}/stream?after=0.0`), 409, "StreamReplayTooLong");
+  });
+
+  it("counts the missed events' bytes toward the replay cap, not only the entries'", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    const sse = await openSse(id);
+    const [first] = await sse.next(1);
+    for (let i = 0; i < 4; i++) {
+      await command(id, "hold", { reason: `${i} ${"r".repeat(480)}` });
+      await command(id, "resume", { re_establishment_boundary: 0 });
+    }
+    await runInDurableObject(procedureStub(id) as DurableObjectStub<ProcedureObject>, (instance: ProcedureObject) => {
+      // No entry at all: only the eight events' reasons can go past 4 KiB.
+      instance.live.limits.replayBytes = 4 * 1024;
+    });
+    expectProblem(await call(`/v1/procedures/${id}/stream`, { headers: { "last-event-id": first!.id! } }), 409, "StreamReplayTooLong");
+    await runInDurableObject(procedureStub(id) as DurableObjectStub<ProcedureObject>, (instance: ProcedureObject) => {
+      instance.live.limits.replayBytes = 64 * 1024;
+    });
+    const resumed = await openSse(id, { lastEventId: first!.id! });
+    expect(kinds(await resumed.next(9))).toEqual([...Array.from({ length: 4 }, () => ["ProcedureHeld", "ProcedureResumed"]).flat(), "state"]);
   });
 
   it("sends a terminal procedure's final state and ends", async () => {

@@ -4,25 +4,12 @@ import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { database } from "../../src/db/client";
 import { decisionId, WATCHER_AGENT } from "../../src/watcher/stall";
-import { runTick, type TickDeps } from "../../src/watcher/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
+import { CONFIG, seededAgent, tick } from "../watcher-helpers";
 import { call, command, expectProblem, procedureStub, registerProcedure, summaryOf, tokenFor } from "../helpers";
 
 const HOUR = 3_600_000;
-const CONFIG = { enabled: true, staleAfterSeconds: 3600, heldStaleAfterSeconds: 86400 };
-
-function tick(nowMs: number, overrides: Partial<TickDeps> = {}) {
-  return runTick({
-    db: database(env.DB),
-    d1: env.DB,
-    config: CONFIG,
-    nowMs,
-    readProcedure: (id) => procedureStub(id).watchReading(),
-    ...overrides,
-  });
-}
 
 /** Procedures the running test registered; retired after it (see afterEach). */
 const registered: string[] = [];
@@ -51,12 +38,7 @@ async function decisionsFor(id: string) {
   return result.json.items as Array<Record<string, any>>;
 }
 
-beforeEach(async () => {
-  await env.DB.batch([
-    env.DB.prepare("UPDATE actors SET active = 1 WHERE actor_id = ?").bind(WATCHER_AGENT.id),
-    env.DB.prepare(`UPDATE principals SET roles = '["watcher"]' WHERE principal_id = ?`).bind(WATCHER_AGENT.id),
-  ]);
-});
+beforeEach(seededAgent);
 
 // A tick reads the whole projection, which every test in this file shares. So
 // that the next test's ticks count only its own procedures, each test's are
@@ -98,6 +80,7 @@ describe("the stall predicate on a Running procedure", () => {
         last_progress_at: lastProgressAt,
         stalled_seconds: 3600,
         occurred_at: new Date(startedAt + HOUR).toISOString(),
+        acted: null,
       },
       confidence_source: "self_reported",
       parent_id: null,
@@ -305,6 +288,42 @@ describe("episodes", () => {
     expect(third.capped).toBeUndefined();
     expect(await tick(now + 180_000, { config: capped })).toMatchObject({ candidates: 0, flagged: 0 });
     for (const id of ids) expect(await decisionsFor(id)).toHaveLength(1);
+  });
+});
+
+describe("rows read", () => {
+  it("reads a few rows per window however many procedures are watched: the pages and the count of unknown status times seek", async () => {
+    const { id, startedAt } = await running();
+    await env.DB.prepare("UPDATE procedure_summary SET last_status_changed_at = NULL WHERE procedure_id = ?").bind(id).run();
+    // 300 watched procedures on every window, none of them due: a tick must not read them.
+    const fresh = new Date(startedAt).toISOString();
+    const watched = Array.from({ length: 300 }, (_, i) => ({
+      procedure_id: crypto.randomUUID(),
+      status: i % 3 === 1 ? "Held" : "Running",
+      watch_window: (["running", "held", "own"] as const)[i % 3],
+      stale_after_seconds: i % 3 === 2 ? 7200 : null,
+    }));
+    await env.DB.prepare(
+      `INSERT INTO procedure_summary (procedure_id, name, kind, target_asset_ids, status, registered_at, last_status_changed_at, hold_causes,
+                                      version, updated_at, watch_window, stale_after_seconds)
+       SELECT json_extract(value, '$.procedure_id'), 'watched', 'calibration', '[]', json_extract(value, '$.status'), ?2, ?2,
+              CASE json_extract(value, '$.status') WHEN 'Held' THEN '["operator"]' ELSE '[]' END, 2, ?2,
+              json_extract(value, '$.watch_window'), json_extract(value, '$.stale_after_seconds')
+       FROM json_each(?1) WHERE true`,
+    )
+      .bind(JSON.stringify(watched), fresh)
+      .run();
+    try {
+      const summary = await tick(startedAt + 60_000);
+      expect(summary).toMatchObject({ candidates: 0, deferred: 1, flagged: 0 });
+      // Each window's page seeks to its cutoff, and the count reads its one row per window.
+      expect(summary.rows_read).toBeLessThanOrEqual(12);
+      expect(summary.rows_read).toBeGreaterThan(0);
+    } finally {
+      await env.DB.prepare("DELETE FROM procedure_summary WHERE procedure_id IN (SELECT value FROM json_each(?))")
+        .bind(JSON.stringify(watched.map((w) => w.procedure_id)))
+        .run();
+    }
   });
 });
 

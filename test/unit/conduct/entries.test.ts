@@ -1,10 +1,13 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   type BatchContext,
   cutText,
+  doneAfter,
   type EntryInput,
   judgeBatch,
   manifestOf,
+  nextStepDue,
   stepTarget,
 } from "../../../src/conduct/entries";
 import type { Step } from "../../../src/conduct/steps";
@@ -19,8 +22,11 @@ const pinned: Step[] = [
 ];
 
 function ctx(overrides: Partial<BatchContext> = {}): BatchContext {
-  return { ...manifestOf(pinned), on_failure: "abort", replay: null, stepCount: pinned.length, ...overrides };
+  return { ...manifestOf(pinned), on_failure: "abort", replay: null, stepCount: pinned.length, done: new Set(), ...overrides };
 }
+
+/** Steps 0 to n-1 done: the record of a run that reached step n. */
+const upTo = (n: number) => new Set(Array.from({ length: n }, (_, i) => i));
 
 let counter = 0;
 function entry(step_index: number, result: string, extra: Record<string, unknown> = {}): EntryInput {
@@ -51,7 +57,7 @@ describe("judgeBatch: refusals", () => {
   });
 
   it("keeps the gateway's measurements next to the step report", () => {
-    const result = judgeBatch(ctx(), [entry(3, "ok", { counts: [1, 2], exposure_s: 0.1 })]);
+    const result = judgeBatch(ctx({ done: upTo(3) }), [entry(3, "ok", { counts: [1, 2], exposure_s: 0.1 })]);
     expect(result).toEqual({ ok: true, steps: [{ step_index: 3, result: "ok" }], outcome: null });
   });
 
@@ -70,16 +76,17 @@ describe("judgeBatch: refusals", () => {
     expect(result).toEqual({
       ok: false,
       error_class: "StepKindMismatch",
-      detail: "entries[0]: step 0 is a setpoint, not a action",
+      detail: "entries[0]: step 0 is a setpoint, not an action",
       entry_index: 0,
     });
   });
 
   it("accepts in_flight for a step without an effect", () => {
-    expect(judgeBatch(ctx(), [entry(2, "in_flight"), entry(3, "in_flight")])).toEqual({
+    expect(judgeBatch(ctx({ done: upTo(2) }), [entry(2, "in_flight"), entry(2, "ok"), entry(3, "in_flight")])).toEqual({
       ok: true,
       steps: [
         { step_index: 2, result: "in_flight" },
+        { step_index: 2, result: "ok" },
         { step_index: 3, result: "in_flight" },
       ],
       outcome: null,
@@ -105,8 +112,8 @@ describe("judgeBatch: free-form logbook", () => {
 
 describe("judgeBatch: outcomes", () => {
   it("completes on an ok for the last step, not on its in_flight", () => {
-    expect(judgeBatch(ctx(), [entry(5, "in_flight")])).toMatchObject({ ok: true, outcome: null });
-    expect(judgeBatch(ctx(), [entry(5, "in_flight"), entry(5, "ok")])).toMatchObject({ ok: true, outcome: { type: "complete" } });
+    expect(judgeBatch(ctx({ done: upTo(5) }), [entry(5, "in_flight")])).toMatchObject({ ok: true, outcome: null });
+    expect(judgeBatch(ctx({ done: upTo(5) }), [entry(5, "in_flight"), entry(5, "ok")])).toMatchObject({ ok: true, outcome: { type: "complete" } });
   });
 
   it("has no outcome for oks before the last step", () => {
@@ -118,7 +125,7 @@ describe("judgeBatch: outcomes", () => {
       ok: true,
       outcome: { type: "abort", reason: "action[1] open_shutter failed: ShutterJammed: stuck at 40%" },
     });
-    expect(judgeBatch(ctx(), [entry(4, "failed", { error_class: "Exit1" })])).toMatchObject({
+    expect(judgeBatch(ctx({ done: upTo(4) }), [entry(4, "failed", { error_class: "Exit1" })])).toMatchObject({
       outcome: { type: "abort", reason: "compute[4] integrate failed: Exit1: " },
     });
   });
@@ -144,7 +151,7 @@ describe("judgeBatch: outcomes", () => {
     ["compute", 4, "abort"],
     ["capture", 3, "abort"],
   ] as const)("with on_failure hold, a failed %s gives %s", (_kind, index, type) => {
-    const result = judgeBatch(ctx({ on_failure: "hold" }), [failed(index)]);
+    const result = judgeBatch(ctx({ on_failure: "hold", done: upTo(index) }), [failed(index)]);
     const reason = `${pinned[index]!.kind}[${index}] ${stepTarget(pinned[index]!)} failed: Timeout: no answer`;
     expect(result).toMatchObject({
       ok: true,
@@ -157,18 +164,19 @@ describe("judgeBatch: outcomes", () => {
   });
 
   it("lets the first outcome win and still accepts the later entries", () => {
-    const failThenComplete = judgeBatch(ctx(), [failed(2, "OutOfRange", "301.5"), entry(5, "ok")]);
+    const failThenComplete = judgeBatch(ctx({ done: upTo(5) }), [failed(2, "OutOfRange", "301.5"), entry(2, "ok"), entry(5, "ok")]);
     expect(failThenComplete).toEqual({
       ok: true,
       steps: [
         { step_index: 2, result: "failed" },
+        { step_index: 2, result: "ok" },
         { step_index: 5, result: "ok" },
       ],
       outcome: { type: "abort", reason: "check[2] ring.current failed: OutOfRange: 301.5" },
     });
-    const completeThenFail = judgeBatch(ctx(), [entry(5, "ok"), failed(0)]);
+    const completeThenFail = judgeBatch(ctx({ done: upTo(5) }), [entry(5, "ok"), failed(0)]);
     expect(completeThenFail).toMatchObject({ ok: true, outcome: { type: "complete" } });
-    const twoFailures = judgeBatch(ctx({ on_failure: "hold" }), [failed(0, "First"), failed(1, "Second")]);
+    const twoFailures = judgeBatch(ctx({ on_failure: "hold" }), [failed(0, "First"), failed(0, "Second")]);
     expect(twoFailures).toMatchObject({ outcome: { type: "hold", reason: "setpoint[0] mono.theta failed: First: no answer" } });
   });
 
@@ -180,7 +188,7 @@ describe("judgeBatch: outcomes", () => {
 });
 
 describe("judgeBatch: replay after a resume", () => {
-  const replay = (approved: number[] = []) => ctx({ replay: { boundary: 1, approved: new Set(approved) } });
+  const replay = (approved: number[] = [], done = new Set<number>()) => ctx({ replay: { boundary: 1, approved: new Set(approved) }, done });
 
   it("refuses a replayed action or compute without approval, whatever the result", () => {
     for (const [index, result] of [
@@ -199,13 +207,122 @@ describe("judgeBatch: replay after a resume", () => {
 
   it("accepts a replayed action once approved, and the other kinds without approval", () => {
     expect(judgeBatch(replay([1]), [entry(1, "ok"), entry(2, "ok"), entry(3, "ok")])).toMatchObject({ ok: true });
-    expect(judgeBatch(replay([1]), [entry(4, "ok")])).toMatchObject({ ok: false, error_class: "AcquisitionResumeRequiresOperator" });
-    expect(judgeBatch(replay([1, 4]), [entry(4, "ok")])).toMatchObject({ ok: true });
+    expect(judgeBatch(replay([1], upTo(4)), [entry(4, "ok")])).toMatchObject({ ok: false, error_class: "AcquisitionResumeRequiresOperator" });
+    expect(judgeBatch(replay([1, 4], upTo(4)), [entry(4, "ok")])).toMatchObject({ ok: true });
   });
 
   it("does not gate steps before the boundary", () => {
     const before = ctx({ replay: { boundary: 5, approved: new Set() } });
     expect(judgeBatch(before, [entry(1, "ok"), entry(4, "ok")])).toMatchObject({ ok: true });
+  });
+});
+
+describe("judgeBatch: step order", () => {
+  it("refuses a step reported before an earlier one is done, naming both", () => {
+    expect(judgeBatch(ctx(), [entry(1, "ok")])).toEqual({
+      ok: false,
+      error_class: "StepOutOfOrder",
+      detail: "entries[0]: step 1 is reported before step 0 is done",
+      entry_index: 0,
+    });
+    // Whatever the result: an in_flight or a failure of a later step is refused too.
+    expect(judgeBatch(ctx({ done: upTo(2) }), [entry(3, "in_flight")])).toMatchObject({ ok: false, error_class: "StepOutOfOrder" });
+    expect(judgeBatch(ctx({ done: new Set([0, 2, 3, 4]) }), [failed(5)])).toMatchObject({
+      ok: false,
+      error_class: "StepOutOfOrder",
+      detail: "entries[0]: step 5 is reported before step 1 is done",
+    });
+  });
+
+  it("refuses the last step's ok alone: a run is never complete with steps unreported", () => {
+    expect(judgeBatch(ctx(), [entry(5, "in_flight"), entry(5, "ok")])).toMatchObject({ ok: false, error_class: "StepOutOfOrder", entry_index: 0 });
+  });
+
+  it("counts the batch's own earlier entries, and only an ok makes a step done", () => {
+    const run = [0, 1, 2, 3, 4, 5].flatMap((i) => [entry(i, "in_flight"), entry(i, "ok")]);
+    expect(judgeBatch(ctx({ replay: { boundary: 0, approved: new Set([1, 4]) } }), run)).toMatchObject({
+      ok: true,
+      outcome: { type: "complete" },
+    });
+    expect(judgeBatch(ctx(), [entry(0, "in_flight"), entry(1, "in_flight")])).toMatchObject({ ok: false, error_class: "StepOutOfOrder", entry_index: 1 });
+  });
+
+  it("takes a step reported in_flight again as not done until its next ok", () => {
+    expect(judgeBatch(ctx({ done: upTo(1) }), [entry(0, "in_flight"), entry(1, "ok")])).toMatchObject({
+      ok: false,
+      error_class: "StepOutOfOrder",
+      detail: "entries[1]: step 1 is reported before step 0 is done",
+    });
+    expect(judgeBatch(ctx({ done: upTo(1) }), [entry(0, "in_flight"), entry(0, "ok"), entry(1, "ok")])).toMatchObject({ ok: true });
+  });
+
+  it("counts the steps before the replay boundary as done", () => {
+    const fromTwo = (done = new Set<number>()) => ctx({ replay: { boundary: 2, approved: new Set() }, done });
+    expect(judgeBatch(fromTwo(), [entry(2, "ok"), entry(3, "ok")])).toMatchObject({ ok: true });
+    expect(judgeBatch(fromTwo(), [entry(0, "in_flight"), entry(2, "ok")])).toMatchObject({ ok: true });
+    expect(judgeBatch(fromTwo(), [entry(3, "ok")])).toMatchObject({
+      ok: false,
+      error_class: "StepOutOfOrder",
+      detail: "entries[0]: step 3 is reported before step 2 is done",
+    });
+  });
+
+  it("lets heartbeats name any step: they report none", () => {
+    const beat = { event_id: "hb", step_kind: "heartbeat", payload: { step_index: 5, progress: 0.5 } };
+    expect(judgeBatch(ctx(), [beat, entry(0, "ok")])).toEqual({ ok: true, steps: [null, { step_index: 0, result: "ok" }], outcome: null });
+  });
+
+  it("nextStepDue and doneAfter: the newest report of a step decides whether it is done", () => {
+    expect(nextStepDue(new Set(), null)).toBe(0);
+    expect(nextStepDue(new Set([0, 1, 3]), null)).toBe(2);
+    expect(nextStepDue(new Set([3]), { boundary: 2, approved: [] })).toBe(2);
+    expect(nextStepDue(new Set([2, 3]), { boundary: 2, approved: [] })).toBe(4);
+    const done = doneAfter(new Set([0]), [{ step_index: 1, result: "ok" }, null, { step_index: 0, result: "in_flight" }]);
+    expect([...done]).toEqual([1]);
+  });
+
+  // Only setpoints, checks and captures, so no operator go-ahead gets in the way.
+  const safe: Step[] = [
+    { kind: "setpoint", address: "a", value: 1, verify: true },
+    { kind: "check", address: "b", criterion: { kind: "equals", expected: 1 } },
+    { kind: "capture", address: "c", capture_name: "img" },
+    { kind: "setpoint", address: "d", value: 2, verify: false },
+  ];
+  const report = fc.record({ step_index: fc.integer({ min: 0, max: safe.length - 1 }), result: fc.constantFrom("in_flight" as const, "ok" as const) });
+  const batches = fc.array(fc.array(report, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 });
+  const boundary = fc.option(fc.integer({ min: 0, max: safe.length }), { nil: null });
+
+  it("never completes a run with a step neither reported ok nor before the replay boundary (property)", () => {
+    fc.assert(
+      fc.property(batches, boundary, (sequence, from) => {
+        const replay = from === null ? null : { boundary: from, approved: new Set<number>() };
+        let done = new Set<number>();
+        const okEver = new Set<number>();
+        for (const [b, reports] of sequence.entries()) {
+          const entries = reports.map((r, i) => ({ event_id: `${b}-${i}`, step_kind: safe[r.step_index]!.kind, payload: { ...r } }));
+          const judged = judgeBatch({ ...manifestOf(safe), on_failure: "abort", replay, stepCount: safe.length, done }, entries);
+          // The reference rule, written the plain way: every step before i is done or before the boundary.
+          let model = new Set(done);
+          const inOrder = reports.every((r) => {
+            const ok = Array.from({ length: r.step_index }, (_, j) => j).every((j) => model.has(j) || (from !== null && j < from));
+            model = doneAfter(model, [r]);
+            return ok;
+          });
+          expect(judged.ok).toBe(inOrder);
+          if (!judged.ok) {
+            expect(judged.error_class).toBe("StepOutOfOrder");
+            continue;
+          }
+          for (const r of reports) if (r.result === "ok") okEver.add(r.step_index);
+          done = doneAfter(done, judged.steps);
+          if (judged.outcome?.type === "complete") {
+            for (let i = 0; i < safe.length; i++) expect(okEver.has(i) || (from !== null && i < from)).toBe(true);
+            return;
+          }
+        }
+      }),
+      { numRuns: 500, seed: 16 },
+    );
   });
 });
 

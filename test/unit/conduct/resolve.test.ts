@@ -181,6 +181,34 @@ describe("resolveSteps: pseudoaxes", () => {
   });
 });
 
+describe("resolveSteps: step deadlines", () => {
+  const due = (step: Step, deadline_seconds: number): Step => ({ ...step, deadline_seconds });
+
+  it("keeps a step's own deadline, and adds none where none was asked", () => {
+    expect(resolved([due(sp("x", 1), 30), sp("y", 2)]).resolved_steps).toEqual([due(sp("x", 1), 30), sp("y", 2)]);
+  });
+  it("passes a scan's deadline to every setpoint and capture it expands to", () => {
+    const scan: RequestStep = { kind: "scan", address: "x", start: 0, stop: 1, points: 2, capture_name: "c", deadline_seconds: 5 };
+    expect(resolved([scan]).resolved_steps).toEqual([due(sp("x", 0), 5), due(cap("x", "c"), 5), due(sp("x", 1), 5), due(cap("x", "c"), 5)]);
+  });
+  it("passes a repeat's deadline down through nested repeats; a nested step's own deadline wins", () => {
+    const repeat: RequestStep = {
+      kind: "repeat",
+      times: 2,
+      deadline_seconds: 60,
+      steps: [sp("x", 1), due(sp("y", 2), 5), { kind: "repeat", times: 1, steps: [cap("z", "c")] }],
+    };
+    const once = [due(sp("x", 1), 60), due(sp("y", 2), 5), due(cap("z", "c"), 60)];
+    expect(resolved([repeat]).resolved_steps).toEqual([...once, ...once]);
+  });
+  it("passes it to each constituent of a pseudoaxis", () => {
+    expect(resolved([due(sp("energy", 4, false), 9)], energyAxes).resolved_steps).toEqual([
+      due(sp("mono.theta", 9, false), 9),
+      due(sp("undulator.gap", 8, false), 9),
+    ]);
+  });
+});
+
 describe("resolveSteps: limits", () => {
   const setpoints = (n: number) => Array.from({ length: n }, (_, i) => sp("a", i));
 

@@ -132,10 +132,10 @@ describe("RequestStepSchema and ConductRequestSchema", () => {
     expect(RequestStepSchema.safeParse(step).success).toBe(false);
   });
 
-  it("defaults closing_steps to a fresh [] and on_failure to abort", () => {
+  it("defaults closing_steps to a fresh [], on_failure to abort and on_stall to flag", () => {
     const first = ConductRequestSchema.parse({ steps: [setpoint] });
     const second = ConductRequestSchema.parse({ steps: [setpoint] });
-    expect(first).toEqual({ steps: [setpoint], closing_steps: [], on_failure: "abort" });
+    expect(first).toEqual({ steps: [setpoint], closing_steps: [], on_failure: "abort", on_stall: "flag" });
     expect(first.closing_steps).not.toBe(second.closing_steps);
   });
 
@@ -149,6 +149,25 @@ describe("RequestStepSchema and ConductRequestSchema", () => {
 });
 
 describe("stepToPayload / payloadToStep", () => {
+  it("keeps a step's deadline, last, on every kind", () => {
+    const steps: Step[] = [
+      { kind: "setpoint", address: "x", value: 1, verify: true, deadline_seconds: 5 },
+      { kind: "action", name: "a", params: {}, deadline_seconds: 5 },
+      { kind: "check", address: "x", criterion: { kind: "equals", expected: 1 }, deadline_seconds: 5 },
+      { kind: "capture", address: "d", capture_name: "f", deadline_seconds: 5 },
+      { kind: "compute", command: ["fit"], input_uris: [], parameters: {}, deadline_seconds: 5 },
+    ];
+    for (const step of steps) {
+      const payload = stepToPayload(step);
+      expect(Object.keys(payload).at(-1)).toBe("deadline_seconds");
+      expect(payloadToStep(JSON.parse(JSON.stringify(payload)))).toEqual(step);
+    }
+  });
+
+  it.each([0, 604801, 2.5, -1])("refuses a deadline_seconds of %s", (deadline_seconds) => {
+    expect(() => payloadToStep({ kind: "setpoint", address: "x", value: 1, verify: true, deadline_seconds })).toThrow(StepPayloadError);
+  });
+
   it("leaves optional fields absent rather than undefined", () => {
     const payload = stepToPayload({ kind: "compute", command: ["fit"], input_uris: [], parameters: {}, output_uri: undefined });
     expect(Object.keys(payload)).toEqual(["kind", "command", "input_uris", "parameters"]);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { matches, notificationsOf, slackBody, standardBody, type Interest, type Notification } from "../../../src/notify/events";
 import type { ProcedureEvent } from "../../../src/procedure/events";
 import { evolve } from "../../../src/procedure/state";
+import { overdueDecisionId, stepOverdueDecision } from "../../../src/watcher/deadline";
 
 const ID = "01936b2e-8f0a-7c3d-9e4f-0a1b2c3d4e5f";
 const AT = "2026-11-21T05:00:00.000Z";
@@ -47,6 +48,27 @@ describe("notificationsOf", () => {
   });
 });
 
+describe("notificationsOf: a step past its deadline", () => {
+  it("announces procedure.step_overdue with the decision as data, under the decision's id", () => {
+    const attempt = { step_index: 2, in_flight_at: "2026-11-21T04:59:30.000Z" };
+    const decisionId = overdueDecisionId(ID, attempt);
+    const overdue: ProcedureEvent = {
+      type: "ProcedureStepOverdue",
+      payload: { procedure_id: ID, occurred_at: AT, ...attempt, deadline_seconds: 30, decision_id: decisionId },
+    };
+    expect(notificationsOf(running, [overdue], null)).toEqual([
+      {
+        webhook_id: `msg_${decisionId}`,
+        type: "procedure.step_overdue",
+        timestamp: AT,
+        data: stepOverdueDecision(ID, attempt, 30, Date.parse(AT)),
+        subject: { procedure_id: ID, kind: "calibration", target_asset_ids: ["a1", "a2"] },
+      },
+    ]);
+    expect(slackBody(notificationsOf(running, [overdue], null)[0]!, "https://edge.example")).toContain("has a step past its deadline");
+  });
+});
+
 describe("matches", () => {
   const [notification] = notificationsOf(running, [held], null) as [Notification];
   const ping: Notification = { webhook_id: "msg_p", type: "ping", timestamp: AT, data: {}, subject: null };
@@ -74,11 +96,17 @@ describe("bodies", () => {
     expect(JSON.parse(standardBody(notification))).toEqual({ type: "procedure.held", timestamp: AT, data: notification.data });
   });
 
-  it("names the procedure, what happened and why in Slack's format, with the console link", () => {
-    const body = JSON.parse(slackBody(notification, "https://lab.example.org"));
+  it("names the procedure, what happened and why in Slack's format, with the configured console link", () => {
+    const body = JSON.parse(slackBody(notification, "https://lab.example.org/console"));
     expect(body.text).toBe(
       `Procedure *alignment* is held: ${held.payload.reason} <https://lab.example.org/console#/procedures/${ID}|Open in the console>`,
     );
     expect(body.blocks).toHaveLength(2);
+  });
+
+  it("carries no link when no console URL is configured", () => {
+    const body = JSON.parse(slackBody(notification, null));
+    expect(body.text).toBe(`Procedure *alignment* is held: ${held.payload.reason}`);
+    expect(JSON.stringify(body)).not.toContain("console#");
   });
 });

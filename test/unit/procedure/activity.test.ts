@@ -5,7 +5,7 @@ import { decideActivities, decideGoAhead } from "../../../src/procedure/activity
 import { CTX, RESOLVED_CLOSING_STEPS, RESOLVED_STEPS, SCENARIOS } from "./fixtures";
 
 const MANIFEST = manifestOf([...RESOLVED_STEPS, ...RESOLVED_CLOSING_STEPS].map(payloadToStep));
-const LOGBOOK = { ...CTX, logbook_id: "01900000-0000-7000-8000-0000000000c3" };
+const LOGBOOK = { ...CTX, logbook_id: "01900000-0000-7000-8000-0000000000c3", done_steps: new Set<number>() };
 const report = (event_id: string, step_kind: string, step_index: number, result: string, extra: Record<string, unknown> = {}) => ({
   event_id,
   step_kind,
@@ -54,6 +54,19 @@ describe("decideActivities", () => {
     expect(approved.ok).toBe(true);
     if (!approved.ok) return;
     expect(decideActivities(approved.value.state, MANIFEST, [report("a", "action", 1, "ok")], new Set(), LOGBOOK).ok).toBe(true);
+  });
+
+  it("refuses a step reported before the steps ahead of it are done, counting the done steps it is given", () => {
+    const running = SCENARIOS["Running (conducted)"]().state;
+    const last = MANIFEST.manifestKinds.length - 1;
+    const skip = [report("s", MANIFEST.manifestKinds[last]!, last, "ok")];
+    expect(decideActivities(running, MANIFEST, skip, new Set(), LOGBOOK)).toMatchObject({
+      ok: false,
+      refusal: { error_class: "StepOutOfOrder", detail: `entries[0]: step ${last} is reported before step 0 is done` },
+    });
+    const done = new Set(Array.from({ length: last }, (_, i) => i));
+    const decided = decideActivities(running, MANIFEST, skip, new Set(), { ...LOGBOOK, done_steps: done });
+    expect(decided.ok && decided.value.state.status).toBe("Completed");
   });
 
   it("answers not found before a registration", () => {

@@ -66,6 +66,7 @@ const HELD_BY: Record<HoldCause, ScenarioKey[]> = {
   operator: HELD.filter((k) => k.includes("operator")),
   "step-fault": HELD.filter((k) => k.includes("step-fault")),
   "driver-stand-down": HELD.filter((k) => k.includes("driver-stand-down")),
+  stall: [],
 };
 
 /** The status each scenario is in (null for no stream). */
@@ -112,6 +113,13 @@ const COMMANDS = {
   "Truncate(interrupted_at future)": cmd.truncate(FUTURE),
   OpenActivitiesLogbook: cmd.openLogbook(),
   "AuthorizeReplayStep(2)": cmd.authorize(2, true),
+  RecordStepOverdue: {
+    type: "RecordStepOverdue",
+    step_index: 0,
+    deadline_seconds: 30,
+    in_flight_at: PAST,
+    decision_id: "01900000-0000-5000-8000-0000000000dd",
+  },
 } satisfies Record<string, ProcedureCommand>;
 type CommandKey = keyof typeof COMMANDS;
 
@@ -212,6 +220,13 @@ const EXPECTED: Record<CommandKey, Record<ScenarioKey, Outcome>> = {
     [["no stream"], NOT_FOUND],
     [["Running (replay from 1)"], ok("Running", "ProcedureReplayStepAuthorized")],
   ),
+  // The watcher's StepOverdue: recorded in conduct, with no status change.
+  RecordStepOverdue: row(
+    no("ProcedureStepsLogbookClosed"),
+    [["no stream"], NOT_FOUND],
+    [RUNNING, ok("Running", "ProcedureStepOverdue")],
+    [HELD, ok("Held", "ProcedureStepOverdue")],
+  ),
 };
 
 const COMMAND_KEYS = Object.keys(COMMANDS) as CommandKey[];
@@ -232,6 +247,7 @@ describe("decide: every command from every status", () => {
       TruncateProcedure: true,
       OpenActivitiesLogbook: true,
       AuthorizeReplayStep: true,
+      RecordStepOverdue: true,
     };
     expect(new Set(Object.values(COMMANDS).map((c) => c.type))).toEqual(new Set(Object.keys(all)));
   });
@@ -246,7 +262,7 @@ describe("decide: every command from every status", () => {
   });
 
   it("generates the full cross-product", () => {
-    expect(CROSS_PRODUCT).toHaveLength(16 * 16);
+    expect(CROSS_PRODUCT).toHaveLength(COMMAND_KEYS.length * 16);
     for (const c of COMMAND_KEYS) expect(Object.keys(EXPECTED[c]).sort()).toEqual([...SCENARIO_KEYS].sort());
   });
 
@@ -410,7 +426,7 @@ describe("hold claims", () => {
   });
 
   it("gives each cause its own claim id", () => {
-    expect(new Set(HOLD_CAUSES.map((c) => holdClaimId(PROCEDURE_ID, c))).size).toBe(3);
+    expect(new Set(HOLD_CAUSES.map((c) => holdClaimId(PROCEDURE_ID, c))).size).toBe(HOLD_CAUSES.length);
   });
 
   it.each(HOLD_CAUSES)("a hold by %s from Running appends ProcedureHeld with the deterministic claim", (cause) => {
@@ -472,7 +488,7 @@ describe("hold claims", () => {
   it.each(["Defined", "Completed", "Aborted", "Truncated"] as const)("refuses a hold of a %s procedure", (scenario) => {
     expect(decide(SCENARIOS[scenario]().state, cmd.hold("operator"), CTX)).toEqual({
       ok: false,
-      refusal: { error_class: "ProcedureCannotHold", detail: `cannot hold a ${scenario} procedure` },
+      refusal: { error_class: "ProcedureCannotHold", detail: `cannot hold ${scenario === "Aborted" ? "an" : "a"} ${scenario} procedure` },
     });
   });
 });
@@ -570,7 +586,7 @@ describe("resume and hold claims", () => {
       const status = SCENARIOS[scenario]().state?.status;
       expect(decide(SCENARIOS[scenario]().state, cmd.resume("operator"), CTX)).toEqual({
         ok: false,
-        refusal: { error_class: "ProcedureCannotResume", detail: `cannot resume a ${status} procedure` },
+        refusal: { error_class: "ProcedureCannotResume", detail: `cannot resume ${status === "Aborted" ? "an" : "a"} ${status} procedure` },
       });
     },
   );

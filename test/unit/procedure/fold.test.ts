@@ -51,6 +51,7 @@ describe("fold: registration", () => {
       step_count: null,
       replay: null,
       stale_after_seconds: null,
+      on_stall: "flag",
     });
   });
 
@@ -141,10 +142,10 @@ describe("fold: last_status_changed_at and last_status_reason", () => {
     },
     { label: "hold", from: "Running (started)", command: cmd.hold("operator", "coffee"), moves: [["ProcedureHeld", true]], reason: "coffee" },
     {
-      label: "a second hold",
+      label: "a second hold: a claim, not a status change",
       from: "Held {operator}",
       command: cmd.hold("step-fault", "check failed"),
-      moves: [["ProcedureHeld", true]],
+      moves: [["ProcedureHeld", false]],
       reason: "check failed",
     },
     {

@@ -46,6 +46,7 @@ describe("stallDecision", () => {
         last_progress_at: "2026-11-21T03:59:59.500Z",
         stalled_seconds: 3600,
         occurred_at: "2026-11-21T05:00:00.000Z",
+        acted: null,
       },
       confidence_source: "self_reported",
       parent_id: null,

@@ -10,11 +10,12 @@ import {
 } from "../../../src/decisions/vocabulary";
 
 describe("decision vocabulary", () => {
-  it("has ProcedureProgress owning Stall", () => {
-    expect(DECISION_VOCABULARY).toEqual({ ProcedureProgress: ["Stall"] });
+  it("has ProcedureProgress owning Stall and StepOverdue", () => {
+    expect(DECISION_VOCABULARY).toEqual({ ProcedureProgress: ["Stall", "StepOverdue"] });
     expect(DECISION_CONTEXTS).toEqual(["ProcedureProgress"]);
-    expect(DECISION_CHOICES).toEqual(["Stall"]);
+    expect(DECISION_CHOICES).toEqual(["Stall", "StepOverdue"]);
     expect(contextOfChoice("Stall")).toBe("ProcedureProgress");
+    expect(contextOfChoice("StepOverdue")).toBe("ProcedureProgress");
   });
 
   it("keeps every choice token unique across contexts", () => {
