@@ -7,6 +7,7 @@ import { sha256Hex } from "../encoding";
 import { MAX_RESOLVED_STEPS } from "../conduct/resolve";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
+import type { ExportCursor, ExportPage } from "../procedure/export";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
@@ -128,6 +129,53 @@ const events = createRoute({
   },
 });
 
+const exportRoute = createRoute({
+  method: "get",
+  path: "/v1/procedures/{id}/export",
+  operationId: "exportProcedure",
+  summary: "Export a procedure's whole record (JSON Lines)",
+  description: [
+    "The procedure's whole record as JSON Lines (`application/x-ndjson`), streamed: one object per line, each with a `record` field.",
+    "First `{\"record\":\"state\",...}` (the state as GET /v1/procedures/{id} shows it), then every event in version order",
+    "(`record: \"event\"`, as /events shows it), then the pinned manifest if there is one (`record: \"manifest\"`, as /manifest shows it),",
+    "then every logbook entry in the order it was recorded (`record: \"activity\"`, as /activities shows it).",
+    "The record ends where it stood when the export began. The same lines are what an archived procedure's file holds.",
+  ].join(" "),
+  security: BEARER,
+  middleware: [requires("ReadProcedure")],
+  request: { params: ProcedureIdParam },
+  responses: {
+    200: {
+      description: "The record, one JSON object per line",
+      content: {
+        "application/x-ndjson": {
+          schema: z.string().openapi({ example: '{"record":"state","procedure_id":"…","status":"Completed",…}\n{"record":"event","version":1,"type":"ProcedureRegistered",…}\n' }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 404, 503),
+  },
+});
+
+/** Streams an export, pulling one page from the object each time the reader wants more, so memory stays bounded. */
+function exportBody(first: ExportPage, next: (cursor: ExportCursor) => Promise<ExportPage>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let page: ExportPage | null = first;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (page === null) return controller.close();
+        const { lines, next: cursor } = page;
+        page = null;
+        controller.enqueue(encoder.encode(lines.map((line) => `${line}\n`).join("")));
+        if (cursor === null) return controller.close();
+        page = await next(cursor);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 const SummaryCursorSchema = z.object({ registered_at: z.string(), procedure_id: z.string() });
 
 /** A fresh id, or under an Idempotency-Key the id its first use claimed. */
@@ -239,6 +287,16 @@ export const procedures = createRouter()
   .openapi(read, async (c) => {
     const { id } = c.req.valid("param");
     return c.json(await unwrap(procedureObject(c.env, id).read(actorOf(c))), 200);
+  })
+  .openapi(exportRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const stub = procedureObject(c.env, id);
+    const actor = actorOf(c);
+    // The first page is read before answering, so a refusal is still a problem document.
+    const first = await unwrap(stub.exportPage(null, actor));
+    const body = exportBody(first, (cursor) => unwrap(stub.exportPage(cursor, actor)));
+    // A plain Response: the OpenAPI types cannot name a streamed body.
+    return new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson" } }) as never;
   })
   .openapi(events, async (c) => {
     const { id } = c.req.valid("param");

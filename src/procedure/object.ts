@@ -47,6 +47,7 @@ import {
   type ActivityEntryInput,
   type StoredProgress,
 } from "./logbook";
+import { exportPage, type ExportCursor, type ExportPage } from "./export";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision } from "./refusal";
 import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock } from "./schedule";
@@ -232,6 +233,16 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!reached.ok) return reached;
     const page = pageEntries(this.sql, cursor, limit);
     return accept({ items: page.items, next_cursor: page.next === null ? null : String(page.next) });
+  }
+
+  /**
+   * One page of the procedure's export (JSON Lines): the first, with a null
+   * cursor, starts with the state and fixes where the record ends.
+   */
+  async exportPage(cursor: ExportCursor | null, access: Access): Promise<Decision<ExportPage>> {
+    const reached = this.reachable(access);
+    if (!reached.ok) return reached;
+    return accept(exportPage({ sql: this.sql, view: this.view(reached.value), manifest: () => this.loadManifest()?.pinned ?? null }, cursor));
   }
 
   /**
