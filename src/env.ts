@@ -1,5 +1,6 @@
 // The Worker's environment, validated once per isolate at the entry points.
 import { z } from "zod";
+import { parseRetentionConfig, type RetentionConfig } from "./retention/policy";
 import { parseWatcherConfig, type WatcherConfig } from "./watcher/stall";
 
 const SecretsSchema = z.object({
@@ -12,6 +13,7 @@ export interface Config {
   /** What webhook signing secrets are encrypted under (src/notify/secret.ts). */
   webhookSigningKey: string;
   watcher: Required<WatcherConfig>;
+  retention: RetentionConfig;
 }
 
 const parsed = new WeakMap<object, Config>();
@@ -21,7 +23,7 @@ export function config(env: Env): Config {
   let value = parsed.get(env);
   if (!value) {
     const secrets = SecretsSchema.parse(env);
-    value = { adminToken: secrets.ADMIN_TOKEN, webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY, watcher: parseWatcherConfig(env) };
+    value = { adminToken: secrets.ADMIN_TOKEN, webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY, watcher: parseWatcherConfig(env), retention: parseRetentionConfig(env) };
     parsed.set(env, value);
   }
   return value;

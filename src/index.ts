@@ -19,6 +19,7 @@ import { database } from "./db/client";
 import { config } from "./env";
 import { consume, consumeDeadLetters, consumerDeps, DEAD_LETTER_QUEUE, type NotifyMessage } from "./notify/delivery";
 import { drainOutbox } from "./notify/drain";
+import { runArchivePass } from "./retention/sweep";
 import { runTick } from "./watcher/sweep";
 
 export { ProcedureObject } from "./procedure/object";
@@ -43,9 +44,20 @@ export default {
         readProcedure: (id) => procedureObject(env, id).watchReading(),
       });
     } finally {
-      // The tick's Stall decisions (and any a failed drain left) go to the
-      // queue, also after a tick that failed part way.
-      await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+      try {
+        // Archiving is not the watcher's: it runs whether the watcher is on, off or failed.
+        const pass = await runArchivePass({
+          d1: env.DB,
+          config: config(env).retention,
+          nowMs: controller.scheduledTime,
+          requestArchive: (id) => procedureObject(env, id).requestArchive(controller.scheduledTime),
+        });
+        console.log(JSON.stringify({ msg: "archive pass", ...pass }));
+      } finally {
+        // The tick's Stall decisions (and any a failed drain left) go to the
+        // queue, also after a tick that failed part way.
+        await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
+      }
     }
   },
   // The notifications queue and its dead-letter queue share this consumer.

@@ -41,6 +41,7 @@ const SummarySchema = z
     version: z.number().int(),
     last_activity_at: Timestamp.nullable().openapi({ description: "Coarse mirror: may lag the procedure's own value" }),
     updated_at: Timestamp,
+    archived_at: Timestamp.nullable().openapi({ description: "When the procedure was archived; null while live" }),
   })
   .openapi("ProcedureSummary");
 
@@ -176,6 +177,30 @@ function exportBody(first: ExportPage, next: (cursor: ExportCursor) => Promise<E
   );
 }
 
+/**
+ * An archived procedure's export: its state line (with `archived_at`), then
+ * the file's own lines after its first, decompressed as the reader pulls them.
+ */
+async function archivedExportBody(bucket: R2Bucket, first: ExportPage): Promise<ReadableStream<Uint8Array>> {
+  const object = await bucket.get(first.archive_key!);
+  if (!object) throw new Error(`the archive ${first.archive_key} is missing`);
+  const head = new TextEncoder().encode(first.lines.map((line) => `${line}\n`).join(""));
+  let skipping = true;
+  const afterFirstLine = new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      controller.enqueue(head);
+    },
+    transform(chunk, controller) {
+      if (!skipping) return controller.enqueue(chunk);
+      const end = chunk.indexOf(0x0a);
+      if (end < 0) return;
+      skipping = false;
+      if (end + 1 < chunk.byteLength) controller.enqueue(chunk.subarray(end + 1));
+    },
+  });
+  return object.body.pipeThrough(new DecompressionStream("gzip")).pipeThrough(afterFirstLine);
+}
+
 const SummaryCursorSchema = z.object({ registered_at: z.string(), procedure_id: z.string() });
 
 /** A fresh id, or under an Idempotency-Key the id its first use claimed. */
@@ -280,7 +305,7 @@ export const procedures = createRouter()
     const { cursor, limit, ...filter } = c.req.valid("query");
     const after = cursor === undefined ? null : decodeCursor(cursor, SummaryCursorSchema);
     const page = await listSummaries(c.var.db, { ...filter, scopes: c.var.principal.scopes }, after, limit);
-    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, ...row }) => row);
+    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, archive_requested_at: _r, ...row }) => row);
     const next_cursor = page.next && encodeCursor(page.next);
     return c.json({ items, next_cursor }, 200);
   })
@@ -294,7 +319,9 @@ export const procedures = createRouter()
     const actor = actorOf(c);
     // The first page is read before answering, so a refusal is still a problem document.
     const first = await unwrap(stub.exportPage(null, actor));
-    const body = exportBody(first, (cursor) => unwrap(stub.exportPage(cursor, actor)));
+    const body = first.archive_key
+      ? await archivedExportBody(c.env.ARCHIVE, first)
+      : exportBody(first, (cursor) => unwrap(stub.exportPage(cursor, actor)));
     // A plain Response: the OpenAPI types cannot name a streamed body.
     return new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson" } }) as never;
   })

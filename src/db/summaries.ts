@@ -10,7 +10,7 @@ import { procedureSummary, procedureTargets } from "./schema";
 
 export type SummaryRow = Omit<
   typeof procedureSummary.$inferInsert,
-  "progress_at" | "watch_window" | "stall_due_at" | "stall_flagged_at"
+  "progress_at" | "watch_window" | "stall_due_at" | "stall_flagged_at" | "archive_requested_at" | "archived_at"
 >;
 export type SummaryRecord = typeof procedureSummary.$inferSelect;
 
@@ -111,4 +111,10 @@ export async function listSummaries(
 ): Promise<{ rows: SummaryRecord[]; next: SummaryCursor | null }> {
   const rows = await summaryPageQuery(db, filter, after, limit);
   return splitPage(rows, limit, (row) => ({ registered_at: row.registered_at, procedure_id: row.procedure_id }));
+}
+
+/** Records that the procedure is archived: its row stays in the list, with `archived_at`. */
+export async function markSummaryArchived(db: Database, procedureId: string, archivedAt: string): Promise<void> {
+  const t = procedureSummary;
+  await db.update(t).set({ archived_at: archivedAt }).where(and(eq(t.procedure_id, procedureId), sql`${t.archived_at} IS NULL`)).run();
 }

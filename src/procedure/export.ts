@@ -24,6 +24,8 @@ export interface ExportCursor {
 export interface ExportPage {
   lines: string[];
   next: ExportCursor | null;
+  /** An archived procedure answers its state line only: the rest of the record is this file, after its own first line. */
+  archive_key?: string;
 }
 
 /** The `record` of each line, in the order they come. */

@@ -30,6 +30,8 @@ export interface ProcedureView {
   in_flight_step_index: number | null;
   last_activity_at: string | null;
   replay_awaiting_operator: number[];
+  /** When the procedure was archived (its reads then answer from the archive); null while it is live. */
+  archived_at: string | null;
 }
 
 /** What the API view and the projection row both carry straight from the state. */
@@ -62,6 +64,7 @@ export function procedureView(state: ProcedureState, progress: ConductProgress, 
     in_flight_step_index: progress.in_flight_step_index,
     last_activity_at: progress.last_activity_at,
     replay_awaiting_operator: awaitingOperator,
+    archived_at: null,
   };
 }
 

@@ -177,7 +177,7 @@ export function stallDecision(input: StallInput): DecisionRecord {
 const positiveInteger = (message: string, max: number, fallback: number) =>
   z.string().regex(/^[1-9][0-9]*$/, message).transform(Number).pipe(z.number().int().positive().max(max, message)).default(fallback);
 
-const seconds = (name: string, fallback: number) =>
+export const seconds = (name: string, fallback: number) =>
   positiveInteger(`${name} must be a positive integer number of seconds`, Number.MAX_SAFE_INTEGER / 1000, fallback);
 
 /** Past this a tick risks a Cron invocation's limits: each Running candidate may cost an object read. */
