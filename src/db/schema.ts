@@ -137,7 +137,11 @@ export const idempotencyKeys = sqliteTable(
     request_hash: text().notNull(),
     created_at: text().notNull(),
   },
-  (t) => [primaryKey({ columns: [t.principal_id, t.idempotency_key] })],
+  (t) => [
+    primaryKey({ columns: [t.principal_id, t.idempotency_key] }),
+    // Retention deletes expired keys oldest first, a bounded batch per tick.
+    index("idempotency_keys_created").on(t.created_at),
+  ],
 );
 
 export const pseudoaxes = sqliteTable("pseudoaxes", {

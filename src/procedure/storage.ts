@@ -88,7 +88,7 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // An archived procedure keeps only this row (and its schedule, until the
   // archive job is done): where its record went and what its cheap reads answer.
-  `CREATE TABLE tombstone (
+  `CREATE TABLE IF NOT EXISTS tombstone (
      id INTEGER PRIMARY KEY CHECK (id = 1),
      archive_key TEXT NOT NULL,
      archived_at TEXT NOT NULL,

@@ -34,6 +34,8 @@ export interface TickDeps {
   /** The procedure's status and latest activity recorded_at, read from its own object. */
   readProcedure: (procedureId: string) => Promise<{ status: string | null; latest_recorded_at: string | null }>;
   pageSize?: number;
+  /** What the tick's housekeeping (archive pass, retention batches) did before it, for its summary. */
+  housekeeping?: Pick<TickSummary, "archive" | "retention">;
 }
 
 interface Row {
@@ -112,6 +114,7 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
       }
     }
   }
+  Object.assign(summary, deps.housekeeping);
   summary.duration_ms = Date.now() - clock;
   console.log(JSON.stringify({ msg: "watcher tick", ...summary }));
   if (deps.config.enabled || memory.last_tick !== null) {

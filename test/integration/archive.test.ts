@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import type { ArchiveStep, ProcedureObject } from "../../src/procedure/object";
-import { archiveKey, DEFAULT_ARCHIVE_AFTER_SECONDS } from "../../src/retention/policy";
+import { archiveKey, DEFAULT_ARCHIVE_AFTER_SECONDS, parseRetentionConfig } from "../../src/retention/policy";
 import { runArchivePass } from "../../src/retention/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
 import { call, command, expectProblem, procedureStub, registerProcedure, summaryOf, tokenFor, userTables } from "../helpers";
@@ -265,7 +265,7 @@ describe("archiving a finished procedure", () => {
       ),
     );
     const requested: string[] = [];
-    const deps = { d1: env.DB, config: { archiveAfterSeconds: DEFAULT_ARCHIVE_AFTER_SECONDS }, nowMs: later(), requestArchive: async (id: string) => (requested.push(id), true) };
+    const deps = { d1: env.DB, config: parseRetentionConfig({}), nowMs: later(), requestArchive: async (id: string) => (requested.push(id), true) };
     const pass = await runArchivePass({ ...deps, batch: 2 });
     expect(pass).toMatchObject({ candidates: 2, requested: 2, rows_written: 2 });
     expect(requested.sort()).toEqual(seeded.slice(0, 2));
