@@ -586,6 +586,8 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   private view(state: ProcedureState): ProcedureView {
+    // An archived procedure's progress and manifest are in its file, not its storage.
+    if (this.archived) return this.archivedView(this.archived);
     const replay = state.status === "Running" ? state.replay : null;
     const kinds = replay ? (this.loadManifest()?.manifestKinds ?? []) : [];
     const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];
