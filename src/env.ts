@@ -1,5 +1,6 @@
 // The Worker's environment, validated once per isolate at the entry points.
 import { z } from "zod";
+import { parseRetentionConfig, type RetentionConfig } from "./retention/policy";
 import { parseWatcherConfig, type WatcherConfig } from "./watcher/stall";
 
 const SecretsSchema = z.object({
@@ -42,6 +43,7 @@ export interface Config {
   webhookSigningKey: string;
   watcher: Required<WatcherConfig>;
   mcp: McpConfig;
+  retention: RetentionConfig;
 }
 
 const parsed = new WeakMap<object, Config>();
@@ -58,6 +60,7 @@ export function config(env: Env): Config {
       webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY,
       watcher: parseWatcherConfig(env),
       mcp: { allowedOrigins: mcp.MCP_ALLOWED_ORIGINS, allowedHosts: mcp.MCP_ALLOWED_HOSTS },
+      retention: parseRetentionConfig(env),
     };
     parsed.set(env, value);
   }

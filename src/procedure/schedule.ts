@@ -7,7 +7,7 @@
 // of job, name it in JobKind, give the scheduler a handler for it, and ask for
 // it with requestJob at its due time.
 
-export type JobKind = "projection" | "notify" | "stream-check" | "deadline" | "stall-decision";
+export type JobKind = "projection" | "notify" | "stream-check" | "deadline" | "stall-decision" | "archive";
 
 /** The object's sense of time: the tests set it, so nothing waits on the wall clock. */
 export interface Clock {

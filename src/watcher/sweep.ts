@@ -37,6 +37,8 @@ export interface TickDeps {
   /** Tells the procedure's object of the Stall about to be recorded; it may act on it (see ProcedureObject.observeStall). */
   observeStall: (procedureId: string, episode: StallEpisode, mayHold: boolean) => Promise<StallObservation>;
   pageSize?: number;
+  /** What the tick's housekeeping (archive pass, retention batches) did before it, for its summary. */
+  housekeeping?: Pick<TickSummary, "archive" | "retention">;
 }
 
 interface Row {
@@ -108,6 +110,7 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
     }
     summary = emptySummary(gate.outcome, startedAt);
   }
+  Object.assign(summary, deps.housekeeping);
   summary.duration_ms = Date.now() - clock;
   console.log(JSON.stringify({ msg: "watcher tick", ...summary }));
   if (deps.config.enabled || memory.last_tick !== null) {
