@@ -4,7 +4,8 @@
 //
 //   npm run bench -- [--requests N] [--concurrency C] [--objects M] [--warmup W]
 //                    [--ingest-batches B] [--ingest-concurrency C] [--ingest-warmup W]
-//                    [--sweep-sizes 1000,10000,100000] [--sections lifecycle,floor,ingest,sweep,auth,notifications,streams,mcp,deadlines]
+//                    [--sweep-sizes 1000,10000,100000] [--retention-size N] [--retention-archive N]
+//                    [--sections lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines,retention]
 //                    [--telemetry on|off] [--verbose] [--keep]
 //   (or the BENCH_* variables named in USAGE)
 //
@@ -29,8 +30,9 @@ import * as mcp from "./mcp.mjs";
 import * as notifications from "./notifications.mjs";
 import * as streams from "./streams.mjs";
 import * as sweep from "./sweep.mjs";
+import * as retention from "./retention.mjs";
 
-const SECTIONS = { lifecycle, floor, ingest, sweep, listing, auth, notifications, streams, mcp, deadlines };
+const SECTIONS = { lifecycle, floor, ingest, sweep, listing, auth, notifications, streams, mcp, deadlines, retention };
 const AIM = 2;
 
 const USAGE = `usage: npm run bench -- [options]
@@ -42,7 +44,9 @@ const USAGE = `usage: npm run bench -- [options]
   --ingest-concurrency C  batches in flight                  (BENCH_INGEST_CONCURRENCY, default 4)
   --ingest-warmup W       unmeasured batches before each ingest row (BENCH_INGEST_WARMUP, default 8)
   --sweep-sizes LIST      procedures in conduct per watcher tick    (BENCH_SWEEP_SIZES, default 1000,10000,100000; the listing section seeds the largest)
-  --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines)
+  --retention-size N       procedures seeded for the retention section  (BENCH_RETENTION_SIZE, default 1000000)
+  --retention-archive N    finished procedures one archive pass archives (BENCH_RETENTION_ARCHIVE, default 1000)
+  --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines; retention runs only when named)
   --telemetry on|off      the service's log lines and metrics (TELEMETRY_ENABLED); off to measure what they cost
                                                          (BENCH_TELEMETRY, default on)
   --verbose        show wrangler's output
@@ -59,6 +63,8 @@ function options() {
       "ingest-concurrency": { type: "string" },
       "ingest-warmup": { type: "string" },
       "sweep-sizes": { type: "string" },
+      "retention-size": { type: "string" },
+      "retention-archive": { type: "string" },
       sections: { type: "string" },
       telemetry: { type: "string" },
       verbose: { type: "boolean", default: false },
@@ -86,7 +92,8 @@ function options() {
     if (!Number.isInteger(value) || value < 100) throw new Error(`--sweep-sizes (BENCH_SWEEP_SIZES) takes integers >= 100, got ${raw}`);
     return value;
   });
-  const sections = list("sections", "BENCH_SECTIONS", Object.keys(SECTIONS).join(","));
+  // The retention section seeds a million procedures: it runs only when named.
+  const sections = list("sections", "BENCH_SECTIONS", Object.keys(SECTIONS).filter((name) => name !== "retention").join(","));
   for (const name of sections) {
     if (!SECTIONS[name]) throw new Error(`--sections (BENCH_SECTIONS): unknown section ${name}; known: ${Object.keys(SECTIONS).join(", ")}`);
   }
@@ -102,6 +109,8 @@ function options() {
     ingestConcurrency: int("ingest-concurrency", "BENCH_INGEST_CONCURRENCY", 4, 1),
     ingestWarmup: int("ingest-warmup", "BENCH_INGEST_WARMUP", 8, 0),
     sweepSizes: sizes,
+    retentionSize: int("retention-size", "BENCH_RETENTION_SIZE", 1_000_000, 1_000),
+    retentionArchive: int("retention-archive", "BENCH_RETENTION_ARCHIVE", 1_000, 1),
     sections,
     verbose: values.verbose,
     keep: values.keep,

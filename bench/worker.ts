@@ -20,6 +20,8 @@ import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/obje
 import { enqueueNotifications, type NotifyMessage } from "../src/notify/delivery";
 import { drainOutbox } from "../src/notify/drain";
 import { runTick } from "../src/watcher/sweep";
+import { runArchivePass } from "../src/retention/sweep";
+import { parseRetentionConfig } from "../src/retention/policy";
 import { WATCHER_AGENT } from "../src/watcher/stall";
 
 // Everything the service exports (its Durable Object classes). A Worker's main
@@ -278,22 +280,93 @@ async function addNamed(env: Env, input: { word: string; count: number }): Promi
  * order one statement per rank until the page is full), with the D1 rows
  * read summed over its statements.
  */
-async function listPage(env: Env, input: { order: SummaryOrder; limit: number; q?: string }) {
+async function listPage(env: Env, input: { order?: SummaryOrder; limit: number; q?: string; target_asset_id?: string }) {
   const db = database(env.DB);
-  const filter: SummaryFilter = { scopes: null, ...(input.q === undefined ? {} : { q: input.q }) };
+  const order = input.order ?? "oldest";
+  const filter: SummaryFilter = { scopes: null, ...(input.q === undefined ? {} : { q: input.q }), ...(input.target_asset_id === undefined ? {} : { target_asset_id: input.target_asset_id }) };
   let rowsRead = 0;
   let rows = 0;
   let statements = 0;
   const t0 = Date.now();
-  for (const rank of input.order === "attention" ? [0, 1, 2] : [undefined]) {
+  for (const rank of order === "attention" ? [0, 1, 2] : [undefined]) {
     if (rows > input.limit) break;
-    const { sql, params } = summaryPageQuery(db, filter, null, input.limit - rows, input.order, rank).toSQL();
+    const { sql, params } = summaryPageQuery(db, filter, null, input.limit - rows, order, rank).toSQL();
     const page = await env.DB.prepare(sql).bind(...params).all();
     rowsRead += page.meta.rows_read;
     rows += page.results.length;
     statements += 1;
   }
   return { rows: Math.min(rows, input.limit), rows_read: rowsRead, statements, ms: Date.now() - t0 };
+}
+
+// ---- retention at scale (bench/retention.mjs) -------------------------------
+
+/**
+ * Seeds `count` summary rows in one statement (a recursive CTE, so nothing
+ * crosses the wire but the numbers): every tenth Running and fresh, the rest
+ * Completed two months before now_ms and already archived (the steady state
+ * of a service that archives), each on one of `assets` target assets (the
+ * trigger of migration 0006 writes its procedure_targets row).
+ */
+async function seedPopulation(env: Env, input: { from: number; count: number; assets: number; now_ms: number }) {
+  const t0 = Date.now();
+  const result = await env.DB.prepare(
+    `WITH RECURSIVE n(i) AS (SELECT CAST(?1 AS INTEGER) UNION ALL SELECT i + 1 FROM n WHERE i < CAST(?1 + ?2 - 1 AS INTEGER))
+     INSERT INTO procedure_summary (procedure_id, name, kind, target_asset_ids, status, registered_at, last_status_changed_at, hold_causes, version, updated_at, watch_window, archive_requested_at, archived_at)
+     SELECT printf('00000000-0000-7000-8000-%012x', i), 'bench procedure', 'bench', '["bench-asset-' || (i % CAST(?3 AS INTEGER)) || '"]',
+       CASE WHEN i % 10 = 0 THEN 'Running' ELSE 'Completed' END,
+       strftime('%Y-%m-%dT%H:%M:%fZ', ?4 / 1000.0 - 5184000 - 86400 + i / 1000.0, 'unixepoch'),
+       CASE WHEN i % 10 = 0 THEN strftime('%Y-%m-%dT%H:%M:%fZ', ?4 / 1000.0 - 60, 'unixepoch') ELSE strftime('%Y-%m-%dT%H:%M:%fZ', ?4 / 1000.0 - 5184000 + i / 1000.0, 'unixepoch') END,
+       '[]', 3, strftime('%Y-%m-%dT%H:%M:%fZ', ?4 / 1000.0, 'unixepoch'),
+       CASE WHEN i % 10 = 0 THEN 'running' END,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', ?4 / 1000.0 - 2000000, 'unixepoch') END,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', ?4 / 1000.0 - 2000000, 'unixepoch') END
+     FROM n`,
+  )
+    .bind(input.from, input.count, input.assets, input.now_ms)
+    .run();
+  return { inserted: result.meta.changes, ms: Date.now() - t0 };
+}
+
+/** Registers, starts and completes `count` procedures through their objects, as finished procedures due for archiving. */
+async function seedFinished(env: Env, input: { count: number }) {
+  const actor = { principal_id: BOOTSTRAP_ADMIN_ID, scopes: null, correlation_id: uuidv7() };
+  const ids: string[] = [];
+  let next = 0;
+  const t0 = Date.now();
+  const one = async () => {
+    for (let i = next++; i < input.count; i = next++) {
+      const id = uuidv7();
+      const stub = procedureObject(env, id);
+      const registered = await stub.register(id, { name: "bench finished", kind: "bench-archive", target_asset_ids: ["bench-archive"] }, actor);
+      if (!registered.ok) throw new Error(`register ${id}: ${registered.refusal.error_class}`);
+      await stub.command({ type: "StartProcedure", on_failure: "abort" }, actor);
+      await stub.command({ type: "CompleteProcedure" }, actor);
+      await stub.project();
+      ids.push(id);
+    }
+  };
+  await Promise.all(Array.from({ length: OBJECT_CONCURRENCY }, one));
+  return { objects: ids.length, ms: Date.now() - t0 };
+}
+
+/** One archive pass at now_ms (the objects then archive themselves from their schedules). */
+async function archivePass(env: Env, input: { now_ms: number; batch: number }) {
+  const t0 = Date.now();
+  const summary = await runArchivePass({
+    d1: env.DB,
+    config: parseRetentionConfig(env),
+    nowMs: input.now_ms,
+    batch: input.batch,
+    requestArchive: (id) => procedureObject(env, id).requestArchive(input.now_ms),
+  });
+  return { ...summary, ms: Date.now() - t0 };
+}
+
+/** How many of the objects the pass asked have archived themselves (projection rows with archived_at). */
+async function archivedCount(env: Env) {
+  const row = await env.DB.prepare("SELECT count(*) AS n FROM procedure_summary WHERE kind = 'bench-archive' AND archived_at IS NOT NULL").first<{ n: number }>();
+  return { archived: row?.n ?? 0 };
 }
 
 // ---- routing ----------------------------------------------------------------
@@ -368,6 +441,11 @@ async function bench(request: Request, env: BenchEnv, path: string): Promise<Res
   if (post && path === "/__bench/named") return Response.json(await addNamed(env, (await request.json()) as { word: string; count: number }));
   if (post && path === "/__bench/list") return Response.json(await listPage(env, (await request.json()) as Parameters<typeof listPage>[1]));
   if (post && path === "/__bench/clear") return Response.json(await clear(env));
+  if (post && path === "/__bench/retention/seed-population") return Response.json(await seedPopulation(env, (await request.json()) as never));
+  if (post && path === "/__bench/retention/seed-finished") return Response.json(await seedFinished(env, (await request.json()) as never));
+  if (post && path === "/__bench/retention/list") return Response.json(await listPage(env, (await request.json()) as never));
+  if (post && path === "/__bench/retention/archive") return Response.json(await archivePass(env, (await request.json()) as never));
+  if (post && path === "/__bench/retention/archived") return Response.json(await archivedCount(env));
   if (post && path === "/__bench/tick") return Response.json(await tick(env, (await request.json()) as Parameters<typeof tick>[1]));
   return null;
 }

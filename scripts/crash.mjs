@@ -10,7 +10,12 @@
 //   - each procedure's state equals the fold of its log (src/procedure/state.ts,
 //     bundled with esbuild), and its versions are contiguous from 1;
 //   - the list (GET /v1/procedures, the D1 projection) converges to the
-//     objects' states within CONVERGENCE_LIMIT_MS.
+//     objects' states within CONVERGENCE_LIMIT_MS;
+//   - archiving loses nothing: with ARCHIVE_AFTER_SECONDS=1 the Cron Trigger
+//     is fired and the runtime SIGKILLed while the objects archive themselves
+//     (export, write, verify, release); once every procedure reads as archived,
+//     its export (now from the archive) is the one read before, line for line
+//     past the state (which adds archived_at), and the list shows archived_at.
 //
 // A request whose connection died may or may not have been applied; the
 // checks allow both, but never twice. Gateways retry a batch with the same
@@ -32,12 +37,14 @@ const CONVERGENCE_LIMIT_MS = 30_000;
  * The whole run gives up after this long, so a hung runtime cannot hang CI. A
  * run takes two to three minutes on a busy 2-core machine, mostly the restarts.
  */
-const RUN_LIMIT_MS = 300_000;
+const RUN_LIMIT_MS = 420_000;
 /** Steps pinned by each conducted procedure. */
 const CONDUCTED_STEPS = 60;
 /** Lifecycle or batch operations each operator-driven procedure performs at least. */
 const MIN_OPERATIONS = 12;
 const PAGE = 100;
+/** How long archiving may take, kills and restarts included, before the run fails. */
+const ARCHIVE_LIMIT_MS = 90_000;
 /** Acknowledgements after each (re)start before a kill may fall. */
 const LOAD_BEFORE_KILL = 30;
 
@@ -379,9 +386,9 @@ async function converge(states, since) {
 
 // ---- the run ------------------------------------------------------------------------
 
-async function restart(prepared, ports) {
+async function restart(prepared, ports, options = {}) {
   const t0 = Date.now();
-  server = await serveService(prepared, { ...ports, verbose: args.verbose });
+  server = await serveService(prepared, { ...ports, verbose: args.verbose, ...options });
   markUp();
   return Date.now() - t0;
 }
@@ -397,6 +404,86 @@ async function kill(label) {
   markDown();
   await server.kill();
   log(`${label}: SIGKILL`);
+}
+
+/** Every line of a procedure's export, as text. */
+async function exportLines(id) {
+  for (;;) {
+    await up;
+    try {
+      const res = await fetch(`${server.baseUrl}/v1/procedures/${id}/export`, { headers: { authorization: `Bearer ${tokens.operator}` }, signal: AbortSignal.timeout(20_000) });
+      const text = await res.text();
+      if (res.status === 200) return text.split("\n").filter((line) => line !== "");
+    } catch {
+      // killed meanwhile: read again
+    }
+    await sleep(100);
+  }
+}
+
+/** Fires the Cron Trigger once (wrangler dev --test-scheduled serves /cdn-cgi/handler/scheduled). */
+async function fireCron() {
+  await up;
+  try {
+    await fetch(`${server.baseUrl}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}`, { signal: AbortSignal.timeout(30_000) });
+  } catch {
+    // killed meanwhile: the next firing goes on
+  }
+}
+
+/**
+ * Archives every procedure with ARCHIVE_AFTER_SECONDS=1, killing the runtime
+ * while the objects archive themselves, and checks that every export after
+ * archiving is the export before it (past the state line, which adds
+ * archived_at) and that the list shows archived_at.
+ */
+async function archiveUnderKills(prepared, ports, ids, rng) {
+  const before = new Map();
+  for (const id of ids) before.set(id, await exportLines(id));
+  const options = { vars: { ARCHIVE_AFTER_SECONDS: "1" }, testScheduled: true };
+  await sleep(1_100);
+  markDown();
+  await server.stop();
+  await restart(prepared, ports, options);
+  const started = Date.now();
+  const result = { archived: 0, kills: 0, lost: 0, ms: 0, violations: [] };
+  const kills = Math.max(1, Math.min(3, killCount));
+  for (let k = 1; k <= kills; k++) {
+    await fireCron();
+    await sleep(between(rng, 20, 800));
+    await kill(`kill ${k}/${kills} while archiving`);
+    result.kills += 1;
+    await restart(prepared, ports, options);
+  }
+  // Reading a procedure wakes its object, which re-arms its pending archive job.
+  const pending = new Set(ids);
+  while (pending.size > 0 && Date.now() - started < ARCHIVE_LIMIT_MS) {
+    await fireCron();
+    for (const id of [...pending]) {
+      const read = await send("GET", `/v1/procedures/${id}`, undefined, tokens.operator);
+      if (read.kind === "ok" && read.json.archived_at) pending.delete(id);
+    }
+    if (pending.size > 0) await sleep(500);
+  }
+  result.ms = Date.now() - started;
+  result.archived = ids.length - pending.size;
+  if (pending.size > 0) result.violations.push(`${pending.size} procedures were not archived within ${ARCHIVE_LIMIT_MS / 1000} s`);
+  for (const id of ids) {
+    if (pending.has(id)) continue;
+    const now = await exportLines(id);
+    const was = before.get(id);
+    const state = JSON.parse(now[0]);
+    if (!state.archived_at) result.violations.push(`${id}: the export's state has no archived_at`);
+    if (JSON.stringify({ ...JSON.parse(was[0]), archived_at: state.archived_at }) !== now[0]) result.violations.push(`${id}: the archived state differs from the live one`);
+    const kept = new Set(now.slice(1));
+    const missing = was.slice(1).filter((line) => !kept.has(line)).length;
+    result.lost += missing;
+    if (missing > 0 || now.length !== was.length) result.violations.push(`${id}: ${missing} export lines lost (${was.length} before, ${now.length} after)`);
+  }
+  const rows = await pages(`/v1/procedures?kind=${runKind}`, tokens.operator, "cursor");
+  const unmarked = rows.filter((row) => !pending.has(row.procedure_id) && !row.archived_at).length;
+  if (unmarked > 0) result.violations.push(`${unmarked} archived procedures are listed without archived_at`);
+  return result;
 }
 
 async function main() {
@@ -462,10 +549,14 @@ async function main() {
     for (const p of procedures) for (const v of p.violations) violations.push(`procedure ${p.index} (${p.id}): ${v}`);
     if (convergence.mismatch) violations.push(`the list did not converge within ${CONVERGENCE_LIMIT_MS / 1000} s: ${convergence.mismatch}`);
 
+    const archiving = await archiveUnderKills(prepared, ports, [...states.keys()], random(seed * 31 + 1));
+    violations.push(...archiving.violations);
+
     log(`requests whose outcome was unknown (connection killed or 5xx): ${stats.unknown}; commands refused: ${stats.refused}; rate limited and resent: ${stats.limited}`);
     console.log(`acknowledged: ${totals.acknowledged} (${stats.commands} commands, ${stats.entries} entries)`);
     console.log(`lost:         ${totals.lost}`);
     console.log(`duplicated:   ${totals.duplicated}`);
+    console.log(`archived:     ${archiving.archived} of ${states.size} after ${archiving.kills} kills during archiving, in ${(archiving.ms / 1000).toFixed(1)} s; export lines lost: ${archiving.lost}`);
     console.log(
       `convergence:  ${(convergence.ms / 1000).toFixed(2)} s after the last restart, ${((restartedAt + convergence.ms - readAt) / 1000).toFixed(2)} s after ` +
         `the checks had read every object (limit ${CONVERGENCE_LIMIT_MS / 1000} s)`,

@@ -1,6 +1,7 @@
 // The Worker's environment, validated once per isolate at the entry points.
 import { z } from "zod";
 import { Metrics, type MetricsSink } from "./observability/metrics";
+import { parseRetentionConfig, type RetentionConfig } from "./retention/policy";
 import { parseWatcherConfig, type WatcherConfig } from "./watcher/stall";
 
 const SecretsSchema = z.object({
@@ -48,6 +49,7 @@ export interface Config {
   mcp: McpConfig;
   /** Whether the per-request, per-job, per-tick and per-delivery lines and the metrics are written; warnings and errors always are. */
   telemetry: boolean;
+  retention: RetentionConfig;
 }
 
 const parsed = new WeakMap<object, Config>();
@@ -65,6 +67,7 @@ export function config(env: Env): Config {
       watcher: parseWatcherConfig(env),
       mcp: { allowedOrigins: mcp.MCP_ALLOWED_ORIGINS, allowedHosts: mcp.MCP_ALLOWED_HOSTS },
       telemetry: TelemetryVars.parse(env).TELEMETRY_ENABLED,
+      retention: parseRetentionConfig(env),
     };
     parsed.set(env, value);
   }

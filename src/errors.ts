@@ -34,6 +34,7 @@ export const ERROR_CLASSES = [
   "InterruptedAtInFuture",
   "ReEstablishmentBoundaryInvalid",
   "ReplayStepNotAwaitingOperator",
+  "ProcedureArchived",
   // conduct and the manifest
   "ManifestNotFound",
   "StepResolutionFailed",

@@ -22,7 +22,8 @@ import { database } from "./db/client";
 import { config, metricsFor } from "./env";
 import { consume, consumeDeadLetters, consumerDeps, DEAD_LETTER_QUEUE, type NotifyMessage } from "./notify/delivery";
 import { drainOutbox } from "./notify/drain";
-import { runTick } from "./watcher/sweep";
+import { runArchivePass, runRetention } from "./retention/sweep";
+import { runTick, type TickDeps } from "./watcher/sweep";
 
 export { ProcedureObject } from "./procedure/object";
 
@@ -39,14 +40,28 @@ export default {
   // Awaited, not handed to waitUntil: a failing tick must fail the invocation,
   // so the Cron Trigger's own status and retries see it.
   async scheduled(controller, env) {
+    const nowMs = controller.scheduledTime;
+    // Housekeeping first, walled off from the watcher: archiving and the
+    // retention windows run whether the watcher is on, off or failing, and
+    // their figures go into the tick's summary.
+    let housekeeping: TickDeps["housekeeping"];
+    let failed: unknown = null;
+    try {
+      const retention = config(env).retention;
+      const archive = await runArchivePass({ d1: env.DB, config: retention, nowMs, requestArchive: (id) => procedureObject(env, id).requestArchive(nowMs) });
+      housekeeping = { archive, retention: await runRetention(env.DB, retention, nowMs) };
+    } catch (error) {
+      failed = error;
+    }
     try {
       await runTick({
         db: database(env.DB),
         d1: env.DB,
         config: config(env).watcher,
-        nowMs: controller.scheduledTime,
+        nowMs,
         readProcedure: (id) => procedureObject(env, id).watchReading(),
         observeStall: (id, episode, mayHold) => procedureObject(env, id).observeStall(episode, mayHold),
+        housekeeping,
         logs: config(env).telemetry,
         metrics: metricsFor(env),
       });
@@ -55,6 +70,7 @@ export default {
       // queue, also after a tick that failed part way.
       await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
     }
+    if (failed !== null) throw failed;
   },
   // The notifications queue and its dead-letter queue share this consumer.
   async queue(batch, env) {

@@ -32,7 +32,8 @@ export async function call(path: string, options: Call = {}) {
   const streaming = type.startsWith("text/event-stream") || response.status === 101;
   if (streaming) await response.body?.cancel();
   const text = streaming ? "" : await response.text();
-  const json = type.includes("json") && text ? JSON.parse(text) : undefined;
+  // JSON Lines (an export) is read as text.
+  const json = type.includes("json") && !type.includes("x-ndjson") && text ? JSON.parse(text) : undefined;
   return { status: response.status, headers: response.headers, json, text };
 }
 

@@ -31,8 +31,8 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
-/** The command each `requires` middleware checks, so other channels (MCP's tools/list) read a route's grant from the route itself. */
-const requiredCommands = new WeakMap<object, CommandName>();
+/** The commands each `requires` middleware checks, so other channels (MCP's tools/list) read a route's grant from the route itself. */
+const requiredCommands = new WeakMap<object, readonly CommandName[]>();
 
 /** 403 unless the principal's roles grant every one of `commands`. */
 export function requires(...commands: [CommandName, ...CommandName[]]) {
@@ -45,12 +45,11 @@ export function requires(...commands: [CommandName, ...CommandName[]]) {
     }
     await next();
   });
-  // A route guarded by one command names it to the other channels; only the stream ticket (no tool) needs several.
-  if (commands.length === 1) requiredCommands.set(middleware, commands[0]);
+  requiredCommands.set(middleware, commands);
   return middleware;
 }
 
-/** The command a route handler (as listed in `app.routes`) requires, if it is a `requires` middleware. */
-export function commandRequiredBy(handler: object): CommandName | undefined {
+/** The commands a route handler (as listed in `app.routes`) requires, if it is a `requires` middleware. */
+export function commandsRequiredBy(handler: object): readonly CommandName[] | undefined {
   return requiredCommands.get(handler);
 }

@@ -51,6 +51,7 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   ProcedureCannotAbort: 409,
   ProcedureCannotTruncate: 409,
   ProcedureHoldClaimsRemain: 409,
+  ProcedureArchived: 409,
   ProcedureNotConducted: 409,
   InterruptedAtInFuture: 400,
   ReEstablishmentBoundaryInvalid: 400,

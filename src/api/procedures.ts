@@ -7,6 +7,7 @@ import { sha256Hex } from "../encoding";
 import { MAX_RESOLVED_STEPS } from "../conduct/resolve";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
+import type { ExportCursor, ExportPage } from "../procedure/export";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
@@ -43,6 +44,7 @@ const SummarySchema = z
     version: z.number().int(),
     last_activity_at: Timestamp.nullable().openapi({ description: "Coarse mirror: may lag the procedure's own value" }),
     updated_at: Timestamp,
+    archived_at: Timestamp.nullable().openapi({ description: "When the procedure was archived; null while live" }),
   })
   .openapi("ProcedureSummary");
 
@@ -137,6 +139,78 @@ const events = createRoute({
     ...problemResponses(400, 401, 403, 404),
   },
 });
+
+const exportRoute = createRoute({
+  method: "get",
+  path: "/v1/procedures/{id}/export",
+  operationId: "exportProcedure",
+  summary: "Export a procedure's whole record (JSON Lines)",
+  description: [
+    "The procedure's whole record as JSON Lines (`application/x-ndjson`), streamed: one object per line, each with a `record` field.",
+    "First `{\"record\":\"state\",...}` (the state as GET /v1/procedures/{id} shows it), then every event in version order",
+    "(`record: \"event\"`, as /events shows it), then the pinned manifest if there is one (`record: \"manifest\"`, as /manifest shows it),",
+    "then every logbook entry in the order it was recorded (`record: \"activity\"`, as /activities shows it).",
+    "The record ends where it stood when the export began. The same lines are what an archived procedure's file holds.",
+  ].join(" "),
+  security: BEARER,
+  middleware: [requires("ReadProcedure", "ReadProcedureEvents", "ReadProcedureManifest", "ReadProcedureActivities")],
+  request: { params: ProcedureIdParam },
+  responses: {
+    200: {
+      description: "The record, one JSON object per line",
+      content: {
+        "application/x-ndjson": {
+          schema: z.string().openapi({ example: '{"record":"state","procedure_id":"…","status":"Completed",…}\n{"record":"event","version":1,"type":"ProcedureRegistered",…}\n' }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 404, 503),
+  },
+});
+
+/** Streams an export, pulling one page from the object each time the reader wants more, so memory stays bounded. */
+function exportBody(first: ExportPage, next: (cursor: ExportCursor) => Promise<ExportPage>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let page: ExportPage | null = first;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (page === null) return controller.close();
+        const { lines, next: cursor } = page;
+        page = null;
+        controller.enqueue(encoder.encode(lines.map((line) => `${line}\n`).join("")));
+        if (cursor === null) return controller.close();
+        page = await next(cursor);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * An archived procedure's export: its state line (with `archived_at`), then
+ * the file's own lines after its first, decompressed as the reader pulls them.
+ */
+async function archivedExportBody(bucket: R2Bucket, first: ExportPage): Promise<ReadableStream<Uint8Array>> {
+  const object = await bucket.get(first.archive_key!);
+  if (!object) throw new Error(`the archive ${first.archive_key} is missing`);
+  const head = new TextEncoder().encode(first.lines.map((line) => `${line}\n`).join(""));
+  let skipping = true;
+  const afterFirstLine = new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      controller.enqueue(head);
+    },
+    transform(chunk, controller) {
+      if (!skipping) return controller.enqueue(chunk);
+      const end = chunk.indexOf(0x0a);
+      if (end < 0) return;
+      skipping = false;
+      if (end + 1 < chunk.byteLength) controller.enqueue(chunk.subarray(end + 1));
+    },
+  });
+  return object.body.pipeThrough(new DecompressionStream("gzip")).pipeThrough(afterFirstLine);
+}
+
 
 const SummaryCursorSchema = z.object({
   order: z.enum(["oldest", "newest", "attention"]),
@@ -249,7 +323,7 @@ export const procedures = createRouter()
     // A cursor continues the order it was issued for, or none.
     if (after !== null && after.order !== order) throw new ProblemError("InvalidCursor", `the cursor continues order=${after.order}, not order=${order}`);
     const page = await listSummaries(c.var.db, { ...filter, scopes: c.var.principal.scopes }, after, limit, order);
-    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, attention: _a, stalled, ...row }) => ({
+    const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, attention: _a, archive_requested_at: _r, stalled, ...row }) => ({
       ...row,
       stalled: stalled === true,
     }));
@@ -259,6 +333,18 @@ export const procedures = createRouter()
   .openapi(read, async (c) => {
     const { id } = c.req.valid("param");
     return c.json(await unwrap(procedureObject(c.env, id).read(actorOf(c))), 200);
+  })
+  .openapi(exportRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const stub = procedureObject(c.env, id);
+    const actor = actorOf(c);
+    // The first page is read before answering, so a refusal is still a problem document.
+    const first = await unwrap(stub.exportPage(null, actor));
+    const body = first.archive_key
+      ? await archivedExportBody(c.env.ARCHIVE, first)
+      : exportBody(first, (cursor) => unwrap(stub.exportPage(cursor, actor)));
+    // A plain Response: the OpenAPI types cannot name a streamed body.
+    return new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson" } }) as never;
   })
   .openapi(events, async (c) => {
     const { id } = c.req.valid("param");

@@ -98,6 +98,7 @@ export const ProcedureSchema = z
     replay_awaiting_operator: z
       .array(z.number().int())
       .openapi({ description: "Replay steps (action, compute) a gateway may not report before an operator's go-ahead" }),
+    archived_at: Timestamp.nullable().openapi({ description: "When the procedure was archived (its reads answer from the archive, its commands 409 ProcedureArchived); null while live" }),
   })
   .openapi("Procedure");
 
@@ -131,6 +132,7 @@ const PROCEDURE_OPERATIONS = [
   "authorizeReplayStep",
   "appendActivities",
   "pageActivities",
+  "exportProcedure",
   "issueStreamTicket",
   "streamProcedure",
 ] as const;

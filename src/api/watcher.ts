@@ -1,4 +1,5 @@
 // The stall watcher's status: its configuration, its agent and its last tick.
+import { RETAINED_TABLES } from "../retention/policy";
 import { createRoute, z } from "@hono/zod-openapi";
 import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
 import { activePrincipalById } from "../auth/principals";
@@ -27,6 +28,29 @@ const TickSchema = z
     rows_read: z.number().int().optional(),
     capped: z.boolean().optional().openapi({ description: "The tick stopped at max_candidates; the next tick goes on" }),
     failures: z.number().int().optional().openapi({ description: "Candidates whose read or write failed; the next tick judges them again" }),
+    archive: z
+      .object({
+        candidates: z.number().int(),
+        requested: z.number().int(),
+        not_due: z.number().int(),
+        failures: z.number().int(),
+        rows_read: z.number().int(),
+        rows_written: z.number().int(),
+      })
+      .optional()
+      .openapi({ description: "The tick's archive pass: finished procedures whose objects were asked to archive themselves" }),
+    retention: z
+      .array(
+        z.object({
+          table: z.enum(RETAINED_TABLES),
+          deleted: z.number().int(),
+          rows_read: z.number().int(),
+          rows_written: z.number().int(),
+          error: z.string().optional(),
+        }),
+      )
+      .optional()
+      .openapi({ description: "The tick's retention batches, one per table: rows deleted, read and written" }),
   })
   .openapi("WatcherTick");
 

@@ -56,6 +56,10 @@ export const procedureSummary = sqliteTable(
       sql`CASE WHEN status = 'Held' OR stalled THEN 0 WHEN status = 'Running' THEN 1 ELSE 2 END`,
       { mode: "virtual" },
     ),
+    /** When the Cron Trigger asked the procedure's object to archive itself (the object keeps the request). */
+    archive_requested_at: text(),
+    /** When the procedure was archived: its record is in the ARCHIVE bucket, its object holds a tombstone. */
+    archived_at: text(),
   },
   (t) => [
     index("procedure_summary_registered").on(t.registered_at, t.procedure_id),
@@ -73,6 +77,11 @@ export const procedureSummary = sqliteTable(
     index("procedure_summary_watch_own")
       .on(t.stall_due_at, t.procedure_id)
       .where(sql`watch_window = 'own' AND (stall_flagged_at IS NULL OR stall_flagged_at <> progress_at)`),
+    // Finished procedures not yet asked to archive, oldest finish first: an
+    // archive pass reads about as many rows as it archives.
+    index("procedure_summary_archive")
+      .on(t.last_status_changed_at, t.procedure_id)
+      .where(sql`archive_requested_at IS NULL AND status IN ('Completed', 'Aborted', 'Truncated')`),
   ],
 );
 
@@ -151,7 +160,11 @@ export const idempotencyKeys = sqliteTable(
     request_hash: text().notNull(),
     created_at: text().notNull(),
   },
-  (t) => [primaryKey({ columns: [t.principal_id, t.idempotency_key] })],
+  (t) => [
+    primaryKey({ columns: [t.principal_id, t.idempotency_key] }),
+    // Retention deletes expired keys oldest first, a bounded batch per tick.
+    index("idempotency_keys_created").on(t.created_at),
+  ],
 );
 
 /**

@@ -10,7 +10,7 @@ import { procedureSummary, procedureTargets } from "./schema";
 
 export type SummaryRow = Omit<
   typeof procedureSummary.$inferInsert,
-  "progress_at" | "watch_window" | "stall_due_at" | "stall_flagged_at" | "stalled" | "attention"
+  "progress_at" | "watch_window" | "stall_due_at" | "stall_flagged_at" | "stalled" | "attention" | "archive_requested_at" | "archived_at"
 >;
 export type SummaryRecord = typeof procedureSummary.$inferSelect;
 
@@ -167,4 +167,10 @@ export async function listSummaries(
     fetched.push(...(await summaryPageQuery(db, filter, after, limit - fetched.length, order, rank)));
   }
   return splitPage(fetched, limit, (row) => ({ registered_at: row.registered_at, procedure_id: row.procedure_id, attention: row.attention ?? 2 }));
+}
+
+/** Records that the procedure is archived: its row stays in the list, with `archived_at`. */
+export async function markSummaryArchived(db: Database, procedureId: string, archivedAt: string): Promise<void> {
+  const t = procedureSummary;
+  await db.update(t).set({ archived_at: archivedAt }).where(and(eq(t.procedure_id, procedureId), sql`${t.archived_at} IS NULL`)).run();
 }

@@ -9,7 +9,7 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { isAuthorized, type CommandName } from "../auth/grants";
 import { MAX_BODY_BYTES } from "../api/app";
-import { authenticate, commandRequiredBy } from "../api/auth";
+import { authenticate, commandsRequiredBy } from "../api/auth";
 import type { AppEnv } from "../api/context";
 import { ProblemError } from "../api/problem";
 import { spendRequest } from "../api/rate-limit";
@@ -22,7 +22,8 @@ export const MCP_PATH = "/mcp";
 
 /** A tool and the command its route requires (none: any authenticated principal may call it). */
 export interface CatalogTool extends ToolSpec {
-  command: CommandName | undefined;
+  /** The commands its route requires (all of them); empty when the route names none. */
+  commands: readonly CommandName[];
 }
 
 export interface Catalog {
@@ -34,14 +35,14 @@ export interface Catalog {
 /** Hono's router lists a sub-app's handler wrapped when the sub-app has its own error handler; this is the key to the original. */
 const COMPOSED_HANDLER = "__COMPOSED_HANDLER";
 
-/** The command each route requires, read from the `requires` middleware it was declared with. */
-function commandsByRoute(app: OpenAPIHono<AppEnv>): Map<string, CommandName> {
-  const commands = new Map<string, CommandName>();
+/** The commands each route requires, read from the `requires` middleware it was declared with. */
+function commandsByRoute(app: OpenAPIHono<AppEnv>): Map<string, readonly CommandName[]> {
+  const commands = new Map<string, readonly CommandName[]>();
   for (const { method, path, handler } of app.routes) {
     if (method === "ALL") continue;
     const original = (handler as unknown as Record<string, unknown>)[COMPOSED_HANDLER];
-    const command = commandRequiredBy(handler) ?? (typeof original === "function" ? commandRequiredBy(original) : undefined);
-    if (command) commands.set(`${method} ${path.replace(/:([^/]+)/g, "{$1}")}`, command);
+    const required = commandsRequiredBy(handler) ?? (typeof original === "function" ? commandsRequiredBy(original) : undefined);
+    if (required) commands.set(`${method} ${path.replace(/:([^/]+)/g, "{$1}")}`, required);
   }
   return commands;
 }
@@ -51,7 +52,7 @@ export function buildCatalog(app: OpenAPIHono<AppEnv>): Catalog {
   const commands = commandsByRoute(app);
   const tools = deriveTools(app.getOpenAPI31Document(OPENAPI_INFO) as never).map((tool) => ({
     ...tool,
-    command: commands.get(`${tool.method} ${tool.path}`),
+    commands: commands.get(`${tool.method} ${tool.path}`) ?? [],
   }));
   return {
     tools,
@@ -62,7 +63,7 @@ export function buildCatalog(app: OpenAPIHono<AppEnv>): Catalog {
 
 /** The tools a principal's roles grant. */
 export function visibleTools(catalog: Catalog, principal: Parameters<typeof isAuthorized>[0]): CatalogTool[] {
-  return catalog.tools.filter((tool) => tool.command === undefined || isAuthorized(principal, tool.command));
+  return catalog.tools.filter((tool) => tool.commands.every((command) => isAuthorized(principal, command)));
 }
 
 /**

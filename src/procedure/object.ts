@@ -11,7 +11,8 @@ import { payloadToStep, type Step } from "../conduct/steps";
 import { database } from "../db/client";
 import { config, metricsFor } from "../env";
 import { logLine } from "../observability/log";
-import { upsertSummary, type SummaryRow } from "../db/summaries";
+import { markSummaryArchived, upsertSummary, type SummaryRow } from "../db/summaries";
+import { archiveDue, archiveKey } from "../retention/policy";
 import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
 import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../notify/events";
@@ -42,6 +43,7 @@ import { decideAll, decideConductFrom, notFound, type DecideContext, type Proced
 import type { ProcedureEvent, RecordedEvent } from "./events";
 import {
   knownEntries,
+  MAX_PAGE_BYTES,
   latestRecordedAt,
   markMirrored,
   okStepIndexes,
@@ -53,11 +55,25 @@ import {
   type ActivityEntryInput,
   type StoredProgress,
 } from "./logbook";
+import { archivedActivities, archivedEvents, archivedManifest, archiveLines, ARCHIVE_JOB, verifyArchive, writeArchive, type Tombstone } from "./archive";
+import { exportLines, exportPage, type ExportCursor, type ExportPage } from "./export";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
-import { accept, refuse, type Decision } from "./refusal";
+import { accept, refuse, type Decision, type Refusal } from "./refusal";
 import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job, type JobRun } from "./schedule";
 import type { ProcedureState } from "./state";
-import { appendEvents, appliedMigrations, eventsAfter, isCurrent, loadManifest, loadSnapshot, migrate, overdueEvent, pinManifest } from "./storage";
+import {
+  appendEvents,
+  appliedMigrations,
+  eventsAfter,
+  isCurrent,
+  loadManifest,
+  loadSnapshot,
+  loadTombstone,
+  migrate,
+  overdueEvent,
+  pinManifest,
+  releaseToTombstone,
+} from "./storage";
 import { activeReplay, procedureView, summaryRow, type ProcedureView } from "./view";
 import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
 import { decisionId, stallDecision, WATCHER_AGENT } from "../watcher/stall";
@@ -75,6 +91,9 @@ const STALL_DECISION_BACKSTOP_MS = 30_000;
 
 const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
+/** The steps of archiving after which a test may stop it (a crash there). */
+export type ArchiveStep = "written" | "verified" | "released";
+
 /** The manifest as the object keeps it in memory: pinned payloads, parsed steps, and their kinds and targets. */
 type PinnedSteps = { pinned: PinnedManifest; steps: Step[]; deadlines: Array<number | null> } & ManifestShape;
 
@@ -83,6 +102,8 @@ export class ProcedureObject extends DurableObject<Env> {
   /** False until registration creates the schema: an unregistered object has written nothing. */
   private hasSchema: boolean;
   private state: ProcedureState | null = null;
+  /** Set once the procedure is archived: its record is in the ARCHIVE bucket, and `state` is its last state. */
+  private archived: Tombstone | null = null;
   private progress: StoredProgress | null = null;
   /** The steps whose latest report is ok, read once from the logbook and kept in step with each batch. */
   private done: Set<number> | undefined;
@@ -110,6 +131,10 @@ export class ProcedureObject extends DurableObject<Env> {
   sendNotifications: (batch: Notification[]) => Promise<void>;
   /** Whether a watcher's principal may keep its stream open with the token that opened it (D1); a test may swap it to simulate an outage. */
   principalIsActive: (holder: StreamHolder) => Promise<boolean>;
+  /** Where an archive's completion goes (the projection row's archived_at); a test may swap it to simulate a D1 outage. */
+  markArchived: (procedureId: string, archivedAt: string) => Promise<void>;
+  /** Called after each step of archiving; a test throws from it to stop the archive there, as a crash would. */
+  archiveCheckpoint: (step: ArchiveStep) => void | Promise<void> = () => {};
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
   clock: Clock = systemClock;
   /** Whether the object writes its info lines (TELEMETRY_ENABLED); warnings and errors always go. */
@@ -126,6 +151,7 @@ export class ProcedureObject extends DurableObject<Env> {
     };
     this.watcherEnabled = () => config(env).watcher.enabled;
     this.sendNotifications = (batch) => enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, batch);
+    this.markArchived = (id, at) => markSummaryArchived(database(env.DB), id, at);
     this.principalIsActive = async ({ principal_id, token_hash }) => {
       const db = database(env.DB);
       // A socket accepted before streams were bound to tokens answers for its principal alone.
@@ -150,6 +176,7 @@ export class ProcedureObject extends DurableObject<Env> {
         "stream-check": this.live.checkJob,
         deadline: { run: (job) => this.runDeadline(job) },
         "stall-decision": { run: () => this.runStallDecision() },
+        archive: { run: () => this.runArchive() },
       },
       () => ({ procedure_id: this.procedureId() }),
       (run) => this.jobRan(run),
@@ -160,7 +187,8 @@ export class ProcedureObject extends DurableObject<Env> {
     this.hasSchema = applied > 0;
     if (!this.hasSchema) return;
     if (!isCurrent(applied)) migrate(ctx.storage, applied);
-    this.state = loadSnapshot(this.sql);
+    this.archived = loadTombstone(this.sql);
+    this.state = this.archived?.state ?? loadSnapshot(this.sql);
     if (nextDueAt(this.sql) !== null) void ctx.blockConcurrencyWhile(() => this.schedule.resume());
   }
 
@@ -177,14 +205,14 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Runs one lifecycle command (start, hold, resume, complete, abort, truncate). */
   async command(command: ProcedureCommand, actor: Actor): Promise<Decision<ProcedureView>> {
-    const hidden = this.outOfScope(actor);
+    const hidden = this.writable(actor);
     if (hidden) return hidden;
     return this.run([command], actor);
   }
 
   /** Pins the resolved steps and starts the procedure in one append. */
   async conduct(plan: ConductPlan, actor: Actor): Promise<Decision<Conducted>> {
-    const hidden = this.outOfScope(actor);
+    const hidden = this.writable(actor);
     if (hidden) return hidden;
     const ctx = this.context();
     const decided = decideAll(this.state, [{ type: "ConductProcedure", ...plan }], ctx);
@@ -196,7 +224,7 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Resumes a Held conducted procedure from a boundary and answers the replay plan from the pinned list. */
   async conductFrom(boundary: number, actor: Actor): Promise<Decision<ReplayResult>> {
-    const hidden = this.outOfScope(actor);
+    const hidden = this.writable(actor);
     if (hidden) return hidden;
     const decided = decideConductFrom(this.state, boundary, this.context());
     if (!decided.ok) return decided;
@@ -212,7 +240,7 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Gives the operator's go-ahead for one action or compute step of a replay. */
   async authorizeReplayStep(stepIndex: number, actor: Actor): Promise<Decision<ProcedureView>> {
-    const hidden = this.outOfScope(actor);
+    const hidden = this.writable(actor);
     if (hidden) return hidden;
     const decided = decideGoAhead(this.state, this.loadManifest(), stepIndex, this.context());
     if (!decided.ok) return decided;
@@ -222,6 +250,8 @@ export class ProcedureObject extends DurableObject<Env> {
 
   /** Validates and records a gateway's batch; the batch may complete, abort or hold the procedure. */
   async appendActivities(entries: ActivityEntryInput[], actor: Actor): Promise<Decision<AppendResult>> {
+    const hidden = this.writable(actor);
+    if (hidden) return hidden;
     const reached = this.reachable(actor);
     if (!reached.ok) return reached;
     const state = reached.value;
@@ -255,13 +285,18 @@ export class ProcedureObject extends DurableObject<Env> {
   /** The procedure's current state, from its own storage. */
   async read(access: Access): Promise<Decision<ProcedureView>> {
     const reached = this.reachable(access);
-    return reached.ok ? accept(this.view(reached.value)) : reached;
+    if (!reached.ok) return reached;
+    return accept(this.archived ? this.archivedView(this.archived) : this.view(reached.value));
   }
 
   /** A page of the event log in version order, after `after`. */
   async events(after: number, limit: number, access: Access): Promise<Decision<Page<RecordedEvent>>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
+    if (this.archived) {
+      const page = await archivedEvents(this.archiveFile(this.archived), after, limit);
+      return accept({ items: page.items as unknown as RecordedEvent[], next_cursor: page.next });
+    }
     const page = eventsAfter(this.sql, after, limit);
     return accept({ items: page.items, next_cursor: page.next });
   }
@@ -270,32 +305,69 @@ export class ProcedureObject extends DurableObject<Env> {
   async readManifest(access: Access): Promise<Decision<PinnedManifest>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
-    const manifest = this.loadManifest();
-    return manifest ? accept(manifest.pinned) : refuse("ManifestNotFound", "the procedure has no pinned manifest");
+    const manifest = this.archived ? ((await archivedManifest(this.archiveFile(this.archived))) as PinnedManifest | null) : (this.loadManifest()?.pinned ?? null);
+    return manifest ? accept(manifest) : refuse("ManifestNotFound", "the procedure has no pinned manifest");
   }
 
   /** Where a resume should start: the interrupted step, else the first without an ok. */
   async resumePoint(access: Access): Promise<Decision<ResumePoint>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
+    const point = this.archived ? this.archived.resume_point : this.currentResumePoint();
+    return point ? accept(point) : refuse("ManifestNotFound", "the procedure has no pinned manifest");
+  }
+
+  private currentResumePoint(): ResumePoint | null {
     const manifest = this.loadManifest();
-    if (!manifest) return refuse("ManifestNotFound", "the procedure has no pinned manifest");
+    if (!manifest) return null;
     const progress = this.currentProgress();
     const stepCount = manifest.pinned.step_count;
-    return accept({
+    return {
       suggested_boundary: suggestBoundary({ stepCount, inFlightStepIndex: progress.in_flight_step_index, okIndexes: okStepIndexes(this.sql) }),
       in_flight_step_index: progress.in_flight_step_index,
       completed_count: progress.completed_count,
       step_count: stepCount,
-    });
+    };
   }
 
   /** A page of the logbook, newest first. */
   async activities(cursor: number | null, limit: number, access: Access): Promise<Decision<Page<ActivityEntry>>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
+    if (this.archived) {
+      const page = await archivedActivities(this.archiveFile(this.archived), cursor, limit, MAX_PAGE_BYTES);
+      return accept({ items: page.items as unknown as ActivityEntry[], next_cursor: page.next });
+    }
     const page = pageEntries(this.sql, cursor, limit);
     return accept({ items: page.items, next_cursor: page.next === null ? null : String(page.next) });
+  }
+
+  /**
+   * One page of the procedure's export (JSON Lines): the first, with a null
+   * cursor, starts with the state and fixes where the record ends.
+   */
+  async exportPage(cursor: ExportCursor | null, access: Access): Promise<Decision<ExportPage>> {
+    const reached = this.reachable(access);
+    if (!reached.ok) return reached;
+    if (this.archived) {
+      return accept({ lines: [JSON.stringify({ record: "state", ...this.archivedView(this.archived) })], next: null, archive_key: this.archived.archive_key });
+    }
+    return accept(exportPage(this.exportSource(reached.value), cursor));
+  }
+
+  /**
+   * Asked by the Cron Trigger at its tick's time `nowMs`: schedules this
+   * procedure's archive when its own record says it finished longer than
+   * ARCHIVE_AFTER_SECONDS before. True once the archive is scheduled (kept in
+   * the schedule, so it survives anything) or done; false when not due.
+   */
+  async requestArchive(nowMs: number): Promise<boolean> {
+    if (this.state === null) return false;
+    if (this.archived) return true;
+    if (!archiveDue(this.state.status, this.state.last_status_changed_at, nowMs, config(this.env).retention)) return false;
+    requestJob(this.sql, ARCHIVE_JOB, "archive", this.clock.now());
+    await this.armAlarm();
+    return true;
   }
 
   /**
@@ -305,6 +377,7 @@ export class ProcedureObject extends DurableObject<Env> {
    */
   async watchReading(): Promise<WatchReading> {
     if (this.state === null) return { status: null, latest_recorded_at: null };
+    if (this.archived) return { status: this.state.status, latest_recorded_at: this.archived.view.last_activity_at };
     return { status: this.state.status, latest_recorded_at: latestRecordedAt(this.sql) };
   }
 
@@ -365,6 +438,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!watcher) return new Response("streams are opened through the Worker", { status: 400 });
     const reached = this.reachable(watcher);
     if (!reached.ok) return refusalResponse(reached.refusal);
+    if (this.archived) return refusalResponse(this.archivedRefusal());
     const afterText = request.headers.get(AFTER_HEADER);
     const holder = { principal_id: watcher.principal_id, token_hash: watcher.token_hash };
     const opened = await this.live.open(request, holder, afterText ? parseStreamId(afterText) : null);
@@ -375,6 +449,7 @@ export class ProcedureObject extends DurableObject<Env> {
   async issueStreamTicket(holder: TicketHolder, access: Access): Promise<Decision<StreamTicket>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
+    if (this.archived) return { ok: false, refusal: this.archivedRefusal() };
     return accept(await issueTicket(this.sql, holder, this.clock.now()));
   }
 
@@ -525,6 +600,47 @@ export class ProcedureObject extends DurableObject<Env> {
     metricsFor(this.env).write({ kind: "job", job: job.kind, outcome, procedure_id, duration_ms, attempts: job.attempts });
   }
 
+  /**
+   * The archive job: write the export to the ARCHIVE bucket, read it back and
+   * check it, then replace the live storage with the tombstone (one
+   * transaction), then mark the projection. Each step leaves a whole record:
+   * a run that stops before the release left the live record and runs again
+   * from the start (the file is overwritten); one that stops after it only
+   * marks the projection. A throw is retried by the scheduler with backoff.
+   */
+  private async runArchive(): Promise<void> {
+    const state = this.state;
+    if (state === null) return;
+    if (!this.archived) {
+      if (!TERMINAL.has(state.status)) return;
+      // What the record still owes the list and the webhooks goes out first.
+      if (pendingJob(this.sql, PROJECTION_JOB)) await this.runProjection();
+      if (pendingJob(this.sql, NOTIFY_JOB)) await this.runNotify();
+      if (pendingJob(this.sql, PROJECTION_JOB) || pendingJob(this.sql, NOTIFY_JOB)) throw new Error("the projection or a notification is still pending");
+      const bucket = this.env.ARCHIVE;
+      const key = archiveKey(state.procedure_id, state.registered_at);
+      const view = this.view(state);
+      const digest = await writeArchive(bucket, key, () => exportLines((cursor) => exportPage(this.exportSource(state), cursor)));
+      await this.archiveCheckpoint("written");
+      await verifyArchive(bucket, key, digest);
+      await this.archiveCheckpoint("verified");
+      const tombstone: Tombstone = {
+        archive_key: key,
+        archived_at: new Date(this.clock.now()).toISOString(),
+        ...digest,
+        state,
+        view,
+        resume_point: this.currentResumePoint(),
+      };
+      releaseToTombstone(this.ctx.storage, tombstone, ARCHIVE_JOB);
+      this.archived = tombstone;
+      this.progress = null;
+      this.manifest = null;
+      await this.archiveCheckpoint("released");
+    }
+    await this.markArchived(state.procedure_id, this.archived.archived_at);
+  }
+
   /** Makes sure an alarm fires by `grace` after the earliest due job (the scheduler keeps an earlier one). */
   private armAlarm(grace = 0): Promise<void> {
     return this.schedule.arm(grace);
@@ -610,6 +726,29 @@ export class ProcedureObject extends DurableObject<Env> {
     return (this.done ??= this.hasSchema ? okStepIndexes(this.sql) : new Set());
   }
 
+  private exportSource(state: ProcedureState) {
+    return { sql: this.sql, view: this.view(state), manifest: () => this.loadManifest()?.pinned ?? null };
+  }
+
+  /** The archived state as reads answer it: the last state, with when it was archived. */
+  private archivedView(tombstone: Tombstone): ProcedureView {
+    return { ...tombstone.view, archived_at: tombstone.archived_at };
+  }
+
+  /** The archive's lines, read from the bucket as they are consumed. */
+  private archiveFile(tombstone: Tombstone): AsyncIterable<string> {
+    return archiveLines(this.env.ARCHIVE, tombstone.archive_key);
+  }
+
+  private archivedRefusal(): Refusal {
+    return { error_class: "ProcedureArchived", detail: `procedure ${this.procedureId()} is archived: its reads and export answer from the archive, and it takes no command` };
+  }
+
+  /** The checks before any write: in the caller's scope (else not found), then not archived. */
+  private writable(access: Access): Decision<never> | null {
+    return this.outOfScope(access) ?? (this.archived ? { ok: false, refusal: this.archivedRefusal() } : null);
+  }
+
   private currentProgress(): StoredProgress {
     return (this.progress ??= readProgress(this.sql));
   }
@@ -624,6 +763,8 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   private view(state: ProcedureState): ProcedureView {
+    // An archived procedure's progress and manifest are in its file, not its storage.
+    if (this.archived) return this.archivedView(this.archived);
     const replay = activeReplay(state);
     const kinds = replay ? (this.loadManifest()?.manifestKinds ?? []) : [];
     const awaiting = replay ? awaitingOperator({ boundary: replay.boundary, approved: replay.authorized }, kinds) : [];

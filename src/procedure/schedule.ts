@@ -9,7 +9,7 @@
 
 import { logLine } from "../observability/log";
 
-export type JobKind = "projection" | "notify" | "stream-check" | "deadline" | "stall-decision";
+export type JobKind = "projection" | "notify" | "stream-check" | "deadline" | "stall-decision" | "archive";
 
 /** The object's sense of time: the tests set it, so nothing waits on the wall clock. */
 export interface Clock {

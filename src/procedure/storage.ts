@@ -8,6 +8,7 @@ import type { Actor, ConductPlan, PinnedManifest } from "./contract";
 import { uuidv7 } from "../ids";
 import { splitPage } from "../paging";
 import type { ProcedureState } from "./state";
+import type { Tombstone } from "./archive";
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE events (
@@ -89,6 +90,18 @@ const MIGRATIONS: readonly string[] = [
   // spends it. Tickets issued before were bound to no token; they are spent.
   `DELETE FROM stream_tickets;
    ALTER TABLE stream_tickets ADD COLUMN token_hash TEXT NOT NULL DEFAULT '';`,
+  // An archived procedure keeps only this row (and its schedule, until the
+  // archive job is done): where its record went and what its cheap reads answer.
+  `CREATE TABLE IF NOT EXISTS tombstone (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     archive_key TEXT NOT NULL,
+     archived_at TEXT NOT NULL,
+     sha256 TEXT NOT NULL,
+     lines INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     view TEXT NOT NULL,
+     resume_point TEXT
+   );`,
 ];
 
 /** How many migrations this object's storage has applied; 0 for an object never registered (read without DDL). */
@@ -185,5 +198,51 @@ export function loadManifest(sql: SqlStorage): PinnedManifest | null {
     resolved_closing_steps: JSON.parse(row.resolved_closing_steps),
     step_count: row.step_count,
     recorded_at: row.recorded_at,
+  };
+}
+
+/** The tables an archive keeps: the schema's own version, the tombstone and the schedule (its archive job finishes after the release). */
+const KEPT_ON_RELEASE = new Set(["schema_version", "tombstone", "schedule"]);
+
+/**
+ * Releases the live record and leaves the tombstone, in one transaction: every
+ * row of every other table goes (whatever tables later migrations add), and
+ * every job but the archive's. The caller has verified the archive.
+ */
+export function releaseToTombstone(storage: DurableObjectStorage, tombstone: Tombstone, keepJob: string): void {
+  const sql = storage.sql;
+  storage.transactionSync(() => {
+    const tables = sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'")
+      .toArray()
+      .map((row) => row.name)
+      .filter((name) => !KEPT_ON_RELEASE.has(name));
+    for (const name of tables) sql.exec(`DELETE FROM "${name}"`);
+    sql.exec("DELETE FROM schedule WHERE key <> ?", keepJob);
+    sql.exec(
+      "INSERT INTO tombstone (id, archive_key, archived_at, sha256, lines, state, view, resume_point) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+      tombstone.archive_key,
+      tombstone.archived_at,
+      tombstone.sha256,
+      tombstone.lines,
+      JSON.stringify(tombstone.state),
+      JSON.stringify(tombstone.view),
+      tombstone.resume_point === null ? null : JSON.stringify(tombstone.resume_point),
+    );
+  });
+}
+
+export function loadTombstone(sql: SqlStorage): Tombstone | null {
+  const row = sql
+    .exec<{ archive_key: string; archived_at: string; sha256: string; lines: number; state: string; view: string; resume_point: string | null }>(
+      "SELECT archive_key, archived_at, sha256, lines, state, view, resume_point FROM tombstone WHERE id = 1",
+    )
+    .toArray()[0];
+  if (!row) return null;
+  return {
+    ...row,
+    state: JSON.parse(row.state) as ProcedureState,
+    view: JSON.parse(row.view) as Tombstone["view"],
+    resume_point: row.resume_point === null ? null : (JSON.parse(row.resume_point) as Tombstone["resume_point"]),
   };
 }

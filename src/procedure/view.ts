@@ -35,6 +35,8 @@ export interface ProcedureView {
   /** The replay in progress starts here; null unless Running in a replay. */
   replay_boundary: number | null;
   replay_awaiting_operator: number[];
+  /** When the procedure was archived (its reads then answer from the archive); null while it is live. */
+  archived_at: string | null;
 }
 
 /** What the API view and the projection row both carry straight from the state. */
@@ -81,6 +83,7 @@ export function procedureView(
     last_activity_at: progress.last_activity_at,
     replay_boundary: replay?.boundary ?? null,
     replay_awaiting_operator: awaitingOperator,
+    archived_at: null,
   };
 }
 

@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { DecisionRecord } from "../decisions/vocabulary";
 import { uuidv5 } from "../ids";
 import type { HoldCause } from "../procedure/events";
+import type { ArchivePassSummary, RetentionBatch } from "../retention/policy";
 
 /** The watcher's agent identity; the id is fixed so its actor can be seeded and revoked. */
 export const WATCHER_AGENT = {
@@ -196,7 +197,7 @@ export function stallDecision(input: StallInput): DecisionRecord {
 const positiveInteger = (message: string, max: number, fallback: number) =>
   z.string().regex(/^[1-9][0-9]*$/, message).transform(Number).pipe(z.number().int().positive().max(max, message)).default(fallback);
 
-const seconds = (name: string, fallback: number) =>
+export const seconds = (name: string, fallback: number) =>
   positiveInteger(`${name} must be a positive integer number of seconds`, Number.MAX_SAFE_INTEGER / 1000, fallback);
 
 /** Past this a tick risks a Cron invocation's limits: each Running candidate may cost an object read. */
@@ -232,6 +233,10 @@ export function parseWatcherConfig(vars: {
 
 /** What one tick did, logged as one structured line. */
 export type TickSummary = {
+  /** The tick's archive pass (src/retention): the procedures handed over, and its rows read and written. */
+  archive?: ArchivePassSummary;
+  /** The tick's retention batches, one per table, with their rows read and written. */
+  retention?: RetentionBatch[];
   started_at: string;
   duration_ms: number;
   outcome: "disabled" | "agent-missing" | "agent-inactive" | "denied" | "ran";

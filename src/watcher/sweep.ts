@@ -41,14 +41,14 @@ export interface TickDeps {
   /** Tells the procedure's object of the Stall about to be recorded; it may act on it (see ProcedureObject.observeStall). */
   observeStall: (procedureId: string, episode: StallEpisode, mayHold: boolean) => Promise<StallObservation>;
   pageSize?: number;
+  /** What the tick's housekeeping (archive pass, retention batches) did before it, for its summary. */
+  housekeeping?: Pick<TickSummary, "archive" | "retention">;
   /** Whether the tick's summary line is written (TELEMETRY_ENABLED); warnings and errors always are. */
   logs?: boolean;
   /** Where the tick's metric goes; none: not measured. */
   metrics?: Metrics;
 }
 
-/** The tick's counts, including those other rungs of the watcher add (acting, archiving) when they ran. */
-type TickCounts = TickSummary & { acted?: number; archived?: number };
 
 interface Row {
   procedure_id: string;
@@ -121,9 +121,9 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
     }
     summary = emptySummary(gate.outcome, startedAt);
   }
+  Object.assign(summary, deps.housekeeping);
   summary.duration_ms = Date.now() - clock;
   logLine("info", { msg: "watcher tick", request_id: requestId, ...summary }, deps.logs ?? true);
-  const counts: TickCounts = summary;
   const tick: TickRow = {
     started_at: summary.started_at,
     outcome: summary.outcome,
@@ -131,8 +131,9 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
     rows_read: summary.rows_read ?? 0,
     candidates: summary.candidates,
     flagged: summary.flagged,
-    acted: counts.acted ?? 0,
-    archived: counts.archived ?? 0,
+    acted: summary.acted ?? 0,
+    // The finished procedures this tick's archive pass handed over to be archived.
+    archived: summary.archive?.requested ?? 0,
     failures: summary.failures ?? 0,
   };
   deps.metrics?.write({ kind: "tick", ...tick });

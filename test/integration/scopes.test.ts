@@ -113,6 +113,7 @@ const OPERATIONS: Operation[] = [
   { operationId: "listProcedures", method: "GET", path: () => "/v1/procedures", roles: READERS, ok: { status: 200 } },
   { operationId: "readProcedure", method: "GET", path: (id) => `/v1/procedures/${id}`, roles: ALL, onProcedure: true, ok: { status: 200 } },
   { operationId: "readProcedureEvents", method: "GET", path: (id) => `/v1/procedures/${id}/events`, roles: READERS, onProcedure: true, ok: { status: 200 } },
+  { operationId: "exportProcedure", method: "GET", path: (id) => `/v1/procedures/${id}/export`, roles: READERS, onProcedure: true, ok: { status: 200 } },
   { operationId: "readManifest", method: "GET", path: (id) => `/v1/procedures/${id}/manifest`, roles: ALL, onProcedure: true, ok: { status: 200 } },
   { operationId: "readResumePoint", method: "GET", path: (id) => `/v1/procedures/${id}/resume-point`, roles: ALL, onProcedure: true, ok: { status: 200 } },
   { operationId: "pageActivities", method: "GET", path: (id) => `/v1/procedures/${id}/activities`, roles: READERS, onProcedure: true, ok: { status: 200 } },
