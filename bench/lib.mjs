@@ -55,6 +55,15 @@ function groupCpuMs(pgid) {
   return sumOverGroup(pgid, (_, fields) => (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS);
 }
 
+/**
+ * CPU ms used so far by the workerd processes of the group: the Worker's own
+ * share, without wrangler's (which, under wrangler dev, also prints every
+ * line the Worker logs; deployed, log collection is not the Worker's CPU).
+ */
+function workerdCpuMs(pgid) {
+  return sumOverGroup(pgid, (pid, fields) => (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd" ? (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS : 0));
+}
+
 /** Resident memory (bytes) of the live processes of process group `pgid`. */
 function groupRssBytes(pgid) {
   return sumOverGroup(pgid, (pid) => {
@@ -88,10 +97,11 @@ function cpuProbe(pgid) {
   return {
     pgid,
     start() {
-      return { group: groupCpuMs(pgid), self: process.cpuUsage(), machine: machineCpuMs() };
+      return { group: groupCpuMs(pgid), workerd: workerdCpuMs(pgid), self: process.cpuUsage(), machine: machineCpuMs() };
     },
     stop(before, n) {
       const group = groupCpuMs(pgid) - before.group;
+      const workerd = workerdCpuMs(pgid) - before.workerd;
       const selfUsage = process.cpuUsage(before.self);
       const self = (selfUsage.user + selfUsage.system) / 1000;
       const machine = machineCpuMs();
@@ -99,6 +109,7 @@ function cpuProbe(pgid) {
       const total = machine.total - before.machine.total;
       return {
         serviceCpuMsPerRequest: group / n,
+        workerdCpuMsPerRequest: workerd / n,
         clientCpuMsPerRequest: self / n,
         otherCpuShare: total > 0 ? Math.max(0, (busy - group - self) / total) : NaN,
       };

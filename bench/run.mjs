@@ -5,7 +5,8 @@
 //   npm run bench -- [--requests N] [--concurrency C] [--objects M] [--warmup W]
 //                    [--ingest-batches B] [--ingest-concurrency C] [--ingest-warmup W]
 //                    [--sweep-sizes 1000,10000,100000] [--retention-size N] [--retention-archive N]
-//                    [--sections lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines,retention] [--verbose] [--keep]
+//                    [--sections lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines,retention]
+//                    [--telemetry on|off] [--verbose] [--keep]
 //   (or the BENCH_* variables named in USAGE)
 //
 // A section is a module exporting `title` and `run(ctx)` that answers
@@ -46,6 +47,8 @@ const USAGE = `usage: npm run bench -- [options]
   --retention-size N       procedures seeded for the retention section  (BENCH_RETENTION_SIZE, default 1000000)
   --retention-archive N    finished procedures one archive pass archives (BENCH_RETENTION_ARCHIVE, default 1000)
   --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines; retention runs only when named)
+  --telemetry on|off      the service's log lines and metrics (TELEMETRY_ENABLED); off to measure what they cost
+                                                         (BENCH_TELEMETRY, default on)
   --verbose        show wrangler's output
   --keep           keep the temporary state directory`;
 
@@ -63,6 +66,7 @@ function options() {
       "retention-size": { type: "string" },
       "retention-archive": { type: "string" },
       sections: { type: "string" },
+      telemetry: { type: "string" },
       verbose: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -93,7 +97,10 @@ function options() {
   for (const name of sections) {
     if (!SECTIONS[name]) throw new Error(`--sections (BENCH_SECTIONS): unknown section ${name}; known: ${Object.keys(SECTIONS).join(", ")}`);
   }
+  const telemetry = values.telemetry ?? process.env.BENCH_TELEMETRY ?? "on";
+  if (telemetry !== "on" && telemetry !== "off") throw new Error(`--telemetry (BENCH_TELEMETRY) is on or off, got ${telemetry}`);
   return {
+    telemetry,
     requests: int("requests", "BENCH_REQUESTS", 2000, 1),
     concurrency: int("concurrency", "BENCH_CONCURRENCY", 16, 1),
     objects: int("objects", "BENCH_OBJECTS", 100, 1),
@@ -120,7 +127,7 @@ function nonOk(result) {
 /** A busier machine than this (work outside the bench and the service) gets a warning. */
 const BUSY_SHARE = 0.1;
 
-function report(base, sections) {
+function report(base, sections, opts) {
   const header = [
     "scenario", "objects", "requests", "in flight", "req/s", "p50 ms", "p99 ms", "not ok",
     "svc CPU ms/req", "other CPU", "p50 / base", "base req/s / req/s", "CPU / base", "within 2x",
@@ -149,6 +156,11 @@ function report(base, sections) {
     console.log(`"other CPU": share of the machine used meanwhile by anything but the bench and the service.`);
   }
   for (const section of sections) section.print?.();
+  if (tabled.length > 0) {
+    console.log();
+    console.log(`The Worker's own CPU (workerd alone, without wrangler; logs and metrics ${opts.telemetry}):`);
+    printTable(["scenario", "svc CPU ms/req", "workerd CPU ms/req"], [...(base ? [base.one, base.many] : []), ...tabled].map((r) => [r.label, fmt.ms(r.serviceCpuMsPerRequest), fmt.ms(r.workerdCpuMsPerRequest)]));
+  }
   const busy = all.filter((r) => r.otherCpuShare > BUSY_SHARE);
   if (busy.length) {
     console.log(`warning: other work used > ${fmt.percent(BUSY_SHARE)} of the CPU during: ${busy.map((r) => `"${r.label}"`).join(", ")}; those figures are noisy, rerun on an idle machine.`);
@@ -169,9 +181,10 @@ async function main() {
   const started = performance.now();
   console.log(
     `bench: ${opts.requests} requests per scenario, ${opts.concurrency} in flight, ${opts.objects} objects for "many", ${opts.warmup} warm-up; ` +
-      `ingest ${opts.ingestBatches} batches of 500, ${opts.ingestConcurrency} in flight; sweep ${opts.sweepSizes.join(", ")}; starting wrangler dev ...`,
+      `ingest ${opts.ingestBatches} batches of 500, ${opts.ingestConcurrency} in flight; sweep ${opts.sweepSizes.join(", ")}; ` +
+      `logs and metrics ${opts.telemetry}; starting wrangler dev ...`,
   );
-  const server = await startServer({ verbose: opts.verbose, keep: opts.keep });
+  const server = await startServer({ verbose: opts.verbose, keep: opts.keep, vars: { TELEMETRY_ENABLED: String(opts.telemetry === "on") } });
   const onSignal = (signal) => {
     console.error(`bench: ${signal}, stopping wrangler ...`);
     server.stop().finally(() => process.exit(130));
@@ -194,7 +207,7 @@ async function main() {
       console.log(`bench: ${section.title} ...`);
       results.push(await section.run(ctx));
     }
-    ok = report(base, results);
+    ok = report(base, results, opts);
   } catch (error) {
     console.error(`bench: failed: ${error.stack ?? error}`);
     const output = server.output().trim();

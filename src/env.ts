@@ -1,5 +1,6 @@
 // The Worker's environment, validated once per isolate at the entry points.
 import { z } from "zod";
+import { Metrics, type MetricsSink } from "./observability/metrics";
 import { parseRetentionConfig, type RetentionConfig } from "./retention/policy";
 import { parseWatcherConfig, type WatcherConfig } from "./watcher/stall";
 
@@ -28,6 +29,9 @@ const HostList = z
 
 const McpVars = z.object({ MCP_ALLOWED_ORIGINS: HostList, MCP_ALLOWED_HOSTS: HostList });
 
+/** "false" turns off the info log lines and the metrics (for a cost comparison); anything else, or unset, leaves them on. */
+const TelemetryVars = z.object({ TELEMETRY_ENABLED: z.string().optional().transform((value) => value !== "false") });
+
 export interface McpConfig {
   /** Host names of the browser origins that may call /mcp; a request with no Origin is not a browser's. */
   allowedOrigins: string[];
@@ -43,6 +47,8 @@ export interface Config {
   webhookSigningKey: string;
   watcher: Required<WatcherConfig>;
   mcp: McpConfig;
+  /** Whether the per-request, per-job, per-tick and per-delivery lines and the metrics are written; warnings and errors always are. */
+  telemetry: boolean;
   retention: RetentionConfig;
 }
 
@@ -60,9 +66,15 @@ export function config(env: Env): Config {
       webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY,
       watcher: parseWatcherConfig(env),
       mcp: { allowedOrigins: mcp.MCP_ALLOWED_ORIGINS, allowedHosts: mcp.MCP_ALLOWED_HOSTS },
+      telemetry: TelemetryVars.parse(env).TELEMETRY_ENABLED,
       retention: parseRetentionConfig(env),
     };
     parsed.set(env, value);
   }
   return value;
+}
+
+/** The metrics writer over the METRICS dataset: a no-op when it is unbound or TELEMETRY_ENABLED is "false". */
+export function metricsFor(env: Env): Metrics {
+  return new Metrics(env.METRICS as MetricsSink | undefined, config(env).telemetry);
 }

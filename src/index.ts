@@ -11,6 +11,7 @@ import { procedureObject } from "./api/procedure-stub";
 import { principalRoutes } from "./api/principals";
 import { procedures } from "./api/procedures";
 import { pseudoaxisRoutes } from "./api/pseudoaxes";
+import { refusalRoutes } from "./api/refusals";
 import { subscriptionRoutes } from "./api/subscriptions";
 import { templateRoutes } from "./api/templates";
 import { streamRoutes } from "./api/stream";
@@ -18,7 +19,7 @@ import { mountReference } from "./api/reference";
 import { watcherRoutes } from "./api/watcher";
 import { mountMcp } from "./mcp/route";
 import { database } from "./db/client";
-import { config } from "./env";
+import { config, metricsFor } from "./env";
 import { consume, consumeDeadLetters, consumerDeps, DEAD_LETTER_QUEUE, type NotifyMessage } from "./notify/delivery";
 import { drainOutbox } from "./notify/drain";
 import { runArchivePass, runRetention } from "./retention/sweep";
@@ -27,7 +28,7 @@ import { runTick, type TickDeps } from "./watcher/sweep";
 export { ProcedureObject } from "./procedure/object";
 
 const app = createApp();
-for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, templateRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, admin, principalRoutes, meRoutes]) {
+for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, templateRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, refusalRoutes, admin, principalRoutes, meRoutes]) {
   app.route("/", routes);
 }
 mountReference(app);
@@ -61,6 +62,8 @@ export default {
         readProcedure: (id) => procedureObject(env, id).watchReading(),
         observeStall: (id, episode, mayHold) => procedureObject(env, id).observeStall(episode, mayHold),
         housekeeping,
+        logs: config(env).telemetry,
+        metrics: metricsFor(env),
       });
     } finally {
       // The tick's Stall decisions (and any a failed drain left) go to the

@@ -44,6 +44,8 @@ export function expectProblem(result: Awaited<ReturnType<typeof call>>, status: 
   expect(result.json).toMatchObject({ status, ...(errorClass ? { error_class: errorClass } : {}) });
   expect(typeof result.json.title).toBe("string");
   expect(typeof result.json.detail).toBe("string");
+  // Every refusal names its request, as its X-Request-Id header does.
+  expect(result.json.request_id).toBe(result.headers.get("x-request-id"));
 }
 
 const tokens = new Map<string, string>();

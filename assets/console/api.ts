@@ -7,6 +7,8 @@ export interface Problem {
   detail: string;
   error_class?: string;
   errors?: Array<{ path: string; message: string }>;
+  /** The request's id, to quote when reporting the problem. */
+  request_id?: string;
 }
 
 /** A refused or failed request, carrying the problem the service answered. */
@@ -19,7 +21,7 @@ export class ApiProblem extends Error {
 function asProblem(body: unknown, status: number, fallback: string): Problem {
   if (typeof body === "object" && body !== null && "title" in body && "detail" in body) {
     const p = body as Problem;
-    return { title: String(p.title), status, detail: String(p.detail), error_class: p.error_class, errors: p.errors };
+    return { title: String(p.title), status, detail: String(p.detail), error_class: p.error_class, errors: p.errors, request_id: p.request_id };
   }
   // Not a problem document (a proxy's error page, say): show its status, never its raw body.
   return { title: fallback || `HTTP ${status}`, status, detail: `The service answered ${status}.` };

@@ -1,9 +1,10 @@
 // The console's entry: sign in with a token, then route between the screens
-// (#/ fleet, #/start, #/procedures/{id}, #/decisions, #/watcher, #/subscriptions), each refreshing itself.
+// (#/ fleet, #/start, #/procedures/{id}, #/decisions, #/watcher, #/subscriptions, #/health), each refreshing itself.
 import { ApiProblem } from "./api";
 import { decisionsView } from "./decisions";
 import { confirmAction } from "./dialog";
 import { h, replace } from "./dom";
+import { healthView } from "./health";
 import { fleetFilter, fleetView } from "./fleet";
 import { clearProblem, problemOf, showProblem } from "./notice";
 import { procedureView } from "./procedure";
@@ -60,6 +61,7 @@ function start(session: Session) {
     ["#/decisions", "Decisions", session.can("ListDecisions")],
     ["#/watcher", "Watcher", session.can("ReadWatcher")],
     ["#/subscriptions", "Subscriptions", session.can("ListSubscriptions")],
+    ["#/health", "Health", session.can("ReadRefusals") && session.can("ListDeliveries") && session.can("ReadWatcher")],
   ];
   const nav = h("nav", { class: "nav", "aria-label": "Console" }, ...links.filter(([, , shown]) => shown).map(([href, label]) => h("a", { href }, label)));
   const signOut = h("button", { type: "button", class: "ghost", id: "sign-out", onclick: () => (forgetToken(), stop(), signInScreen()) }, "Sign out");
@@ -139,6 +141,7 @@ function start(session: Session) {
     if (path === "/decisions") return decisionsView(ctx);
     if (path === "/watcher") return watcherView(ctx);
     if (path === "/subscriptions") return subscriptionsView(ctx);
+    if (path === "/health") return healthView(ctx);
     if (path === "/start" && ctx.can("RegisterProcedure")) return startView(ctx, new URLSearchParams(search).get("template"));
     const startLink = ctx.can("RegisterProcedure") ? [h("a", { class: "button primary", href: "#/start", id: "fleet-start" }, "Start a procedure")] : [];
     return fleetView(ctx, fleetFilter(new URLSearchParams(search)), startLink);

@@ -23,6 +23,7 @@ export function showProblem(region: HTMLElement, error: unknown): void {
         problem.error_class ? h("code", { class: "problem-class" }, problem.error_class) : null,
         h("p", { class: "problem-detail" }, problem.detail),
         problem.errors?.length ? h("ul", {}, ...problem.errors.map((e) => h("li", {}, h("code", {}, e.path), " ", e.message))) : null,
+        problem.request_id ? h("p", { class: "problem-request muted" }, "Request id ", h("code", {}, problem.request_id)) : null,
       ),
       h("button", { type: "button", class: "ghost", "aria-label": "Dismiss the problem", onclick: () => clearProblem(region) }, "Dismiss"),
     ),

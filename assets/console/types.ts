@@ -105,6 +105,39 @@ export interface WatcherStatus {
     flagged: number;
     pages: number;
   };
+  recent_ticks: RecentTick[];
+}
+
+export interface RecentTick {
+  started_at: string;
+  outcome: string;
+  duration_ms: number;
+  rows_read: number;
+  candidates: number;
+  flagged: number;
+  acted: number;
+  archived: number;
+  failures: number;
+}
+
+export interface DeliveryRecord {
+  delivery_id: string;
+  subscription_id: string;
+  webhook_id: string;
+  event_type: string;
+  attempt: number;
+  status_code: number | null;
+  outcome: "delivered" | "retrying" | "failed";
+  attempted_at: string;
+  redeliverable: boolean;
+}
+
+export interface Refusals {
+  since: string;
+  total: number;
+  rate_limited: number;
+  by_error_class: Array<{ error_class: string; status: number; count: number }>;
+  by_minute: Array<{ minute: string; count: number; rate_limited: number }>;
 }
 
 export { EVENT_TYPES } from "../../src/notify/event-types";

@@ -1,5 +1,6 @@
 // The activity logbook over HTTP: gateways post entries, readers page them.
 import { createRoute, z } from "@hono/zod-openapi";
+import { metricsFor } from "../env";
 import { JsonObject, utf8Length } from "../json";
 import { MAX_ENTRY_PAYLOAD_BYTES } from "../procedure/logbook";
 import { createRouter } from "./app";
@@ -79,7 +80,9 @@ export const activityRoutes = createRouter()
     if (oversized >= 0) {
       throw new ProblemError("ActivityEntryTooLarge", `entries[${oversized}].payload is over ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized`);
     }
-    return c.json(await unwrap(procedureObject(c.env, id).appendActivities(entries, actorOf(c))), 200);
+    const appended = await unwrap(procedureObject(c.env, id).appendActivities(entries, actorOf(c)));
+    metricsFor(c.env).write({ kind: "activity", procedure_id: id, accepted: appended.event_count, duplicates: appended.duplicate_count });
+    return c.json(appended, 200);
   })
   .openapi(page, async (c) => {
     const { id } = c.req.valid("param");

@@ -1,13 +1,16 @@
 // The app factory: one validation hook and one error mapper for every route,
 // so every refusal is application/problem+json with a fixed error_class.
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { cutText } from "../conduct/entries";
 import { database } from "../db/client";
 import { config } from "../env";
-import { uuidv7 } from "../ids";
+import { logLine } from "../observability/log";
+import { REQUEST_ID_HEADER, requestIdFrom } from "../observability/request-id";
 import { authenticate } from "./auth";
+import { operationIndex, recordRequest, type OperationIndex } from "./observe";
 import type { AppEnv } from "./context";
 import { wellFormedInput } from "./input";
 import { ProblemError, type Problem } from "./problem";
@@ -68,36 +71,38 @@ function isOverloaded(error: unknown): boolean {
 }
 
 /** Maps any thrown error to a problem; an overloaded object is a 503, other unknown errors are logged with context and answered as a bare 500. */
-export function toProblem(error: unknown, request: Request, correlationId: string | undefined): Response {
-  if (error instanceof ProblemError) return error.response();
+export function toProblem(error: unknown, request: Request, requestId: string): ProblemError {
+  if (error instanceof ProblemError) return error;
   if (error instanceof HTTPException) {
     const status = error.status;
     const error_class =
       status === 413 ? "PayloadTooLarge" : status === 400 ? "MalformedRequest" : status === 415 ? "UnsupportedMediaType" : "HttpError";
     // The validator's own 415 names no remedy; the only one is to send JSON and say so.
     const detail = status === 415 ? "send the body as JSON with the header content-type: application/json" : error.message || "request refused";
-    return new ProblemError(error_class, detail).response();
+    return new ProblemError(error_class, detail);
   }
   if (isOverloaded(error)) {
-    console.warn(JSON.stringify({ msg: "object overloaded", method: request.method, url: request.url, correlation_id: correlationId, error: String(error) }));
+    logLine("warn", { msg: "object overloaded", request_id: requestId, method: request.method, path: new URL(request.url).pathname, error: String(error) });
     return new ProblemError("ServiceOverloaded", "the procedure is busy right now; retry shortly", undefined, {
       "retry-after": String(OVERLOADED_RETRY_AFTER_SECONDS),
-    }).response();
+    });
   }
-  console.error(
-    JSON.stringify({
-      msg: "unhandled error",
-      method: request.method,
-      url: request.url,
-      correlation_id: correlationId,
-      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-    }),
-  );
-  return new ProblemError("InternalError", "an unexpected error occurred").response();
+  logLine("error", {
+    msg: "unhandled error",
+    request_id: requestId,
+    method: request.method,
+    // The path only: a query may carry a stream ticket.
+    path: new URL(request.url).pathname,
+    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+  return new ProblemError("InternalError", "an unexpected error occurred");
 }
 
-/** A correlation id a client may choose: 1-128 letters, digits and `. _ : -`; anything else is replaced by the service's own. */
-export const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The problem as the request's answer; its class is kept for the request's log line and metric. */
+function refused(c: Context<AppEnv>, problem: ProblemError): Response {
+  c.set("error_class", problem.error_class);
+  return problem.response(c.var.request_id);
+}
 
 /** Request bodies above this are refused with 413 before they are read. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -124,15 +129,22 @@ function methodsByPath(routes: readonly Route[]): Array<{ pattern: RegExp; metho
  */
 export function createApp() {
   const app = createRouter();
+  // Built on first use: the routes are mounted after this factory returns.
+  let operations: OperationIndex | undefined;
   app.use("*", async (c, next) => {
-    // A client's id is stored with every event the request appends: only a short, plain one is taken.
-    const offered = c.req.header("x-correlation-id");
-    const correlationId = offered !== undefined && CORRELATION_ID.test(offered) ? offered : uuidv7();
-    c.set("correlation_id", correlationId);
+    const startedMs = Date.now();
+    // First, so even a refusal of the configuration names the request. It is
+    // stored with every event the request appends: only a short, plain one is
+    // taken. X-Correlation-Id is the header's earlier name, still taken (and
+    // answered) for clients that send it.
+    const requestId = requestIdFrom(c.req.header(REQUEST_ID_HEADER) ?? c.req.header("x-correlation-id"));
+    c.set("request_id", requestId);
     c.set("config", config(c.env));
     c.set("db", database(c.env.DB));
     await next();
-    c.header("x-correlation-id", correlationId);
+    c.header(REQUEST_ID_HEADER, requestId);
+    c.header("x-correlation-id", requestId);
+    recordRequest(c, (operations ??= operationIndex(app)), startedMs);
   });
   app.use("/v1/*", authenticate);
   app.use("/v1/*", rateLimit);
@@ -146,7 +158,6 @@ export function createApp() {
     }),
   );
   app.use("/v1/*", wellFormedInput);
-  // Built on first use: the routes are mounted after this factory returns.
   let allowed: ReturnType<typeof methodsByPath> | undefined;
   app.notFound((c) => {
     const path = new URL(c.req.url).pathname;
@@ -154,10 +165,16 @@ export function createApp() {
     const methods = allowed.find((entry) => entry.pattern.test(path))?.methods;
     if (methods) {
       const allow = methods.join(", ");
-      return new ProblemError("MethodNotAllowed", `${c.req.method} is not allowed on ${path}; allowed: ${allow}`).response({ allow });
+      return refused(c, new ProblemError("MethodNotAllowed", `${c.req.method} is not allowed on ${path}; allowed: ${allow}`, undefined, { allow }));
     }
-    return new ProblemError("RouteNotFound", `no route for ${c.req.method} ${path}`).response();
+    return refused(c, new ProblemError("RouteNotFound", `no route for ${c.req.method} ${path}`));
   });
-  app.onError((error, c) => toProblem(error, c.req.raw, c.get("correlation_id")));
+  // The request id is set first thing; a request that failed before (none yet) still gets one.
+  app.onError((error, c) => {
+    // The request id is set first thing; a request that failed before that still gets one.
+    const requestId = c.get("request_id") ?? requestIdFrom(null);
+    c.set("request_id", requestId);
+    return refused(c, toProblem(error, c.req.raw, requestId));
+  });
   return app;
 }

@@ -37,6 +37,7 @@ const requiredCommands = new WeakMap<object, readonly CommandName[]>();
 /** 403 unless the principal's roles grant every one of `commands`. */
 export function requires(...commands: [CommandName, ...CommandName[]]) {
   const middleware = createMiddleware<AppEnv>(async (c, next) => {
+    c.set("command", commands[0]);
     const command = commands.find((one) => !isAuthorized(c.var.principal, one));
     if (command !== undefined) {
       const why = c.var.principal.scopes !== null && UNSCOPED_COMMANDS.has(command) ? " (it reaches every scope: only an unscoped principal may)" : "";

@@ -71,7 +71,9 @@ export const deliveryRoutes = createRouter()
     if (!served.has(found.subscription_id)) {
       throw new ProblemError("DeliveryNotRedeliverable", `subscription ${found.subscription_id} was deleted or its creator is no longer active`);
     }
-    const message: NotifyMessage = { kind: "delivery", subscription_id: found.subscription_id, notification: found.notification };
+    // Sent again under its webhook-id, and under this request's id: the one to quote about the redelivery.
+    const notification = { ...found.notification, request_id: c.var.request_id };
+    const message: NotifyMessage = { kind: "delivery", subscription_id: found.subscription_id, notification };
     await (c.env.NOTIFICATIONS as Queue<NotifyMessage>).send(message);
     return c.json({ webhook_id: found.webhook_id, subscription_id: found.subscription_id }, 202);
   });

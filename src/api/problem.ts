@@ -2,6 +2,7 @@
 // and this is the one place an error class becomes an HTTP status.
 import { z } from "@hono/zod-openapi";
 import { ERROR_CLASSES, type ErrorClass } from "../errors";
+import { REQUEST_ID_HEADER } from "../observability/request-id";
 import type { Refusal } from "../procedure/refusal";
 
 export const ProblemSchema = z
@@ -12,6 +13,7 @@ export const ProblemSchema = z
     detail: z.string(),
     error_class: z.enum(ERROR_CLASSES),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    request_id: z.string().openapi({ description: "The request's id, as in its X-Request-Id header: quote it when reporting a problem" }),
   })
   .openapi("Problem");
 
@@ -133,7 +135,8 @@ export class ProblemError extends Error {
     return new ProblemError(refusal.error_class, refusal.detail);
   }
 
-  body(): Problem {
+  /** The problem document for the request `requestId`. */
+  body(requestId: string): Problem {
     return {
       type: `urn:procedure-edge:problem:${this.error_class}`,
       title: TITLES[this.status] ?? "Error",
@@ -141,13 +144,14 @@ export class ProblemError extends Error {
       detail: this.detail,
       error_class: this.error_class,
       ...(this.errors ? { errors: this.errors } : {}),
+      request_id: requestId,
     };
   }
 
-  response(headers: Record<string, string> = {}): Response {
-    return new Response(JSON.stringify(this.body()), {
+  response(requestId: string, headers: Record<string, string> = {}): Response {
+    return new Response(JSON.stringify(this.body(requestId)), {
       status: this.status,
-      headers: { ...this.headers, ...headers, "content-type": "application/problem+json" },
+      headers: { ...this.headers, ...headers, "content-type": "application/problem+json", [REQUEST_ID_HEADER]: requestId },
     });
   }
 }

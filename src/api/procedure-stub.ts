@@ -11,13 +11,14 @@ export function procedureObject(env: Env, procedureId: string) {
 }
 
 /**
- * The acting principal, its scopes and the correlation id: every call to a
+ * The acting principal, its scopes and the request id (the events'
+ * correlation id, and what the object's log lines name): every call to a
  * procedure's object carries it (reads too), and the object refuses a
  * procedure outside the scopes before anything else.
  */
 export function actorOf(c: Context<AppEnv>): Actor {
   const { principal_id, scopes } = c.var.principal;
-  return { principal_id, scopes, correlation_id: c.var.correlation_id };
+  return { principal_id, scopes, correlation_id: c.var.request_id };
 }
 
 /** The accepted value, or the refusal thrown as a problem. */

@@ -249,7 +249,7 @@ export const subscriptionRoutes = createRouter()
   .openapi(test, async (c) => {
     const { id } = c.req.valid("param");
     await visible(c, id);
-    const notification = pingNotification(uuidv7(), id, new Date().toISOString());
+    const notification = { ...pingNotification(uuidv7(), id, new Date().toISOString()), request_id: c.var.request_id };
     const message: NotifyMessage = { kind: "delivery", subscription_id: id, notification };
     await (c.env.NOTIFICATIONS as Queue<NotifyMessage>).send(message);
     return c.json({ webhook_id: notification.webhook_id }, 202);

@@ -4,6 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { isAuthorized, WATCHER_COMMANDS } from "../auth/grants";
 import { activePrincipalById } from "../auth/principals";
 import { findActor } from "../db/actors";
+import { recentTicks, RECENT_TICKS } from "../db/operations";
 import { readWatcherState } from "../db/watcher-state";
 import { WATCHER_AGENT } from "../watcher/stall";
 import { createRouter } from "./app";
@@ -53,6 +54,20 @@ const TickSchema = z
   })
   .openapi("WatcherTick");
 
+const RecentTickSchema = z
+  .object({
+    started_at: Timestamp,
+    outcome: z.string(),
+    duration_ms: z.number().int(),
+    rows_read: z.number().int(),
+    candidates: z.number().int(),
+    flagged: z.number().int(),
+    acted: z.number().int().openapi({ description: "Holds the watcher placed on stalled procedures that asked for it" }),
+    archived: z.number().int().openapi({ description: "Finished procedures archived" }),
+    failures: z.number().int(),
+  })
+  .openapi("WatcherRecentTick");
+
 const watcher = createRoute({
   method: "get",
   path: "/v1/watcher",
@@ -79,6 +94,9 @@ const watcher = createRoute({
               }),
               denied_since: Timestamp.nullable(),
               last_tick: TickSchema.nullable(),
+              recent_ticks: z.array(RecentTickSchema).openapi({
+                description: `The enabled watcher's latest ticks, newest first (at most ${RECENT_TICKS}); ticks are kept for a day`,
+              }),
             })
             .openapi("Watcher"),
     ),
@@ -88,10 +106,11 @@ const watcher = createRoute({
 
 export const watcherRoutes = createRouter().openapi(watcher, async (c) => {
     const { watcher: config } = c.var.config;
-    const [actor, principal, memory] = await Promise.all([
+    const [actor, principal, memory, ticks] = await Promise.all([
       findActor(c.var.db, WATCHER_AGENT.id),
       activePrincipalById(c.var.db, WATCHER_AGENT.id, Date.now()),
       readWatcherState(c.var.db),
+      recentTicks(c.var.db),
     ]);
     return c.json(
       {
@@ -109,6 +128,7 @@ export const watcherRoutes = createRouter().openapi(watcher, async (c) => {
         },
         denied_since: memory.denied_since,
         last_tick: memory.last_tick,
+        recent_ticks: ticks,
       },
       200,
     );

@@ -69,6 +69,7 @@ export const ADMIN_COMMANDS = [
   "ReadAuditLog",
   "ListDeliveries",
   "RedeliverDelivery",
+  "ReadRefusals",
 ] as const;
 
 export type CommandName =

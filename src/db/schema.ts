@@ -283,3 +283,36 @@ export const notificationOutbox = sqliteTable("notification_outbox", {
   message: text().notNull(),
   created_at: text().notNull(),
 });
+
+/**
+ * The watcher's recent ticks, one row each, for GET /v1/watcher and the
+ * console's Health page. The tick prunes rows older than TICK_RETENTION_MS
+ * (src/db/operations.ts), so the table stays about a day of ticks.
+ */
+export const watcherTicks = sqliteTable("watcher_ticks", {
+  started_at: text().primaryKey(),
+  outcome: text().notNull(),
+  duration_ms: integer().notNull(),
+  rows_read: integer().notNull(),
+  candidates: integer().notNull(),
+  flagged: integer().notNull(),
+  acted: integer().notNull(),
+  archived: integer().notNull(),
+  failures: integer().notNull(),
+});
+
+/**
+ * Refusals per minute and error class (RateLimited among them), summed by
+ * each isolate and added here in batches: what the Health page shows, since
+ * Analytics Engine cannot be read locally. Pruned by the tick.
+ */
+export const refusalCounts = sqliteTable(
+  "refusal_counts",
+  {
+    /** The minute, as an ISO timestamp truncated to the minute (`2026-12-05T01:58:00.000Z`). */
+    minute: text().notNull(),
+    error_class: text().notNull(),
+    count: integer().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.minute, t.error_class] })],
+);

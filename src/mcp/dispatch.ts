@@ -3,6 +3,7 @@
 // idempotency and audit apply to it exactly as to a request from outside,
 // because it is one. Nothing here decides anything about authorization.
 import { ProblemError } from "../api/problem";
+import { REQUEST_ID_HEADER } from "../observability/request-id";
 import type { ToolSpec } from "./tools";
 
 /** What a dispatched request carries over from the /mcp request. */
@@ -10,7 +11,8 @@ export interface Caller {
   /** The /mcp request's origin: the internal request goes to the same app under it. */
   origin: string;
   authorization: string;
-  correlationId: string;
+  /** The /mcp request's id: every request a tool call dispatches carries it, so its log lines and events name it too. */
+  requestId: string;
 }
 
 /** The REST answer to a tool call: its status and body (parsed when JSON). */
@@ -46,7 +48,7 @@ export function requestFor(tool: ToolSpec, args: Record<string, unknown>, caller
     path = path.replace(`{${name}}`, encodeURIComponent(String(value)));
   }
   const url = new URL(path, caller.origin);
-  const headers = new Headers({ authorization: caller.authorization, "x-correlation-id": caller.correlationId });
+  const headers = new Headers({ authorization: caller.authorization, [REQUEST_ID_HEADER]: caller.requestId });
   const placed = new Set([...tool.placement.path, ...tool.placement.query, ...Object.keys(tool.placement.headers)]);
   const body = tool.placement.body;
   let payload: unknown;

@@ -16,6 +16,7 @@ import { spendRequest } from "../api/rate-limit";
 import { OPENAPI_INFO } from "../api/reference";
 import { mcpServer, type McpDeps } from "./server";
 import { deriveTools, type ToolSpec } from "./tools";
+import { logLine } from "../observability/log";
 
 export const MCP_PATH = "/mcp";
 
@@ -100,7 +101,7 @@ export function mountMcp(app: OpenAPIHono<AppEnv>) {
   const handler = createMcpHandler(({ authInfo }) => mcpServer(authInfo!.extra!.deps as McpDeps), {
     maxRequestBodySize: MAX_BODY_BYTES,
     // Mostly a client's malformed request, already answered with its JSON-RPC error.
-    onerror: (error) => console.warn(JSON.stringify({ msg: "mcp request not served", error: error.message })),
+    onerror: (error) => logLine("warn", { msg: "mcp request not served", error: error.message }),
   });
   app.use(MCP_PATH, fromAllowedPlace);
   app.use(MCP_PATH, authenticate);
@@ -131,7 +132,7 @@ export function mountMcp(app: OpenAPIHono<AppEnv>) {
       visible: visibleTools(catalog, principal),
       byName: catalog.byName,
       byOperation: catalog.byOperation,
-      caller: { origin: new URL(c.req.url).origin, authorization, correlationId: c.var.correlation_id },
+      caller: { origin: new URL(c.req.url).origin, authorization, requestId: c.var.request_id },
       fetch: (request) => Promise.resolve(app.fetch(request, c.env, c.executionCtx)),
     };
     return handler.fetch(c.req.raw, { ...(parsedBody === undefined ? {} : { parsedBody }), authInfo: { token: authorization, clientId: principal.principal_id, scopes: principal.roles, extra: { deps } } });

@@ -36,8 +36,8 @@ export function toolResult(answer: RestAnswer): CallToolResult {
   };
 }
 
-function refusalAnswer(error: ProblemError): RestAnswer {
-  const body = error.body();
+function refusalAnswer(error: ProblemError, requestId: string): RestAnswer {
+  const body = error.body(requestId);
   return { status: error.status, contentType: "application/problem+json", body, text: JSON.stringify(body) };
 }
 
@@ -47,7 +47,7 @@ async function run(deps: McpDeps, tool: ToolSpec, args: Record<string, unknown>)
   try {
     request = requestFor(tool, args, deps.caller);
   } catch (error) {
-    if (error instanceof ProblemError) return refusalAnswer(error);
+    if (error instanceof ProblemError) return refusalAnswer(error, deps.caller.requestId);
     throw error;
   }
   return dispatch(deps.fetch, request);

@@ -14,7 +14,10 @@ import {
   type StoredDelivery,
   type StoredSubscription,
 } from "../db/subscriptions";
-import { config } from "../env";
+import { config, metricsFor } from "../env";
+import { logLine } from "../observability/log";
+import type { Metrics } from "../observability/metrics";
+import { REQUEST_ID_HEADER } from "../observability/request-id";
 import { uuidv7 } from "../ids";
 import { matches, slackBody, standardBody, type Notification } from "./events";
 import { decryptSecret } from "./secret";
@@ -44,6 +47,9 @@ export interface ConsumerDeps {
   consoleUrl: string | null;
   fetch: typeof fetch;
   now: () => number;
+  /** Whether each attempt is logged as a line (TELEMETRY_ENABLED); failures to record always are. */
+  logs: boolean;
+  metrics: Metrics;
 }
 
 export function consumerDeps(env: Env): ConsumerDeps {
@@ -55,6 +61,8 @@ export function consumerDeps(env: Env): ConsumerDeps {
     consoleUrl: config(env).consoleUrl,
     fetch: (input, init) => fetch(input, init),
     now: () => Date.now(),
+    logs: config(env).telemetry,
+    metrics: metricsFor(env),
   };
 }
 
@@ -93,7 +101,13 @@ export async function consumeDeadLetters(batch: MessageBatch<NotifyMessage>, dep
     const rows = batch.messages.flatMap((message): StoredDelivery[] => {
       const body = message.body;
       const targets = body.kind === "delivery" ? [body.subscription_id] : fanouts.filter((s) => matches(s, body.notification)).map((s) => s.subscription_id);
-      console.warn(JSON.stringify({ msg: "notification dead-lettered", kind: body.kind, webhook_id: body.notification.webhook_id, subscriptions: targets.length }));
+      logLine("warn", {
+        msg: "notification dead-lettered",
+        request_id: body.notification.request_id ?? null,
+        kind: body.kind,
+        webhook_id: body.notification.webhook_id,
+        subscriptions: targets.length,
+      });
       return targets.map((subscription_id) => ({
         delivery_id: uuidv7(deps.now()),
         subscription_id,
@@ -110,7 +124,7 @@ export async function consumeDeadLetters(batch: MessageBatch<NotifyMessage>, dep
     await recordDeadLetters(deps.d1, rows);
     batch.ackAll();
   } catch (error) {
-    console.error(JSON.stringify({ msg: "dead letters deferred", count: batch.messages.length, error: String(error) }));
+    logLine("error", { msg: "dead letters deferred", count: batch.messages.length, error: String(error) });
     batch.retryAll({ delaySeconds: RETRY_DELAYS_SECONDS[0] });
   }
 }
@@ -121,7 +135,13 @@ function retryDelay(attempt: number): number {
 
 /** Our own failure (D1, the queue), not a receiver's: logged, and the message tried again like a delivery. */
 function deferred(message: Message<NotifyMessage>, error: unknown): void {
-  console.error(JSON.stringify({ msg: "notification deferred", id: message.id, attempts: message.attempts, error: String(error) }));
+  logLine("error", {
+    msg: "notification deferred",
+    request_id: message.body.notification.request_id ?? null,
+    id: message.id,
+    attempts: message.attempts,
+    error: String(error),
+  });
   message.retry({ delaySeconds: retryDelay(message.attempts) });
 }
 
@@ -171,7 +191,9 @@ async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps)
       const subscription = subscriptions.get(subscription_id);
       // Deleted (or its creator revoked or expired) since it was fanned out, or already delivered: nothing more to send.
       if (!subscription || delivered.has(`${notification.webhook_id} ${subscription_id}`)) return message.ack();
+      const sentAt = deps.now();
       const status = await attempt(subscription, notification, secrets, deps);
+      const latency_ms = deps.now() - sentAt;
       const ok = status !== null && status >= 200 && status < 300;
       const row: StoredDelivery = {
         delivery_id: uuidv7(deps.now()),
@@ -186,6 +208,30 @@ async function deliver(messages: Message<DeliveryMessage>[], deps: ConsumerDeps)
       };
       if (row.outcome === "failed") row.notification = notification;
       attempts.push({ message, row });
+      logLine(
+        "info",
+        {
+          msg: "delivery attempt",
+          request_id: notification.request_id ?? null,
+          webhook_id: notification.webhook_id,
+          event_type: notification.type,
+          subscription_id,
+          attempt: row.attempt,
+          status_code: status,
+          outcome: row.outcome,
+          latency_ms,
+        },
+        deps.logs,
+      );
+      deps.metrics.write({
+        kind: "delivery",
+        outcome: row.outcome as "delivered" | "retrying" | "failed",
+        event_type: notification.type,
+        subscription_id,
+        latency_ms,
+        status_code: status ?? 0,
+        attempt: row.attempt,
+      });
     }),
   );
   try {
@@ -222,8 +268,10 @@ async function attempt(
     if (!secret) secrets.set(subscription_id, (secret = decryptSecret(deps.signingKey, subscription_id, subscription.secret_ciphertext)));
     body = subscription.format === "slack" ? slackBody(notification, deps.consoleUrl) : standardBody(notification);
     headers = signedHeaders(await secret, notification.webhook_id, body, new Date(deps.now()));
+    // The request that gave the notification, for a receiver to quote back.
+    if (notification.request_id) headers[REQUEST_ID_HEADER] = notification.request_id;
   } catch (error) {
-    console.error(JSON.stringify({ msg: "delivery not signed", subscription_id, webhook_id: notification.webhook_id, error: String(error) }));
+    logLine("error", { msg: "delivery not signed", request_id: notification.request_id ?? null, subscription_id, webhook_id: notification.webhook_id, error: String(error) });
     return null;
   }
   return post(subscription.url, body, headers, deps);

@@ -30,6 +30,8 @@ export interface Notification {
   data: Record<string, unknown>;
   /** Null for a ping: it is about no procedure. */
   subject: Subject | null;
+  /** The request (or watcher tick) that gave it: each delivery sends it as X-Request-Id, and the consumer's lines name it. */
+  request_id?: string;
 }
 
 /** The transitions a subscriber may hear of, by the event that records them. */

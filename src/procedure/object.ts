@@ -9,8 +9,9 @@ import { doneAfter, manifestOf } from "../conduct/entries";
 import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
 import { payloadToStep, type Step } from "../conduct/steps";
 import { database } from "../db/client";
+import { config, metricsFor } from "../env";
+import { logLine } from "../observability/log";
 import { markSummaryArchived, upsertSummary, type SummaryRow } from "../db/summaries";
-import { config } from "../env";
 import { archiveDue, archiveKey } from "../retention/policy";
 import { uuidv7 } from "../ids";
 import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
@@ -58,7 +59,7 @@ import { archivedActivities, archivedEvents, archivedManifest, archiveLines, ARC
 import { exportLines, exportPage, type ExportCursor, type ExportPage } from "./export";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Decision, type Refusal } from "./refusal";
-import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job } from "./schedule";
+import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job, type JobRun } from "./schedule";
 import type { ProcedureState } from "./state";
 import {
   appendEvents,
@@ -136,10 +137,13 @@ export class ProcedureObject extends DurableObject<Env> {
   archiveCheckpoint: (step: ArchiveStep) => void | Promise<void> = () => {};
   /** Every time the object stamps, every due time it computes and its own timers; a test may set it. */
   clock: Clock = systemClock;
+  /** Whether the object writes its info lines (TELEMETRY_ENABLED); warnings and errors always go. */
+  private readonly logs: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.logs = config(env).telemetry;
     this.projectSummary = (row) => upsertSummary(database(env.DB), row);
     this.recordDecision = async (decision, notification) => {
       const insert = insertDecisionStatement(env.DB, decision);
@@ -175,6 +179,7 @@ export class ProcedureObject extends DurableObject<Env> {
         archive: { run: () => this.runArchive() },
       },
       () => ({ procedure_id: this.procedureId() }),
+      (run) => this.jobRan(run),
     );
     // Answered by the runtime without waking the object, so an idle watcher's pings cost nothing.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -506,7 +511,7 @@ export class ProcedureObject extends DurableObject<Env> {
           settleJob(this.sql, job, { ok: true }, this.clock.now() + NOTIFY_BACKSTOP_MS);
         } catch (error) {
           const retry_at = retryAt(job.attempts, this.clock.now());
-          console.warn(JSON.stringify({ msg: "notifications deferred", procedure_id: this.procedureId(), attempts: job.attempts + 1, error: String(error) }));
+          logLine("warn", { msg: "notifications deferred", procedure_id: this.procedureId(), attempts: job.attempts + 1, error: String(error) });
           settleJob(this.sql, job, { ok: false, retry_at }, retry_at);
           return;
         }
@@ -549,7 +554,7 @@ export class ProcedureObject extends DurableObject<Env> {
     let decision = recorded && stepOverdueDecision(state.procedure_id, attempt, recorded.deadline_seconds, Date.parse(recorded.occurred_at));
     if (decision === null) {
       if (!gateOpen) {
-        console.log(JSON.stringify({ msg: "deadline not judged: the watcher is off, inactive or denied", procedure_id: state.procedure_id, ...attempt }));
+        logLine("info", { msg: "deadline not judged: the watcher is off, inactive or denied", procedure_id: state.procedure_id, ...attempt }, this.logs);
         return;
       }
       // Judged on the state as it is now, after the gate's awaits.
@@ -586,6 +591,13 @@ export class ProcedureObject extends DurableObject<Env> {
       this.delivering = null;
     });
     await this.delivering;
+  }
+
+  /** One line and one metric per alarm job run. */
+  private jobRan({ job, outcome, duration_ms }: JobRun): void {
+    const procedure_id = this.procedureId();
+    logLine("info", { msg: "job", procedure_id, kind: job.kind, key: job.key, outcome, attempts: job.attempts, duration_ms }, this.logs);
+    metricsFor(this.env).write({ kind: "job", job: job.kind, outcome, procedure_id, duration_ms, attempts: job.attempts });
   }
 
   /**
@@ -641,7 +653,7 @@ export class ProcedureObject extends DurableObject<Env> {
     void this.clock
       .sleep(PROJECTION_DELAY_MS)
       .then(() => (this.timer === timer ? this.project() : undefined))
-      .catch((error: unknown) => console.error(JSON.stringify({ msg: "projection failed", procedure_id: this.procedureId(), error: String(error) })));
+      .catch((error: unknown) => logLine("error", { msg: "projection failed", procedure_id: this.procedureId(), error: String(error) }));
   }
 
   // ---- internals ----------------------------------------------------------
@@ -677,7 +689,7 @@ export class ProcedureObject extends DurableObject<Env> {
     this.hasSchema = true;
     const { events, state } = decided;
     const dueAt = this.clock.now() + PROJECTION_DELAY_MS;
-    const notifications = notificationsOf(this.state, events, failure);
+    const notifications = notificationsOf(this.state, events, failure).map((n) => ({ ...n, request_id: actor.correlation_id }));
     const { progress, armed, notified } = this.ctx.storage.transactionSync(() => {
       appendEvents(this.sql, events, state, actor);
       const notified = recordNotifications(this.sql, notifications) && requestJob(this.sql, NOTIFY_JOB, "notify", dueAt);
@@ -694,11 +706,16 @@ export class ProcedureObject extends DurableObject<Env> {
     });
     this.state = state;
     this.progress = progress;
+    logLine(
+      "info",
+      { msg: "committed", request_id: actor.correlation_id, principal_id: actor.principal_id, procedure_id: state.procedure_id, events: events.map((e) => e.type), version: state.version },
+      this.logs,
+    );
     this.live.committed();
     if (notified) {
       // Sent right away below; the alarm only for an object that stops first.
       await this.armAlarm(NOTIFY_BACKSTOP_MS);
-      void this.runNotify().catch((error: unknown) => console.error(JSON.stringify({ msg: "notify failed", procedure_id: this.procedureId(), error: String(error) })));
+      void this.runNotify().catch((error: unknown) => logLine("error", { msg: "notify failed", procedure_id: this.procedureId(), error: String(error) }));
     }
     if (!armed) return;
     await this.armAlarm(PROJECTION_BACKSTOP_MS);

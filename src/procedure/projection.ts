@@ -6,6 +6,7 @@
 import type { SummaryRow } from "../db/summaries";
 import type { StoredProgress } from "./logbook";
 import type { JobOutcome } from "./schedule";
+import { logLine } from "../observability/log";
 
 export const PROJECTION_JOB = "projection";
 /** How long after a change the projection is delivered: commands inside the window share one D1 write. */
@@ -52,7 +53,7 @@ export async function deliverSummary(
     return { ok: true };
   } catch (error) {
     const delay = PROJECTION_RETRY_MS[Math.min(attempts, PROJECTION_RETRY_MS.length - 1)]!;
-    console.warn(JSON.stringify({ msg: "projection deferred", procedure_id: row.procedure_id, attempts: attempts + 1, retry_in_ms: delay, error: String(error) }));
+    logLine("warn", { msg: "projection deferred", procedure_id: row.procedure_id, attempts: attempts + 1, retry_in_ms: delay, error: String(error) });
     return { ok: false, retry_at: now + delay };
   }
 }

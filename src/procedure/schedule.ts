@@ -7,6 +7,8 @@
 // of job, name it in JobKind, give the scheduler a handler for it, and ask for
 // it with requestJob at its due time.
 
+import { logLine } from "../observability/log";
+
 export type JobKind = "projection" | "notify" | "stream-check" | "deadline" | "stall-decision" | "archive";
 
 /** The object's sense of time: the tests set it, so nothing waits on the wall clock. */
@@ -29,6 +31,14 @@ export interface Job {
   attempts: number;
   /** Bumped by every request for the job, so a run can tell whether it was asked again meanwhile. */
   generation: number;
+}
+
+/** One run of a job as the scheduler saw it end: what its log line and metric say. */
+export interface JobRun {
+  job: Job;
+  /** "failed": the handler threw (the run is retried after a backoff). */
+  outcome: "done" | "failed";
+  duration_ms: number;
 }
 
 /** How a run of a job ended: done, or failed and to be tried again at `retry_at`. */
@@ -122,6 +132,8 @@ export class Scheduler {
     private readonly handlers: Record<JobKind, JobHandler>,
     /** What every log line of a failed job names (the procedure). */
     private readonly context: () => Record<string, unknown>,
+    /** Told of every run as it ends (its line and metric); a failed run is also logged as an error here. */
+    private readonly observe: (run: JobRun) => void = () => {},
   ) {}
 
   private get sql(): SqlStorage {
@@ -151,15 +163,16 @@ export class Scheduler {
 
   private async run(job: Job): Promise<void> {
     const handler = this.handlers[job.kind];
+    const startedAt = this.clock.now();
     try {
       await handler.run(job);
       finishUntouched(this.sql, job);
+      this.observe({ job, outcome: "done", duration_ms: this.clock.now() - startedAt });
     } catch (error) {
+      this.observe({ job, outcome: "failed", duration_ms: this.clock.now() - startedAt });
       const delay = jobRetryDelay(job.attempts, handler.maxRetryMs?.());
       deferJob(this.sql, job, this.clock.now() + delay);
-      console.error(
-        JSON.stringify({ msg: "job failed", ...this.context(), kind: job.kind, key: job.key, attempts: job.attempts + 1, retry_in_ms: delay, error: String(error) }),
-      );
+      logLine("error", { msg: "job failed", ...this.context(), kind: job.kind, key: job.key, attempts: job.attempts + 1, retry_in_ms: delay, error: String(error) });
     }
   }
 

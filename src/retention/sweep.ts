@@ -15,6 +15,7 @@ import {
   type RetentionBatch,
   type RetentionConfig,
 } from "./policy";
+import { logLine } from "../observability/log";
 
 export interface ArchivePassDeps {
   d1: D1Database;
@@ -51,7 +52,7 @@ export async function runArchivePass(deps: ArchivePassDeps): Promise<ArchivePass
         else summary.not_due += 1;
       } catch (error) {
         summary.failures += 1;
-        console.error(JSON.stringify({ msg: "archive request failed", procedure_id, error: String(error) }));
+        logLine("error", { msg: "archive request failed", procedure_id, error: String(error) });
       }
     }),
   );
@@ -95,7 +96,7 @@ export async function runRetention(d1: D1Database, config: RetentionConfig, nowM
         const result = await d1.prepare(PURGES[table]).bind(retentionCutoff(table, nowMs, config), batch).run();
         return { table, deleted: result.meta.changes ?? 0, rows_read: result.meta.rows_read ?? 0, rows_written: result.meta.rows_written ?? 0 };
       } catch (error) {
-        console.error(JSON.stringify({ msg: "retention batch failed", table, error: String(error) }));
+        logLine("error", { msg: "retention batch failed", table, error: String(error) });
         return { table, deleted: 0, rows_read: 0, rows_written: 0, error: String(error) };
       }
     }),

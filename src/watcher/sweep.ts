@@ -7,8 +7,12 @@
 import type { Database } from "../db/client";
 import { insertDecisionStatement } from "../db/decisions";
 import { outboxAfterInsertStatement } from "../db/subscriptions";
+import { pruneOperations, recordTick, type TickRow } from "../db/operations";
 import { readWatcherState, writeWatcherState } from "../db/watcher-state";
+import { uuidv7 } from "../ids";
 import { stallNotification } from "../notify/events";
+import { logLine } from "../observability/log";
+import type { Metrics } from "../observability/metrics";
 import { watcherGate } from "./gate";
 import type { StallEpisode, StallObservation } from "../procedure/contract";
 import type { HoldCause } from "../procedure/events";
@@ -39,7 +43,12 @@ export interface TickDeps {
   pageSize?: number;
   /** What the tick's housekeeping (archive pass, retention batches) did before it, for its summary. */
   housekeeping?: Pick<TickSummary, "archive" | "retention">;
+  /** Whether the tick's summary line is written (TELEMETRY_ENABLED); warnings and errors always are. */
+  logs?: boolean;
+  /** Where the tick's metric goes; none: not measured. */
+  metrics?: Metrics;
 }
+
 
 interface Row {
   procedure_id: string;
@@ -94,6 +103,8 @@ const NO_STATUS_TIME_SQL = `SELECT count(*) AS n FROM procedure_summary INDEXED 
 /** Runs one tick and returns its summary (also logged as one JSON line and kept for GET /v1/watcher). */
 export async function runTick(deps: TickDeps): Promise<TickSummary> {
   const startedAt = new Date(deps.nowMs).toISOString();
+  // The tick's own request id: its log lines and its Stall notifications' deliveries name it.
+  const requestId = uuidv7(deps.nowMs);
   const clock = Date.now();
   const memory = await readWatcherState(deps.db);
   let deniedSince = memory.denied_since;
@@ -102,24 +113,43 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
   const gate = await watcherGate(deps.db, deps.config.enabled, deps.nowMs);
   if (gate.open) {
     deniedSince = null;
-    summary = await sweep(deps, emptySummary("ran", startedAt), gate.mayHold);
+    summary = await sweep({ ...deps, requestId }, emptySummary("ran", startedAt), gate.mayHold);
   } else {
     if (gate.outcome === "denied" && deniedSince === null) {
       deniedSince = startedAt;
-      console.warn(JSON.stringify({ msg: "watcher denied ListProcedures", agent_id: WATCHER_AGENT.id, since: startedAt }));
+      logLine("warn", { msg: "watcher denied ListProcedures", request_id: requestId, agent_id: WATCHER_AGENT.id, since: startedAt });
     }
     summary = emptySummary(gate.outcome, startedAt);
   }
   Object.assign(summary, deps.housekeeping);
   summary.duration_ms = Date.now() - clock;
-  console.log(JSON.stringify({ msg: "watcher tick", ...summary }));
+  logLine("info", { msg: "watcher tick", request_id: requestId, ...summary }, deps.logs ?? true);
+  const tick: TickRow = {
+    started_at: summary.started_at,
+    outcome: summary.outcome,
+    duration_ms: summary.duration_ms,
+    rows_read: summary.rows_read ?? 0,
+    candidates: summary.candidates,
+    flagged: summary.flagged,
+    acted: summary.acted ?? 0,
+    // The finished procedures this tick's archive pass handed over to be archived.
+    archived: summary.archive?.requested ?? 0,
+    failures: summary.failures ?? 0,
+  };
+  deps.metrics?.write({ kind: "tick", ...tick });
   if (deps.config.enabled || memory.last_tick !== null) {
     await writeWatcherState(deps.db, { last_tick: summary, denied_since: deniedSince });
   }
+  // A disabled watcher keeps no history of its ticks (they do nothing), but still prunes.
+  if (deps.config.enabled) await recordTick(deps.d1, tick, deps.nowMs);
+  else await pruneOperations(deps.d1, deps.nowMs);
   return summary;
 }
 
-async function sweep(deps: TickDeps, summary: TickSummary, mayHold: boolean): Promise<TickSummary> {
+/** What the sweep and each candidate's judgement work with: the tick's dependencies and its request id. */
+type SweepDeps = TickDeps & { requestId: string };
+
+async function sweep(deps: SweepDeps, summary: TickSummary, mayHold: boolean): Promise<TickSummary> {
   const pageSize = deps.pageSize ?? 100;
   // A bounded tick: a backlog (the watcher turned on over months of stalls)
   // is worked off over several ticks, oldest first. What a tick leaves is
@@ -162,16 +192,16 @@ async function sweep(deps: TickDeps, summary: TickSummary, mayHold: boolean): Pr
  * Nothing of it was written (its batch is one transaction), so it stays in
  * the watch index and the next tick judges it again.
  */
-async function judgeApart(deps: TickDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
+async function judgeApart(deps: SweepDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
   try {
     await judge(deps, row, summary, mayHold);
   } catch (error) {
     summary.failures = (summary.failures ?? 0) + 1;
-    console.error(JSON.stringify({ msg: "watcher candidate failed", procedure_id: row.procedure_id, error: String(error) }));
+    logLine("error", { msg: "watcher candidate failed", request_id: deps.requestId, procedure_id: row.procedure_id, error: String(error) });
   }
 }
 
-async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
+async function judge(deps: SweepDeps, row: Row, summary: TickSummary, mayHold: boolean): Promise<void> {
   const candidate: Candidate = {
     procedure_id: row.procedure_id,
     status: row.status,
@@ -195,7 +225,7 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: bo
     } catch (error) {
       // Never flag what cannot be told: try again next tick.
       summary.deferred += 1;
-      console.warn(JSON.stringify({ msg: "watcher deferred", procedure_id: row.procedure_id, error: String(error) }));
+      logLine("warn", { msg: "watcher deferred", request_id: deps.requestId, procedure_id: row.procedure_id, error: String(error) });
       return;
     }
     // The defensive guard again, on the truth: the projection may lag a transition.
@@ -219,12 +249,12 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: bo
     observed = await deps.observeStall(row.procedure_id, episode, mayHold);
   } catch (error) {
     summary.deferred += 1;
-    console.warn(JSON.stringify({ msg: "watcher deferred", procedure_id: row.procedure_id, error: String(error) }));
+    logLine("warn", { msg: "watcher deferred", request_id: deps.requestId, procedure_id: row.procedure_id, error: String(error) });
     return;
   }
   if (observed.not_acted === "denied") {
     // Once per episode: the episode's decision is recorded once, and this is its only tick.
-    console.warn(JSON.stringify({ msg: "watcher denied HoldProcedure", agent_id: WATCHER_AGENT.id, procedure_id: row.procedure_id }));
+    logLine("warn", { msg: "watcher denied HoldProcedure", request_id: deps.requestId, agent_id: WATCHER_AGENT.id, procedure_id: row.procedure_id });
   }
   // The object builds the same decision from the same episode when it acted, so either insert gives one row.
   const decision = stallDecision({ ...episode, procedure_id: row.procedure_id, acted: observed.acted, not_acted: observed.not_acted });
@@ -234,7 +264,7 @@ async function judge(deps: TickDeps, row: Row, summary: TickSummary, mayHold: bo
   const subject = { procedure_id: row.procedure_id, kind: row.kind, target_asset_ids: JSON.parse(row.target_asset_ids) as string[] };
   const results = await deps.d1.batch([
     insertDecisionStatement(deps.d1, decision),
-    outboxAfterInsertStatement(deps.d1, stallNotification(decision, subject), decision.recorded_at),
+    outboxAfterInsertStatement(deps.d1, { ...stallNotification(decision, subject), request_id: deps.requestId }, decision.recorded_at),
     ...(lastProgressAt !== screened.last_progress_at ? [mirrorActivity(deps.d1, row.procedure_id, lastProgressAt)] : []),
     deps.d1
       .prepare("UPDATE procedure_summary SET stall_flagged_at = progress_at WHERE procedure_id = ? AND progress_at = ?")

@@ -87,6 +87,9 @@ describe("the reference gateway, through the client", () => {
     expect(refusal).toBeInstanceOf(ProblemError);
     expect(isProblem(refusal, "ProcedureCannotHold")).toBe(true);
     expect((refusal as ProblemError).status).toBe(409);
+    // The id to quote: the service's, in the problem body and the header alike.
+    expect((refusal as ProblemError).request_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    expect((refusal as ProblemError).problem.request_id).toBe((refusal as ProblemError).request_id);
     expect((await procedure.read()).version).toBe(held.version);
 
     const missing = await procedure.manifest().catch((error: unknown) => error);

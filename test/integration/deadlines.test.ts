@@ -122,7 +122,7 @@ describe("a step deadline", () => {
       }),
     ]);
     expect(sent.filter((n) => n.type === "procedure.step_overdue")).toEqual([
-      { webhook_id: `msg_${decisionId}`, type: "procedure.step_overdue", timestamp: decidedAt, data: decision, subject: expect.objectContaining({ procedure_id: id }) },
+      { webhook_id: `msg_${decisionId}`, type: "procedure.step_overdue", timestamp: decidedAt, data: decision, subject: expect.objectContaining({ procedure_id: id }), request_id: decisionId },
     ]);
 
     clock.now += 5_000;

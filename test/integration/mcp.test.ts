@@ -120,7 +120,8 @@ describe("tools/call", () => {
     const rest = await call(`/v1/procedures/${id}/hold`, { body: { reason: "r" }, token: reader });
     expectProblem(rest, 403, "Forbidden");
     const problem = problemOf(await (await mcpClient(reader)).callTool({ name: "hold_procedure", arguments: { id, reason: "r" } }));
-    expect(problem).toEqual(rest.json);
+    // The same problem; each names its own request.
+    expect(problem).toEqual({ ...rest.json, request_id: expect.any(String) });
     expect((await eventLog(id)).map((e) => e.type)).toEqual(["ProcedureRegistered"]);
   });
 

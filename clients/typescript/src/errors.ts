@@ -8,13 +8,18 @@ import type { Problem } from "./types.ts";
  */
 export type ErrorClass = Problem["error_class"] | "UnexpectedResponse";
 
-/** A problem document as the client hands it on: the service's, or one made for an unexpected answer. */
-export type ClientProblem = Omit<Problem, "error_class"> & { error_class: ErrorClass };
+/**
+ * A problem document as the client hands it on: the service's, or one made for
+ * an unexpected answer (whose `request_id` is the X-Request-Id header, if any).
+ */
+export type ClientProblem = Omit<Problem, "error_class" | "request_id"> & { error_class: ErrorClass; request_id: string | null };
 
 /** The service refused the request: `error_class` is the problem's fixed class. */
 export class ProblemError extends Error {
   readonly status: number;
   readonly error_class: ErrorClass;
+  /** The request's id: quote it when reporting the problem. */
+  readonly request_id: string | null;
   readonly problem: ClientProblem;
 
   constructor(problem: ClientProblem) {
@@ -22,6 +27,7 @@ export class ProblemError extends Error {
     this.name = "ProblemError";
     this.status = problem.status;
     this.error_class = problem.error_class;
+    this.request_id = problem.request_id;
     this.problem = problem;
   }
 }
@@ -53,6 +59,7 @@ export async function problemOf(response: Response): Promise<ProblemError> {
           detail: body.detail ?? "",
           error_class: body.error_class,
           ...(body.errors ? { errors: body.errors } : {}),
+          request_id: body.request_id ?? response.headers.get("x-request-id"),
         });
       }
     } catch {
@@ -65,5 +72,6 @@ export async function problemOf(response: Response): Promise<ProblemError> {
     status: response.status,
     detail: text.slice(0, 500),
     error_class: "UnexpectedResponse",
+    request_id: response.headers.get("x-request-id"),
   });
 }

@@ -51,7 +51,7 @@ const DOC: OpenApiDocument = {
 
 const tools = deriveTools(DOC);
 const tool = (name: string) => tools.find((t) => t.name === name)!;
-const CALLER = { origin: "https://edge.test", authorization: "Bearer t", correlationId: "c-1" };
+const CALLER = { origin: "https://edge.test", authorization: "Bearer t", requestId: "c-1" };
 
 describe("deriving tools from the document", () => {
   it("makes a tool of every /v1 operation but a live stream and its ticket", () => {
@@ -102,7 +102,7 @@ describe("the request a tool call stands for", () => {
     expect(request.url).toBe("https://edge.test/v1/things/a%20b/hold");
     expect(request.headers.get("authorization")).toBe("Bearer t");
     expect(request.headers.get("idempotency-key")).toBe("k-1");
-    expect(request.headers.get("x-correlation-id")).toBe("c-1");
+    expect(request.headers.get("x-request-id")).toBe("c-1");
     expect(await request.json()).toEqual({ reason: "r" });
     const list = requestFor(tool("list_things"), { limit: 5 }, CALLER);
     expect(list.url).toBe("https://edge.test/v1/things?limit=5");
