@@ -52,7 +52,8 @@ function eventDetail(event: ProcedureEvent, previous: readonly ProcedureEvent[])
     if (held) parts.push(`after a hold of ${between(held.occurred_at, event.occurred_at)}`);
   }
   if (event.type === "ResolvedStepsRecorded" && Array.isArray(p.resolved_steps)) {
-    parts.unshift(`${p.resolved_steps.length + (Array.isArray(p.resolved_closing_steps) ? p.resolved_closing_steps.length : 0)} steps`);
+    const count = p.resolved_steps.length + (Array.isArray(p.resolved_closing_steps) ? p.resolved_closing_steps.length : 0);
+    parts.unshift(count === 1 ? "1 step" : `${count} steps`);
   }
   return parts.join(" · ");
 }

@@ -77,6 +77,20 @@ const FIELDS: Record<EditorKind, FieldSpec[]> = {
   repeat: [{ key: "times", label: "Times", type: "number", path: "times", initial: "2" }],
 };
 
+/**
+ * Every kind may carry a deadline: from the step's in_flight to its ok or
+ * failed; a scan or repeat passes it to the steps it expands to.
+ */
+const DEADLINE: FieldSpec = {
+  key: "deadline_seconds",
+  label: "Deadline in seconds (optional)",
+  type: "number",
+  path: "deadline_seconds",
+  optional: true,
+  hint: "past it, the watcher records that the step is overdue",
+};
+for (const fields of Object.values(FIELDS)) fields.push(DEADLINE);
+
 /** A step as the editor holds it: the raw text of each field, and a repeat's own steps. */
 export interface EditorStep {
   kind: EditorKind;
@@ -186,7 +200,13 @@ interface Template {
   name: string;
   description: string | null;
   kind: string | null;
-  conduct: { steps: Record<string, unknown>[]; closing_steps?: Record<string, unknown>[]; on_failure?: "abort" | "hold" };
+  conduct: {
+    steps: Record<string, unknown>[];
+    closing_steps?: Record<string, unknown>[];
+    on_failure?: "abort" | "hold";
+    on_stall?: "flag" | "hold";
+    stale_after_seconds?: number | null;
+  };
 }
 
 interface Preview {
@@ -217,6 +237,13 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     h("option", { value: "hold" }, "Hold the procedure, so an operator decides"),
     h("option", { value: "abort" }, "Abort the procedure"),
   );
+  const onStall = h(
+    "select",
+    { id: "start-on-stall", name: "on_stall" },
+    h("option", { value: "flag" }, "Flag it: the watcher records a Stall decision"),
+    h("option", { value: "hold" }, "Hold it as well, so an operator decides"),
+  );
+  const staleAfter = h("input", { id: "start-stale-after", name: "stale_after_seconds", type: "number", min: 60, max: 604800, step: 1, placeholder: "the service's default" });
   const templateSelect = h("select", { id: "start-template", name: "template" }, h("option", { value: "" }, "No template: build the steps below"));
   const procedureCard = card(
     "Procedure",
@@ -370,6 +397,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
       steps: steps.map((s, i) => toRequestStep(s, `steps.${i}`)),
       closing_steps: closing.map((s, i) => toRequestStep(s, `closing_steps.${i}`)),
       on_failure: onFailure.value,
+      on_stall: onStall.value,
+      ...(staleAfter.value.trim() === "" ? {} : { stale_after_seconds: numberOrText(staleAfter.value) }),
     };
   }
 
@@ -457,6 +486,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     previewTimer = setTimeout(() => void runPreview(), EDIT_PAUSE_MS);
   }
   onFailure.addEventListener("change", edited);
+  onStall.addEventListener("change", edited);
+  staleAfter.addEventListener("input", edited);
 
   // ---- starting ------------------------------------------------------------
   function registration(): { name: string; kind: string; target_asset_ids: string[] } | null {
@@ -566,6 +597,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     steps.splice(0, steps.length, ...template.conduct.steps.map(fromRequestStep));
     closing.splice(0, closing.length, ...(template.conduct.closing_steps ?? []).map(fromRequestStep));
     onFailure.value = template.conduct.on_failure ?? "abort";
+    onStall.value = template.conduct.on_stall ?? "flag";
+    staleAfter.value = template.conduct.stale_after_seconds == null ? "" : String(template.conduct.stale_after_seconds);
     templateName.value = template.name;
     renderEditors();
     edited();
@@ -601,6 +634,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
       h("p", { class: "muted" }, "Run after the steps, to leave the instrument safe (also after a failure that holds)."),
       closingRegion,
       field("start-on-failure", "When a step fails", onFailure),
+      field("start-on-stall", "When it stops progressing", onStall),
+      field("start-stale-after", "Stalled after, seconds without progress (optional, 60-604800)", staleAfter),
     ),
     card("What will be pinned", "start-preview-title", previewRegion, h("div", { class: "actions start-buttons" }, startButton, freeButton)),
     saveTemplateForm,

@@ -218,7 +218,8 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     const saved = await callApi(server, operator, "PUT", `/v1/templates/Quick bake ${tag}`, {
       description: "heat, then open the valve",
       kind: "thermal",
-      conduct: { steps: [STEPS.heat, STEPS.valve], on_failure: "hold" },
+      // What the editor cannot show at a glance still carries over: the stall rung, the window, a step's deadline.
+      conduct: { steps: [{ ...STEPS.heat, deadline_seconds: 30 }, STEPS.valve], on_failure: "hold", on_stall: "hold", stale_after_seconds: 600 },
     });
     expect(saved.status).toBe(200);
     const page = await operatorPage();
@@ -238,7 +239,9 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await gatewayPosts(server, gateway, id, [report("setpoint", 0, "ok"), report("action", 1, "ok")]);
     await statusIs(page, "Completed");
     const state = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
-    expect(state.json).toMatchObject({ name: `Bake from template ${tag}`, kind: "thermal", step_count: 2, status: "Completed", on_failure: "hold" });
+    expect(state.json).toMatchObject({ name: `Bake from template ${tag}`, kind: "thermal", step_count: 2, status: "Completed", on_failure: "hold", on_stall: "hold", stale_after_seconds: 600 });
+    const manifest = await callApi(server, operator, "GET", `/v1/procedures/${id}/manifest`);
+    expect(manifest.json.resolved_steps[0]).toMatchObject({ kind: "setpoint", deadline_seconds: 30 });
     await page.context().close();
   });
 

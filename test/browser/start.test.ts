@@ -8,12 +8,14 @@ describe("the step editor's wire form", () => {
   it("turns each kind's fields into the step a conduct takes, and a template's steps back", () => {
     const steps = [
       { kind: "setpoint", address: "oven.zone_a", value: 120, verify: true },
+      { kind: "setpoint", address: "oven.zone_b", value: 80, verify: false, deadline_seconds: 30 },
       { kind: "action", name: "open_valve", params: { valve: "v3" } },
       { kind: "check", address: "oven.zone_a", criterion: { kind: "within_tolerance", expected: 120, tolerance: 2 } },
       { kind: "check", address: "door", criterion: { kind: "equals", expected: true } },
       { kind: "capture", address: "detector", capture_name: "frame" },
       { kind: "compute", command: ["fit", "--gauss"], input_uris: ["r2://frames/1"], parameters: { order: 2 }, capture_name: "fit" },
       { kind: "scan", address: "stage.x", start: 0, stop: 1, points: 3 },
+      { kind: "scan", address: "stage.y", start: 0, stop: 1, points: 3, deadline_seconds: 5 },
       { kind: "repeat", times: 2, steps: [{ kind: "capture", address: "detector", capture_name: "frame" }] },
     ];
     for (const [i, step] of steps.entries()) expect(toRequestStep(fromRequestStep(step), `steps.${i}`)).toEqual(step);
