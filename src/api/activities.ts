@@ -1,7 +1,7 @@
 // The activity logbook over HTTP: gateways post entries, readers page them.
 import { createRoute, z } from "@hono/zod-openapi";
 import { JsonObject, utf8Length } from "../json";
-import { MAX_ENTRY_PAYLOAD_BYTES } from "../procedure/logbook";
+import { MAX_ENTRY_PAYLOAD_BYTES } from "../procedure/object/logbook";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";

@@ -3,8 +3,8 @@
 // reconnect's replay and the broadcast after each commit, so what a watcher
 // sees live and what a reconnect replays cannot differ.
 import { utf8Length } from "../json";
-import type { ActivityEntry } from "../procedure/logbook";
-import { eventsAfter } from "../procedure/storage";
+import type { ActivityEntry } from "../procedure/object/logbook";
+import { eventsAfter } from "../procedure/object/storage";
 import type { ProcedureView } from "../procedure/view";
 import { recordId, stateId, type Position } from "./position";
 

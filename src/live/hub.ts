@@ -8,7 +8,7 @@
 // (an HTTP response is tied to the instance that serves it); they end with it.
 import type { ProcedureView } from "../procedure/view";
 import type { Refusal } from "../procedure/refusal";
-import { requestJob, settleJob, type Clock, type Job, type JobHandler } from "../procedure/schedule";
+import { requestJob, settleJob, type Clock, type Job, type JobHandler } from "../procedure/object/schedule";
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
 import { SseWatcher } from "./sse";

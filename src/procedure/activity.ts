@@ -6,7 +6,7 @@ import { requiresOperator } from "../conduct/replay";
 import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent } from "./events";
-import type { ActivityEntryInput, RecordedContent } from "./logbook";
+import type { ActivityEntryInput, RecordedContent } from "./object/logbook";
 import { accept, refuse, type Decision } from "./refusal";
 import type { ProcedureState } from "./state";
 

@@ -8,7 +8,7 @@ import { upsertSummary, type SummaryRow } from "../../src/db/summaries";
 import { fold } from "../../src/procedure/state";
 import type { ProcedureEvent } from "../../src/procedure/events";
 import { uuidv7 } from "../../src/ids";
-import { ACTIVITY_MIRROR_INTERVAL_MS, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_RETRY_MS } from "../../src/procedure/projection";
+import { ACTIVITY_MIRROR_INTERVAL_MS, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_RETRY_MS } from "../../src/procedure/object/projection";
 import { entry, post } from "../conduct-helpers";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, summaryOf, userTables } from "../helpers";
 

@@ -5,8 +5,8 @@
 // oracle of which procedures exist and is limited per client address.
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ProcedureObject } from "../../src/procedure/object";
-import { systemClock } from "../../src/procedure/schedule";
+import type { ProcedureObject } from "../../src/procedure/object/object";
+import { systemClock } from "../../src/procedure/object/schedule";
 import { call, command, expectProblem, procedureStub, registerProcedure } from "../helpers";
 import { openSocket, openSse, streamRequest } from "../live";
 

@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import { BOOTSTRAP_ADMIN_ID, createPrincipal } from "../../src/auth/principals";
 import { database } from "../../src/db/client";
 import { uuidv7 } from "../../src/ids";
-import type { ProcedureObject } from "../../src/procedure/object";
-import { systemClock } from "../../src/procedure/schedule";
+import type { ProcedureObject } from "../../src/procedure/object/object";
+import { systemClock } from "../../src/procedure/object/schedule";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure } from "../helpers";
 import { openSocket, openSse, streamRequest } from "../live";
 

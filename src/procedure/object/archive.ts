@@ -6,11 +6,11 @@
 // tombstone, then mark the projection. A crash between any two steps leaves
 // the live record (and the job, which runs again and overwrites the file) or
 // a verified file and the tombstone naming it.
-import { utf8Length } from "../json";
+import { utf8Length } from "../../json";
 import type { ExportPage } from "./export";
-import type { ResumePoint } from "./contract";
-import type { ProcedureState } from "./state";
-import type { ProcedureView } from "./view";
+import type { ResumePoint } from "../contract";
+import type { ProcedureState } from "../state";
+import type { ProcedureView } from "../view";
 
 export const ARCHIVE_JOB = "archive";
 

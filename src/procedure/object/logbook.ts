@@ -1,9 +1,9 @@
 // The activity logbook: entries are not events; they live in the object's own
 // table, deduplicated on the gateway's event_id, with per-step progress beside.
-import type { StepResult } from "../conduct/entries";
-import { utf8Length } from "../json";
-import { splitPage } from "../paging";
-import type { ConductProgress } from "./view";
+import type { StepResult } from "../../conduct/entries";
+import { utf8Length } from "../../json";
+import { splitPage } from "../../paging";
+import type { ConductProgress } from "../view";
 
 export interface ActivityEntryInput {
   event_id: string;

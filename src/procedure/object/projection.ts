@@ -3,7 +3,7 @@
 // which the alarm runs a short while later with the summary of the state as it
 // is then. A busy procedure so writes D1 at most once per PROJECTION_DELAY_MS,
 // and a D1 outage delays the list without ever failing a command.
-import type { SummaryRow } from "../db/summaries";
+import type { SummaryRow } from "../../db/summaries";
 import type { StoredProgress } from "./logbook";
 import type { JobOutcome } from "./schedule";
 

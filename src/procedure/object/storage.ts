@@ -3,11 +3,11 @@
 // never on a read, so an id nobody registered leaves no trace. Migrations are
 // append-only; the applied count is stored so waking an object runs no DDL
 // once it is current.
-import type { ProcedureEvent, RecordedEvent } from "./events";
-import type { Actor, ConductPlan, PinnedManifest } from "./contract";
-import { uuidv7 } from "../ids";
-import { splitPage } from "../paging";
-import type { ProcedureState } from "./state";
+import type { ProcedureEvent, RecordedEvent } from "../events";
+import type { Actor, ConductPlan, PinnedManifest } from "../contract";
+import { uuidv7 } from "../../ids";
+import { splitPage } from "../../paging";
+import type { ProcedureState } from "../state";
 import type { Tombstone } from "./archive";
 
 const MIGRATIONS: readonly string[] = [

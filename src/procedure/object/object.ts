@@ -4,25 +4,25 @@
 // await, and then does its after-commit work (the alarm, the delivery timer).
 // The object knows which procedure it is from its own id, never from an argument.
 import { DurableObject } from "cloudflare:workers";
-import { inScope } from "../auth/grants";
-import { doneAfter, manifestOf } from "../conduct/entries";
-import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
-import { payloadToStep, type Step } from "../conduct/steps";
-import { database } from "../db/client";
-import { markSummaryArchived, upsertSummary, type SummaryRow } from "../db/summaries";
-import { config } from "../env";
-import { archiveDue, archiveKey } from "../retention/policy";
-import { uuidv7 } from "../ids";
-import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
-import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../notify/events";
-import { outboxAfterInsertStatement } from "../db/subscriptions";
-import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
-import { activePrincipalById, principalHoldingToken } from "../auth/principals";
-import { LiveFeed, type StreamHolder } from "../live/hub";
-import { parseStreamId } from "../live/position";
-import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../live/tickets";
-import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../live/wire";
-import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "./activity";
+import { inScope } from "../../auth/grants";
+import { doneAfter, manifestOf } from "../../conduct/entries";
+import { awaitingOperator, replayPlan, suggestBoundary } from "../../conduct/replay";
+import { payloadToStep, type Step } from "../../conduct/steps";
+import { database } from "../../db/client";
+import { markSummaryArchived, upsertSummary, type SummaryRow } from "../../db/summaries";
+import { config } from "../../env";
+import { archiveDue, archiveKey } from "../../retention/policy";
+import { uuidv7 } from "../../ids";
+import { enqueueNotifications, type NotifyMessage } from "../../notify/delivery";
+import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../../notify/events";
+import { outboxAfterInsertStatement } from "../../db/subscriptions";
+import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../../notify/outbox";
+import { activePrincipalById, principalHoldingToken } from "../../auth/principals";
+import { LiveFeed, type StreamHolder } from "../../live/hub";
+import { parseStreamId } from "../../live/position";
+import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../../live/tickets";
+import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../../live/wire";
+import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "../activity";
 import type {
   Access,
   Actor,
@@ -37,9 +37,9 @@ import type {
   StallEpisode,
   StallObservation,
   WatchReading,
-} from "./contract";
-import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "./decide";
-import type { ProcedureEvent, RecordedEvent } from "./events";
+} from "../contract";
+import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "../decide";
+import type { ProcedureEvent, RecordedEvent } from "../events";
 import {
   knownEntries,
   MAX_PAGE_BYTES,
@@ -57,9 +57,9 @@ import {
 import { archivedActivities, archivedEvents, archivedManifest, archiveLines, ARCHIVE_JOB, verifyArchive, writeArchive, type Tombstone } from "./archive";
 import { exportLines, exportPage, type ExportCursor, type ExportPage } from "./export";
 import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
-import { accept, refuse, type Decision, type Refusal } from "./refusal";
+import { accept, refuse, type Decision, type Refusal } from "../refusal";
 import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job } from "./schedule";
-import type { ProcedureState } from "./state";
+import type { ProcedureState } from "../state";
 import {
   appendEvents,
   appliedMigrations,
@@ -73,13 +73,13 @@ import {
   pinManifest,
   releaseToTombstone,
 } from "./storage";
-import { activeReplay, procedureView, summaryRow, type ProcedureView } from "./view";
-import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
-import { decisionId, stallDecision, WATCHER_AGENT } from "../watcher/stall";
-import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../watcher/deadline";
-import { watcherGate } from "../watcher/gate";
-import { insertDecisionStatement } from "../db/decisions";
-import type { DecisionRecord } from "../decisions/vocabulary";
+import { activeReplay, procedureView, summaryRow, type ProcedureView } from "../view";
+import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../../watcher/act";
+import { decisionId, stallDecision, WATCHER_AGENT } from "../../watcher/stall";
+import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../../watcher/deadline";
+import { watcherGate } from "../../watcher/gate";
+import { insertDecisionStatement } from "../../db/decisions";
+import type { DecisionRecord } from "../../decisions/vocabulary";
 
 /** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
 const STALL_KEY = "watcher:stall";
