@@ -1,6 +1,6 @@
 // Retention, the pure part: when a finished procedure is archived, where its
 // file goes, and the configuration that says so. The Cron shell
-// (src/retention/sweep.ts) and the procedure's object (src/procedure/archive.ts)
+// (src/retention/sweep.ts) and the procedure's object (src/procedure/object/archive.ts)
 // do the I/O around these.
 import { z } from "zod";
 import { seconds } from "../watcher/stall";
