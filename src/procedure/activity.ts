@@ -7,7 +7,7 @@ import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent } from "./events";
 import type { ActivityEntryInput, RecordedContent } from "./object/logbook";
-import { accept, refuse, type Decision } from "./refusal";
+import { accept, refuse, type Verdict } from "./refusal";
 import type { ProcedureState } from "./state";
 
 /** What the activity rules need of the pinned manifest: per step, its kind and the label reasons name. */
@@ -38,7 +38,7 @@ export function decideActivities(
   entries: readonly ActivityEntryInput[],
   known: ReadonlySet<string>,
   ctx: DecideContext & { logbook_id: string; done_steps: ReadonlySet<number> },
-): Decision<BatchDecision> {
+): Verdict<BatchDecision> {
   if (state === null) return notFound(ctx.procedure_id);
   const seen = new Set(known);
   const fresh: ActivityEntryInput[] = [];
@@ -97,7 +97,7 @@ function sameJson(a: unknown, b: unknown): boolean {
  * repeats it exactly (kind, payload, sampling time), as a reused Idempotency-Key
  * must repeat its request. Checked before duplicates are dropped.
  */
-export function reusedEventId(entries: readonly ActivityEntryInput[], recorded: ReadonlyMap<string, RecordedContent>): Decision<never> | null {
+export function reusedEventId(entries: readonly ActivityEntryInput[], recorded: ReadonlyMap<string, RecordedContent>): Verdict<never> | null {
   const first = new Map<string, ActivityEntryInput>();
   for (const entry of entries) {
     const stored = recorded.get(entry.event_id);
@@ -119,7 +119,7 @@ export function decideGoAhead(
   manifest: ManifestShape | null,
   stepIndex: number,
   ctx: DecideContext,
-): Decision<{ events: ProcedureEvent[]; state: ProcedureState }> {
+): Verdict<{ events: ProcedureEvent[]; state: ProcedureState }> {
   const kind = manifest?.manifestKinds[stepIndex];
   const requires_operator = kind !== undefined && requiresOperator(kind);
   return decideAll(state, [{ type: "AuthorizeReplayStep", step_index: stepIndex, requires_operator }], ctx);

@@ -17,7 +17,7 @@ function summaryRow(id: string) {
   return env.DB.prepare("SELECT * FROM procedure_summary WHERE procedure_id = ?").bind(id).first<Record<string, unknown>>();
 }
 
-/** The pending projection delivery and the alarm, as the object's storage holds them. */
+/** The pending projection and the alarm, as the object's storage holds them. */
 function projectionJob(id: string) {
   return runInDurableObject(procedureStub(id), async (_instance, state) => ({
     job: state.storage.sql.exec("SELECT due_at, attempts FROM schedule WHERE key = 'projection'").toArray()[0] ?? null,

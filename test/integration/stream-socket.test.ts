@@ -58,7 +58,7 @@ describe("GET /v1/procedures/{id}/stream (WebSocket)", () => {
     await command(id, "start");
     // One principal opens them all: past its own cap, which is not what this test is about.
     await runInDurableObject(objectOf(id), (instance: ProcedureObject) => {
-      instance.live.limits.socketWatchersPerPrincipal = 1000;
+      instance.live.limits.socketSubscribersPerPrincipal = 1000;
     });
     const sockets = await Promise.all(Array.from({ length: 150 }, () => openSocket(id)));
     await Promise.all(sockets.map((s) => s.next(1)));

@@ -236,7 +236,7 @@ describe("GET /v1/procedures/{id}/stream (SSE)", () => {
     const id = await registerProcedure();
     const stub = procedureStub(id) as DurableObjectStub<ProcedureObject>;
     await runInDurableObject(stub, (instance: ProcedureObject) => {
-      instance.live.limits.sseWatchers = 1;
+      instance.live.limits.sseSubscribers = 1;
     });
     const first = await openSse(id);
     await first.next(1);

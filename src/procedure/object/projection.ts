@@ -8,17 +8,17 @@ import type { StoredProgress } from "./logbook";
 import type { JobOutcome } from "./schedule";
 
 export const PROJECTION_JOB = "projection";
-/** How long after a change the projection is delivered: commands inside the window share one D1 write. */
+/** How long after a change the projection is written: commands inside the window share one D1 write. */
 export const PROJECTION_DELAY_MS = 500;
 /**
- * The alarm for a new delivery is set this much after it is due: an object
- * that stays awake delivers on its own timer at the due time, so the alarm (an
- * invocation of its own) only delivers for an object that stopped first.
+ * The alarm for a new projection is set this much after it is due: an object
+ * that stays awake writes on its own timer at the due time, so the alarm (an
+ * invocation of its own) only writes for an object that stopped first.
  */
 export const PROJECTION_BACKSTOP_MS = 10_000;
-/** How long a delivery waits on D1 before counting as failed. */
+/** How long a write waits on D1 before counting as failed. */
 const PROJECTION_TIMEOUT_MS = 2_000;
-/** Backoff after consecutive failed deliveries (the last repeats). */
+/** Backoff after consecutive failed writes (the last repeats). */
 export const PROJECTION_RETRY_MS = [1_000, 5_000, 30_000, 120_000] as const;
 /** The activity mirror in D1 is refreshed at most this often per procedure. */
 export const ACTIVITY_MIRROR_INTERVAL_MS = 60_000;
@@ -41,7 +41,7 @@ export function mirrorDue(progress: StoredProgress, completedBefore: number = pr
 }
 
 /** Sends one summary; a failure or a D1 slower than the timeout comes back as the time to try again. */
-export async function deliverSummary(
+export async function writeSummary(
   send: (row: SummaryRow) => Promise<void>,
   row: SummaryRow,
   attempts: number,
