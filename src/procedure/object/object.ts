@@ -80,6 +80,7 @@ import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepO
 import { watcherGate } from "../../watcher/gate";
 import { insertDecisionStatement } from "../../db/decisions";
 import type { DecisionRecord } from "../../decisions/vocabulary";
+import { isFinished } from "../../vocabulary";
 
 /** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
 const STALL_KEY = "watcher:stall";
@@ -88,7 +89,6 @@ const STALL_DECISION_JOB = "stall-decision";
 /** How long the tick has to record that decision itself before the object does (the insert is idempotent either way). */
 const STALL_DECISION_BACKSTOP_MS = 30_000;
 
-const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
 /** The steps of archiving after which a test may stop it (a crash there). */
 export type ArchiveStep = "written" | "verified" | "released";
@@ -159,7 +159,7 @@ export class ProcedureObject extends DurableObject<Env> {
     const clock: Clock = { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) };
     this.live = new LiveFeed(ctx, {
       clock,
-      current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: TERMINAL.has(this.state.status) },
+      current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: isFinished(this.state.status) },
       armAlarm: () => this.armAlarm(),
       isActive: (holder) => this.principalIsActive(holder),
     });
@@ -600,7 +600,7 @@ export class ProcedureObject extends DurableObject<Env> {
     const state = this.state;
     if (state === null) return;
     if (!this.archived) {
-      if (!TERMINAL.has(state.status)) return;
+      if (!isFinished(state.status)) return;
       // What the record still owes the list and the webhooks goes out first.
       if (pendingJob(this.sql, PROJECTION_JOB)) await this.runProjection();
       if (pendingJob(this.sql, NOTIFY_JOB)) await this.runNotify();

@@ -1,0 +1,14 @@
+import { describe, expect, it } from "vitest";
+import { FINISHED_STATUSES, isFinished, PROCEDURE_STATUSES } from "../../src/vocabulary";
+
+describe("the shared vocabulary", () => {
+  it("finishes a procedure only in Completed, Aborted or Truncated", () => {
+    expect(PROCEDURE_STATUSES.filter(isFinished)).toEqual(["Completed", "Aborted", "Truncated"]);
+    expect(FINISHED_STATUSES.every((status) => (PROCEDURE_STATUSES as readonly string[]).includes(status))).toBe(true);
+  });
+
+  it("does not finish a status it does not know", () => {
+    expect(isFinished("completed")).toBe(false);
+    expect(isFinished("")).toBe(false);
+  });
+});
