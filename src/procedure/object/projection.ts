@@ -5,7 +5,7 @@
 // and a D1 outage delays the list without ever failing a command.
 import type { SummaryRow } from "../../db/summaries";
 import type { StoredProgress } from "./logbook";
-import type { JobOutcome } from "./schedule";
+import { jobRetryDelay, type JobOutcome } from "./schedule";
 
 export const PROJECTION_JOB = "projection";
 /** How long after a change the projection is written: commands inside the window share one D1 write. */
@@ -18,8 +18,6 @@ export const PROJECTION_DELAY_MS = 500;
 export const PROJECTION_BACKSTOP_MS = 10_000;
 /** How long a write waits on D1 before counting as failed. */
 const PROJECTION_TIMEOUT_MS = 2_000;
-/** Backoff after consecutive failed writes (the last repeats). */
-export const PROJECTION_RETRY_MS = [1_000, 5_000, 30_000, 120_000] as const;
 /** The activity mirror in D1 is refreshed at most this often per procedure. */
 export const ACTIVITY_MIRROR_INTERVAL_MS = 60_000;
 
@@ -51,7 +49,7 @@ export async function writeSummary(
     await withTimeout(send(row), PROJECTION_TIMEOUT_MS);
     return { ok: true };
   } catch (error) {
-    const delay = PROJECTION_RETRY_MS[Math.min(attempts, PROJECTION_RETRY_MS.length - 1)]!;
+    const delay = jobRetryDelay(attempts);
     console.warn(JSON.stringify({ msg: "projection deferred", procedure_id: row.procedure_id, attempts: attempts + 1, retry_in_ms: delay, error: String(error) }));
     return { ok: false, retry_at: now + delay };
   }
