@@ -6,9 +6,25 @@ import { requiresOperator } from "../conduct/replay";
 import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent } from "./events";
-import type { ActivityEntryInput, RecordedContent } from "./object/logbook";
 import { accept, refuse, type Verdict } from "./refusal";
 import type { ProcedureState } from "./state";
+
+/** One entry of a gateway's batch, as the route validated it. */
+export interface ActivityEntryInput {
+  event_id: string;
+  step_kind: string;
+  payload: Record<string, unknown>;
+  sampled_at: string;
+  occurred_at?: string | undefined;
+}
+
+/** What a retry of an entry must repeat: its kind, payload (JSON text as stored) and sampling time. */
+export interface RecordedContent {
+  step_kind: string;
+  payload: string;
+  sampled_at: string;
+}
+
 
 /** What the activity rules need of the pinned manifest: per step, its kind and the label reasons name. */
 export interface ManifestShape {
