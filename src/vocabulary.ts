@@ -16,3 +16,9 @@ const FINISHED: ReadonlySet<string> = new Set(FINISHED_STATUSES);
 export function isFinished(status: string): status is FinishedStatus {
   return FINISHED.has(status);
 }
+
+/**
+ * The most activity entries one request may carry. The TypeScript client is
+ * built on its own and keeps a copy (MAX_BATCH), which a unit test holds equal.
+ */
+export const MAX_ENTRIES_PER_BATCH = 500;

@@ -6,9 +6,9 @@ import { createRouter } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
+import { MAX_ENTRIES_PER_BATCH } from "../vocabulary";
 import { BEARER, InputTimestamp, Limit, ProcedureIdParam, Timestamp, UuidV7, jsonBody, jsonResponse, pageResponse } from "./schemas";
 
-export const MAX_ENTRIES_PER_BATCH = 500;
 
 const EntrySchema = z
   .strictObject({

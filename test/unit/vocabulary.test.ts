@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FINISHED_STATUSES, isFinished, PROCEDURE_STATUSES } from "../../src/vocabulary";
+import { MAX_BATCH } from "../../clients/typescript/src/activity-writer";
+import { FINISHED_STATUSES, isFinished, MAX_ENTRIES_PER_BATCH, PROCEDURE_STATUSES } from "../../src/vocabulary";
 
 describe("the shared vocabulary", () => {
   it("finishes a procedure only in Completed, Aborted or Truncated", () => {
@@ -10,5 +11,9 @@ describe("the shared vocabulary", () => {
   it("does not finish a status it does not know", () => {
     expect(isFinished("completed")).toBe(false);
     expect(isFinished("")).toBe(false);
+  });
+
+  it("gives the TypeScript client the service's batch limit", () => {
+    expect(MAX_BATCH).toBe(MAX_ENTRIES_PER_BATCH);
   });
 });
