@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_BATCH } from "../../clients/typescript/src/activity-writer";
+import { FINISHED_STATUSES as CLIENT_FINISHED_STATUSES } from "../../clients/typescript/src/follow";
 import { FINISHED_STATUSES, isFinished, MAX_ENTRIES_PER_BATCH, PROCEDURE_STATUSES } from "../../src/vocabulary";
 
 describe("the shared vocabulary", () => {
@@ -15,5 +16,9 @@ describe("the shared vocabulary", () => {
 
   it("gives the TypeScript client the service's batch limit", () => {
     expect(MAX_BATCH).toBe(MAX_ENTRIES_PER_BATCH);
+  });
+
+  it("gives the TypeScript client's stream the service's finished statuses", () => {
+    expect(CLIENT_FINISHED_STATUSES).toEqual(FINISHED_STATUSES);
   });
 });
