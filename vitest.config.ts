@@ -29,6 +29,10 @@ export default defineConfig(async () => {
         {
           // The pure core in plain Node: a Workers import (cloudflare:*, a
           // Workers-only global) anywhere under a unit test fails this project.
+          // The tree draws the same line: src/procedure/*.ts is the core (every
+          // one loaded here by test/unit/procedure/purity.test.ts) and
+          // src/procedure/object/ the Durable Object's shell, tested only in
+          // the workers project below.
           test: {
             name: "core",
             environment: "node",

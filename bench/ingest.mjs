@@ -19,7 +19,7 @@ export const title = "activity ingest (batches of 500 entries)";
 export const BATCH_SIZE = 500;
 /** Ingest may cost at most this many times the raw insert of the same batch. */
 const AIM = 3;
-/** The service's ACTIVITY_MIRROR_INTERVAL_MS (src/procedure/object.ts): one mirror write per procedure per interval at most. */
+/** The service's ACTIVITY_MIRROR_INTERVAL_MS (src/procedure/object/object.ts): one mirror write per procedure per interval at most. */
 const MIRROR_INTERVAL_S = 60;
 
 /** The request body of one batch: 500 note entries with small payloads. */

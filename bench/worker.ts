@@ -16,7 +16,7 @@ import { database } from "../src/db/client";
 import { summaryPageQuery, upsertSummary, type SummaryFilter, type SummaryOrder, type SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
 import service from "../src/index";
-import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object";
+import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object/object";
 import { enqueueNotifications, type NotifyMessage } from "../src/notify/delivery";
 import { drainOutbox } from "../src/notify/drain";
 import { runTick } from "../src/watcher/sweep";

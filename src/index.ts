@@ -25,7 +25,7 @@ import { drainOutbox } from "./notify/drain";
 import { runArchivePass, runRetention } from "./retention/sweep";
 import { runTick, type TickDeps } from "./watcher/sweep";
 
-export { ProcedureObject } from "./procedure/object";
+export { ProcedureObject } from "./procedure/object/object";
 
 const app = createApp();
 for (const routes of [procedures, conductRoutes, activityRoutes, pseudoaxisRoutes, templateRoutes, decisionRoutes, watcherRoutes, streamRoutes, subscriptionRoutes, deliveryRoutes, refusalRoutes, admin, principalRoutes, meRoutes]) {

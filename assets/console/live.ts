@@ -5,6 +5,7 @@
 // the replay fills the gap and nothing is shown twice.
 import type { Api } from "./api";
 import type { ActivityEntry, Procedure, ProcedureEvent } from "./types";
+import { isFinished } from "../../src/vocabulary";
 
 /** The event log's types: EventSource delivers a named message only to a listener for that name. */
 const EVENT_TYPES = [
@@ -21,7 +22,6 @@ const EVENT_TYPES = [
   "ProcedureReplayStepAuthorized",
   "ProcedureStepOverdue",
 ];
-const TERMINAL = new Set(["Completed", "Aborted", "Truncated"]);
 const RETRY_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
 
 export interface LiveHandlers {
@@ -87,7 +87,7 @@ export function followProcedure(api: Api, procedureId: string, on: LiveHandlers)
         on.state(procedure, first);
         first = false;
         // The stream of a procedure that is over ends after its final state: nothing more to follow.
-        if (TERMINAL.has(procedure.status)) close();
+        if (isFinished(procedure.status)) close();
       }),
     );
     stream.addEventListener("activity", track((data: { items: ActivityEntry[] }) => on.activity(data.items)));

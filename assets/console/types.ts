@@ -1,7 +1,8 @@
 // The shapes the console reads, as /openapi.json describes them (the fields it uses).
 
-export const STATUSES = ["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"] as const;
-export type Status = (typeof STATUSES)[number];
+import type { ProcedureStatus } from "../../src/vocabulary";
+export { PROCEDURE_STATUSES as STATUSES } from "../../src/vocabulary";
+export type Status = ProcedureStatus;
 
 export interface Page<T> {
   items: T[];

@@ -2,14 +2,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { metricsFor } from "../env";
 import { JsonObject, utf8Length } from "../json";
-import { MAX_ENTRY_PAYLOAD_BYTES } from "../procedure/logbook";
+import { MAX_ENTRY_PAYLOAD_BYTES } from "../procedure/object/logbook";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
 import { actorOf, procedureObject, unwrap } from "./procedure-stub";
+import { MAX_ENTRIES_PER_BATCH } from "../vocabulary";
 import { BEARER, InputTimestamp, Limit, ProcedureIdParam, Timestamp, UuidV7, jsonBody, jsonResponse, pageResponse } from "./schemas";
 
-export const MAX_ENTRIES_PER_BATCH = 500;
 
 const EntrySchema = z
   .strictObject({

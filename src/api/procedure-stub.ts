@@ -1,7 +1,7 @@
 // The one way a route reaches a procedure: its own object, by id.
 import type { Context } from "hono";
-import type { Actor } from "../procedure/contract";
-import type { Decision } from "../procedure/refusal";
+import type { Caller } from "../procedure/contract";
+import type { Verdict } from "../procedure/refusal";
 import type { AppEnv } from "./app";
 import { ProblemError } from "./problem";
 
@@ -16,13 +16,13 @@ export function procedureObject(env: Env, procedureId: string) {
  * procedure's object carries it (reads too), and the object refuses a
  * procedure outside the scopes before anything else.
  */
-export function actorOf(c: Context<AppEnv>): Actor {
+export function actorOf(c: Context<AppEnv>): Caller {
   const { principal_id, scopes } = c.var.principal;
   return { principal_id, scopes, correlation_id: c.var.request_id };
 }
 
 /** The accepted value, or the refusal thrown as a problem. */
-export async function unwrap<T>(decision: Promise<Decision<T>> | Decision<T>): Promise<T> {
+export async function unwrap<T>(decision: Promise<Verdict<T>> | Verdict<T>): Promise<T> {
   const settled = await decision;
   if (!settled.ok) throw ProblemError.from(settled.refusal);
   return settled.value;

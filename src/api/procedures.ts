@@ -7,7 +7,7 @@ import { sha256Hex } from "../encoding";
 import { MAX_RESOLVED_STEPS } from "../conduct/resolve";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
-import type { ExportCursor, ExportPage } from "../procedure/export";
+import type { ExportCursor, ExportPage } from "../procedure/object/export";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";

@@ -1,7 +1,7 @@
 // Live progress: GET /v1/procedures/{id}/stream and the stream tickets that let
 // a browser open it. The route authorizes like a read of the procedure, then
 // hands the request to the procedure's own object, which holds the feed (its
-// event log and logbook) and the watchers. That is the object's one `fetch`:
+// event log and logbook) and the subscribers. That is the object's one `fetch`:
 // an SSE body and a hibernatable WebSocket are long-lived responses that RPC
 // cannot return.
 import { createRoute, z } from "@hono/zod-openapi";
@@ -10,7 +10,7 @@ import { isAuthorized, STREAM_COMMANDS, type Principal } from "../auth/grants";
 import { principalHoldingToken } from "../auth/principals";
 import { STREAM_TICKET_TTL_MS, TICKET_SHAPE, type TicketHolder } from "../live/tickets";
 import type { Refusal } from "../procedure/refusal";
-import { AFTER_HEADER, PRINCIPAL_HEADER, REFUSAL_HEADER, type Watcher } from "../live/wire";
+import { AFTER_HEADER, PRINCIPAL_HEADER, REFUSAL_HEADER, type Subscriber } from "../live/wire";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
@@ -108,7 +108,7 @@ const UNKNOWN_TICKET = "the stream ticket is unknown, spent or expired";
  * path has no principal to limit, so it spends its client address's budget before it reaches
  * the object, and answers an unknown procedure exactly as an unknown ticket.
  */
-async function watcherOf(c: Context<AppEnv>, id: string, ticket: string | undefined): Promise<{ principal: Principal; token_hash: string }> {
+async function subscriberOf(c: Context<AppEnv>, id: string, ticket: string | undefined): Promise<{ principal: Principal; token_hash: string }> {
   let principal = c.get("principal") as Principal | undefined;
   let token_hash = c.get("token_hash") as string | undefined;
   if (!principal || token_hash === undefined) {
@@ -131,11 +131,11 @@ export const streamRoutes = createRouter()
   .openapi(stream, async (c) => {
     // Validated by the route's schemas; read raw, as the typed accessors do not type-check for this route.
     const id = c.req.param("id")!;
-    const { principal, token_hash } = await watcherOf(c, id, c.req.query("ticket"));
+    const { principal, token_hash } = await subscriberOf(c, id, c.req.query("ticket"));
     // The header wins: a reconnecting EventSource sends it, while its URL still carries the first ?after=.
     const resumeAfter = c.req.header("last-event-id") ?? c.req.query("after");
-    const watcher: Watcher = { principal_id: principal.principal_id, token_hash, scopes: principal.scopes };
-    const headers = new Headers({ [PRINCIPAL_HEADER]: JSON.stringify(watcher) });
+    const subscriber: Subscriber = { principal_id: principal.principal_id, token_hash, scopes: principal.scopes };
+    const headers = new Headers({ [PRINCIPAL_HEADER]: JSON.stringify(subscriber) });
     if (resumeAfter) headers.set(AFTER_HEADER, resumeAfter);
     const upgrade = c.req.header("upgrade");
     if (upgrade) headers.set("upgrade", upgrade);

@@ -1,10 +1,10 @@
 // The live feed's messages, read from the record: the event log and the
 // logbook after a position, merged in commit order. The same read serves a
-// reconnect's replay and the broadcast after each commit, so what a watcher
+// reconnect's replay and the broadcast after each commit, so what a subscriber
 // sees live and what a reconnect replays cannot differ.
 import { utf8Length } from "../json";
-import type { ActivityEntry } from "../procedure/logbook";
-import { eventsAfter } from "../procedure/storage";
+import type { ActivityEntry } from "../procedure/object/logbook";
+import { eventsAfter } from "../procedure/object/storage";
 import type { ProcedureView } from "../procedure/view";
 import { recordId, stateId, type Position } from "./position";
 

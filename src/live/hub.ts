@@ -1,17 +1,17 @@
 // A procedure's live feed inside its object: who is watching, what each has
-// been sent, and the broadcast after every commit. WebSocket watchers are
+// been sent, and the broadcast after every commit. WebSocket subscribers are
 // hibernatable: the runtime keeps the connections while the object sleeps;
 // each socket's attachment holds the position it started from and storage
 // holds where the last broadcast left every socket, so a broadcast after a
 // wake (or after an eviction) sends each exactly what it has not seen.
-// SSE watchers are plain streams: while one is open the object stays in memory
+// SSE subscribers are plain streams: while one is open the object stays in memory
 // (an HTTP response is tied to the instance that serves it); they end with it.
 import type { ProcedureView } from "../procedure/view";
 import type { Refusal } from "../procedure/refusal";
-import { requestJob, settleJob, type Clock, type Job, type JobHandler } from "../procedure/schedule";
+import { requestJob, settleJob, type Clock, type Job, type JobHandler } from "../procedure/object/schedule";
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
-import { SseWatcher } from "./sse";
+import { SseSubscriber } from "./sse";
 import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
 import type { TicketHolder } from "./tickets";
 
@@ -20,15 +20,15 @@ export type StreamHolder = TicketHolder;
 
 /** The limits a procedure's feed enforces; the README lists them. A test may lower them. */
 export interface LiveLimits {
-  /** Open SSE watchers per procedure: each holds the object in memory. */
-  sseWatchers: number;
-  /** Open SSE watchers of one principal per procedure, so one principal cannot take every slot. */
-  sseWatchersPerPrincipal: number;
-  /** Open WebSocket watchers per procedure. */
-  socketWatchers: number;
-  /** Open WebSocket watchers of one principal per procedure. */
-  socketWatchersPerPrincipal: number;
-  /** Bytes queued for one SSE watcher before it is dropped as too slow. */
+  /** Open SSE subscribers per procedure: each holds the object in memory. */
+  sseSubscribers: number;
+  /** Open SSE subscribers of one principal per procedure, so one principal cannot take every slot. */
+  sseSubscribersPerPrincipal: number;
+  /** Open WebSocket subscribers per procedure. */
+  socketSubscribers: number;
+  /** Open WebSocket subscribers of one principal per procedure. */
+  socketSubscribersPerPrincipal: number;
+  /** Bytes queued for one SSE subscriber before it is dropped as too slow. */
   sseQueuedBytes: number;
   /** Bytes a WebSocket may have waiting to go out before it is closed as too slow. */
   socketBufferedBytes: number;
@@ -39,15 +39,15 @@ export interface LiveLimits {
    */
   replayEvents: number;
   replayBytes: number;
-  /** How often, at most, the stream check runs while watchers are open: keepalives and revoked principals. */
+  /** How often, at most, the stream check runs while subscribers are open: keepalives and revoked principals. */
   checkIntervalMs: number;
 }
 
 export const DEFAULT_LIMITS: LiveLimits = {
-  sseWatchers: 100,
-  sseWatchersPerPrincipal: 10,
-  socketWatchers: 1000,
-  socketWatchersPerPrincipal: 100,
+  sseSubscribers: 100,
+  sseSubscribersPerPrincipal: 10,
+  socketSubscribers: 1000,
+  socketSubscribersPerPrincipal: 100,
   sseQueuedBytes: 1024 * 1024,
   socketBufferedBytes: 1024 * 1024,
   replayEvents: 10_000,
@@ -56,7 +56,7 @@ export const DEFAULT_LIMITS: LiveLimits = {
   checkIntervalMs: 20_000,
 };
 
-/** Close codes a WebSocket watcher may see. */
+/** Close codes a WebSocket subscriber may see. */
 export const CLOSE = {
   /** The procedure reached a terminal status: its final state was the last message. */
   ended: { code: 1000, reason: "procedure ended" },
@@ -109,7 +109,7 @@ function later(a: Position, b: Position): Position {
 
 export class LiveFeed {
   readonly limits: LiveLimits = { ...DEFAULT_LIMITS };
-  private readonly sse = new Set<SseWatcher>();
+  private readonly sse = new Set<SseSubscriber>();
   /** Each socket's attachment, read once per socket object rather than on every broadcast. */
   private readonly attachments = new WeakMap<WebSocket, SocketAttachment>();
   private broadcast: Position | null = null;
@@ -141,12 +141,12 @@ export class LiveFeed {
     }
     const socket = request.headers.get("upgrade")?.toLowerCase() === "websocket";
     const open = socket ? this.ctx.getWebSockets().length : this.sse.size;
-    const limit = socket ? this.limits.socketWatchers : this.limits.sseWatchers;
+    const limit = socket ? this.limits.socketSubscribers : this.limits.sseSubscribers;
     if (open >= limit) {
       return { error_class: "StreamWatcherLimitReached", detail: `this procedure already has ${open} ${socket ? "WebSocket" : "SSE"} watchers (the limit is ${limit})` };
     }
     const own = socket ? this.ctx.getWebSockets(principalTag(holder.principal_id)).length : [...this.sse].filter((w) => w.principal_id === holder.principal_id).length;
-    const ownLimit = socket ? this.limits.socketWatchersPerPrincipal : this.limits.sseWatchersPerPrincipal;
+    const ownLimit = socket ? this.limits.socketSubscribersPerPrincipal : this.limits.sseSubscribersPerPrincipal;
     // The bootstrap admin is not capped, as it is not rate limited: it is the operators' way in.
     if (own >= ownLimit && holder.principal_id !== BOOTSTRAP_ADMIN_ID) {
       return {
@@ -155,18 +155,18 @@ export class LiveFeed {
       };
     }
     const first = catchUp(this.sql, after, position, current.view);
-    // The watcher joins before any await, so no broadcast can pass between its catch-up and its joining.
+    // The subscriber joins before any await, so no broadcast can pass between its catch-up and its joining.
     const response = socket ? this.openSocket(holder, position, first, current.terminal) : this.openSse(holder, position, first, current.terminal);
     if (!current.terminal) await this.scheduleCheck();
     return response;
   }
 
   private openSse(holder: StreamHolder, position: Position, first: LiveMessage[], terminal: boolean): Response {
-    const watcher = new SseWatcher(holder.principal_id, position, this.limits.sseQueuedBytes, (w) => this.sse.delete(w), holder.token_hash);
-    this.sse.add(watcher);
-    watcher.send(first);
-    if (terminal) watcher.end();
-    return new Response(watcher.body, {
+    const subscriber = new SseSubscriber(holder.principal_id, position, this.limits.sseQueuedBytes, (w) => this.sse.delete(w), holder.token_hash);
+    this.sse.add(subscriber);
+    subscriber.send(first);
+    if (terminal) subscriber.end();
+    return new Response(subscriber.body, {
       headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
     });
   }
@@ -184,8 +184,8 @@ export class LiveFeed {
 
   /**
    * Called right after a commit. The broadcast runs on the next turn, after the
-   * command has its reply: a command never waits for its watchers, and commits
-   * in between join the same broadcast (each watcher is sent everything after
+   * command has its reply: a command never waits for its subscribers, and commits
+   * in between join the same broadcast (each subscriber is sent everything after
    * its own position, so nothing is skipped or repeated).
    */
   committed(): void {
@@ -209,7 +209,7 @@ export class LiveFeed {
   }
 
   /**
-   * Sends every watcher what was committed since its position, then the state;
+   * Sends every subscriber what was committed since its position, then the state;
    * ends them all if the procedure is over. Sockets are served in slices with a
    * turn between them, so a large audience never holds the isolate (and a
    * command's reply waiting on it) for the whole broadcast.
@@ -220,7 +220,7 @@ export class LiveFeed {
     const current = this.host.current();
     if (current === null) return;
     const position = { version: current.version, seq: lastSeq(this.sql) };
-    // Watchers are grouped by position (almost always one group), so the record is read once per group.
+    // Subscribers are grouped by position (almost always one group), so the record is read once per group.
     const batches = new Map<string, { messages: LiveMessage[]; frames?: string[] }>();
     const batchFor = (from: Position) => {
       const key = `${from.version}.${from.seq}`;
@@ -231,10 +231,10 @@ export class LiveFeed {
       }
       return batch;
     };
-    for (const watcher of this.sse) {
-      const { messages } = batchFor(watcher.position);
-      if (messages.length > 0 && watcher.send(messages)) watcher.position = position;
-      if (current.terminal) watcher.end();
+    for (const subscriber of this.sse) {
+      const { messages } = batchFor(subscriber.position);
+      if (messages.length > 0 && subscriber.send(messages)) subscriber.position = position;
+      if (current.terminal) subscriber.end();
     }
     const broadcast = this.lastBroadcast();
     let slice = FIRST_SLICE;
@@ -302,7 +302,7 @@ export class LiveFeed {
   /**
    * The stream-check job: a keepalive comment on every SSE stream, and every
    * stream of a principal no longer active closed. It runs at most every
-   * `checkIntervalMs` and only while watchers are open, so a revoked token's
+   * `checkIntervalMs` and only while subscribers are open, so a revoked token's
    * stream stays open at most that long after the revocation. Its row is
    * settled only after the principals were read: a read that throws leaves
    * the job pending for the scheduler to retry, never lost. One principal's
@@ -310,7 +310,7 @@ export class LiveFeed {
    * before the failure is thrown.
    */
   async check(job: Job): Promise<void> {
-    for (const watcher of this.sse) watcher.comment("keepalive");
+    for (const subscriber of this.sse) subscriber.comment("keepalive");
     const sockets = this.ctx.getWebSockets();
     const holders = new Map<string, StreamHolder>([...this.sse].map((w) => [holderKey(w), { principal_id: w.principal_id, token_hash: w.token_hash }]));
     for (const socket of sockets) {
@@ -325,7 +325,7 @@ export class LiveFeed {
         failure ??= { error };
         continue;
       }
-      for (const watcher of this.sse) if (holderKey(watcher) === key) watcher.end("revoked", "the token that opened this stream was revoked, rotated or expired");
+      for (const subscriber of this.sse) if (holderKey(subscriber) === key) subscriber.end("revoked", "the token that opened this stream was revoked, rotated or expired");
       for (const socket of this.ctx.getWebSockets(holder.token_hash ? tokenTag(holder.token_hash) : principalTag(holder.principal_id))) closeSocket(socket, CLOSE.revoked);
     }
     if (failure) throw failure.error;
@@ -333,7 +333,7 @@ export class LiveFeed {
     if (this.sse.size > 0 || this.ctx.getWebSockets().length > 0) await this.scheduleCheck();
   }
 
-  /** How many watchers are open, by kind. */
+  /** How many subscribers are open, by kind. */
   counts(): { sse: number; sockets: number } {
     return { sse: this.sse.size, sockets: this.ctx.getWebSockets().length };
   }
@@ -344,7 +344,7 @@ export class LiveFeed {
 }
 
 /**
- * What a watcher is sent first: with no id to resume after, the state; else
+ * What a subscriber is sent first: with no id to resume after, the state; else
  * every event and activity message after that id, then the state, unless the
  * id is the current state itself (nothing was missed).
  */

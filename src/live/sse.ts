@@ -1,5 +1,5 @@
-// One Server-Sent Events watcher: a byte-bounded queue between the object and
-// the connection. Sending never waits for the client; a watcher whose queue
+// One Server-Sent Events subscriber: a byte-bounded queue between the object and
+// the connection. Sending never waits for the client; a subscriber whose queue
 // passes its bound is ended with a final `error` message naming the reason and
 // the id to resume after, so a stuck client costs the object a bounded amount
 // of memory and never holds up a command.
@@ -8,17 +8,17 @@ import type { Position } from "./position";
 
 const encoder = new TextEncoder();
 
-export class SseWatcher {
+export class SseSubscriber {
   readonly body: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private ended = false;
 
   constructor(
     readonly principal_id: string,
-    /** Where this watcher's feed stands: the next send starts after it. */
+    /** Where this subscriber's feed stands: the next send starts after it. */
     public position: Position,
     private readonly maxQueuedBytes: number,
-    private readonly onEnd: (watcher: SseWatcher) => void,
+    private readonly onEnd: (subscriber: SseSubscriber) => void,
     /** The token that opened the stream: its rotation, revocation or expiry ends it. */
     readonly token_hash = "",
   ) {
@@ -37,7 +37,7 @@ export class SseWatcher {
     return !this.ended;
   }
 
-  /** Queues messages; false when the watcher was too far behind and has been ended. */
+  /** Queues messages; false when the subscriber was too far behind and has been ended. */
   send(messages: readonly LiveMessage[]): boolean {
     if (this.ended) return false;
     for (const message of messages) this.controller.enqueue(encoder.encode(sseFrame(message)));

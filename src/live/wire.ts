@@ -7,12 +7,12 @@ import type { Refusal } from "../procedure/refusal";
 
 /** JSON `{principal_id, token_hash, scopes}`: who is watching, with which token. */
 export const PRINCIPAL_HEADER = "x-procedure-edge-principal";
-/** The id the watcher resumes after (from Last-Event-ID or `?after=`), already validated. */
+/** The id the subscriber resumes after (from Last-Event-ID or `?after=`), already validated. */
 export const AFTER_HEADER = "x-procedure-edge-after";
 /** Marks an object's answer as a refusal whose body is the Refusal as JSON; the Worker maps it to a problem. */
 export const REFUSAL_HEADER = "x-procedure-edge-refusal";
 
-export interface Watcher {
+export interface Subscriber {
   principal_id: string;
   /** The token that opened the stream (directly, or by asking for its ticket): its rotation, revocation or expiry ends the stream. */
   token_hash: string;

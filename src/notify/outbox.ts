@@ -4,12 +4,11 @@
 // it. A queue outage delays them; a crash between send and removal resends
 // them with the same webhook ids, which the consumer skips once delivered.
 import type { Notification } from "./events";
+import { jobRetryDelay } from "../procedure/object/schedule";
 
 export const NOTIFY_JOB = "notify";
 /** The alarm backstop for a send the object could not finish on its own. */
 export const NOTIFY_BACKSTOP_MS = 10_000;
-/** Backoff after consecutive failed sends (the last repeats). */
-export const NOTIFY_RETRY_MS = [1_000, 5_000, 30_000, 120_000] as const;
 /** Notifications per send (the queue's sendBatch limit). */
 const SEND_LIMIT = 100;
 
@@ -29,6 +28,7 @@ export async function sendPending(sql: SqlStorage, send: (batch: Notification[])
   }
 }
 
+/** When a send that failed `attempts + 1` times in a row is tried again: the schedule's one backoff table. */
 export function retryAt(attempts: number, now: number): number {
-  return now + NOTIFY_RETRY_MS[Math.min(attempts, NOTIFY_RETRY_MS.length - 1)]!;
+  return now + jobRetryDelay(attempts);
 }

@@ -6,9 +6,25 @@ import { requiresOperator } from "../conduct/replay";
 import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent } from "./events";
-import type { ActivityEntryInput, RecordedContent } from "./logbook";
-import { accept, refuse, type Decision } from "./refusal";
+import { accept, refuse, type Verdict } from "./refusal";
 import type { ProcedureState } from "./state";
+
+/** One entry of a gateway's batch, as the route validated it. */
+export interface ActivityEntryInput {
+  event_id: string;
+  step_kind: string;
+  payload: Record<string, unknown>;
+  sampled_at: string;
+  occurred_at?: string | undefined;
+}
+
+/** What a retry of an entry must repeat: its kind, payload (JSON text as stored) and sampling time. */
+export interface RecordedContent {
+  step_kind: string;
+  payload: string;
+  sampled_at: string;
+}
+
 
 /** What the activity rules need of the pinned manifest: per step, its kind and the label reasons name. */
 export interface ManifestShape {
@@ -38,7 +54,7 @@ export function decideActivities(
   entries: readonly ActivityEntryInput[],
   known: ReadonlySet<string>,
   ctx: DecideContext & { logbook_id: string; done_steps: ReadonlySet<number> },
-): Decision<BatchDecision> {
+): Verdict<BatchDecision> {
   if (state === null) return notFound(ctx.procedure_id);
   const seen = new Set(known);
   const fresh: ActivityEntryInput[] = [];
@@ -97,7 +113,7 @@ function sameJson(a: unknown, b: unknown): boolean {
  * repeats it exactly (kind, payload, sampling time), as a reused Idempotency-Key
  * must repeat its request. Checked before duplicates are dropped.
  */
-export function reusedEventId(entries: readonly ActivityEntryInput[], recorded: ReadonlyMap<string, RecordedContent>): Decision<never> | null {
+export function reusedEventId(entries: readonly ActivityEntryInput[], recorded: ReadonlyMap<string, RecordedContent>): Verdict<never> | null {
   const first = new Map<string, ActivityEntryInput>();
   for (const entry of entries) {
     const stored = recorded.get(entry.event_id);
@@ -119,7 +135,7 @@ export function decideGoAhead(
   manifest: ManifestShape | null,
   stepIndex: number,
   ctx: DecideContext,
-): Decision<{ events: ProcedureEvent[]; state: ProcedureState }> {
+): Verdict<{ events: ProcedureEvent[]; state: ProcedureState }> {
   const kind = manifest?.manifestKinds[stepIndex];
   const requires_operator = kind !== undefined && requiresOperator(kind);
   return decideAll(state, [{ type: "AuthorizeReplayStep", step_index: stepIndex, requires_operator }], ctx);

@@ -12,8 +12,8 @@ export interface Access {
   scopes: PrincipalScopes | null;
 }
 
-/** Who is acting, carried onto every event the command appends. */
-export interface Actor extends Access {
+/** The principal calling a command (not an `actors` row: those are the agents the watcher acts as), carried onto every event the command appends. */
+export interface Caller extends Access {
   principal_id: string;
   correlation_id: string;
 }

@@ -5,7 +5,7 @@ import { uuidv5 } from "../ids";
 import type { StepPayload } from "../conduct/steps";
 import type { HoldCause, OnFailure, OnStall, ProcedureEvent, ProcedureStatus } from "./events";
 import { withArticle } from "../conduct/entries";
-import { accept, refuse, type Decision } from "./refusal";
+import { accept, refuse, type Verdict } from "./refusal";
 import { evolve, type ProcedureState } from "./state";
 
 export type ProcedureCommand =
@@ -30,8 +30,6 @@ export type ProcedureCommand =
   | { type: "AuthorizeReplayStep"; step_index: number; requires_operator: boolean }
   | { type: "RecordStepOverdue"; step_index: number; deadline_seconds: number; in_flight_at: string; decision_id: string };
 
-export type CommandName = ProcedureCommand["type"];
-
 export interface DecideContext {
   procedure_id: string;
   /** ISO time of this command; every event it yields carries it. */
@@ -55,12 +53,12 @@ function stamp(ctx: DecideContext, drafts: EventDraft[]): ProcedureEvent[] {
   );
 }
 
-function wrongStatus(error_class: ErrorClass, action: string, status: ProcedureStatus): Decision<never> {
+function wrongStatus(error_class: ErrorClass, action: string, status: ProcedureStatus): Verdict<never> {
   return refuse(error_class, `cannot ${action} ${withArticle(status)} procedure`);
 }
 
 /** The refusal for a procedure this object does not hold. */
-export function notFound(procedureId: string): Decision<never> {
+export function notFound(procedureId: string): Verdict<never> {
   return refuse("ProcedureNotFound", `procedure ${procedureId} does not exist`);
 }
 
@@ -70,7 +68,7 @@ function decideResume(
   state: ProcedureState,
   boundary: number,
   cause: HoldCause,
-): Decision<EventDraft[]> {
+): Verdict<EventDraft[]> {
   if (state.status !== "Held") return wrongStatus("ProcedureCannotResume", "resume", state.status);
   if (state.step_count !== null && boundary > state.step_count) {
     return refuse("ReEstablishmentBoundaryInvalid", `re_establishment_boundary ${boundary} is past the ${state.step_count} pinned steps`);
@@ -105,7 +103,7 @@ function decideResume(
   ]);
 }
 
-function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, ctx: DecideContext): Decision<EventDraft[]> {
+function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, ctx: DecideContext): Verdict<EventDraft[]> {
   if (command.type === "RegisterProcedure") {
     if (state !== null) return refuse("ProcedureAlreadyExists", `procedure ${ctx.procedure_id} already exists`);
     const { name, kind, target_asset_ids } = command;
@@ -188,7 +186,7 @@ function decideDrafts(state: ProcedureState | null, command: ProcedureCommand, c
 }
 
 /** Decides a command against the current state: the events it yields, or why not. */
-export function decide(state: ProcedureState | null, command: ProcedureCommand, ctx: DecideContext): Decision<ProcedureEvent[]> {
+export function decide(state: ProcedureState | null, command: ProcedureCommand, ctx: DecideContext): Verdict<ProcedureEvent[]> {
   const drafts = decideDrafts(state, command, ctx);
   return drafts.ok ? accept(stamp(ctx, drafts.value)) : drafts;
 }
@@ -198,7 +196,7 @@ export function decideAll(
   state: ProcedureState | null,
   commands: readonly ProcedureCommand[],
   ctx: DecideContext,
-): Decision<{ events: ProcedureEvent[]; state: ProcedureState }> {
+): Verdict<{ events: ProcedureEvent[]; state: ProcedureState }> {
   let next = state;
   const events: ProcedureEvent[] = [];
   for (const command of commands) {
@@ -222,7 +220,7 @@ export function decideConductFrom(
   state: ProcedureState | null,
   boundary: number,
   ctx: DecideContext,
-): Decision<{ events: ProcedureEvent[]; state: ProcedureState }> {
+): Verdict<{ events: ProcedureEvent[]; state: ProcedureState }> {
   if (state === null) return notFound(ctx.procedure_id);
   if (state.status !== "Held") return wrongStatus("ProcedureCannotResume", "resume", state.status);
   if (state.step_count === null) return refuse("ProcedureNotConducted", "the procedure was started without conduct: use resume");

@@ -1,6 +1,7 @@
 // The procedure's event vocabulary. Status is derived from the event type and
 // never stored in a payload; the names are the contract (DOMAIN.md).
 import type { StepPayload } from "../conduct/steps";
+import type { ProcedureStatus } from "../vocabulary";
 
 export const HOLD_CAUSES = ["operator", "step-fault", "driver-stand-down", "stall"] as const;
 export type HoldCause = (typeof HOLD_CAUSES)[number];
@@ -11,8 +12,7 @@ export const ON_STALL = ["flag", "hold"] as const;
 export type OnStall = (typeof ON_STALL)[number];
 export const ON_FAILURE = ["abort", "hold"] as const;
 export type OnFailure = (typeof ON_FAILURE)[number];
-export const PROCEDURE_STATUSES = ["Defined", "Running", "Held", "Completed", "Aborted", "Truncated"] as const;
-export type ProcedureStatus = (typeof PROCEDURE_STATUSES)[number];
+export { PROCEDURE_STATUSES, type ProcedureStatus } from "../vocabulary";
 
 export interface HoldClaim {
   claim_id: string;

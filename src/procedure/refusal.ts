@@ -7,12 +7,13 @@ export interface Refusal {
   detail: string;
 }
 
-export type Decision<T> = { ok: true; value: T } | { ok: false; refusal: Refusal };
+/** The decider's answer: a value or a refusal. (A Stall decision is the watcher's stored record, not this.) */
+export type Verdict<T> = { ok: true; value: T } | { ok: false; refusal: Refusal };
 
-export function refuse<T = never>(error_class: ErrorClass, detail: string): Decision<T> {
+export function refuse<T = never>(error_class: ErrorClass, detail: string): Verdict<T> {
   return { ok: false, refusal: { error_class, detail } };
 }
 
-export function accept<T>(value: T): Decision<T> {
+export function accept<T>(value: T): Verdict<T> {
   return { ok: true, value };
 }

@@ -1,12 +1,10 @@
 // Retention, the pure part: when a finished procedure is archived, where its
 // file goes, and the configuration that says so. The Cron shell
-// (src/retention/sweep.ts) and the procedure's object (src/procedure/archive.ts)
+// (src/retention/sweep.ts) and the procedure's object (src/procedure/object/archive.ts)
 // do the I/O around these.
 import { z } from "zod";
 import { seconds } from "../watcher/stall";
-
-/** The statuses a procedure never leaves: only these are ever archived. */
-export const FINISHED_STATUSES = ["Completed", "Aborted", "Truncated"] as const;
+import { isFinished } from "../vocabulary";
 
 /** ARCHIVE_AFTER_SECONDS when unset: 30 days. */
 export const DEFAULT_ARCHIVE_AFTER_SECONDS = 2_592_000;
@@ -70,7 +68,7 @@ export function retentionCutoff(table: RetainedTable, nowMs: number, config: Ret
 
 /** True when a procedure with this status, finished at `finishedAt`, is due for its archive at `nowMs`. */
 export function archiveDue(status: string, finishedAt: string | null, nowMs: number, config: RetentionConfig): boolean {
-  if (!(FINISHED_STATUSES as readonly string[]).includes(status) || finishedAt === null) return false;
+  if (!isFinished(status) || finishedAt === null) return false;
   return Date.parse(finishedAt) <= nowMs - config.archiveAfterSeconds * 1000;
 }
 

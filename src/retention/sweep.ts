@@ -2,7 +2,7 @@
 // procedures not yet asked to archive, oldest finish first, on the partial
 // index that holds exactly those, and asks each one's object to archive
 // itself. The object keeps the request in its own schedule and does the work
-// (src/procedure/archive.ts), so the pass only marks the rows it handed over:
+// (src/procedure/object/archive.ts), so the pass only marks the rows it handed over:
 // they leave the index, and the pass's cost follows what it archives, never
 // the number of procedures kept.
 import {

@@ -17,7 +17,7 @@ export type StallRecord = {
   held_at: string | null;
   /** Why a procedure conducted to be held was not (see StallObservation). */
   not_acted: string | null;
-  /** The decision of a Stall the object acted on, kept until it is delivered to D1. */
+  /** The decision of a Stall the object acted on, kept until it is written to D1. */
   decision?: DecisionRecord;
 };
 

@@ -7,7 +7,7 @@ import { createScheduledController, runDurableObjectAlarm, runInDurableObject } 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import type { ArchiveStep, ProcedureObject } from "../../src/procedure/object";
+import type { ArchiveStep, ProcedureObject } from "../../src/procedure/object/object";
 import { archiveKey, DEFAULT_ARCHIVE_AFTER_SECONDS, parseRetentionConfig } from "../../src/retention/policy";
 import { runArchivePass } from "../../src/retention/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";

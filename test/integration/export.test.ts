@@ -4,7 +4,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { uuidv7 } from "../../src/ids";
-import { EXPORT_PAGE_BYTES, EXPORT_PAGE_ROWS, type ExportCursor } from "../../src/procedure/export";
+import { EXPORT_PAGE_BYTES, EXPORT_PAGE_ROWS, type ExportCursor } from "../../src/procedure/object/export";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, tokenFor, userTables } from "../helpers";
 

@@ -237,7 +237,7 @@ describe("listing by target asset", () => {
     expect(listed.json.items.map((d: { id: string }) => d.id)).toEqual(mineDecisions.map((d) => d.id).reverse());
   });
 
-  it("writes the targets with the summary's first insert: once however often delivered, never without the summary", async () => {
+  it("writes the targets with the summary's first insert: once however often written, never without the summary", async () => {
     const db = database(env.DB);
     const asset = `asset-${crypto.randomUUID()}`;
     const row = summary(1, [asset, `${asset}-b`]);

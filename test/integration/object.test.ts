@@ -8,7 +8,8 @@ import { upsertSummary, type SummaryRow } from "../../src/db/summaries";
 import { fold } from "../../src/procedure/state";
 import type { ProcedureEvent } from "../../src/procedure/events";
 import { uuidv7 } from "../../src/ids";
-import { ACTIVITY_MIRROR_INTERVAL_MS, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_RETRY_MS } from "../../src/procedure/projection";
+import { ACTIVITY_MIRROR_INTERVAL_MS, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS } from "../../src/procedure/object/projection";
+import { JOB_RETRY_MS } from "../../src/procedure/object/schedule";
 import { entry, post } from "../conduct-helpers";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, summaryOf, userTables } from "../helpers";
 
@@ -17,7 +18,7 @@ function summaryRow(id: string) {
   return env.DB.prepare("SELECT * FROM procedure_summary WHERE procedure_id = ?").bind(id).first<Record<string, unknown>>();
 }
 
-/** The pending projection delivery and the alarm, as the object's storage holds them. */
+/** The pending projection and the alarm, as the object's storage holds them. */
 function projectionJob(id: string) {
   return runInDurableObject(procedureStub(id), async (_instance, state) => ({
     job: state.storage.sql.exec("SELECT due_at, attempts FROM schedule WHERE key = 'projection'").toArray()[0] ?? null,
@@ -181,7 +182,7 @@ describe("ProcedureObject", () => {
     let due = t0 + PROJECTION_DELAY_MS;
     expect(await projectionJob(id)).toEqual({ job: { due_at: due, attempts: 0 }, alarm: due + PROJECTION_BACKSTOP_MS });
 
-    for (const [attempt, delay] of PROJECTION_RETRY_MS.slice(0, 2).entries()) {
+    for (const [attempt, delay] of JOB_RETRY_MS.slice(0, 2).entries()) {
       clock = attempt === 0 ? due + PROJECTION_BACKSTOP_MS : due;
       expect(await runDurableObjectAlarm(stub)).toBe(true);
       due = clock + delay;
@@ -194,7 +195,7 @@ describe("ProcedureObject", () => {
     await outage();
     clock = due;
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    due = clock + PROJECTION_RETRY_MS[2];
+    due = clock + JOB_RETRY_MS[2];
     expect(await projectionJob(id)).toEqual({ job: { due_at: due, attempts: 3 }, alarm: due });
     expect(await summaryRow(id)).toMatchObject({ status: "Defined" });
 

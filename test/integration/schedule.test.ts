@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/live/hub";
 import type { Notification } from "../../src/notify/events";
-import type { ProcedureObject } from "../../src/procedure/object";
+import type { ProcedureObject } from "../../src/procedure/object/object";
 import { call, command, procedureStub, registerProcedure } from "../helpers";
 import { openSocket } from "../live";
 

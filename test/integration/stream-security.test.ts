@@ -5,8 +5,8 @@
 // oracle of which procedures exist and is limited per client address.
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ProcedureObject } from "../../src/procedure/object";
-import { systemClock } from "../../src/procedure/schedule";
+import type { ProcedureObject } from "../../src/procedure/object/object";
+import { systemClock } from "../../src/procedure/object/schedule";
 import { call, command, expectProblem, procedureStub, registerProcedure } from "../helpers";
 import { openSocket, openSse, streamRequest } from "../live";
 
@@ -125,7 +125,7 @@ describe("stream slots", () => {
   it("caps one principal's SSE watchers of a procedure, and leaves the rest to others", async () => {
     const id = await running();
     await runInDurableObject(objectOf(id), (instance: ProcedureObject) => {
-      instance.live.limits.sseWatchersPerPrincipal = 2;
+      instance.live.limits.sseSubscribersPerPrincipal = 2;
     });
     const greedy = await principal(["reader"]);
     const other = await principal(["reader"]);
@@ -145,7 +145,7 @@ describe("stream slots", () => {
   it("caps one principal's WebSocket watchers of a procedure", async () => {
     const id = await running();
     await runInDurableObject(objectOf(id), (instance: ProcedureObject) => {
-      instance.live.limits.socketWatchersPerPrincipal = 1;
+      instance.live.limits.socketSubscribersPerPrincipal = 1;
     });
     const greedy = await principal(["reader"]);
     await (await openSocket(id, { token: greedy.token })).next(1);

@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import { BOOTSTRAP_ADMIN_ID, createPrincipal } from "../../src/auth/principals";
 import { database } from "../../src/db/client";
 import { uuidv7 } from "../../src/ids";
-import type { ProcedureObject } from "../../src/procedure/object";
-import { systemClock } from "../../src/procedure/schedule";
+import type { ProcedureObject } from "../../src/procedure/object/object";
+import { systemClock } from "../../src/procedure/object/schedule";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure } from "../helpers";
 import { openSocket, openSse, streamRequest } from "../live";
 
@@ -58,7 +58,7 @@ describe("GET /v1/procedures/{id}/stream (WebSocket)", () => {
     await command(id, "start");
     // One principal opens them all: past its own cap, which is not what this test is about.
     await runInDurableObject(objectOf(id), (instance: ProcedureObject) => {
-      instance.live.limits.socketWatchersPerPrincipal = 1000;
+      instance.live.limits.socketSubscribersPerPrincipal = 1000;
     });
     const sockets = await Promise.all(Array.from({ length: 150 }, () => openSocket(id)));
     await Promise.all(sockets.map((s) => s.next(1)));

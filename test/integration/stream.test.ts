@@ -8,7 +8,7 @@ import { BOOTSTRAP_ADMIN_ID, createPrincipal } from "../../src/auth/principals";
 import { database } from "../../src/db/client";
 import { uuidv7 } from "../../src/ids";
 import { measureReplay } from "../../src/live/feed";
-import type { ProcedureObject } from "../../src/procedure/object";
+import type { ProcedureObject } from "../../src/procedure/object/object";
 import { conduct, STEPS } from "../conduct-helpers";
 import { entry, post } from "../conduct-helpers";
 import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, userTables } from "../helpers";
@@ -236,7 +236,7 @@ describe("GET /v1/procedures/{id}/stream (SSE)", () => {
     const id = await registerProcedure();
     const stub = procedureStub(id) as DurableObjectStub<ProcedureObject>;
     await runInDurableObject(stub, (instance: ProcedureObject) => {
-      instance.live.limits.sseWatchers = 1;
+      instance.live.limits.sseSubscribers = 1;
     });
     const first = await openSse(id);
     await first.next(1);

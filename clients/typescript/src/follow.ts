@@ -111,7 +111,9 @@ export function follow(
   return { stop: () => stopped.abort(), done: run() };
 }
 
-const TERMINAL = new Set(["Completed", "Aborted", "Truncated"]);
+/** The statuses a stream ends on; the client is built on its own, so it keeps this copy of the service's list (a unit test holds them equal). */
+export const FINISHED_STATUSES = ["Completed", "Aborted", "Truncated"] as const;
+const TERMINAL: ReadonlySet<string> = new Set(FINISHED_STATUSES);
 
 function isTerminal(state: unknown): boolean {
   return typeof state === "object" && state !== null && TERMINAL.has((state as { status?: string }).status ?? "");

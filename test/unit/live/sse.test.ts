@@ -1,14 +1,14 @@
 // An SSE watcher's bounded queue: a client that does not read is ended with a
 // final error message once its backlog passes the bound, and never before.
 import { describe, expect, it } from "vitest";
-import { SseWatcher } from "../../../src/live/sse";
+import { SseSubscriber } from "../../../src/live/sse";
 
 const message = (n: number) => ({ id: `${n}.0`, event: "ProcedureHeld", data: { reason: "x".repeat(200), n } });
 
 describe("SseWatcher", () => {
   it("queues within its bound, then ends with an error message naming the reason and no id", async () => {
-    const ended: SseWatcher[] = [];
-    const watcher = new SseWatcher("p", { version: 0, seq: 0 }, 2000, (w) => ended.push(w));
+    const ended: SseSubscriber[] = [];
+    const watcher = new SseSubscriber("p", { version: 0, seq: 0 }, 2000, (w) => ended.push(w));
     let sent = 0;
     while (watcher.send([message(sent)])) sent += 1;
     expect(sent).toBeGreaterThan(3);
@@ -22,8 +22,8 @@ describe("SseWatcher", () => {
   });
 
   it("sends nothing after it ended, and a cancelled stream counts as ended", async () => {
-    const ended: SseWatcher[] = [];
-    const watcher = new SseWatcher("p", { version: 0, seq: 0 }, 1_000_000, (w) => ended.push(w));
+    const ended: SseSubscriber[] = [];
+    const watcher = new SseSubscriber("p", { version: 0, seq: 0 }, 1_000_000, (w) => ended.push(w));
     await watcher.body.cancel();
     expect(watcher.open).toBe(false);
     expect(watcher.send([message(1)])).toBe(false);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { HTTP_STATUS } from "../../../src/api/problem";
 import { isUuid, uuidv5 } from "../../../src/ids";
-import { decide, decideConductFrom, holdClaimId, type CommandName, type ProcedureCommand } from "../../../src/procedure/decide";
+import { decide, decideConductFrom, holdClaimId, type ProcedureCommand } from "../../../src/procedure/decide";
 import {
   HOLD_CAUSES,
   type HoldCause,
@@ -236,7 +236,7 @@ const CROSS_PRODUCT = COMMAND_KEYS.flatMap((c) =>
 
 describe("decide: every command from every status", () => {
   it("covers every command type of ProcedureCommand", () => {
-    const all: Record<CommandName, true> = {
+    const all: Record<ProcedureCommand["type"], true> = {
       RegisterProcedure: true,
       StartProcedure: true,
       ConductProcedure: true,

@@ -3,24 +3,22 @@
 // which the alarm runs a short while later with the summary of the state as it
 // is then. A busy procedure so writes D1 at most once per PROJECTION_DELAY_MS,
 // and a D1 outage delays the list without ever failing a command.
-import type { SummaryRow } from "../db/summaries";
+import type { SummaryRow } from "../../db/summaries";
 import type { StoredProgress } from "./logbook";
-import type { JobOutcome } from "./schedule";
-import { logLine } from "../observability/log";
+import { jobRetryDelay, type JobOutcome } from "./schedule";
+import { logLine } from "../../observability/log";
 
 export const PROJECTION_JOB = "projection";
-/** How long after a change the projection is delivered: commands inside the window share one D1 write. */
+/** How long after a change the projection is written: commands inside the window share one D1 write. */
 export const PROJECTION_DELAY_MS = 500;
 /**
- * The alarm for a new delivery is set this much after it is due: an object
- * that stays awake delivers on its own timer at the due time, so the alarm (an
- * invocation of its own) only delivers for an object that stopped first.
+ * The alarm for a new projection is set this much after it is due: an object
+ * that stays awake writes on its own timer at the due time, so the alarm (an
+ * invocation of its own) only writes for an object that stopped first.
  */
 export const PROJECTION_BACKSTOP_MS = 10_000;
-/** How long a delivery waits on D1 before counting as failed. */
+/** How long a write waits on D1 before counting as failed. */
 const PROJECTION_TIMEOUT_MS = 2_000;
-/** Backoff after consecutive failed deliveries (the last repeats). */
-export const PROJECTION_RETRY_MS = [1_000, 5_000, 30_000, 120_000] as const;
 /** The activity mirror in D1 is refreshed at most this often per procedure. */
 export const ACTIVITY_MIRROR_INTERVAL_MS = 60_000;
 
@@ -42,7 +40,7 @@ export function mirrorDue(progress: StoredProgress, completedBefore: number = pr
 }
 
 /** Sends one summary; a failure or a D1 slower than the timeout comes back as the time to try again. */
-export async function deliverSummary(
+export async function writeSummary(
   send: (row: SummaryRow) => Promise<void>,
   row: SummaryRow,
   attempts: number,
@@ -52,7 +50,7 @@ export async function deliverSummary(
     await withTimeout(send(row), PROJECTION_TIMEOUT_MS);
     return { ok: true };
   } catch (error) {
-    const delay = PROJECTION_RETRY_MS[Math.min(attempts, PROJECTION_RETRY_MS.length - 1)]!;
+    const delay = jobRetryDelay(attempts);
     logLine("warn", { msg: "projection deferred", procedure_id: row.procedure_id, attempts: attempts + 1, retry_in_ms: delay, error: String(error) });
     return { ok: false, retry_at: now + delay };
   }

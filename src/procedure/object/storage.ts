@@ -3,11 +3,11 @@
 // never on a read, so an id nobody registered leaves no trace. Migrations are
 // append-only; the applied count is stored so waking an object runs no DDL
 // once it is current.
-import type { ProcedureEvent, RecordedEvent } from "./events";
-import type { Actor, ConductPlan, PinnedManifest } from "./contract";
-import { uuidv7 } from "../ids";
-import { splitPage } from "../paging";
-import type { ProcedureState } from "./state";
+import type { ProcedureEvent, RecordedEvent } from "../events";
+import type { Caller, ConductPlan, PinnedManifest } from "../contract";
+import { uuidv7 } from "../../ids";
+import { splitPage } from "../../paging";
+import type { ProcedureState } from "../state";
 import type { Tombstone } from "./archive";
 
 const MIGRATIONS: readonly string[] = [
@@ -54,7 +54,7 @@ const MIGRATIONS: readonly string[] = [
    );
    INSERT INTO progress (id, completed_count) VALUES (1, 0);`,
   // Timed work moves to one schedule the alarm reads; the projection is computed
-  // from the state when it is delivered, so a pending delivery is one job row.
+  // from the state when it is written, so a pending projection is one job row.
   `CREATE TABLE schedule (
      key TEXT PRIMARY KEY,
      kind TEXT NOT NULL,
@@ -136,7 +136,7 @@ export function loadSnapshot(sql: SqlStorage): ProcedureState | null {
 }
 
 /** Appends events after the version `state` had before them and replaces the snapshot; the caller holds the transaction. */
-export function appendEvents(sql: SqlStorage, events: readonly ProcedureEvent[], state: ProcedureState, actor: Actor): void {
+export function appendEvents(sql: SqlStorage, events: readonly ProcedureEvent[], state: ProcedureState, actor: Caller): void {
   if (events.length === 0) return;
   const firstVersion = state.version - events.length + 1;
   events.forEach((event, i) => {

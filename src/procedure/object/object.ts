@@ -1,32 +1,32 @@
 // ProcedureObject: one Durable Object per procedure, a thin shell around the
 // pure core. Each command loads the state (kept in memory), decides (pure),
 // writes events, snapshot and the projection job in one transaction before any
-// await, and then does its after-commit work (the alarm, the delivery timer).
+// await, and then does its after-commit work (the alarm, the projection timer).
 // The object knows which procedure it is from its own id, never from an argument.
 import { DurableObject } from "cloudflare:workers";
-import { inScope } from "../auth/grants";
-import { doneAfter, manifestOf } from "../conduct/entries";
-import { awaitingOperator, replayPlan, suggestBoundary } from "../conduct/replay";
-import { payloadToStep, type Step } from "../conduct/steps";
-import { database } from "../db/client";
-import { config, metricsFor } from "../env";
-import { logLine } from "../observability/log";
-import { markSummaryArchived, upsertSummary, type SummaryRow } from "../db/summaries";
-import { archiveDue, archiveKey } from "../retention/policy";
-import { uuidv7 } from "../ids";
-import { enqueueNotifications, type NotifyMessage } from "../notify/delivery";
-import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../notify/events";
-import { outboxAfterInsertStatement } from "../db/subscriptions";
-import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../notify/outbox";
-import { activePrincipalById, principalHoldingToken } from "../auth/principals";
-import { LiveFeed, type StreamHolder } from "../live/hub";
-import { parseStreamId } from "../live/position";
-import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../live/tickets";
-import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Watcher } from "../live/wire";
-import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "./activity";
+import { inScope } from "../../auth/grants";
+import { doneAfter, manifestOf } from "../../conduct/entries";
+import { awaitingOperator, replayPlan, suggestBoundary } from "../../conduct/replay";
+import { payloadToStep, type Step } from "../../conduct/steps";
+import { database } from "../../db/client";
+import { markSummaryArchived, upsertSummary, type SummaryRow } from "../../db/summaries";
+import { config, metricsFor } from "../../env";
+import { logLine } from "../../observability/log";
+import { archiveDue, archiveKey } from "../../retention/policy";
+import { uuidv7 } from "../../ids";
+import { enqueueNotifications, type NotifyMessage } from "../../notify/delivery";
+import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../../notify/events";
+import { outboxAfterInsertStatement } from "../../db/subscriptions";
+import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../../notify/outbox";
+import { activePrincipalById, principalHoldingToken } from "../../auth/principals";
+import { LiveFeed, type StreamHolder } from "../../live/hub";
+import { parseStreamId } from "../../live/position";
+import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../../live/tickets";
+import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Subscriber } from "../../live/wire";
+import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "../activity";
 import type {
   Access,
-  Actor,
+  Caller,
   AppendResult,
   ConductPlan,
   Conducted,
@@ -38,9 +38,9 @@ import type {
   StallEpisode,
   StallObservation,
   WatchReading,
-} from "./contract";
-import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "./decide";
-import type { ProcedureEvent, RecordedEvent } from "./events";
+} from "../contract";
+import { decideAll, decideConductFrom, notFound, type DecideContext, type ProcedureCommand } from "../decide";
+import type { ProcedureEvent, RecordedEvent } from "../events";
 import {
   knownEntries,
   MAX_PAGE_BYTES,
@@ -57,10 +57,10 @@ import {
 } from "./logbook";
 import { archivedActivities, archivedEvents, archivedManifest, archiveLines, ARCHIVE_JOB, verifyArchive, writeArchive, type Tombstone } from "./archive";
 import { exportLines, exportPage, type ExportCursor, type ExportPage } from "./export";
-import { deliverSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
-import { accept, refuse, type Decision, type Refusal } from "./refusal";
+import { writeSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
+import { accept, refuse, type Verdict, type Refusal } from "../refusal";
 import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job, type JobRun } from "./schedule";
-import type { ProcedureState } from "./state";
+import type { ProcedureState } from "../state";
 import {
   appendEvents,
   appliedMigrations,
@@ -74,22 +74,22 @@ import {
   pinManifest,
   releaseToTombstone,
 } from "./storage";
-import { activeReplay, procedureView, summaryRow, type ProcedureView } from "./view";
-import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../watcher/act";
-import { decisionId, stallDecision, WATCHER_AGENT } from "../watcher/stall";
-import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../watcher/deadline";
-import { watcherGate } from "../watcher/gate";
-import { insertDecisionStatement } from "../db/decisions";
-import type { DecisionRecord } from "../decisions/vocabulary";
+import { activeReplay, procedureView, summaryRow, type ProcedureView } from "../view";
+import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../../watcher/act";
+import { decisionId, stallDecision, WATCHER_AGENT } from "../../watcher/stall";
+import { attemptOfJob, deadlinesArmed, overdueDecision, overdueDecisionId, stepOverdueDecision } from "../../watcher/deadline";
+import { watcherGate } from "../../watcher/gate";
+import { insertDecisionStatement } from "../../db/decisions";
+import type { DecisionRecord } from "../../decisions/vocabulary";
+import { isFinished } from "../../vocabulary";
 
 /** Where the object keeps the latest Stall the watcher told it of (key-value storage beside the record). */
 const STALL_KEY = "watcher:stall";
-/** The job that delivers a Stall the object acted on to D1, should the tick that decided it fail first. */
+/** The job that writes a Stall the object acted on to D1, should the tick that decided it fail first. */
 const STALL_DECISION_JOB = "stall-decision";
 /** How long the tick has to record that decision itself before the object does (the insert is idempotent either way). */
 const STALL_DECISION_BACKSTOP_MS = 30_000;
 
-const TERMINAL: ReadonlySet<ProcedureState["status"]> = new Set(["Completed", "Aborted", "Truncated"]);
 
 /** The steps of archiving after which a test may stop it (a crash there). */
 export type ArchiveStep = "written" | "verified" | "released";
@@ -108,14 +108,14 @@ export class ProcedureObject extends DurableObject<Env> {
   /** The steps whose latest report is ok, read once from the logbook and kept in step with each batch. */
   private done: Set<number> | undefined;
   private manifest: PinnedSteps | null | undefined;
-  private delivering: Promise<void> | null = null;
-  /** The delivery timer now pending; any delivery voids it, so a stale timer never runs one out of turn. */
+  private projecting: Promise<void> | null = null;
+  /** The projection timer now pending; any projection voids it, so a stale timer never runs one out of turn. */
   private timer: object | null = null;
   private notifying: Promise<void> | null = null;
   private openStall: StallRecord | null | undefined;
   /** The object's timed work: the projection, the notification send, the stream check and the watcher's jobs, each on its own. */
   private readonly schedule: Scheduler;
-  /** The procedure's watchers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
+  /** The procedure's subscribers (SSE and hibernatable WebSockets) and the broadcast after each commit. */
   readonly live: LiveFeed;
 
   /** Where summaries go; a test may swap it to simulate a D1 outage. */
@@ -129,7 +129,7 @@ export class ProcedureObject extends DurableObject<Env> {
   watcherEnabled: () => boolean;
   /** Where committed notifications go; a test may swap it to capture them or simulate a queue outage. */
   sendNotifications: (batch: Notification[]) => Promise<void>;
-  /** Whether a watcher's principal may keep its stream open with the token that opened it (D1); a test may swap it to simulate an outage. */
+  /** Whether a subscriber's principal may keep its stream open with the token that opened it (D1); a test may swap it to simulate an outage. */
   principalIsActive: (holder: StreamHolder) => Promise<boolean>;
   /** Where an archive's completion goes (the projection row's archived_at); a test may swap it to simulate a D1 outage. */
   markArchived: (procedureId: string, archivedAt: string) => Promise<void>;
@@ -163,7 +163,7 @@ export class ProcedureObject extends DurableObject<Env> {
     const clock: Clock = { now: () => this.clock.now(), sleep: (ms) => this.clock.sleep(ms) };
     this.live = new LiveFeed(ctx, {
       clock,
-      current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: TERMINAL.has(this.state.status) },
+      current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: isFinished(this.state.status) },
       armAlarm: () => this.armAlarm(),
       isActive: (holder) => this.principalIsActive(holder),
     });
@@ -181,7 +181,7 @@ export class ProcedureObject extends DurableObject<Env> {
       () => ({ procedure_id: this.procedureId() }),
       (run) => this.jobRan(run),
     );
-    // Answered by the runtime without waking the object, so an idle watcher's pings cost nothing.
+    // Answered by the runtime without waking the object, so an idle subscriber's pings cost nothing.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     const applied = appliedMigrations(this.sql);
     this.hasSchema = applied > 0;
@@ -195,7 +195,7 @@ export class ProcedureObject extends DurableObject<Env> {
   // ---- commands -----------------------------------------------------------
 
   /** Registers the procedure this object stands for; `procedureId` must be that procedure. */
-  async register(procedureId: string, input: RegisterInput, actor: Actor): Promise<Decision<ProcedureView>> {
+  async register(procedureId: string, input: RegisterInput, actor: Caller): Promise<Verdict<ProcedureView>> {
     const own = this.ctx.id.name;
     if (procedureId !== own) return refuse("ProcedureIdMismatch", `this object stands for procedure ${own ?? "(unnamed)"}, not ${procedureId}`);
     const hidden = this.outOfScope(actor);
@@ -204,14 +204,14 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** Runs one lifecycle command (start, hold, resume, complete, abort, truncate). */
-  async command(command: ProcedureCommand, actor: Actor): Promise<Decision<ProcedureView>> {
+  async command(command: ProcedureCommand, actor: Caller): Promise<Verdict<ProcedureView>> {
     const hidden = this.writable(actor);
     if (hidden) return hidden;
     return this.run([command], actor);
   }
 
   /** Pins the resolved steps and starts the procedure in one append. */
-  async conduct(plan: ConductPlan, actor: Actor): Promise<Decision<Conducted>> {
+  async conduct(plan: ConductPlan, actor: Caller): Promise<Verdict<Conducted>> {
     const hidden = this.writable(actor);
     if (hidden) return hidden;
     const ctx = this.context();
@@ -223,7 +223,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** Resumes a Held conducted procedure from a boundary and answers the replay plan from the pinned list. */
-  async conductFrom(boundary: number, actor: Actor): Promise<Decision<ReplayResult>> {
+  async conductFrom(boundary: number, actor: Caller): Promise<Verdict<ReplayResult>> {
     const hidden = this.writable(actor);
     if (hidden) return hidden;
     const decided = decideConductFrom(this.state, boundary, this.context());
@@ -239,7 +239,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** Gives the operator's go-ahead for one action or compute step of a replay. */
-  async authorizeReplayStep(stepIndex: number, actor: Actor): Promise<Decision<ProcedureView>> {
+  async authorizeReplayStep(stepIndex: number, actor: Caller): Promise<Verdict<ProcedureView>> {
     const hidden = this.writable(actor);
     if (hidden) return hidden;
     const decided = decideGoAhead(this.state, this.loadManifest(), stepIndex, this.context());
@@ -249,7 +249,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** Validates and records a gateway's batch; the batch may complete, abort or hold the procedure. */
-  async appendActivities(entries: ActivityEntryInput[], actor: Actor): Promise<Decision<AppendResult>> {
+  async appendActivities(entries: ActivityEntryInput[], actor: Caller): Promise<Verdict<AppendResult>> {
     const hidden = this.writable(actor);
     if (hidden) return hidden;
     const reached = this.reachable(actor);
@@ -283,14 +283,14 @@ export class ProcedureObject extends DurableObject<Env> {
   // ---- reads --------------------------------------------------------------
 
   /** The procedure's current state, from its own storage. */
-  async read(access: Access): Promise<Decision<ProcedureView>> {
+  async read(access: Access): Promise<Verdict<ProcedureView>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     return accept(this.archived ? this.archivedView(this.archived) : this.view(reached.value));
   }
 
   /** A page of the event log in version order, after `after`. */
-  async events(after: number, limit: number, access: Access): Promise<Decision<Page<RecordedEvent>>> {
+  async events(after: number, limit: number, access: Access): Promise<Verdict<Page<RecordedEvent>>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     if (this.archived) {
@@ -302,7 +302,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** The pinned step list; refused before conduct. */
-  async readManifest(access: Access): Promise<Decision<PinnedManifest>> {
+  async readManifest(access: Access): Promise<Verdict<PinnedManifest>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     const manifest = this.archived ? ((await archivedManifest(this.archiveFile(this.archived))) as PinnedManifest | null) : (this.loadManifest()?.pinned ?? null);
@@ -310,7 +310,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** Where a resume should start: the interrupted step, else the first without an ok. */
-  async resumePoint(access: Access): Promise<Decision<ResumePoint>> {
+  async resumePoint(access: Access): Promise<Verdict<ResumePoint>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     const point = this.archived ? this.archived.resume_point : this.currentResumePoint();
@@ -331,7 +331,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** A page of the logbook, newest first. */
-  async activities(cursor: number | null, limit: number, access: Access): Promise<Decision<Page<ActivityEntry>>> {
+  async activities(cursor: number | null, limit: number, access: Access): Promise<Verdict<Page<ActivityEntry>>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     if (this.archived) {
@@ -346,7 +346,7 @@ export class ProcedureObject extends DurableObject<Env> {
    * One page of the procedure's export (JSON Lines): the first, with a null
    * cursor, starts with the state and fixes where the record ends.
    */
-  async exportPage(cursor: ExportCursor | null, access: Access): Promise<Decision<ExportPage>> {
+  async exportPage(cursor: ExportCursor | null, access: Access): Promise<Verdict<ExportPage>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     if (this.archived) {
@@ -389,7 +389,7 @@ export class ProcedureObject extends DurableObject<Env> {
    * cause `stall` as the agent, through the ordinary decide-and-commit path.
    * Told again of the same decision (an overlapping tick), it answers what it
    * did the first time. An episode that already ended is neither kept nor acted on.
-   * A Stall it acted on is also delivered to D1 by its own job, in case the
+   * A Stall it acted on is also written to D1 by its own job, in case the
    * tick fails before its batch: the hold never stands without its decision.
    */
   async observeStall(episode: StallEpisode, mayHold: boolean): Promise<StallObservation> {
@@ -420,7 +420,7 @@ export class ProcedureObject extends DurableObject<Env> {
       }
       record.not_acted = decided.refusal.error_class;
     }
-    // The open stall changes the state with no commit: watchers see it in the next state message.
+    // The open stall changes the state with no commit: subscribers see it in the next state message.
     keep();
     return { acted: null, not_acted: record.not_acted };
   }
@@ -431,22 +431,22 @@ export class ProcedureObject extends DurableObject<Env> {
    * The object's one HTTP entry: a stream of the procedure (SSE, or a WebSocket
    * on upgrade). Commands and reads are RPC; a stream is a long-lived response
    * RPC cannot return, and the WebSocket Hibernation API accepts sockets only
-   * here. The Worker authorizes first and names the watcher in a header.
+   * here. The Worker authorizes first and names the subscriber in a header.
    */
   override async fetch(request: Request): Promise<Response> {
-    const watcher = JSON.parse(request.headers.get(PRINCIPAL_HEADER) ?? "null") as Watcher | null;
-    if (!watcher) return new Response("streams are opened through the Worker", { status: 400 });
-    const reached = this.reachable(watcher);
+    const subscriber = JSON.parse(request.headers.get(PRINCIPAL_HEADER) ?? "null") as Subscriber | null;
+    if (!subscriber) return new Response("streams are opened through the Worker", { status: 400 });
+    const reached = this.reachable(subscriber);
     if (!reached.ok) return refusalResponse(reached.refusal);
     if (this.archived) return refusalResponse(this.archivedRefusal());
     const afterText = request.headers.get(AFTER_HEADER);
-    const holder = { principal_id: watcher.principal_id, token_hash: watcher.token_hash };
+    const holder = { principal_id: subscriber.principal_id, token_hash: subscriber.token_hash };
     const opened = await this.live.open(request, holder, afterText ? parseStreamId(afterText) : null);
     return opened instanceof Response ? opened : refusalResponse(opened);
   }
 
   /** A short-lived, single-use ticket that opens one stream of this procedure as `holder` (a principal and its current token). */
-  async issueStreamTicket(holder: TicketHolder, access: Access): Promise<Decision<StreamTicket>> {
+  async issueStreamTicket(holder: TicketHolder, access: Access): Promise<Verdict<StreamTicket>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     if (this.archived) return { ok: false, refusal: this.archivedRefusal() };
@@ -457,12 +457,12 @@ export class ProcedureObject extends DurableObject<Env> {
    * Spends a ticket: who it was issued to. A procedure nobody registered answers
    * exactly as an unknown ticket, so the ticket path tells nobody which exist.
    */
-  async redeemStreamTicket(ticket: string): Promise<Decision<TicketHolder>> {
+  async redeemStreamTicket(ticket: string): Promise<Verdict<TicketHolder>> {
     const holder = this.state === null ? null : await redeemTicket(this.sql, ticket, this.clock.now());
     return holder ? accept(holder) : refuse("Unauthenticated", "the stream ticket is unknown, spent or expired");
   }
 
-  /** Watchers only listen; anything they send (other than the automatic ping) is ignored. */
+  /** Subscribers only listen; anything they send (other than the automatic ping) is ignored. */
   override webSocketMessage(): void {}
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
@@ -484,7 +484,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /**
-   * Delivers the projection now if a delivery is pending, whatever its due
+   * Writes the projection now if one is pending, whatever its due
    * time, and resolves once it succeeded or its retry is scheduled.
    */
   async project(): Promise<void> {
@@ -537,7 +537,7 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.judgeDeadline(job, gate.open);
   }
 
-  /** The Stall this object acted on, delivered to D1 with its notification (idempotent: the tick's batch may have done it). */
+  /** The Stall this object acted on, written to D1 with its notification (idempotent: the tick's batch may have done it). */
   private async runStallDecision(): Promise<void> {
     const decision = this.stallRecord()?.decision;
     if (!decision || this.state === null) return;
@@ -575,22 +575,22 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.recordDecision(decision);
   }
 
-  /** Deliveries run one at a time: a repeated or overlapping one would be harmless (monotonic in version) but wasted. */
+  /** Projections run one at a time: a repeated or overlapping one would be harmless (monotonic in version) but wasted. */
   private async runProjection(): Promise<void> {
-    while (this.delivering) await this.delivering;
+    while (this.projecting) await this.projecting;
     if (this.state === null) return;
     const job = pendingJob(this.sql, PROJECTION_JOB);
     if (!job) return;
     this.timer = null;
-    this.delivering = (async () => {
+    this.projecting = (async () => {
       const now = this.clock.now();
       const row = summaryRow(this.state!, this.currentProgress(), new Date(now).toISOString());
-      const outcome = await deliverSummary(this.projectSummary, row, job.attempts, now);
+      const outcome = await writeSummary(this.projectSummary, row, job.attempts, now);
       settleJob(this.sql, job, outcome, this.clock.now() + PROJECTION_DELAY_MS);
     })().finally(() => {
-      this.delivering = null;
+      this.projecting = null;
     });
-    await this.delivering;
+    await this.projecting;
   }
 
   /** One line and one metric per alarm job run. */
@@ -612,7 +612,7 @@ export class ProcedureObject extends DurableObject<Env> {
     const state = this.state;
     if (state === null) return;
     if (!this.archived) {
-      if (!TERMINAL.has(state.status)) return;
+      if (!isFinished(state.status)) return;
       // What the record still owes the list and the webhooks goes out first.
       if (pendingJob(this.sql, PROJECTION_JOB)) await this.runProjection();
       if (pendingJob(this.sql, NOTIFY_JOB)) await this.runNotify();
@@ -646,8 +646,8 @@ export class ProcedureObject extends DurableObject<Env> {
     return this.schedule.arm(grace);
   }
 
-  /** The delivery a command asked for, on the object's own timer; the alarm is its backstop. */
-  private deliverSoon(): void {
+  /** The projection a command asked for, on the object's own timer; the alarm is its backstop. */
+  private projectSoon(): void {
     const timer = {};
     this.timer = timer;
     void this.clock
@@ -666,7 +666,7 @@ export class ProcedureObject extends DurableObject<Env> {
     return this.state?.procedure_id ?? this.ctx.id.name ?? this.ctx.id.toString();
   }
 
-  private async run(commands: ProcedureCommand[], actor: Actor): Promise<Decision<ProcedureView>> {
+  private async run(commands: ProcedureCommand[], actor: Caller): Promise<Verdict<ProcedureView>> {
     const decided = decideAll(this.state, commands, this.context());
     if (!decided.ok) return decided;
     await this.commit(decided.value, actor);
@@ -681,7 +681,7 @@ export class ProcedureObject extends DurableObject<Env> {
    */
   private async commit(
     decided: { events: readonly ProcedureEvent[]; state: ProcedureState },
-    actor: Actor,
+    actor: Caller,
     record?: () => void,
     failure: StepFailure | null = null,
   ): Promise<void> {
@@ -719,7 +719,7 @@ export class ProcedureObject extends DurableObject<Env> {
     }
     if (!armed) return;
     await this.armAlarm(PROJECTION_BACKSTOP_MS);
-    this.deliverSoon();
+    this.projectSoon();
   }
 
   private doneSteps(): Set<number> {
@@ -745,7 +745,7 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /** The checks before any write: in the caller's scope (else not found), then not archived. */
-  private writable(access: Access): Decision<never> | null {
+  private writable(access: Access): Verdict<never> | null {
     return this.outOfScope(access) ?? (this.archived ? { ok: false, refusal: this.archivedRefusal() } : null);
   }
 
@@ -782,18 +782,18 @@ export class ProcedureObject extends DurableObject<Env> {
    * The scope check, first in every call a caller makes: a procedure outside
    * the caller's scope answers as one that does not exist, and nothing is written.
    */
-  private outOfScope(access: Access): Decision<never> | null {
+  private outOfScope(access: Access): Verdict<never> | null {
     if (this.state === null || inScope(access.scopes, this.state.target_asset_ids)) return null;
     return this.notFound();
   }
 
   /** The state a read needs: refused as not found when nobody registered the procedure or it lies outside the caller's scope. */
-  private reachable(access: Access): Decision<ProcedureState> {
+  private reachable(access: Access): Verdict<ProcedureState> {
     if (this.state === null) return this.notFound();
     return this.outOfScope(access) ?? accept(this.state);
   }
 
-  private notFound(): Decision<never> {
+  private notFound(): Verdict<never> {
     return notFound(this.procedureId());
   }
 }

@@ -7,9 +7,9 @@
 // export still yields one consistent record; every later page is a keyset
 // read bounded by rows and bytes, so memory stays flat however long the
 // logbook is.
-import { utf8Length } from "../json";
-import type { PinnedManifest } from "./contract";
-import type { ProcedureView } from "./view";
+import { utf8Length } from "../../json";
+import type { PinnedManifest } from "../contract";
+import type { ProcedureView } from "../view";
 
 /** Where an export continues: the record's bounds, fixed by the first page, and the section and key it reached. */
 export interface ExportCursor {

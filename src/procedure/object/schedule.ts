@@ -7,7 +7,7 @@
 // of job, name it in JobKind, give the scheduler a handler for it, and ask for
 // it with requestJob at its due time.
 
-import { logLine } from "../observability/log";
+import { logLine } from "../../observability/log";
 
 export type JobKind = "projection" | "notify" | "stream-check" | "deadline" | "stall-decision" | "archive";
 
@@ -89,7 +89,11 @@ export function nextDueAt(sql: SqlStorage): number | null {
   return sql.exec<{ at: number | null }>("SELECT min(due_at) AS at FROM schedule").one().at;
 }
 
-/** Backoff after consecutive runs of a job that threw (the last repeats), unless its handler caps it lower. */
+/**
+ * Backoff after consecutive failures of a job (the last repeats), unless its
+ * handler caps it lower: one table for every job, including the projection's
+ * and the notification send's own retries.
+ */
 export const JOB_RETRY_MS = [1_000, 5_000, 30_000, 120_000] as const;
 
 /**

@@ -1,17 +1,13 @@
 // The activity logbook: entries are not events; they live in the object's own
 // table, deduplicated on the gateway's event_id, with per-step progress beside.
-import type { StepResult } from "../conduct/entries";
-import { utf8Length } from "../json";
-import { splitPage } from "../paging";
-import type { ConductProgress } from "./view";
+import type { StepResult } from "../../conduct/entries";
+import { utf8Length } from "../../json";
+import { splitPage } from "../../paging";
+import type { ActivityEntryInput, RecordedContent } from "../activity";
+import type { ConductProgress } from "../view";
 
-export interface ActivityEntryInput {
-  event_id: string;
-  step_kind: string;
-  payload: Record<string, unknown>;
-  sampled_at: string;
-  occurred_at?: string | undefined;
-}
+// The entry shapes are the core's (the batch rules judge them); the object reaches them here too.
+export type { ActivityEntryInput, RecordedContent };
 
 export interface ActivityEntry {
   event_id: string;
@@ -23,13 +19,6 @@ export interface ActivityEntry {
   principal_id: string;
 }
 
-
-/** What a retry of an entry must repeat: its kind, payload (JSON text as stored) and sampling time. */
-export interface RecordedContent {
-  step_kind: string;
-  payload: string;
-  sampled_at: string;
-}
 
 /** The entries among `eventIds` this logbook already holds, by event id. */
 export function knownEntries(sql: SqlStorage, eventIds: readonly string[]): Map<string, RecordedContent> {

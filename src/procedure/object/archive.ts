@@ -6,11 +6,12 @@
 // tombstone, then mark the projection. A crash between any two steps leaves
 // the live record (and the job, which runs again and overwrites the file) or
 // a verified file and the tombstone naming it.
-import { utf8Length } from "../json";
+import { utf8Length } from "../../json";
+import { splitPage } from "../../paging";
 import type { ExportPage } from "./export";
-import type { ResumePoint } from "./contract";
-import type { ProcedureState } from "./state";
-import type { ProcedureView } from "./view";
+import type { ResumePoint } from "../contract";
+import type { ProcedureState } from "../state";
+import type { ProcedureView } from "../view";
 
 export const ARCHIVE_JOB = "archive";
 
@@ -170,8 +171,8 @@ export async function archivedEvents(lines: AsyncIterable<string>, after: number
     fetched.push(event);
     if (fetched.length > limit) break;
   }
-  const items = fetched.slice(0, limit);
-  return { items, next: fetched.length > limit ? String(items[items.length - 1]!.version) : null };
+  const { rows: items, next } = splitPage(fetched, limit, (event) => String(event.version));
+  return { items, next };
 }
 
 /** The pinned manifest line, or null when the record has none. */
