@@ -35,6 +35,7 @@ export const ERROR_CLASSES = [
   "ReEstablishmentBoundaryInvalid",
   "ReplayStepNotAwaitingOperator",
   "ProcedureArchived",
+  "ArchiveUnavailable",
   // conduct and the manifest
   "ManifestNotFound",
   "StepResolutionFailed",

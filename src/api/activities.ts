@@ -68,7 +68,7 @@ const page = createRoute({
   },
   responses: {
     200: pageResponse("A page of entries", RecordedEntrySchema),
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(400, 401, 403, 404, 503),
   },
 });
 

@@ -126,7 +126,7 @@ const manifest = createRoute({
   security: BEARER,
   middleware: [requires("ReadProcedureManifest")],
   request: { params: ProcedureIdParam },
-  responses: { 200: jsonResponse("The pinned manifest", ManifestSchema), ...problemResponses(400, 401, 403, 404) },
+  responses: { 200: jsonResponse("The pinned manifest", ManifestSchema), ...problemResponses(400, 401, 403, 404, 503) },
 });
 
 const resumePoint = createRoute({

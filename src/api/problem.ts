@@ -52,6 +52,8 @@ export const HTTP_STATUS: Record<ErrorClass, ProblemStatus> = {
   ProcedureCannotTruncate: 409,
   ProcedureHoldClaimsRemain: 409,
   ProcedureArchived: 409,
+  /** An archived procedure's file cannot be read from the ARCHIVE bucket (missing: restore it from a copy). */
+  ArchiveUnavailable: 503,
   ProcedureNotConducted: 409,
   InterruptedAtInFuture: 400,
   ReEstablishmentBoundaryInvalid: 400,

@@ -136,7 +136,7 @@ const events = createRoute({
   },
   responses: {
     200: pageResponse("A page of events in version order", EventSchema),
-    ...problemResponses(400, 401, 403, 404),
+    ...problemResponses(400, 401, 403, 404, 503),
   },
 });
 
@@ -193,7 +193,7 @@ function exportBody(first: ExportPage, next: (cursor: ExportCursor) => Promise<E
  */
 async function archivedExportBody(bucket: R2Bucket, first: ExportPage): Promise<ReadableStream<Uint8Array>> {
   const object = await bucket.get(first.archive_key!);
-  if (!object) throw new Error(`the archive ${first.archive_key} is missing`);
+  if (!object) throw new ProblemError("ArchiveUnavailable", `the archive ${first.archive_key} is missing from the ARCHIVE bucket: restore the file from a copy (see the README, "Retention")`);
   const head = new TextEncoder().encode(first.lines.map((line) => `${line}\n`).join(""));
   let skipping = true;
   const afterFirstLine = new TransformStream<Uint8Array, Uint8Array>({

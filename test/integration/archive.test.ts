@@ -168,6 +168,26 @@ describe("archiving a finished procedure", () => {
     expect(await rowCount(id)).toEqual({ events: 0, logbook: 0, snapshot: 0, manifest: 0, tombstone: 1 });
   });
 
+  it("answers 503 ArchiveUnavailable while the file is missing from the bucket, and the same reads again once it is restored", async () => {
+    const id = await completed();
+    await archive(id);
+    const before = await reads(id);
+    const key = archiveKey(id, before.state.body.registered_at);
+    const file = await env.ARCHIVE.get(key);
+    const saved = { bytes: await file!.arrayBuffer(), customMetadata: file!.customMetadata!, httpMetadata: file!.httpMetadata! };
+    await env.ARCHIVE.delete(key);
+    for (const path of ["/events", "/manifest", "/activities", "/export"]) {
+      const answer = await call(`/v1/procedures/${id}${path}`);
+      expectProblem(answer, 503, "ArchiveUnavailable");
+      expect(answer.json.detail, path).toContain(key);
+    }
+    // What the tombstone holds still answers.
+    expect((await call(`/v1/procedures/${id}`)).json).toEqual(before.state.body);
+    expect((await call(`/v1/procedures/${id}/resume-point`)).status).toBe(200);
+    await env.ARCHIVE.put(key, saved.bytes, { customMetadata: saved.customMetadata, httpMetadata: saved.httpMetadata });
+    expect(await reads(id)).toEqual(before);
+  });
+
   it("still hides an archived procedure outside a scoped principal's scopes", async () => {
     const id = await completed("asset-archive-outside");
     await archive(id);

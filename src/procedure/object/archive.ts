@@ -101,10 +101,17 @@ export async function writeArchive(bucket: R2Bucket, key: string, pages: () => A
   return written;
 }
 
+/** The archive file is not in the bucket: its reads answer ArchiveUnavailable, never a bare 500. */
+export class ArchiveMissing extends Error {
+  constructor(readonly key: string) {
+    super(`the archive ${key} is missing from the ARCHIVE bucket`);
+  }
+}
+
 /** The file's records, one line at a time, decompressed as they are read. */
 export async function* archiveLines(bucket: R2Bucket, key: string): AsyncGenerator<string> {
   const object = await bucket.get(key);
-  if (!object) throw new Error(`the archive ${key} is missing`);
+  if (!object) throw new ArchiveMissing(key);
   const text = object.body.pipeThrough(new DecompressionStream("gzip")).pipeThrough(new TextDecoderStream());
   let rest = "";
   for await (const chunk of text) {

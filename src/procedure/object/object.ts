@@ -55,7 +55,7 @@ import {
   type ActivityEntryInput,
   type StoredProgress,
 } from "./logbook";
-import { archivedActivities, archivedEvents, archivedManifest, archiveLines, ARCHIVE_JOB, verifyArchive, writeArchive, type Tombstone } from "./archive";
+import { ArchiveMissing, archivedActivities, archivedEvents, archivedManifest, archiveLines, ARCHIVE_JOB, verifyArchive, writeArchive, type Tombstone } from "./archive";
 import { exportLines, exportPage, type ExportCursor, type ExportPage } from "./export";
 import { writeSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Verdict, type Refusal } from "../refusal";
@@ -294,8 +294,10 @@ export class ProcedureObject extends DurableObject<Env> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     if (this.archived) {
-      const page = await archivedEvents(this.archiveFile(this.archived), after, limit);
-      return accept({ items: page.items as unknown as RecordedEvent[], next_cursor: page.next });
+      return this.fromArchive(async (file) => {
+        const page = await archivedEvents(file, after, limit);
+        return { items: page.items as unknown as RecordedEvent[], next_cursor: page.next };
+      });
     }
     const page = eventsAfter(this.sql, after, limit);
     return accept({ items: page.items, next_cursor: page.next });
@@ -305,8 +307,11 @@ export class ProcedureObject extends DurableObject<Env> {
   async readManifest(access: Access): Promise<Verdict<PinnedManifest>> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
-    const manifest = this.archived ? ((await archivedManifest(this.archiveFile(this.archived))) as PinnedManifest | null) : (this.loadManifest()?.pinned ?? null);
-    return manifest ? accept(manifest) : refuse("ManifestNotFound", "the procedure has no pinned manifest");
+    const read = this.archived
+      ? await this.fromArchive(async (file) => (await archivedManifest(file)) as PinnedManifest | null)
+      : accept(this.loadManifest()?.pinned ?? null);
+    if (!read.ok) return read;
+    return read.value ? accept(read.value) : refuse("ManifestNotFound", "the procedure has no pinned manifest");
   }
 
   /** Where a resume should start: the interrupted step, else the first without an ok. */
@@ -335,8 +340,10 @@ export class ProcedureObject extends DurableObject<Env> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     if (this.archived) {
-      const page = await archivedActivities(this.archiveFile(this.archived), cursor, limit, MAX_PAGE_BYTES);
-      return accept({ items: page.items as unknown as ActivityEntry[], next_cursor: page.next });
+      return this.fromArchive(async (file) => {
+        const page = await archivedActivities(file, cursor, limit, MAX_PAGE_BYTES);
+        return { items: page.items as unknown as ActivityEntry[], next_cursor: page.next };
+      });
     }
     const page = pageEntries(this.sql, cursor, limit);
     return accept({ items: page.items, next_cursor: page.next === null ? null : String(page.next) });
@@ -738,6 +745,16 @@ export class ProcedureObject extends DurableObject<Env> {
   /** The archive's lines, read from the bucket as they are consumed. */
   private archiveFile(tombstone: Tombstone): AsyncIterable<string> {
     return archiveLines(this.env.ARCHIVE, tombstone.archive_key);
+  }
+
+  /** A read from the archived file; a file missing from the bucket is refused as unavailable, not thrown as a bare 500. */
+  private async fromArchive<T>(read: (file: AsyncIterable<string>) => Promise<T>): Promise<Verdict<T>> {
+    try {
+      return accept(await read(this.archiveFile(this.archived!)));
+    } catch (error) {
+      if (!(error instanceof ArchiveMissing)) throw error;
+      return refuse("ArchiveUnavailable", `${error.message}: restore the file from a copy (see the README, "Retention")`);
+    }
   }
 
   private archivedRefusal(): Refusal {
