@@ -22,7 +22,7 @@ import { drainOutbox } from "../src/notify/drain";
 import { runTick } from "../src/watcher/sweep";
 import { runArchivePass } from "../src/retention/sweep";
 import { parseRetentionConfig } from "../src/retention/policy";
-import { WATCHER_AGENT } from "../src/watcher/stall";
+import { WATCHER_AGENT, parseWatcherConfig } from "../src/watcher/stall";
 
 // Everything the service exports (its Durable Object classes). A Worker's main
 // module may export only handlers and classes: workerd refuses to start on a
@@ -240,14 +240,16 @@ async function clear(env: Env): Promise<{ summaries: number; decisions: number }
 /**
  * One watcher tick at now_ms, enabled, with the given windows, then the
  * notification outbox drained as the scheduled handler does; counts the
- * fold's object reads.
+ * fold's object reads. The candidate cap is the service's own
+ * (WATCHER_MAX_CANDIDATES), answered as max_candidates.
  */
 async function tick(env: Env, input: { now_ms: number; stale_after_seconds: number; held_stale_after_seconds: number }) {
   let objectReads = 0;
+  const { maxCandidates } = parseWatcherConfig(env);
   const summary = await runTick({
     db: database(env.DB),
     d1: env.DB,
-    config: { enabled: true, staleAfterSeconds: input.stale_after_seconds, heldStaleAfterSeconds: input.held_stale_after_seconds },
+    config: { enabled: true, staleAfterSeconds: input.stale_after_seconds, heldStaleAfterSeconds: input.held_stale_after_seconds, maxCandidates },
     nowMs: input.now_ms,
     readProcedure: (id) => {
       objectReads += 1;
@@ -256,7 +258,7 @@ async function tick(env: Env, input: { now_ms: number; stale_after_seconds: numb
     observeStall: (id, stall, mayHold) => procedureObject(env, id).observeStall(stall, mayHold),
   });
   const notifications = await drainOutbox(database(env.DB), env.DB, env.NOTIFICATIONS as Queue<NotifyMessage>);
-  return { ...summary, object_reads: objectReads, notifications };
+  return { ...summary, max_candidates: maxCandidates, object_reads: objectReads, notifications };
 }
 
 // ---- the list's orders and search (bench/listing.mjs) ----------------------
