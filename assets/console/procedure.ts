@@ -1,12 +1,10 @@
 // One procedure: its state and hold claims, the pinned steps with their state
 // from the logbook and the suggested resume boundary, the event log, the
 // logbook, and the commands the caller may run. Follows the procedure's live
-// stream while open, and polls only while the stream is down. An archived
-// procedure is read once (each read answers from its archive file): no
-// stream, no polling, no commands.
+// stream while open, and polls only while the stream is down.
 import { query } from "./api";
 import { actionButtons, goAheadButton } from "./actions";
-import { archivedBadge, between, card, collapsed, duration, h, progressBar, statusBadge, time } from "./dom";
+import { between, card, collapsed, duration, h, progressBar, statusBadge, time } from "./dom";
 import { followProcedure } from "./live";
 import { LogbookReader } from "./logbook";
 import { PrincipalNames } from "./names";
@@ -68,9 +66,6 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
 
   let shown: { p: Procedure; rp: ResumePoint | null; stall: Decision | undefined } | null = null;
   let streaming = false;
-  /** True once the state read says the procedure is archived: nothing more to follow. */
-  let archived = false;
-  let stopFollowing: (() => void) | null = null;
 
   const title = h("h1", { id: "view-title", tabindex: -1 }, "Procedure");
   const liveStatus = h("p", { class: "muted live-status", id: "live-status" }, "Connecting to the live stream…");
@@ -101,7 +96,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       h(
         "dl",
         { class: "facts" },
-        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), p.archived_at ? archivedBadge(p.archived_at) : null, p.open_stall_decision_id !== null ? h("span", { class: "badge stall", title: open?.reasoning ?? "" }, "Stalled") : null)),
+        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), p.open_stall_decision_id !== null ? h("span", { class: "badge stall", title: open?.reasoning ?? "" }, "Stalled") : null)),
         h("div", {}, h("dt", {}, "Progress"), h("dd", {}, progressBar(p.completed_count, p.step_count))),
         h("div", {}, h("dt", {}, "Kind"), h("dd", {}, p.kind)),
         h("div", {}, h("dt", {}, "Assets"), h("dd", {}, p.target_asset_ids.join(", ") || "—")),
@@ -116,7 +111,6 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
             heldFor ? h("div", { class: "muted", id: "held-for" }, `held for ${heldFor}`) : null,
           ),
         ),
-        p.archived_at ? h("div", {}, h("dt", {}, "Archived"), h("dd", { id: "archived-at" }, time(p.archived_at))) : null,
         h("div", {}, h("dt", {}, "Last activity"), h("dd", {}, time(p.last_activity_at))),
         h("div", {}, h("dt", {}, "Version"), h("dd", {}, String(p.version))),
         h("div", {}, h("dt", {}, "Procedure id"), h("dd", { class: "mono" }, p.procedure_id)),
@@ -276,8 +270,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     learnNames();
     const { p, rp, stall } = shown;
     renderSummary(p, stall, rp);
-    // An archived procedure refuses every command: none is offered.
-    patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary, archived]), () => (archived ? [] : actionButtons(ctx, p, rp)));
+    patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary]), () => actionButtons(ctx, p, rp));
     renderSteps(p, rp);
     renderEvents();
     renderLogbook();
@@ -288,8 +281,6 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
 
   async function load() {
     const p = await ctx.api<Procedure>("GET", `/v1/procedures/${procedureId}`);
-    if (p.archived_at !== null) readFromArchive();
-    else stopFollowing ??= follow();
     const conducted = p.step_count !== null;
     const [, rp, stalls] = await Promise.all([
       logbook?.refresh(),
@@ -321,43 +312,28 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     liveStatus.textContent = "Following live.";
   }
 
-  /** Follows the live stream; started by the first state read, which says whether the procedure is live. */
-  const follow = () =>
-    followProcedure(ctx.api, procedureId, {
-      state: (p, first) => void onState(p, first).catch(() => undefined),
-      event(event) {
-        if (event.version !== (events.at(-1)?.version ?? 0) + 1) return;
-        events.push(event);
-        renderEvents();
-      },
-      activity(items) {
-        if (logbook?.ingest(items)) render();
-      },
-      connected(open) {
-        streaming = open;
-        if (!open) liveStatus.textContent = "Live stream unavailable: refreshing every few seconds.";
-      },
-    });
-
-  /** The state read says archived: stop following, stop polling, and say where the record comes from. */
-  function readFromArchive() {
-    archived = true;
-    streaming = false;
-    stopFollowing?.();
-    liveStatus.replaceChildren(
-      "Archived: this record is read once from the archive and does not change. Export it with ",
-      h("code", {}, `GET /v1/procedures/${procedureId}/export`),
-      ".",
-    );
-  }
+  const stopFollowing = followProcedure(ctx.api, procedureId, {
+    state: (p, first) => void onState(p, first).catch(() => undefined),
+    event(event) {
+      if (event.version !== (events.at(-1)?.version ?? 0) + 1) return;
+      events.push(event);
+      renderEvents();
+    },
+    activity(items) {
+      if (logbook?.ingest(items)) render();
+    },
+    connected(open) {
+      streaming = open;
+      if (!open) liveStatus.textContent = "Live stream unavailable: refreshing every few seconds.";
+    },
+  });
 
   return {
     element,
     intervalMs: 2000,
-    // Read once when archived: a refresh on returning to the tab would read the archive file again for nothing new.
-    refresh: () => (archived && shown ? Promise.resolve() : load()),
-    polls: () => !streaming && !archived,
-    close: () => stopFollowing?.(),
+    refresh: load,
+    polls: () => !streaming,
+    close: stopFollowing,
   };
 
   async function readEvents(version: number) {
