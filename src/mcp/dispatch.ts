@@ -80,7 +80,8 @@ export async function dispatch(fetch: AppFetch, request: Request): Promise<RestA
   const contentType = response.headers.get("content-type") ?? "";
   const text = await response.text();
   let body: unknown = text;
-  if (/json/.test(contentType) && text !== "") {
+  // JSON and problem+json bodies are parsed; JSON Lines (the export) stays text, never a parse bound to fail.
+  if (/^application\/(?:[\w.-]+\+)?json\b/.test(contentType) && text !== "") {
     try {
       body = JSON.parse(text);
     } catch {

@@ -742,15 +742,11 @@ export class ProcedureObject extends DurableObject<Env> {
     return { ...tombstone.view, archived_at: tombstone.archived_at };
   }
 
-  /** The archive's lines, read from the bucket as they are consumed. */
-  private archiveFile(tombstone: Tombstone): AsyncIterable<string> {
-    return archiveLines(this.env.ARCHIVE, tombstone.archive_key);
-  }
-
   /** A read from the archived file; a file missing from the bucket is refused as unavailable, not thrown as a bare 500. */
   private async fromArchive<T>(read: (file: AsyncIterable<string>) => Promise<T>): Promise<Verdict<T>> {
     try {
-      return accept(await read(this.archiveFile(this.archived!)));
+      // The archive's lines, read from the bucket as they are consumed.
+      return accept(await read(archiveLines(this.env.ARCHIVE, this.archived!.archive_key)));
     } catch (error) {
       if (!(error instanceof ArchiveMissing)) throw error;
       return refuse("ArchiveUnavailable", `${error.message}: restore the file from a copy (see the README, "Retention")`);
