@@ -78,7 +78,8 @@ export function requestFor(tool: ToolSpec, args: Record<string, unknown>, caller
 export async function dispatch(fetch: AppFetch, request: Request): Promise<RestAnswer> {
   const response = await fetch(request);
   const contentType = response.headers.get("content-type") ?? "";
-  const text = await response.text();
+  // Decoded by hand: workerd warns when .text() reads a body whose type is not text (the export's JSON Lines).
+  const text = new TextDecoder().decode(await response.arrayBuffer());
   let body: unknown = text;
   // JSON and problem+json bodies are parsed; JSON Lines (the export) stays text, never a parse bound to fail.
   if (/^application\/(?:[\w.-]+\+)?json\b/.test(contentType) && text !== "") {

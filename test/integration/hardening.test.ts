@@ -18,7 +18,7 @@ describe("a client's correlation id", () => {
   });
 
   it("is replaced by the service's own when too long or holding other characters, so nothing odd is stored", async () => {
-    for (const offered of ["x".repeat(129), "<script>alert(1)</script>", "two words", "tab\there", "caf\u00e9".normalize("NFC")]) {
+    for (const offered of ["x".repeat(129), "<script>alert(1)</script>", "two words", "tab\there", "semi;colon,comma"]) {
       const id = await registerProcedure();
       const started = await call(`/v1/procedures/${id}/start`, { method: "POST", headers: { "x-correlation-id": offered } });
       const echoed = started.headers.get("x-correlation-id")!;
