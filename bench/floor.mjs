@@ -5,7 +5,10 @@
 //   noop     the request alone (the hop through wrangler dev and the Worker);
 //   insert   one RPC to a bare object doing one INSERT (the baseline's work);
 //   summary  the projection's D1 upsert of one summary;
-//   queue    one queue send of a notification, plus the consumer's fan-out.
+//   queue    one queue send of a notification, plus the consumer's fan-out;
+//   commit   one storage commit of its own inside an object (a write after an
+//            await, as an object's after-commit bookkeeping makes);
+//   log      one info log line of a request's shape (telemetry's cost).
 // From these it prints the least a command that must reach D1 and the queue
 // can cost next to the bare insert, whatever the rest of its path does.
 import { fmt, measure, printTable } from "./lib.mjs";
@@ -17,7 +20,7 @@ export const usesBaseline = true;
 const OPS_PER_REQUEST = 100;
 const REQUESTS = 20;
 const ROUNDS = 3;
-const OPS = ["noop", "insert", "summary", "queue"];
+const OPS = ["noop", "insert", "summary", "queue", "commit", "log"];
 
 function hit(baseUrl, op) {
   return async () => {
@@ -30,7 +33,7 @@ function hit(baseUrl, op) {
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 export async function run({ baseUrl, base }) {
-  const samples = Object.fromEntries(OPS.map((op) => [op, { cpu: [], wall: [], other: [] }]));
+  const samples = Object.fromEntries(OPS.map((op) => [op, { cpu: [], workerd: [], wall: [], other: [] }]));
   // Rounds interleave the operations, so a drift of the machine touches all alike.
   for (let round = 0; round < ROUNDS; round++) {
     for (const op of OPS) {
@@ -38,18 +41,22 @@ export async function run({ baseUrl, base }) {
       const m = await measure(op, REQUESTS, 1, hit(baseUrl, op));
       if (m.errors) throw m.firstError;
       samples[op].cpu.push(m.serviceCpuMsPerRequest);
+      samples[op].workerd.push(m.workerdCpuMsPerRequest);
       samples[op].wall.push((m.seconds * 1000) / REQUESTS);
       samples[op].other.push(m.otherCpuShare);
     }
   }
-  const request = { cpu: median(samples.noop.cpu), wall: median(samples.noop.wall) };
+  const request = { cpu: median(samples.noop.cpu), workerd: median(samples.noop.workerd), wall: median(samples.noop.wall) };
   const perOp = (op) => ({
     cpu: Math.max(0, (median(samples[op].cpu) - request.cpu) / OPS_PER_REQUEST),
+    workerd: Math.max(0, (median(samples[op].workerd) - request.workerd) / OPS_PER_REQUEST),
     wall: Math.max(0, (median(samples[op].wall) - request.wall) / OPS_PER_REQUEST),
   });
   const insert = perOp("insert");
   const summary = perOp("summary");
   const queue = perOp("queue");
+  const commit = perOp("commit");
+  const log = perOp("log");
   // The bare insert request as the baseline measured it (16 in flight over 100 objects).
   const bare = base.many.serviceCpuMsPerRequest;
   const busy = Math.max(...OPS.flatMap((op) => samples[op].other));
@@ -59,11 +66,13 @@ export async function run({ baseUrl, base }) {
     print() {
       console.log(`\nFloor: ${OPS_PER_REQUEST} operations per request, ${REQUESTS} requests, median of ${ROUNDS} rounds; CPU of wrangler + workerd`);
       printTable(
-        ["operation", "svc CPU ms/op", "wall ms/op", `share of a bare insert request (${fmt.ms(bare)} ms)`],
+        ["operation", "svc CPU ms/op", "workerd CPU ms/op", "wall ms/op", `share of a bare insert request (${fmt.ms(bare)} ms)`],
         [
-          ["object RPC + one INSERT", fmt.ms(insert.cpu), fmt.ms(insert.wall), fmt.percent(insert.cpu / bare)],
-          ["D1 upsert of one summary", fmt.ms(summary.cpu), fmt.ms(summary.wall), fmt.percent(summary.cpu / bare)],
-          ["queue send of one notification + fan-out", fmt.ms(queue.cpu), fmt.ms(queue.wall), fmt.percent(queue.cpu / bare)],
+          ["object RPC + one INSERT", fmt.ms(insert.cpu), fmt.ms(insert.workerd), fmt.ms(insert.wall), fmt.percent(insert.cpu / bare)],
+          ["D1 upsert of one summary", fmt.ms(summary.cpu), fmt.ms(summary.workerd), fmt.ms(summary.wall), fmt.percent(summary.cpu / bare)],
+          ["queue send of one notification + fan-out", fmt.ms(queue.cpu), fmt.ms(queue.workerd), fmt.ms(queue.wall), fmt.percent(queue.cpu / bare)],
+          ["a storage commit of its own (after an await)", fmt.ms(commit.cpu), fmt.ms(commit.workerd), fmt.ms(commit.wall), fmt.percent(commit.cpu / bare)],
+          ["one info log line", fmt.ms(log.cpu), fmt.ms(log.workerd), fmt.ms(log.wall), fmt.percent(log.cpu / bare)],
         ],
       );
       console.log(

@@ -15,6 +15,7 @@ import { BOOTSTRAP_ADMIN_ID, tokenLookupStats } from "../src/auth/principals";
 import { database } from "../src/db/client";
 import { summaryPageQuery, upsertSummary, type SummaryFilter, type SummaryOrder, type SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
+import { logLine } from "../src/observability/log";
 import service from "../src/index";
 import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object/object";
 import { enqueueNotifications, type NotifyMessage } from "../src/notify/delivery";
@@ -74,6 +75,15 @@ export class BaselineObject extends DurableObject<BenchEnv> {
       .exec<{ seq: number }>("INSERT INTO rows (payload, recorded_at) VALUES (?, ?) RETURNING seq", payload, new Date().toISOString())
       .one();
     return { seq: row.seq };
+  }
+
+  /** Inserts `count` rows, each after a yield to the event loop, so each is a storage commit of its own. */
+  async commits(count: number): Promise<{ count: number }> {
+    for (let i = 0; i < count; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      this.sql.exec("INSERT INTO rows (payload, recorded_at) VALUES (?, ?)", "commit", new Date().toISOString());
+    }
+    return { count };
   }
 
   /** Inserts every entry in one transaction, no validation, no dedup lookup: the raw-insert floor. */
@@ -373,7 +383,7 @@ async function archivedCount(env: Env) {
 
 // ---- routing ----------------------------------------------------------------
 
-const FLOOR_PATH = /^\/__bench\/floor\/(noop|insert|summary|queue)$/;
+const FLOOR_PATH = /^\/__bench\/floor\/(noop|insert|summary|queue|commit|log)$/;
 /** Operations one floor request runs back to back, so the request's own cost is spread thin. */
 const FLOOR_OPS = 100;
 
@@ -381,11 +391,17 @@ const FLOOR_OPS = 100;
  * One of the operations every lifecycle command's path is built from, run
  * FLOOR_OPS times in a row (bench/floor.mjs): a bare object RPC with one
  * insert, the projection's D1 upsert of one summary, one queue send of a
- * notification (whose fan-out the consumer then runs), or nothing.
+ * notification (whose fan-out the consumer then runs), one storage commit of
+ * its own inside an object (one RPC for all of them), one info log line of a
+ * request's shape, or nothing.
  */
 async function floor(env: BenchEnv, op: string): Promise<{ ops: number }> {
   const db = database(env.DB);
   const at = new Date().toISOString();
+  if (op === "commit") {
+    await env.BASELINE.get(env.BASELINE.idFromName("floor")).commits(FLOOR_OPS);
+    return { ops: FLOOR_OPS };
+  }
   for (let i = 0; i < FLOOR_OPS; i++) {
     if (op === "insert") {
       await env.BASELINE.get(env.BASELINE.idFromName("floor")).insert("floor");
@@ -394,6 +410,11 @@ async function floor(env: BenchEnv, op: string): Promise<{ ops: number }> {
         procedure_id: uuidv7(), name: "bench floor", kind: "bench", target_asset_ids: [], status: "Running",
         activity_logbook_id: null, registered_at: at, last_status_changed_at: at, last_status_reason: null,
         interrupted_at: null, hold_causes: [], version: 2, last_activity_at: null, updated_at: at,
+      });
+    } else if (op === "log") {
+      logLine("info", {
+        msg: "request", request_id: uuidv7(), principal_id: BOOTSTRAP_ADMIN_ID, method: "POST",
+        route: "/v1/procedures/:id/hold", procedure_id: at, status: 200, duration_ms: 3,
       });
     } else if (op === "queue") {
       await enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, [

@@ -8,7 +8,7 @@
 // (an HTTP response is tied to the instance that serves it); they end with it.
 import type { ProcedureView } from "../procedure/view";
 import type { Refusal } from "../procedure/refusal";
-import { requestJob, settleJob, type Clock, type Job, type JobHandler } from "../procedure/object/schedule";
+import type { Clock, Job, JobHandler, JobTable } from "../procedure/object/schedule";
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
 import { SseSubscriber } from "./sse";
@@ -75,6 +75,8 @@ export interface LiveHost {
   current(): { view: ProcedureView; version: number; terminal: boolean } | null;
   /** Arms the alarm for the schedule's earliest job. */
   armAlarm(): Promise<void>;
+  /** The object's schedule table, where the stream check is kept. */
+  jobs(): JobTable;
   /** Whether the holder may still hold a stream open: the principal not revoked, the token not expired and not rotated away. */
   isActive(holder: StreamHolder): Promise<boolean>;
 }
@@ -329,7 +331,7 @@ export class LiveFeed {
       for (const socket of this.ctx.getWebSockets(holder.token_hash ? tokenTag(holder.token_hash) : principalTag(holder.principal_id))) closeSocket(socket, CLOSE.revoked);
     }
     if (failure) throw failure.error;
-    settleJob(this.sql, job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
+    this.host.jobs().settle(job, { ok: true }, this.host.clock.now() + this.limits.checkIntervalMs);
     if (this.sse.size > 0 || this.ctx.getWebSockets().length > 0) await this.scheduleCheck();
   }
 
@@ -339,7 +341,7 @@ export class LiveFeed {
   }
 
   private async scheduleCheck(): Promise<void> {
-    if (requestJob(this.sql, STREAM_CHECK_JOB, "stream-check", this.host.clock.now() + this.limits.checkIntervalMs)) await this.host.armAlarm();
+    if (this.host.jobs().request(STREAM_CHECK_JOB, "stream-check", this.host.clock.now() + this.limits.checkIntervalMs)) await this.host.armAlarm();
   }
 }
 

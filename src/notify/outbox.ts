@@ -1,7 +1,8 @@
 // The procedure object's notification outbox: the notifications of a commit
 // are written in the same transaction as its events, and the `notify` job
-// hands them to the queue afterwards, removing each only once the queue took
-// it. A queue outage delays them; a crash between send and removal resends
+// hands them to the queue afterwards; each is removed only once the queue took
+// it, and that removal may wait for the object's next write (its Cleanup). A
+// queue outage delays them; a crash between the send and the removal resends
 // them with the same webhook ids, which the consumer skips once delivered.
 import type { Notification } from "./events";
 import { jobRetryDelay } from "../procedure/object/schedule";
@@ -18,14 +19,31 @@ export function recordNotifications(sql: SqlStorage, notifications: readonly Not
   return notifications.length > 0;
 }
 
-/** Sends every pending notification, oldest first, removing each batch once sent. Throws when a send fails. */
-export async function sendPending(sql: SqlStorage, send: (batch: Notification[]) => Promise<void>): Promise<void> {
+/**
+ * Sends every notification after seq `after`, oldest first, and tells `sent`
+ * the last seq of each batch the queue took. Throws when a send fails; what
+ * was sent before stays sent.
+ */
+export async function sendPending(
+  sql: SqlStorage,
+  after: number,
+  send: (batch: Notification[]) => Promise<void>,
+  sent: (through: number) => void,
+): Promise<void> {
   for (;;) {
-    const rows = sql.exec<{ seq: number; message: string }>("SELECT seq, message FROM notifications ORDER BY seq LIMIT ?", SEND_LIMIT).toArray();
+    const rows = sql
+      .exec<{ seq: number; message: string }>("SELECT seq, message FROM notifications WHERE seq > ? ORDER BY seq LIMIT ?", after, SEND_LIMIT)
+      .toArray();
     if (rows.length === 0) return;
     await send(rows.map((row) => JSON.parse(row.message) as Notification));
-    sql.exec("DELETE FROM notifications WHERE seq <= ?", rows[rows.length - 1]!.seq);
+    after = rows[rows.length - 1]!.seq;
+    sent(after);
   }
+}
+
+/** Removes the notifications the queue took, through seq `through`. */
+export function removeSent(sql: SqlStorage, through: number): void {
+  sql.exec("DELETE FROM notifications WHERE seq <= ?", through);
 }
 
 /** When a send that failed `attempts + 1` times in a row is tried again: the schedule's one backoff table. */

@@ -8,6 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import type { ArchiveStep, ProcedureObject } from "../../src/procedure/object/object";
+import { JOB_RETRY_MS } from "../../src/procedure/object/schedule";
 import { archiveKey, DEFAULT_ARCHIVE_AFTER_SECONDS, parseRetentionConfig } from "../../src/retention/policy";
 import { runArchivePass } from "../../src/retention/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
@@ -67,9 +68,11 @@ function archiveJob(id: string) {
 }
 
 /** Runs the object's archive job now, whatever its backoff. */
+/** Runs the archive job's retry: the object's clock moves past the longest backoff, and its alarm fires. */
 function runArchiveJob(id: string) {
-  return runInDurableObject(procedureStub(id), async (_instance, state) => {
-    state.storage.sql.exec("UPDATE schedule SET due_at = 0 WHERE key = 'archive'");
+  return runInDurableObject(procedureStub(id), async (instance: ProcedureObject, state) => {
+    const ahead = Math.max(...JOB_RETRY_MS);
+    instance.clock = { now: () => Date.now() + ahead, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
     await state.storage.setAlarm(Date.now());
   }).then(() => runDurableObjectAlarm(procedureStub(id)));
 }

@@ -17,7 +17,7 @@ import { uuidv7 } from "../../ids";
 import { enqueueNotifications, type NotifyMessage } from "../../notify/delivery";
 import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../../notify/events";
 import { outboxAfterInsertStatement } from "../../db/subscriptions";
-import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, retryAt, sendPending } from "../../notify/outbox";
+import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, removeSent, retryAt, sendPending } from "../../notify/outbox";
 import { activePrincipalById, principalHoldingToken } from "../../auth/principals";
 import { LiveFeed, type StreamHolder } from "../../live/hub";
 import { parseStreamId } from "../../live/position";
@@ -59,7 +59,7 @@ import { ArchiveMissing, archivedActivities, archivedEvents, archivedManifest, a
 import { exportLines, exportPage, type ExportCursor, type ExportPage } from "./export";
 import { writeSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Verdict, type Refusal } from "../refusal";
-import { nextDueAt, pendingJob, requestJob, Scheduler, settleJob, systemClock, type Clock, type Job, type JobRun } from "./schedule";
+import { CLEANUP_DELAY_MS, Scheduler, systemClock, type Clock, type Job, type JobRun, type JobTable } from "./schedule";
 import type { ProcedureState } from "../state";
 import {
   appendEvents,
@@ -112,6 +112,10 @@ export class ProcedureObject extends DurableObject<Env> {
   /** The projection timer now pending; any projection voids it, so a stale timer never runs one out of turn. */
   private timer: object | null = null;
   private notifying: Promise<void> | null = null;
+  /** The last notification the queue took; its removal from the outbox may still be waiting (see Cleanup). */
+  private sentThrough = 0;
+  /** Whether a timer to apply waiting clean-ups is set. */
+  private cleanupTimer = false;
   private openStall: StallRecord | null | undefined;
   /** The object's timed work: the projection, the notification send, the stream check and the watcher's jobs, each on its own. */
   private readonly schedule: Scheduler;
@@ -165,6 +169,7 @@ export class ProcedureObject extends DurableObject<Env> {
       clock,
       current: () => this.state && { view: this.view(this.state), version: this.state.version, terminal: isFinished(this.state.status) },
       armAlarm: () => this.armAlarm(),
+      jobs: () => this.jobs,
       isActive: (holder) => this.principalIsActive(holder),
     });
     this.schedule = new Scheduler(
@@ -189,7 +194,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!isCurrent(applied)) migrate(ctx.storage, applied);
     this.archived = loadTombstone(this.sql);
     this.state = this.archived?.state ?? loadSnapshot(this.sql);
-    if (nextDueAt(this.sql) !== null) void ctx.blockConcurrencyWhile(() => this.schedule.resume());
+    if (this.jobs.nextDueAt() !== null) void ctx.blockConcurrencyWhile(() => this.schedule.resume());
   }
 
   // ---- commands -----------------------------------------------------------
@@ -269,7 +274,7 @@ export class ProcedureObject extends DurableObject<Env> {
       const deadlines = deadlinesArmed(steps, this.loadManifest()?.deadlines ?? [], ctx.now);
       const record = () => {
         recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion);
-        for (const job of deadlines) requestJob(this.sql, job.key, "deadline", job.due_at);
+        for (const job of deadlines) this.jobs.request(job.key, "deadline", job.due_at);
       };
       // Read again from storage should the commit fail part way.
       this.done = undefined;
@@ -372,7 +377,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (this.state === null) return false;
     if (this.archived) return true;
     if (!archiveDue(this.state.status, this.state.last_status_changed_at, nowMs, config(this.env).retention)) return false;
-    requestJob(this.sql, ARCHIVE_JOB, "archive", this.clock.now());
+    this.jobs.request(ARCHIVE_JOB, "archive", this.clock.now());
     await this.armAlarm();
     return true;
   }
@@ -419,7 +424,7 @@ export class ProcedureObject extends DurableObject<Env> {
         Object.assign(record, { acted: "hold", held_at: ctx.now, decision: stallDecision({ ...episode, procedure_id: state.procedure_id, acted: "hold" }) });
         const owed = () => {
           keep();
-          requestJob(this.sql, STALL_DECISION_JOB, "stall-decision", this.clock.now() + STALL_DECISION_BACKSTOP_MS);
+          this.jobs.request(STALL_DECISION_JOB, "stall-decision", this.clock.now() + STALL_DECISION_BACKSTOP_MS);
         };
         await this.commit(decided.value, { principal_id: WATCHER_AGENT.id, correlation_id: stall.decision_id, scopes: null }, owed);
         await this.armAlarm();
@@ -507,19 +512,27 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.armAlarm();
   }
 
-  /** One send at a time, so a notification is never handed over twice by the object itself. */
-  private async runNotify(): Promise<void> {
+  /**
+   * One send at a time, so a notification is never handed over twice by the
+   * object itself. `later`: the send follows a commit, and the removal of what
+   * the queue took waits for the object's next write (see Cleanup).
+   */
+  private async runNotify(later = false): Promise<void> {
     while (this.notifying) await this.notifying;
     this.notifying = (async () => {
       // A commit during a send asks for the job again; its notifications go in the next round.
-      for (let job = pendingJob(this.sql, NOTIFY_JOB); job !== null; job = pendingJob(this.sql, NOTIFY_JOB)) {
+      for (let job = this.jobs.pending(NOTIFY_JOB); job !== null; job = this.jobs.pending(NOTIFY_JOB)) {
         try {
-          await sendPending(this.sql, this.sendNotifications);
-          settleJob(this.sql, job, { ok: true }, this.clock.now() + NOTIFY_BACKSTOP_MS);
+          await sendPending(this.sql, this.sentThrough, this.sendNotifications, (through) => {
+            this.sentThrough = through;
+            if (later) this.schedule.cleanup.add(NOTIFY_JOB, () => removeSent(this.sql, through));
+            else removeSent(this.sql, through);
+          });
+          this.jobs.settle(job, { ok: true }, this.clock.now() + NOTIFY_BACKSTOP_MS, later);
         } catch (error) {
           const retry_at = retryAt(job.attempts, this.clock.now());
           logLine("warn", { msg: "notifications deferred", procedure_id: this.procedureId(), attempts: job.attempts + 1, error: String(error) });
-          settleJob(this.sql, job, { ok: false, retry_at }, retry_at);
+          this.jobs.settle(job, { ok: false, retry_at }, retry_at);
           return;
         }
       }
@@ -582,18 +595,22 @@ export class ProcedureObject extends DurableObject<Env> {
     await this.recordDecision(decision);
   }
 
-  /** Projections run one at a time: a repeated or overlapping one would be harmless (monotonic in version) but wasted. */
-  private async runProjection(): Promise<void> {
+  /**
+   * Projections run one at a time: a repeated or overlapping one would be
+   * harmless (monotonic in version) but wasted. `later`: the removal of the
+   * job done waits for the object's next write (see Cleanup).
+   */
+  private async runProjection(later = false): Promise<void> {
     while (this.projecting) await this.projecting;
     if (this.state === null) return;
-    const job = pendingJob(this.sql, PROJECTION_JOB);
+    const job = this.jobs.pending(PROJECTION_JOB);
     if (!job) return;
     this.timer = null;
     this.projecting = (async () => {
       const now = this.clock.now();
       const row = summaryRow(this.state!, this.currentProgress(), new Date(now).toISOString());
       const outcome = await writeSummary(this.projectSummary, row, job.attempts, now);
-      settleJob(this.sql, job, outcome, this.clock.now() + PROJECTION_DELAY_MS);
+      this.jobs.settle(job, outcome, this.clock.now() + PROJECTION_DELAY_MS, later);
     })().finally(() => {
       this.projecting = null;
     });
@@ -621,9 +638,9 @@ export class ProcedureObject extends DurableObject<Env> {
     if (!this.archived) {
       if (!isFinished(state.status)) return;
       // What the record still owes the list and the webhooks goes out first.
-      if (pendingJob(this.sql, PROJECTION_JOB)) await this.runProjection();
-      if (pendingJob(this.sql, NOTIFY_JOB)) await this.runNotify();
-      if (pendingJob(this.sql, PROJECTION_JOB) || pendingJob(this.sql, NOTIFY_JOB)) throw new Error("the projection or a notification is still pending");
+      if (this.jobs.pending(PROJECTION_JOB)) await this.runProjection();
+      if (this.jobs.pending(NOTIFY_JOB)) await this.runNotify();
+      if (this.jobs.pending(PROJECTION_JOB) || this.jobs.pending(NOTIFY_JOB)) throw new Error("the projection or a notification is still pending");
       const bucket = this.env.ARCHIVE;
       const key = archiveKey(state.procedure_id, state.registered_at);
       const view = this.view(state);
@@ -639,7 +656,9 @@ export class ProcedureObject extends DurableObject<Env> {
         view,
         resume_point: this.currentResumePoint(),
       };
+      this.schedule.cleanup.flush();
       releaseToTombstone(this.ctx.storage, tombstone, ARCHIVE_JOB);
+      this.jobs.reload();
       this.archived = tombstone;
       this.progress = null;
       this.manifest = null;
@@ -659,8 +678,35 @@ export class ProcedureObject extends DurableObject<Env> {
     this.timer = timer;
     void this.clock
       .sleep(PROJECTION_DELAY_MS)
-      .then(() => (this.timer === timer ? this.project() : undefined))
+      .then(async () => {
+        if (this.timer !== timer || this.state === null) return;
+        await this.runProjection(true);
+        this.cleanupSoon();
+        await this.armAlarm();
+      })
       .catch((error: unknown) => logLine("error", { msg: "projection failed", procedure_id: this.procedureId(), error: String(error) }));
+  }
+
+  /**
+   * Clean-ups left waiting by the work after a commit go with the next
+   * command's transaction; on a procedure gone quiet, this timer applies them
+   * as one commit of their own after CLEANUP_DELAY_MS.
+   */
+  private cleanupSoon(): void {
+    if (this.cleanupTimer || !this.schedule.cleanup.pending) return;
+    this.cleanupTimer = true;
+    void this.clock
+      .sleep(CLEANUP_DELAY_MS)
+      .then(() => {
+        this.cleanupTimer = false;
+        this.schedule.flushCleanup();
+      })
+      .catch((error: unknown) => logLine("error", { msg: "clean-up failed", procedure_id: this.procedureId(), error: String(error) }));
+  }
+
+  /** The schedule table. */
+  private get jobs(): JobTable {
+    return this.schedule.jobs;
   }
 
   // ---- internals ----------------------------------------------------------
@@ -698,8 +744,10 @@ export class ProcedureObject extends DurableObject<Env> {
     const dueAt = this.clock.now() + PROJECTION_DELAY_MS;
     const notifications = notificationsOf(this.state, events, failure).map((n) => ({ ...n, request_id: actor.correlation_id }));
     const { progress, armed, notified } = this.ctx.storage.transactionSync(() => {
+      // What the work after the last commit left to clean up goes in this one.
+      this.schedule.cleanup.flush();
       appendEvents(this.sql, events, state, actor);
-      const notified = recordNotifications(this.sql, notifications) && requestJob(this.sql, NOTIFY_JOB, "notify", dueAt);
+      const notified = recordNotifications(this.sql, notifications) && this.jobs.request(NOTIFY_JOB, "notify", dueAt);
       const completedBefore = record ? this.currentProgress().completed_count : 0;
       record?.();
       let progress = record ? readProgress(this.sql) : this.progress;
@@ -708,7 +756,7 @@ export class ProcedureObject extends DurableObject<Env> {
         markMirrored(this.sql, progress!.last_activity_at);
         progress = { ...progress!, mirrored_activity_at: progress!.last_activity_at };
       }
-      const armed = (events.length > 0 || mirror) && requestJob(this.sql, PROJECTION_JOB, "projection", dueAt);
+      const armed = (events.length > 0 || mirror) && this.jobs.request(PROJECTION_JOB, "projection", dueAt);
       return { progress, armed, notified };
     });
     this.state = state;
@@ -722,7 +770,9 @@ export class ProcedureObject extends DurableObject<Env> {
     if (notified) {
       // Sent right away below; the alarm only for an object that stops first.
       await this.armAlarm(NOTIFY_BACKSTOP_MS);
-      void this.runNotify().catch((error: unknown) => logLine("error", { msg: "notify failed", procedure_id: this.procedureId(), error: String(error) }));
+      void this.runNotify(true)
+        .then(() => this.cleanupSoon())
+        .catch((error: unknown) => logLine("error", { msg: "notify failed", procedure_id: this.procedureId(), error: String(error) }));
     }
     if (!armed) return;
     await this.armAlarm(PROJECTION_BACKSTOP_MS);

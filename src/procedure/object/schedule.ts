@@ -5,7 +5,7 @@
 // its own: a job that throws is logged, tried again after a capped backoff
 // counted in its row, and never keeps another job from running. To add a kind
 // of job, name it in JobKind, give the scheduler a handler for it, and ask for
-// it with requestJob at its due time.
+// it with `jobs.request` at its due time.
 
 import { logLine } from "../../observability/log";
 
@@ -44,49 +44,161 @@ export interface JobRun {
 /** How a run of a job ended: done, or failed and to be tried again at `retry_at`. */
 export type JobOutcome = { ok: true } | { ok: false; retry_at: number };
 
+/** How long clean-ups wait for a command's transaction before the object applies them on their own. */
+export const CLEANUP_DELAY_MS = 2_000;
+
 /**
- * Asks for job `key` to run at `dueAt`. A pending job keeps its due time (a
- * retry keeps its backoff); it only learns it was asked again. True when the
- * job is new, so the caller arms the alarm.
+ * Writes that may wait for the object's next commit: the removal of work
+ * already done after a commit (notifications the queue took, a projection D1
+ * took), whose loss to a crash would only repeat that work. Each is keyed, so
+ * a later clean-up of the same thing replaces the earlier one. The object
+ * applies them at the start of its next transaction, or on its own short
+ * timer when no command comes, so a busy procedure pays no commit of its own
+ * for them and a quiet one pays one for all of them.
  */
-export function requestJob(sql: SqlStorage, key: string, kind: JobKind, dueAt: number): boolean {
-  const row = sql
-    .exec<{ generation: number }>(
-      `INSERT INTO schedule (key, kind, due_at) VALUES (?, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET generation = generation + 1 RETURNING generation`,
+export class Cleanup {
+  private readonly writes = new Map<string, () => void>();
+
+  add(key: string, write: () => void): void {
+    this.writes.set(key, write);
+  }
+
+  drop(key: string): void {
+    this.writes.delete(key);
+  }
+
+  get pending(): boolean {
+    return this.writes.size > 0;
+  }
+
+  /** Applies every waiting write; call where a write is allowed (inside a transaction, or as a commit of its own). */
+  flush(): void {
+    const writes = [...this.writes.values()];
+    this.writes.clear();
+    for (const write of writes) write();
+  }
+}
+
+type JobRow = Job & Record<string, SqlStorageValue>;
+
+/**
+ * The schedule table, with a copy in memory: reads (a pending job, the due
+ * jobs, the next due time) never reach SQLite, and every change is written
+ * through, except the removal of a job done after a commit, which may wait
+ * for the next one (`settle` with `later`). A job asked for again while
+ * pending only counts it in memory: its row is already there to survive a
+ * restart, which runs it anew.
+ */
+export class JobTable {
+  private rows: Map<string, JobRow> | null = null;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly cleanup: Cleanup,
+  ) {}
+
+  private get table(): Map<string, JobRow> {
+    return (this.rows ??= new Map(this.sql.exec<JobRow>("SELECT * FROM schedule").toArray().map((row) => [row.key, { ...row }])));
+  }
+
+  /** Forgets the copy (after storage was rewritten underneath it, as an archive's release does). */
+  reload(): void {
+    this.rows = null;
+  }
+
+  /**
+   * Asks for job `key` to run at `dueAt`. A pending job keeps its due time (a
+   * retry keeps its backoff); it only learns it was asked again. True when the
+   * job is new, so the caller arms the alarm.
+   */
+  request(key: string, kind: JobKind, dueAt: number): boolean {
+    const pending = this.table.get(key);
+    if (pending) {
+      pending.generation += 1;
+      return false;
+    }
+    // A removal of the same key still waiting is overtaken by the new row.
+    this.cleanup.drop(jobCleanupKey(key));
+    this.sql.exec(
+      `INSERT INTO schedule (key, kind, due_at, attempts, generation) VALUES (?, ?, ?, 0, 1)
+       ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at, attempts = 0, generation = 1`,
       key,
       kind,
       dueAt,
-    )
-    .one();
-  return row.generation === 1;
-}
-
-export function pendingJob(sql: SqlStorage, key: string): Job | null {
-  return sql.exec<Job & Record<string, SqlStorageValue>>("SELECT * FROM schedule WHERE key = ?", key).toArray()[0] ?? null;
-}
-
-export function dueJobs(sql: SqlStorage, now: number): Job[] {
-  return sql.exec<Job & Record<string, SqlStorageValue>>("SELECT * FROM schedule WHERE due_at <= ? ORDER BY due_at", now).toArray();
-}
-
-/**
- * Records a run's outcome. A job done is removed unless it was asked for again
- * while it ran; then it is due again at `againAt` with a clean attempt count.
- * A failed job is due at its retry time with one more attempt.
- */
-export function settleJob(sql: SqlStorage, job: Job, outcome: JobOutcome, againAt: number): void {
-  if (!outcome.ok) {
-    sql.exec("UPDATE schedule SET due_at = ?, attempts = attempts + 1 WHERE key = ?", outcome.retry_at, job.key);
-    return;
+    );
+    this.table.set(key, { key, kind, due_at: dueAt, attempts: 0, generation: 1 });
+    return true;
   }
-  const removed = sql.exec("DELETE FROM schedule WHERE key = ? AND generation = ?", job.key, job.generation).rowsWritten;
-  if (removed === 0) sql.exec("UPDATE schedule SET due_at = ?, attempts = 0 WHERE key = ?", againAt, job.key);
+
+  /** The job as it is now (a copy: a run compares it with the table when it settles). */
+  pending(key: string): Job | null {
+    const row = this.table.get(key);
+    return row ? { ...row } : null;
+  }
+
+  /** The jobs due by `now`, earliest first. */
+  due(now: number): Job[] {
+    return [...this.table.values()].filter((row) => row.due_at <= now).sort((a, b) => a.due_at - b.due_at).map((row) => ({ ...row }));
+  }
+
+  /** When the alarm should next fire, or null when nothing is pending. */
+  nextDueAt(): number | null {
+    let next: number | null = null;
+    for (const row of this.table.values()) if (next === null || row.due_at < next) next = row.due_at;
+    return next;
+  }
+
+  /**
+   * Records a run's outcome. A job done is removed unless it was asked for
+   * again while it ran; then it is due again at `againAt` with a clean attempt
+   * count. A failed job is due at its retry time with one more attempt. With
+   * `later`, the removal of a job done waits for the object's next write.
+   */
+  settle(job: Job, outcome: JobOutcome, againAt: number, later = false): void {
+    const row = this.table.get(job.key);
+    if (!row) return;
+    if (!outcome.ok) {
+      this.retry(job, outcome.retry_at);
+      return;
+    }
+    if (row.generation === job.generation) {
+      this.remove(job.key, later);
+      return;
+    }
+    row.due_at = againAt;
+    row.attempts = 0;
+    this.sql.exec("UPDATE schedule SET due_at = ?, attempts = 0 WHERE key = ?", againAt, job.key);
+  }
+
+  /** Puts a job whose run threw off until `retryAt`, with one more failed attempt. */
+  retry(job: Job, retryAt: number): void {
+    const row = this.table.get(job.key);
+    if (!row) return;
+    row.due_at = retryAt;
+    row.attempts += 1;
+    this.sql.exec("UPDATE schedule SET due_at = ?, attempts = ? WHERE key = ?", retryAt, row.attempts, job.key);
+  }
+
+  /** Removes a job its handler finished without touching it: not asked again, not re-timed, not retried. */
+  finishUntouched(job: Job): void {
+    const row = this.table.get(job.key);
+    if (row && row.generation === job.generation && row.due_at === job.due_at && row.attempts === job.attempts) this.remove(job.key, false);
+  }
+
+  private remove(key: string, later: boolean): void {
+    this.table.delete(key);
+    const write = () => this.sql.exec("DELETE FROM schedule WHERE key = ?", key);
+    if (later) {
+      this.cleanup.add(jobCleanupKey(key), write);
+      return;
+    }
+    this.cleanup.drop(jobCleanupKey(key));
+    write();
+  }
 }
 
-/** When the alarm should next fire, or null when nothing is pending. */
-export function nextDueAt(sql: SqlStorage): number | null {
-  return sql.exec<{ at: number | null }>("SELECT min(due_at) AS at FROM schedule").one().at;
+function jobCleanupKey(key: string): string {
+  return `schedule:${key}`;
 }
 
 /**
@@ -112,16 +224,6 @@ export function jobRetryDelay(attempts: number, maxMs = Number.POSITIVE_INFINITY
   return Math.min(JOB_RETRY_MS[Math.min(attempts, JOB_RETRY_MS.length - 1)]!, maxMs);
 }
 
-/** Puts a job whose run threw off until `retryAt`, with one more failed attempt. */
-export function deferJob(sql: SqlStorage, job: Job, retryAt: number): void {
-  sql.exec("UPDATE schedule SET due_at = ?, attempts = attempts + 1 WHERE key = ?", retryAt, job.key);
-}
-
-/** Removes a job its handler finished without touching its row: not asked again, not re-timed, not retried. */
-function finishUntouched(sql: SqlStorage, job: Job): void {
-  sql.exec("DELETE FROM schedule WHERE key = ? AND generation = ? AND due_at = ? AND attempts = ?", job.key, job.generation, job.due_at, job.attempts);
-}
-
 /**
  * The object's one scheduler: runs what is due when the alarm fires, each job
  * walled off from the others, and keeps the alarm at the earliest due time.
@@ -129,6 +231,10 @@ function finishUntouched(sql: SqlStorage, job: Job): void {
 export class Scheduler {
   /** The alarm this scheduler set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
   private alarmAt: number | null = null;
+  /** The clean-ups waiting for the object's next write. */
+  readonly cleanup = new Cleanup();
+  /** The schedule table. */
+  readonly jobs: JobTable;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -138,10 +244,8 @@ export class Scheduler {
     private readonly context: () => Record<string, unknown>,
     /** Told of every run as it ends (its line and metric); a failed run is also logged as an error here. */
     private readonly observe: (run: JobRun) => void = () => {},
-  ) {}
-
-  private get sql(): SqlStorage {
-    return this.storage.sql;
+  ) {
+    this.jobs = new JobTable(storage.sql, this.cleanup);
   }
 
   /**
@@ -149,7 +253,7 @@ export class Scheduler {
    * alarm yet; an alarm already set (a retry's backoff) is left as it is.
    */
   async resume(): Promise<void> {
-    if (nextDueAt(this.sql) === null) return;
+    if (this.jobs.nextDueAt() === null) return;
     this.alarmAt = await this.storage.getAlarm();
     await this.arm();
   }
@@ -161,7 +265,9 @@ export class Scheduler {
    */
   async runDue(): Promise<void> {
     this.alarmAt = null;
-    await Promise.all(dueJobs(this.sql, this.clock.now()).map((job) => this.run(job)));
+    // The alarm's invocation commits its writes anyway: what waited goes with them.
+    this.cleanup.flush();
+    await Promise.all(this.jobs.due(this.clock.now()).map((job) => this.run(job)));
     await this.arm();
   }
 
@@ -170,12 +276,12 @@ export class Scheduler {
     const startedAt = this.clock.now();
     try {
       await handler.run(job);
-      finishUntouched(this.sql, job);
+      this.jobs.finishUntouched(job);
       this.observe({ job, outcome: "done", duration_ms: this.clock.now() - startedAt });
     } catch (error) {
       this.observe({ job, outcome: "failed", duration_ms: this.clock.now() - startedAt });
       const delay = jobRetryDelay(job.attempts, handler.maxRetryMs?.());
-      deferJob(this.sql, job, this.clock.now() + delay);
+      this.jobs.retry(job, this.clock.now() + delay);
       logLine("error", { msg: "job failed", ...this.context(), kind: job.kind, key: job.key, attempts: job.attempts + 1, retry_in_ms: delay, error: String(error) });
     }
   }
@@ -186,11 +292,24 @@ export class Scheduler {
    * while setting the alarm on every command would cost a storage write each.
    */
   async arm(grace = 0): Promise<void> {
-    const next = nextDueAt(this.sql);
+    const next = this.jobs.nextDueAt();
     if (next === null) return;
     const at = next + grace;
     if (this.alarmAt !== null && this.alarmAt <= at && this.alarmAt > this.clock.now()) return;
     await this.storage.setAlarm(at);
     this.alarmAt = at;
+  }
+
+  /**
+   * Applies the clean-ups still waiting, as a commit of their own, and removes
+   * the alarm when no job is left, so a procedure gone quiet is not woken by
+   * a backstop that has nothing to do.
+   */
+  flushCleanup(): void {
+    if (!this.cleanup.pending) return;
+    this.cleanup.flush();
+    if (this.jobs.nextDueAt() !== null) return;
+    void this.storage.deleteAlarm();
+    this.alarmAt = null;
   }
 }

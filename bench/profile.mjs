@@ -1,0 +1,149 @@
+// Where a request's CPU goes inside the Worker: starts the bench service,
+// attaches to its inspector (the DevTools protocol wrangler dev exposes),
+// samples the V8 profiler while it drives one scenario, and prints the
+// functions with the most samples, by their own time and with their callees.
+//
+//   npm run bench:profile -- [--scenario hold-many|hold-one|ingest] [--requests N] [--top N]
+//                            [--telemetry on|off]
+//
+// The profile is of workerd's isolate (the Worker and its Durable Objects);
+// the runtime's own C++ work shows as "(program)" and the collector as
+// "(garbage collector)". Figures go to stdout only.
+import { parseArgs } from "node:util";
+import { client, drive, HttpError, startServer } from "./lib.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    scenario: { type: "string", default: "hold-many" },
+    requests: { type: "string", default: "2000" },
+    top: { type: "string", default: "40" },
+    telemetry: { type: "string", default: "on" },
+    procedures: { type: "string", default: "100" },
+  },
+});
+const REQUESTS = Number(args.requests);
+const TOP = Number(args.top);
+const PROCEDURES = args.scenario === "hold-one" ? 1 : Number(args.procedures);
+
+/** A DevTools protocol session over the inspector's WebSocket. */
+async function inspect(port) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const target = targets.find((t) => t.webSocketDebuggerUrl) ?? null;
+  if (!target) throw new Error(`no inspector target on port ${port}`);
+  // The inspector proxy wants an Origin it allows (localhost), as a browser's DevTools would send.
+  const socket = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
+  await new Promise((resolve, reject) => {
+    socket.addEventListener("open", resolve, { once: true });
+    socket.addEventListener("error", reject, { once: true });
+  });
+  let id = 0;
+  const pending = new Map();
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(String(event.data));
+    const waiting = message.id === undefined ? null : pending.get(message.id);
+    if (!waiting) return;
+    pending.delete(message.id);
+    if (message.error) waiting.reject(new Error(`${message.error.message}`));
+    else waiting.resolve(message.result);
+  });
+  return {
+    send(method, params = {}) {
+      const call = { id: ++id, method, params };
+      return new Promise((resolve, reject) => {
+        pending.set(call.id, { resolve, reject });
+        socket.send(JSON.stringify(call));
+      });
+    },
+    close: () => socket.close(),
+  };
+}
+
+async function holdOrResume(call, id, turn) {
+  const hold = turn % 2 === 0;
+  try {
+    await call("POST", `/v1/procedures/${id}/${hold ? "hold" : "resume"}`, hold ? { reason: "profile" } : { re_establishment_boundary: 0 });
+  } catch (error) {
+    if (!(error instanceof HttpError && error.status === 409)) throw error;
+  }
+}
+
+function entries(count, offset) {
+  const at = new Date().toISOString();
+  return Array.from({ length: count }, (_, i) => ({
+    event_id: `p-${offset}-${i}-${crypto.randomUUID()}`,
+    step_kind: "measure",
+    payload: { value: i },
+    sampled_at: at,
+  }));
+}
+
+async function scenario(call) {
+  const ids = [];
+  await drive(PROCEDURES, 8, async (i) => {
+    const { procedure_id } = await call("POST", "/v1/procedures", { name: `profile ${i}`, kind: "bench", target_asset_ids: [] });
+    await call("POST", `/v1/procedures/${procedure_id}/start`);
+    ids[i] = procedure_id;
+  });
+  if (args.scenario === "ingest") {
+    return (n) => drive(n, 4, (i) => call("POST", `/v1/procedures/${ids[i % ids.length]}/activities`, { entries: entries(500, i) }));
+  }
+  let turn = 0;
+  return (n) => {
+    const start = turn;
+    turn += n;
+    return drive(n, 16, (i) => holdOrResume(call, ids[(start + i) % ids.length], Math.floor((start + i) / ids.length)));
+  };
+}
+
+/** Self and total samples per function (name, file, line), from a V8 CPU profile. */
+function summarize(profile) {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const key = ({ callFrame: f }) => `${f.functionName || "(anonymous)"} ${f.url.split("/").at(-1) || ""}:${f.lineNumber + 1}`;
+  const self = new Map();
+  const total = new Map();
+  let all = 0;
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (hits === 0) continue;
+    all += hits;
+    self.set(key(node), (self.get(key(node)) ?? 0) + hits);
+    // Each function on the stack once, however often it recurses.
+    const seen = new Set();
+    for (let id = node.id; id !== undefined; id = parent.get(id)) {
+      const k = key(byId.get(id));
+      if (seen.has(k)) continue;
+      seen.add(k);
+      total.set(k, (total.get(k) ?? 0) + hits);
+    }
+  }
+  return { self, total, all };
+}
+
+function print(title, counts, all) {
+  console.log(`\n${title}`);
+  const rows = [...counts].sort((a, b) => b[1] - a[1]).slice(0, TOP);
+  for (const [name, hits] of rows) console.log(`${((100 * hits) / all).toFixed(1).padStart(6)}%  ${name}`);
+}
+
+const server = await startServer({ vars: { TELEMETRY_ENABLED: args.telemetry === "on" ? "true" : "false" } });
+try {
+  const run = await scenario(client(server.baseUrl, server.token));
+  await run(Math.min(200, REQUESTS));
+  const session = await inspect(server.inspectorPort);
+  await session.send("Profiler.enable");
+  await session.send("Profiler.setSamplingInterval", { interval: 200 });
+  await session.send("Profiler.start");
+  const started = performance.now();
+  await run(REQUESTS);
+  const { profile } = await session.send("Profiler.stop");
+  session.close();
+  const seconds = (performance.now() - started) / 1000;
+  const { self, total, all } = summarize(profile);
+  console.log(`profile: ${args.scenario}, ${REQUESTS} requests over ${PROCEDURES} procedures in ${seconds.toFixed(1)} s, ${all} samples`);
+  print("by own time (self):", self, all);
+  print("with callees (total):", total, all);
+} finally {
+  await server.stop();
+}
