@@ -8,7 +8,8 @@
 //   queue    one queue send of a notification, plus the consumer's fan-out;
 //   commit   one storage commit of its own inside an object (a write after an
 //            await, as an object's after-commit bookkeeping makes);
-//   log      one info log line of a request's shape (telemetry's cost).
+//   log      one info log line of a request's shape (telemetry's cost);
+//   metric   one Analytics Engine data point of a request's shape (the same).
 // From these it prints the least a command that must reach D1 and the queue
 // can cost next to the bare insert, whatever the rest of its path does.
 import { fmt, measure, printTable } from "./lib.mjs";
@@ -20,7 +21,7 @@ export const usesBaseline = true;
 const OPS_PER_REQUEST = 100;
 const REQUESTS = 20;
 const ROUNDS = 3;
-const OPS = ["noop", "insert", "summary", "queue", "commit", "log"];
+const OPS = ["noop", "insert", "summary", "queue", "commit", "log", "metric"];
 
 function hit(baseUrl, op) {
   return async () => {
@@ -57,6 +58,7 @@ export async function run({ baseUrl, base }) {
   const queue = perOp("queue");
   const commit = perOp("commit");
   const log = perOp("log");
+  const metric = perOp("metric");
   // The bare insert request as the baseline measured it (16 in flight over 100 objects).
   const bare = base.many.serviceCpuMsPerRequest;
   const busy = Math.max(...OPS.flatMap((op) => samples[op].other));
@@ -73,6 +75,7 @@ export async function run({ baseUrl, base }) {
           ["queue send of one notification + fan-out", fmt.ms(queue.cpu), fmt.ms(queue.workerd), fmt.ms(queue.wall), fmt.percent(queue.cpu / bare)],
           ["a storage commit of its own (after an await)", fmt.ms(commit.cpu), fmt.ms(commit.workerd), fmt.ms(commit.wall), fmt.percent(commit.cpu / bare)],
           ["one info log line", fmt.ms(log.cpu), fmt.ms(log.workerd), fmt.ms(log.wall), fmt.percent(log.cpu / bare)],
+          ["one metric data point", fmt.ms(metric.cpu), fmt.ms(metric.workerd), fmt.ms(metric.wall), fmt.percent(metric.cpu / bare)],
         ],
       );
       console.log(

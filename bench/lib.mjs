@@ -205,7 +205,7 @@ export async function prepareService({ config = CONFIG, verbose = false } = {}) 
  * at once, the way a crash would. Both reach wrangler's whole process group,
  * workerd included, and are idempotent; neither removes the state.
  */
-export async function serveService(prepared, { verbose = false, logLevel = "warn", port, inspectorPort, vars = {}, testScheduled = false } = {}) {
+export async function serveService(prepared, { verbose = false, logLevel = "warn", port, inspectorPort, vars = {}, testScheduled = false, inspector = true } = {}) {
   let child = null;
   let exited = null;
   const out = tail();
@@ -268,10 +268,21 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
       ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
       ...(testScheduled ? ["--test-scheduled"] : []),
     ];
+    // Without the inspector: wrangler's API in a process of its own (bench/serve-worker.mjs), same bundle, state and vars.
+    const served = {
+      config: prepared.config,
+      entrypoint: prepared.bundle,
+      persist: prepared.persistTo,
+      port,
+      logLevel,
+      testScheduled,
+      vars: { ADMIN_TOKEN: prepared.token, WEBHOOK_SIGNING_KEY: BENCH_SIGNING_KEY, ...vars },
+    };
+    const command = inspector ? [WRANGLER, ...args] : [join(BENCH_DIR, "serve-worker.mjs"), JSON.stringify(served)];
     // detached: its own process group, so stop() and kill() reach workerd too.
     // ADMIN_TOKEN in the environment too: it satisfies a configuration that
     // declares the secret required; --var decides the value.
-    child = spawn(process.execPath, [WRANGLER, ...args], {
+    child = spawn(process.execPath, command, {
       cwd: ROOT,
       env: { ...childEnv(), ADMIN_TOKEN: prepared.token, WEBHOOK_SIGNING_KEY: BENCH_SIGNING_KEY },
       stdio: ["ignore", "pipe", "pipe"],
@@ -316,11 +327,11 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
  * Always call stop() (it is idempotent); it kills wrangler's whole process
  * group, workerd included, and removes the state unless `keep`.
  */
-export async function startServer({ verbose = false, keep = false, logLevel = "warn", config = CONFIG, vars = {}, testScheduled = false } = {}) {
+export async function startServer({ verbose = false, keep = false, logLevel = "warn", config = CONFIG, vars = {}, testScheduled = false, inspector = true } = {}) {
   const prepared = await prepareService({ config, verbose });
   let server;
   try {
-    server = await serveService(prepared, { verbose, logLevel, vars, testScheduled });
+    server = await serveService(prepared, { verbose, logLevel, vars, testScheduled, inspector });
   } catch (error) {
     if (!keep) await prepared.remove();
     throw error;

@@ -10,7 +10,7 @@
 // the runtime's own C++ work shows as "(program)" and the collector as
 // "(garbage collector)". Figures go to stdout only.
 import { parseArgs } from "node:util";
-import { client, drive, HttpError, startServer } from "./lib.mjs";
+import { client, drive, HttpError, startServer, uuidv7 } from "./lib.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -67,13 +67,14 @@ async function holdOrResume(call, id, turn) {
   }
 }
 
-function entries(count, offset) {
-  const at = new Date().toISOString();
+/** A batch shaped as bench/ingest.mjs sends it: notes, each with its own UUIDv7. */
+function entries(count) {
+  const now = Date.now();
   return Array.from({ length: count }, (_, i) => ({
-    event_id: `p-${offset}-${i}-${crypto.randomUUID()}`,
-    step_kind: "measure",
-    payload: { value: i },
-    sampled_at: at,
+    event_id: uuidv7(now),
+    step_kind: "note",
+    payload: { seq: i, text: "profile" },
+    sampled_at: new Date(now - (count - i)).toISOString(),
   }));
 }
 
@@ -85,7 +86,7 @@ async function scenario(call) {
     ids[i] = procedure_id;
   });
   if (args.scenario === "ingest") {
-    return (n) => drive(n, 4, (i) => call("POST", `/v1/procedures/${ids[i % ids.length]}/activities`, { entries: entries(500, i) }));
+    return (n) => drive(n, 4, (i) => call("POST", `/v1/procedures/${ids[i % ids.length]}/activities`, { entries: entries(500) }));
   }
   let turn = 0;
   return (n) => {

@@ -6,7 +6,7 @@
 //                    [--ingest-batches B] [--ingest-concurrency C] [--ingest-warmup W]
 //                    [--sweep-sizes 1000,10000,100000] [--retention-size N] [--retention-archive N]
 //                    [--sections lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines,retention]
-//                    [--telemetry on|off] [--verbose] [--keep]
+//                    [--telemetry on|off] [--inspector on|off] [--verbose] [--keep]
 //   (or the BENCH_* variables named in USAGE)
 //
 // A section is a module exporting `title` and `run(ctx)` that answers
@@ -49,6 +49,9 @@ const USAGE = `usage: npm run bench -- [options]
   --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines; retention runs only when named)
   --telemetry on|off      the service's log lines and metrics (TELEMETRY_ENABLED); off to measure what they cost
                                                          (BENCH_TELEMETRY, default on)
+  --inspector on|off      serve with wrangler dev's inspector (on, as \`wrangler dev\` does) or without it (off:
+                          wrangler's API, bench/serve-worker.mjs), where a console line costs what writing it costs
+                          rather than its trip over the DevTools protocol   (BENCH_INSPECTOR, default on)
   --verbose        show wrangler's output
   --keep           keep the temporary state directory`;
 
@@ -67,6 +70,7 @@ function options() {
       "retention-archive": { type: "string" },
       sections: { type: "string" },
       telemetry: { type: "string" },
+      inspector: { type: "string" },
       verbose: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -99,8 +103,11 @@ function options() {
   }
   const telemetry = values.telemetry ?? process.env.BENCH_TELEMETRY ?? "on";
   if (telemetry !== "on" && telemetry !== "off") throw new Error(`--telemetry (BENCH_TELEMETRY) is on or off, got ${telemetry}`);
+  const inspector = values.inspector ?? process.env.BENCH_INSPECTOR ?? "on";
+  if (inspector !== "on" && inspector !== "off") throw new Error(`--inspector (BENCH_INSPECTOR) is on or off, got ${inspector}`);
   return {
     telemetry,
+    inspector,
     requests: int("requests", "BENCH_REQUESTS", 2000, 1),
     concurrency: int("concurrency", "BENCH_CONCURRENCY", 16, 1),
     objects: int("objects", "BENCH_OBJECTS", 100, 1),
@@ -182,9 +189,14 @@ async function main() {
   console.log(
     `bench: ${opts.requests} requests per scenario, ${opts.concurrency} in flight, ${opts.objects} objects for "many", ${opts.warmup} warm-up; ` +
       `ingest ${opts.ingestBatches} batches of 500, ${opts.ingestConcurrency} in flight; sweep ${opts.sweepSizes.join(", ")}; ` +
-      `logs and metrics ${opts.telemetry}; starting wrangler dev ...`,
+      `logs and metrics ${opts.telemetry}; inspector ${opts.inspector}; starting wrangler dev ...`,
   );
-  const server = await startServer({ verbose: opts.verbose, keep: opts.keep, vars: { TELEMETRY_ENABLED: String(opts.telemetry === "on") } });
+  const server = await startServer({
+    verbose: opts.verbose,
+    keep: opts.keep,
+    vars: { TELEMETRY_ENABLED: String(opts.telemetry === "on") },
+    inspector: opts.inspector === "on",
+  });
   const onSignal = (signal) => {
     console.error(`bench: ${signal}, stopping wrangler ...`);
     server.stop().finally(() => process.exit(130));

@@ -16,6 +16,7 @@ import { database } from "../src/db/client";
 import { summaryPageQuery, upsertSummary, type SummaryFilter, type SummaryOrder, type SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
 import { logLine } from "../src/observability/log";
+import { metricsFor } from "../src/env";
 import service from "../src/index";
 import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object/object";
 import { enqueueNotifications, type NotifyMessage } from "../src/notify/delivery";
@@ -383,7 +384,7 @@ async function archivedCount(env: Env) {
 
 // ---- routing ----------------------------------------------------------------
 
-const FLOOR_PATH = /^\/__bench\/floor\/(noop|insert|summary|queue|commit|log)$/;
+const FLOOR_PATH = /^\/__bench\/floor\/(noop|insert|summary|queue|commit|log|metric)$/;
 /** Operations one floor request runs back to back, so the request's own cost is spread thin. */
 const FLOOR_OPS = 100;
 
@@ -392,12 +393,13 @@ const FLOOR_OPS = 100;
  * FLOOR_OPS times in a row (bench/floor.mjs): a bare object RPC with one
  * insert, the projection's D1 upsert of one summary, one queue send of a
  * notification (whose fan-out the consumer then runs), one storage commit of
- * its own inside an object (one RPC for all of them), one info log line of a
- * request's shape, or nothing.
+ * its own inside an object (one RPC for all of them), one info log line or one
+ * metric data point of a request's shape, or nothing.
  */
 async function floor(env: BenchEnv, op: string): Promise<{ ops: number }> {
   const db = database(env.DB);
   const at = new Date().toISOString();
+  const metrics = metricsFor(env);
   if (op === "commit") {
     await env.BASELINE.get(env.BASELINE.idFromName("floor")).commits(FLOOR_OPS);
     return { ops: FLOOR_OPS };
@@ -416,6 +418,8 @@ async function floor(env: BenchEnv, op: string): Promise<{ ops: number }> {
         msg: "request", request_id: uuidv7(), principal_id: BOOTSTRAP_ADMIN_ID, method: "POST",
         route: "/v1/procedures/:id/hold", procedure_id: at, status: 200, duration_ms: 3,
       });
+    } else if (op === "metric") {
+      metrics.write({ kind: "request", operation: "holdProcedure", outcome: "ok", command: "HoldProcedure", principal_id: BOOTSTRAP_ADMIN_ID, status: 200, duration_ms: 3 });
     } else if (op === "queue") {
       await enqueueNotifications(env.NOTIFICATIONS as Queue<NotifyMessage>, [
         { webhook_id: `msg_floor_${uuidv7()}`, type: "procedure.held", timestamp: at, data: {}, subject: { procedure_id: uuidv7(), kind: "bench", target_asset_ids: [] } },

@@ -761,11 +761,7 @@ export class ProcedureObject extends DurableObject<Env> {
     });
     this.state = state;
     this.progress = progress;
-    logLine(
-      "info",
-      { msg: "committed", request_id: actor.correlation_id, principal_id: actor.principal_id, procedure_id: state.procedure_id, events: events.map((e) => e.type), version: state.version },
-      this.logs,
-    );
+    // No log line of its own: the request's line names the request, and each event carries its id as correlation_id.
     this.live.committed();
     if (notified) {
       // Sent right away below; the alarm only for an object that stops first.
