@@ -16,6 +16,7 @@ import { database } from "../src/db/client";
 import { summaryPageQuery, upsertSummary, type SummaryFilter, type SummaryOrder, type SummaryRow } from "../src/db/summaries";
 import { uuidv7 } from "../src/ids";
 import { logLine } from "../src/observability/log";
+import type { BroadcastTiming } from "../src/live/hub";
 import { metricsFor } from "../src/env";
 import service from "../src/index";
 import { ProcedureObject as ServiceProcedureObject } from "../src/procedure/object/object";
@@ -141,6 +142,11 @@ export class ProcedureObject extends ServiceProcedureObject {
       this.failedProjectionWrites = 0;
     }
     return counts;
+  }
+
+  /** The latest broadcasts as the object's feed timed them (commit to last send), and this instance's tag. */
+  async benchBroadcasts(): Promise<{ timings: BroadcastTiming[]; instance: string }> {
+    return { timings: [...this.live.timings], instance: this.instance };
   }
 }
 
@@ -446,6 +452,10 @@ async function bench(request: Request, env: BenchEnv, path: string): Promise<Res
     const stub = env.BASELINE.get(env.BASELINE.idFromName(decodeURIComponent(match[1]!)));
     const { entries } = (await request.json()) as { entries: EntryRow[] };
     return Response.json(await stub.insertBatch(entries));
+  }
+  if (path === "/__bench/broadcasts" && request.method === "GET") {
+    // GET ?id=...: the object's own timing of its latest broadcasts (bench/streams.mjs).
+    return Response.json(await benchProcedure(env, new URL(request.url).searchParams.get("id") ?? "").benchBroadcasts());
   }
   if (path === "/__bench/projection-writes" && (request.method === "GET" || post)) {
     // GET ?ids=a,b,... reads the counts; POST {ids} reads and resets them.

@@ -105,6 +105,18 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** One broadcast as the feed timed it: from the first commit it covers to the turn after its last send. */
+export interface BroadcastTiming {
+  version: number;
+  sockets: number;
+  sse: number;
+  /** Milliseconds from the commit to the end of the last slice, by the object's clock. */
+  ms: number;
+}
+
+/** How many broadcast timings the feed keeps (the latest). */
+const BROADCAST_TIMINGS = 256;
+
 function later(a: Position, b: Position): Position {
   return a.version > b.version || (a.version === b.version && a.seq >= b.seq) ? a : b;
 }
@@ -117,6 +129,10 @@ export class LiveFeed {
   private broadcast: Position | null = null;
   private publishing = false;
   private unpublished = false;
+  /** When the first commit not yet broadcast was told (0: none). */
+  private committedAt = 0;
+  /** The latest broadcasts' own cost, in memory only: what the object controls of a fan-out (`npm run bench -- --sections streams`). */
+  readonly timings: BroadcastTiming[] = [];
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -191,6 +207,7 @@ export class LiveFeed {
    * its own position, so nothing is skipped or repeated).
    */
   committed(): void {
+    this.committedAt ||= this.host.clock.now();
     this.unpublished = true;
     if (this.publishing) return;
     this.publishing = true;
@@ -206,8 +223,16 @@ export class LiveFeed {
       // After the write is durable (when the command's reply is released), then on a fresh turn.
       await this.ctx.storage.sync();
       await nextTurn();
-      await this.publish();
+      const since = this.committedAt;
+      this.committedAt = 0;
+      const served = await this.publish();
+      if (served) void nextTurn().then(() => this.timed({ ...served, ms: this.host.clock.now() - since }));
     }
+  }
+
+  private timed(timing: BroadcastTiming): void {
+    this.timings.push(timing);
+    if (this.timings.length > BROADCAST_TIMINGS) this.timings.shift();
   }
 
   /**
@@ -216,11 +241,11 @@ export class LiveFeed {
    * turn between them, so a large audience never holds the isolate (and a
    * command's reply waiting on it) for the whole broadcast.
    */
-  async publish(): Promise<void> {
+  async publish(): Promise<Omit<BroadcastTiming, "ms"> | null> {
     const sockets = this.ctx.getWebSockets();
-    if (sockets.length === 0 && this.sse.size === 0) return;
+    if (sockets.length === 0 && this.sse.size === 0) return null;
     const current = this.host.current();
-    if (current === null) return;
+    if (current === null) return null;
     const position = { version: current.version, seq: lastSeq(this.sql) };
     // Subscribers are grouped by position (almost always one group), so the record is read once per group.
     const batches = new Map<string, { messages: LiveMessage[]; frames?: string[] }>();
@@ -262,6 +287,7 @@ export class LiveFeed {
       if (current.terminal) closeSocket(socket, TERMINAL_CLOSE);
     }
     if (sockets.length > 0 && !samePosition(broadcast, position)) this.recordBroadcast(position);
+    return { version: position.version, sockets: sockets.length, sse: this.sse.size };
   }
 
   /**

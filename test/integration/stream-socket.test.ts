@@ -2,7 +2,7 @@
 // streams of principals that are no longer active.
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { BOOTSTRAP_ADMIN_ID, createPrincipal } from "../../src/auth/principals";
 import { database } from "../../src/db/client";
 import { uuidv7 } from "../../src/ids";
@@ -66,6 +66,13 @@ describe("GET /v1/procedures/{id}/stream (WebSocket)", () => {
     const received = await Promise.all(sockets.map((s) => s.next(2)));
     expect(new Set(received.map((messages) => JSON.stringify(messages))).size).toBe(1);
     expect(received[0]!.map((m) => m.event)).toEqual(["ProcedureHeld", "state"]);
+    // The feed timed that broadcast: its version, its audience, and a duration by the object's clock.
+    const { version } = (await call(`/v1/procedures/${id}`)).json;
+    // It is kept a turn after the last send.
+    await vi.waitFor(async () => {
+      const timings = await runInDurableObject(objectOf(id), (instance: ProcedureObject) => [...instance.live.timings]);
+      expect(timings.find((t) => t.version === version)).toEqual({ version, sockets: 150, sse: 0, ms: expect.any(Number) });
+    });
   });
 
   it("keeps its sockets through an eviction and sends each what it has not seen", async () => {
