@@ -49,9 +49,10 @@ const USAGE = `usage: npm run bench -- [options]
   --sections LIST         which sections to run          (BENCH_SECTIONS, default lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines; retention runs only when named)
   --telemetry on|off      the service's log lines and metrics (TELEMETRY_ENABLED); off to measure what they cost
                                                          (BENCH_TELEMETRY, default on)
-  --inspector on|off      serve with wrangler dev's inspector (on, as \`wrangler dev\` does) or without it (off:
-                          wrangler's API, bench/serve-worker.mjs), where a console line costs what writing it costs
-                          rather than its trip over the DevTools protocol   (BENCH_INSPECTOR, default on)
+  --inspector on|off      serve without wrangler dev's inspector (off: wrangler's API, bench/serve-worker.mjs), as a
+                          deployment runs, or with it (on, as \`wrangler dev\` does: every console line then crosses the
+                          DevTools protocol and V8 tracks async stacks, which a deployment pays for neither of)
+                                                         (BENCH_INSPECTOR, default off)
   --verbose        show wrangler's output
   --keep           keep the temporary state directory`;
 
@@ -103,7 +104,7 @@ function options() {
   }
   const telemetry = values.telemetry ?? process.env.BENCH_TELEMETRY ?? "on";
   if (telemetry !== "on" && telemetry !== "off") throw new Error(`--telemetry (BENCH_TELEMETRY) is on or off, got ${telemetry}`);
-  const inspector = values.inspector ?? process.env.BENCH_INSPECTOR ?? "on";
+  const inspector = values.inspector ?? process.env.BENCH_INSPECTOR ?? "off";
   if (inspector !== "on" && inspector !== "off") throw new Error(`--inspector (BENCH_INSPECTOR) is on or off, got ${inspector}`);
   return {
     telemetry,
