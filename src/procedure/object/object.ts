@@ -744,8 +744,6 @@ export class ProcedureObject extends DurableObject<Env> {
     const dueAt = this.clock.now() + PROJECTION_DELAY_MS;
     const notifications = notificationsOf(this.state, events, failure).map((n) => ({ ...n, request_id: actor.correlation_id }));
     const { progress, armed, notified } = this.ctx.storage.transactionSync(() => {
-      // What the work after the last commit left to clean up goes in this one.
-      this.schedule.cleanup.flush();
       appendEvents(this.sql, events, state, actor);
       const notified = recordNotifications(this.sql, notifications) && this.jobs.request(NOTIFY_JOB, "notify", dueAt);
       const completedBefore = record ? this.currentProgress().completed_count : 0;
@@ -757,6 +755,9 @@ export class ProcedureObject extends DurableObject<Env> {
         progress = { ...progress!, mirrored_activity_at: progress!.last_activity_at };
       }
       const armed = (events.length > 0 || mirror) && this.jobs.request(PROJECTION_JOB, "projection", dueAt);
+      // What the work after the last commit left to clean up goes in this one, last: a job asked for again
+      // above took over its row instead of having it removed and inserted anew.
+      this.schedule.cleanup.flush();
       return { progress, armed, notified };
     });
     this.state = state;
