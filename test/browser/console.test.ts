@@ -135,6 +135,82 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await context.close();
   });
 
+  it("keeps the newest state and step reports when a read ends after the stream moved on, and says a finished record is final", async () => {
+    const id = await conducted(server, operator, "Racing bake-out");
+    const { page, context } = await openPage(browser);
+    await signIn(page, server, operator);
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    await page.locator("#live-status", { hasText: "Following live." }).waitFor();
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "in_flight")]);
+    await stepState(page, 0, "in_flight");
+
+    // The page's next read of the logbook is answered as it stands now, but only once the test lets it:
+    // the read of the state before it ends with it, so the page's refresh shows both only then.
+    let taken!: () => void;
+    const readTaken = new Promise<void>((resolve) => (taken = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route(
+      (url) => url.pathname === `/v1/procedures/${id}/activities`,
+      async (route) => {
+        const response = await route.fetch();
+        taken();
+        await released;
+        await route.fulfill({ response });
+      },
+    );
+    // Returning to the tab reads the procedure again.
+    await page.evaluate(() => {
+      document.getElementById("refresh-status")!.textContent = "";
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    await readTaken;
+
+    // Meanwhile the stream brings the step's ok, then the abort, the stream's last state.
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "ok"), report("check", 1, "in_flight")]);
+    await stepState(page, 0, "ok");
+    expect((await callApi(server, operator, "POST", `/v1/procedures/${id}/abort`, { reason: "door open" })).status).toBe(200);
+    await statusIs(page, "Aborted");
+    await page.locator("#live-status", { hasText: "Aborted: this record is final" }).waitFor();
+
+    // The slower read ends now, with what was true before: the page keeps what the stream showed.
+    release();
+    await page.locator("#refresh-status", { hasText: "Updated" }).waitFor();
+    expect(await page.locator("#procedure-status .badge").first().textContent()).toBe("Aborted");
+    expect(await page.locator(`li[data-step-index="0"]`).getAttribute("data-state")).toBe("ok");
+    expect(await page.locator(`li[data-step-index="1"]`).getAttribute("data-state")).toBe("in_flight");
+    expect(await page.locator("#live-status").textContent()).toContain("final");
+    await context.close();
+  });
+
+  it("opens no stream for a procedure page left before its first read ended", async () => {
+    const id = await conducted(server, operator, "Left at once");
+    const { page, requested: mine, context } = await openPage(browser);
+    await signIn(page, server, operator);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let taken!: () => void;
+    const readTaken = new Promise<void>((resolve) => (taken = resolve));
+    await page.route(
+      (url) => url.pathname === `/v1/procedures/${id}`,
+      async (route) => {
+        taken();
+        await released;
+        await route.continue();
+      },
+    );
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    await readTaken;
+    await page.goto(`${server.baseUrl}/console#/`);
+    await page.locator("#fleet-rows").waitFor();
+    // The read ends after the page was left: the reads it starts come, the stream does not.
+    const logbookRead = page.waitForRequest((request) => new URL(request.url()).pathname === `/v1/procedures/${id}/activities`);
+    release();
+    await logbookRead;
+    expect(mine.filter((url) => new URL(url).pathname === `/v1/procedures/${id}/stream-ticket`)).toEqual([]);
+    await context.close();
+  });
+
   it("shows the steps of a conducted procedure turn ok as a gateway reports them, and the fleet its progress", async () => {
     const id = await conducted(server, operator, "Bake-out oven 1");
     const page = await operatorPage();
