@@ -493,6 +493,12 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     expect(held.json).toMatchObject({ status: "Held", hold_claims: [{ cause: "stall" }], open_stall_decision_id: expect.any(String) });
 
     const page = await operatorPage();
+    // The fleet agrees with the page: the watcher's own hold is not progress, so the procedure is still stalled.
+    await projected(server, operator, id, "Held");
+    await page.goto(`${server.baseUrl}/console#/?asset=oven-act`);
+    const row = page.locator(`tr[data-procedure-id="${id}"]`);
+    await row.locator(".badge.stall").waitFor();
+    expect(await row.getAttribute("data-stalled")).toBe("true");
     await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
     await statusIs(page, "Held");
     await page.locator('#hold-claims li[data-cause="stall"]').waitFor();
