@@ -324,17 +324,36 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
   it("builds steps in the editor: add, reorder and remove, the service's refusals beside the fields, save as a template, and a start without steps", async () => {
     const tag = uuidv7().slice(-6);
     const page = await operatorPage();
+    const registered: string[] = [];
+    page.on("request", (request) => {
+      if (request.method() === "POST" && new URL(request.url()).pathname === "/v1/procedures") registered.push(request.url());
+    });
     await page.goto(`${server.baseUrl}/console#/start`);
     await page.locator("#steps-add-kind").selectOption("setpoint");
     await page.locator("#steps-add").click();
-    // Nothing filled in: the dry run's refusal names the fields, shown beside them.
-    await page.locator("#steps-0-address-error", { hasText: /expected string/ }).waitFor();
+    // Nothing typed yet: the dry run refuses the empty fields, but no field is scolded; the preview says what to do.
+    await page.locator("#preview-refused", { hasText: "Fill in the steps' fields" }).waitFor();
+    expect((await page.locator("#step-editor .field-error").allTextContents()).join("")).toBe("");
+    expect(await page.locator("#step-editor [aria-invalid]").count()).toBe(0);
+    // Typed into: that field's refusal shows, in plain words (the service's own on hover); the untouched one stays quiet.
+    await page.locator("#steps-0-value").fill("hot");
+    await page.locator("#steps-0-value-error", { hasText: "Enter a number." }).waitFor();
+    expect(await page.locator("#steps-0-value-error").getAttribute("title")).toMatch(/expected number/);
+    expect(await page.locator("#steps-0-address-error").textContent()).toBe("");
+    await page.locator("#steps-0-value").fill("");
+    await page.locator("#steps-0-value-error", { hasText: "Needs a value." }).waitFor();
+    expect(await page.locator("#steps-0-address-error").textContent()).toBe("");
+    // Asking to start shows every refusal and goes to the first; nothing is registered.
+    await page.locator("#start-name").fill(`Draft ${tag}`);
+    await page.locator("#start-kind").fill("thermal");
+    await page.locator("#start-conducted").click();
+    await page.locator("#steps-0-address-error", { hasText: "Needs a value." }).waitFor();
     expect(await page.locator("#steps-0-address").getAttribute("aria-invalid")).toBe("true");
-    await page.locator("#steps-0-value-error", { hasText: /expected number/ }).waitFor();
-    expect(await page.locator("#start-conducted").isDisabled()).toBe(true);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("steps-0-address");
+    expect(registered).toEqual([]);
     await page.locator("#steps-0-address").fill("oven.zone_a");
     await page.locator("#steps-0-value").fill("hot");
-    await page.locator("#steps-0-value-error", { hasText: /expected number/ }).waitFor();
+    await page.locator("#steps-0-value-error", { hasText: "Enter a number." }).waitFor();
     await page.locator("#steps-0-value").fill("120");
     await page.locator("#preview-count", { hasText: "1 step will be pinned" }).waitFor();
     expect(await page.locator("#steps-0-address").getAttribute("aria-invalid")).toBeNull();
