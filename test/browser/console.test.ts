@@ -114,6 +114,27 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.context().close();
   });
 
+  it("names the time zone of its Updated line, and tells only a reader on this machine where npm start's admin token is", async () => {
+    const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US" });
+    const page = await context.newPage();
+    await page.goto(`${server.baseUrl}/console`);
+    const hint = await page.locator("#local-token-hint").textContent();
+    expect(hint).toContain("npm start");
+    expect(hint).toContain(".dev.vars");
+    await page.getByLabel("Bearer token").fill(operator);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#refresh-status time").waitFor();
+    expect(await page.locator("#refresh-status").textContent()).toMatch(/^Updated .+ GMT\+9$/);
+
+    // Served under another name, as a deployed service is: no local hint.
+    const remote = "http://console.lab.example";
+    await page.route(`${remote}/**`, async (route) => route.fulfill({ response: await route.fetch({ url: route.request().url().replace(remote, server.baseUrl) }) }));
+    await page.goto(`${remote}/console`);
+    await page.getByLabel("Bearer token").waitFor();
+    expect(await page.locator("#local-token-hint").count()).toBe(0);
+    await context.close();
+  });
+
   it("follows a procedure over its live stream: a gateway's entries appear without the page polling", async () => {
     const id = await conducted(server, operator, "Live bake-out");
     const { page, requested: mine, context } = await openPage(browser);
