@@ -24,6 +24,12 @@ function ensureDevVar(name, value, shown) {
 }
 
 ensureDevVar("ADMIN_TOKEN", LOCAL_ADMIN_TOKEN, LOCAL_ADMIN_TOKEN);
+// Every start says how to sign in to the console; a token of one's own choosing is not printed.
+const adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(devVars, "utf8"))?.[1]?.trim();
+console.log(
+  `dev: sign in to the console (/console) with the ADMIN_TOKEN in ${devVars}` +
+    (adminToken === LOCAL_ADMIN_TOKEN ? `: ${LOCAL_ADMIN_TOKEN}` : " (or the --var ADMIN_TOKEN given)"),
+);
 // The key webhook signing secrets are encrypted under: random per clone, never printed.
 ensureDevVar("WEBHOOK_SIGNING_KEY", randomBytes(32).toString("base64"), "(random)");
 

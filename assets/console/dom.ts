@@ -80,6 +80,11 @@ export function shortId(id: string): string {
   return id.slice(-12);
 }
 
+/** The badge of an archived procedure, with when it was archived in its title. */
+export function archivedBadge(archivedAt: string): HTMLElement {
+  return h("span", { class: "badge archived", title: `Archived ${timeFormat.format(new Date(archivedAt))}` }, "Archived");
+}
+
 /** A status badge; the colour comes from the stylesheet, the word is always there. */
 export function statusBadge(status: string): HTMLElement {
   return h("span", { class: `badge status-${status.toLowerCase()}` }, status);

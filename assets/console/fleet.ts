@@ -3,7 +3,7 @@
 // request per refresh: each row carries its status, stall flag and step
 // counts, so a fleet of 500 Running procedures costs what a fleet of 5 does.
 import { query } from "./api";
-import { h, progressBar, replace, shortId, statusBadge, time } from "./dom";
+import { archivedBadge, h, progressBar, replace, shortId, statusBadge, time } from "./dom";
 import { STATUSES, type Page, type ProcedureListRow } from "./types";
 import { patch, type View, type ViewContext } from "./view";
 
@@ -133,7 +133,7 @@ export function fleetView(ctx: ViewContext, initial: FleetFilter, extra: Node[] 
             ...items.map((row) =>
               h(
                 "tr",
-                { "data-procedure-id": row.procedure_id, "data-status": row.status, "data-stalled": String(row.stalled) },
+                { "data-procedure-id": row.procedure_id, "data-status": row.status, "data-stalled": String(row.stalled), "data-archived": String(row.archived_at !== null) },
                 h(
                   "td",
                   { "data-label": "Procedure" },
@@ -142,7 +142,7 @@ export function fleetView(ctx: ViewContext, initial: FleetFilter, extra: Node[] 
                 ),
                 h("td", { "data-label": "Kind" }, row.kind),
                 h("td", { "data-label": "Assets" }, row.target_asset_ids.join(", ") || "—"),
-                h("td", { "data-label": "Status" }, statusBadge(row.status), row.hold_causes.length ? h("div", { class: "muted" }, row.hold_causes.join(", ")) : null),
+                h("td", { "data-label": "Status" }, statusBadge(row.status), row.archived_at ? archivedBadge(row.archived_at) : null, row.hold_causes.length ? h("div", { class: "muted" }, row.hold_causes.join(", ")) : null),
                 h("td", { "data-label": "Progress" }, progressBar(row.completed_count, row.step_count)),
                 h(
                   "td",

@@ -3,7 +3,7 @@
 // a connection fails it is closed (its own retry would present the spent
 // ticket) and reopened with a fresh ticket after the last id received, so
 // the replay fills the gap and nothing is shown twice.
-import type { Api } from "./api";
+import { ApiProblem, type Api } from "./api";
 import type { ActivityEntry, Procedure, ProcedureEvent } from "./types";
 import { isFinished } from "../../src/vocabulary";
 
@@ -67,7 +67,13 @@ export function followProcedure(api: Api, procedureId: string, on: LiveHandlers)
     let ticket: StreamTicket;
     try {
       ticket = await api<StreamTicket>("POST", `/v1/procedures/${procedureId}/stream-ticket`);
-    } catch {
+    } catch (error) {
+      // An archived procedure has no stream, now or later: stop, and let the page read its state.
+      if (error instanceof ApiProblem && error.problem.error_class === "ProcedureArchived") {
+        stopped = true;
+        on.connected(false);
+        return;
+      }
       retry();
       return;
     }

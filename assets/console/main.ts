@@ -3,7 +3,7 @@
 import { ApiProblem } from "./api";
 import { decisionsView } from "./decisions";
 import { confirmAction } from "./dialog";
-import { h, replace } from "./dom";
+import { h, replace, time } from "./dom";
 import { healthView } from "./health";
 import { fleetFilter, fleetView } from "./fleet";
 import { clearProblem, problemOf, showProblem } from "./notice";
@@ -15,6 +15,9 @@ import { subscriptionsView } from "./subscriptions";
 import { watcherView } from "./watcher";
 
 const app = document.getElementById("app")!;
+
+/** Where the console is served by `npm start`: only there does the local admin token mean anything. */
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 function signInScreen(problem?: unknown) {
   const token = h("input", { id: "token", name: "token", type: "password", required: true, autocomplete: "off", spellcheck: "false" });
@@ -39,6 +42,21 @@ function signInScreen(problem?: unknown) {
     },
     h("h1", { id: "sign-in-title" }, "Sign in"),
     h("p", { class: "muted" }, "Paste a bearer token. It is kept in this browser tab only and sent to this service alone."),
+    LOCAL_HOSTS.has(location.hostname)
+      ? h(
+          "p",
+          { class: "muted", id: "local-token-hint" },
+          "Running on this machine? ",
+          h("code", {}, "npm start"),
+          " prints a local admin token when it starts (the ",
+          h("code", {}, "ADMIN_TOKEN"),
+          " in ",
+          h("code", {}, ".dev.vars"),
+          ", ",
+          h("code", {}, "local-admin-token"),
+          " unless you chose another).",
+        )
+      : null,
     h("label", { for: "token" }, "Bearer token"),
     token,
     submit,
@@ -99,7 +117,8 @@ function start(session: Session) {
   async function refresh(view: View) {
     try {
       await view.refresh();
-      if (view === current) status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+      // Named in the reader's time zone, as every time in the console is.
+      if (view === current) status.replaceChildren("Updated ", time(new Date().toISOString()));
     } catch (error) {
       if (error instanceof ApiProblem && error.problem.status === 401) {
         forgetToken();

@@ -1,13 +1,18 @@
 // One procedure: its state and hold claims, the pinned steps with their state
 // from the logbook and the suggested resume boundary, the event log, the
 // logbook, and the commands the caller may run. Follows the procedure's live
-// stream while open, and polls only while the stream is down.
+// stream while open, and polls only while the stream is down. The stream and
+// the reads race (a read started before a streamed state may end after it), so
+// a state older than the one shown is never shown over it. An archived
+// procedure is read once (each read answers from its archive file): no
+// stream, no polling, no commands.
 import { query } from "./api";
 import { actionButtons, goAheadButton } from "./actions";
-import { between, card, collapsed, duration, h, progressBar, statusBadge, time } from "./dom";
+import { archivedBadge, between, card, collapsed, duration, h, progressBar, statusBadge, time } from "./dom";
 import { followProcedure } from "./live";
 import { LogbookReader } from "./logbook";
 import { PrincipalNames } from "./names";
+import { isFinished } from "../../src/vocabulary";
 import { isStallCurrent, stallWarning, stepStates } from "./progress";
 import { describeStep, STATE_LABELS } from "./steps";
 import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint } from "./types";
@@ -66,6 +71,13 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
 
   let shown: { p: Procedure; rp: ResumePoint | null; stall: Decision | undefined } | null = null;
   let streaming = false;
+  /** True once a state from the stream is shown; false again while the stream is down. */
+  let following = false;
+  /** True once the state read says the procedure is archived: nothing more to follow. */
+  let archived = false;
+  /** True once the page is left: a read still under way must not start the stream. */
+  let closed = false;
+  let stopFollowing: (() => void) | null = null;
 
   const title = h("h1", { id: "view-title", tabindex: -1 }, "Procedure");
   const liveStatus = h("p", { class: "muted live-status", id: "live-status" }, "Connecting to the live stream…");
@@ -96,7 +108,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       h(
         "dl",
         { class: "facts" },
-        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), p.open_stall_decision_id !== null ? h("span", { class: "badge stall", title: open?.reasoning ?? "" }, "Stalled") : null)),
+        h("div", {}, h("dt", {}, "Status"), h("dd", { id: "procedure-status" }, statusBadge(p.status), p.archived_at ? archivedBadge(p.archived_at) : null, p.open_stall_decision_id !== null ? h("span", { class: "badge stall", title: open?.reasoning ?? "" }, "Stalled") : null)),
         h("div", {}, h("dt", {}, "Progress"), h("dd", {}, progressBar(p.completed_count, p.step_count))),
         h("div", {}, h("dt", {}, "Kind"), h("dd", {}, p.kind)),
         h("div", {}, h("dt", {}, "Assets"), h("dd", {}, p.target_asset_ids.join(", ") || "—")),
@@ -111,6 +123,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
             heldFor ? h("div", { class: "muted", id: "held-for" }, `held for ${heldFor}`) : null,
           ),
         ),
+        p.archived_at ? h("div", {}, h("dt", {}, "Archived"), h("dd", { id: "archived-at" }, time(p.archived_at))) : null,
         h("div", {}, h("dt", {}, "Last activity"), h("dd", {}, time(p.last_activity_at))),
         h("div", {}, h("dt", {}, "Version"), h("dd", {}, String(p.version))),
         h("div", {}, h("dt", {}, "Procedure id"), h("dd", { class: "mono" }, p.procedure_id)),
@@ -270,10 +283,44 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     learnNames();
     const { p, rp, stall } = shown;
     renderSummary(p, stall, rp);
-    patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary]), () => actionButtons(ctx, p, rp));
+    // An archived procedure refuses every command: none is offered.
+    patch(actions, JSON.stringify([p.status, p.version, rp?.suggested_boundary, archived]), () => (archived ? [] : actionButtons(ctx, p, rp)));
     renderSteps(p, rp);
     renderEvents();
     renderLogbook();
+    renderLiveStatus();
+  }
+
+  /** How the page keeps up: from the archive, not at all (the record is final), live, or by polling. */
+  function renderLiveStatus() {
+    const p = shown?.p;
+    if (archived) {
+      liveStatus.replaceChildren(
+        "Archived: this record is read once from the archive and does not change. Export it with ",
+        h("code", {}, `GET /v1/procedures/${procedureId}/export`),
+        ".",
+      );
+    } else if (p && isFinished(p.status)) {
+      liveStatus.textContent = `${p.status}: this record is final and no longer changes.`;
+    } else if (following) {
+      liveStatus.textContent = "Following live.";
+    } else if (stopFollowing && !streaming) {
+      liveStatus.textContent = "Live stream unavailable: refreshing every few seconds.";
+    }
+  }
+
+  /**
+   * Shows a state with what was read beside it, unless the page already shows
+   * a newer one: a read started before a streamed state may end after it, and
+   * the stream of a finished procedure ends after its final state, so a stale
+   * state shown last would stay for good. Newer is a higher version (every
+   * status change is an event) or, at the same version, later activity.
+   */
+  function show(next: NonNullable<typeof shown>) {
+    const now = shown?.p;
+    const older = now !== undefined && (next.p.version < now.version || (next.p.version === now.version && (next.p.last_activity_at ?? "") < (now.last_activity_at ?? "")));
+    if (!older) shown = next;
+    render();
   }
 
   const resumePoint = (p: Procedure) =>
@@ -281,6 +328,8 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
 
   async function load() {
     const p = await ctx.api<Procedure>("GET", `/v1/procedures/${procedureId}`);
+    if (p.archived_at !== null) readFromArchive();
+    else if (!closed) stopFollowing ??= follow();
     const conducted = p.step_count !== null;
     const [, rp, stalls] = await Promise.all([
       logbook?.refresh(),
@@ -289,8 +338,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       conducted && !manifest ? ctx.api<Manifest>("GET", `/v1/procedures/${procedureId}/manifest`).then((m) => (manifest = m)) : null,
       ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null,
     ]);
-    shown = { p, rp, stall: await openStall(p, stalls?.items[0]) };
-    render();
+    show({ p, rp, stall: await openStall(p, stalls?.items[0]) });
   }
 
   /** The open Stall decision the state names, read by id when the newest one listed is not it. */
@@ -304,36 +352,55 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
   async function onState(p: Procedure, first: boolean) {
     if (!first) {
       const [rp, stall] = await Promise.all([resumePoint(p), openStall(p, shown?.stall), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
-      shown = { p, rp, stall };
-      render();
+      following = true;
+      show({ p, rp, stall });
     } else {
+      // A fresh stream carries what happens from now: the logbook read below fills in what came before.
+      logbook?.liveFromNow();
       await load();
+      following = true;
+      renderLiveStatus();
     }
-    liveStatus.textContent = "Following live.";
   }
 
-  const stopFollowing = followProcedure(ctx.api, procedureId, {
-    state: (p, first) => void onState(p, first).catch(() => undefined),
-    event(event) {
-      if (event.version !== (events.at(-1)?.version ?? 0) + 1) return;
-      events.push(event);
-      renderEvents();
-    },
-    activity(items) {
-      if (logbook?.ingest(items)) render();
-    },
-    connected(open) {
-      streaming = open;
-      if (!open) liveStatus.textContent = "Live stream unavailable: refreshing every few seconds.";
-    },
-  });
+  /** Follows the live stream; started by the first state read, which says whether the procedure is live. */
+  const follow = () =>
+    followProcedure(ctx.api, procedureId, {
+      state: (p, first) => void onState(p, first).catch(() => undefined),
+      event(event) {
+        if (event.version !== (events.at(-1)?.version ?? 0) + 1) return;
+        events.push(event);
+        renderEvents();
+      },
+      activity(items) {
+        if (logbook?.ingest(items)) render();
+      },
+      connected(open) {
+        streaming = open;
+        if (!open) following = false;
+        renderLiveStatus();
+      },
+    });
+
+  /** The state read says archived: stop following, stop polling, and say where the record comes from. */
+  function readFromArchive() {
+    archived = true;
+    streaming = false;
+    following = false;
+    stopFollowing?.();
+    renderLiveStatus();
+  }
 
   return {
     element,
     intervalMs: 2000,
-    refresh: load,
-    polls: () => !streaming,
-    close: stopFollowing,
+    // Read once when archived: a refresh on returning to the tab would read the archive file again for nothing new.
+    refresh: () => (archived && shown ? Promise.resolve() : load()),
+    polls: () => !streaming && !archived,
+    close() {
+      closed = true;
+      stopFollowing?.();
+    },
   };
 
   async function readEvents(version: number) {

@@ -3,7 +3,9 @@
 // remove), or from a saved template, or start it without steps. Nothing is
 // pinned unseen: every edit is sent to the service's dry run
 // (POST /v1/conduct-preview), whose refusals are shown beside the fields
-// they name and whose answer is the resolved list a start would pin.
+// they name, in plain words, and whose answer is the resolved list a start
+// would pin. A field left empty and untouched is not scolded: its refusal
+// shows once the operator has typed into it, or tries to start or save.
 import { ApiProblem, query } from "./api";
 import { card, h, replace } from "./dom";
 import { clearProblem, problemOf, showProblem } from "./notice";
@@ -91,17 +93,44 @@ const DEADLINE: FieldSpec = {
 };
 for (const fields of Object.values(FIELDS)) fields.push(DEADLINE);
 
-/** A step as the editor holds it: the raw text of each field, and a repeat's own steps. */
+/** A step as the editor holds it: the raw text of each field, the fields the operator changed, and a repeat's own steps. */
 export interface EditorStep {
   kind: EditorKind;
   values: Record<string, string | boolean>;
+  touched: Set<string>;
   steps: EditorStep[];
 }
 
 export function newStep(kind: EditorKind): EditorStep {
   const values: Record<string, string | boolean> = {};
   for (const field of FIELDS[kind]) values[field.key] = field.initial ?? "";
-  return { kind, values, steps: [] };
+  return { kind, values, touched: new Set(), steps: [] };
+}
+
+const EXPECTED_WORDS: Record<string, string> = {
+  string: "Enter text.",
+  number: "Enter a number.",
+  int: "Enter a whole number.",
+  boolean: "Choose yes or no.",
+  object: "Enter a JSON object, such as {}.",
+  array: "Enter a list.",
+};
+
+/**
+ * A refusal of the service's validation in plain words for the field it is
+ * shown beside ("Needs a value." for "Invalid input: expected string,
+ * received undefined"); what it does not recognise it passes on as a sentence.
+ */
+export function plainFieldMessage(message: string): string {
+  let m: RegExpExecArray | null;
+  if (/received undefined$/.test(message) || /^Too small: expected (string|array) to have >=1 (characters|items)$/.test(message)) return "Needs a value.";
+  if ((m = /^Invalid input: expected (\w+), received \w+$/.exec(message))) return EXPECTED_WORDS[m[1]!] ?? `Enter ${m[1]}.`;
+  if ((m = /^Too small: expected number to be >(=?)(\S+)$/.exec(message))) return m[1] ? `At least ${m[2]}.` : `More than ${m[2]}.`;
+  if ((m = /^Too big: expected number to be <(=?)(\S+)$/.exec(message))) return m[1] ? `At most ${m[2]}.` : `Less than ${m[2]}.`;
+  if ((m = /^Too (small|big): expected (string|array) to have (>=|<=)(\d+) (characters|items)$/.exec(message))) return `${m[3] === ">=" ? "At least" : "At most"} ${m[4]} ${m[5]}.`;
+  if ((m = /^Invalid option: expected one of (.+)$/.exec(message))) return `Choose one of ${m[1]!.split("|").join(", ")}.`;
+  const text = message.replace(/^Invalid input: /, "").trim();
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? "" : "."}`;
 }
 
 /** A field the editor could not turn into JSON at all (the service never sees it). */
@@ -226,6 +255,10 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
   let previewed: { body: string; preview: Preview } | null = null;
   let previewTimer: ReturnType<typeof setTimeout> | undefined;
   let previewSeq = 0;
+  /** The last preview's refusals; shown in full once the operator tries to start or save. */
+  let refused: Array<{ path: string; message: string }> = [];
+  /** True once the operator tried to start or save: every refusal shows, empty fields too. */
+  let revealAll = false;
 
   // ---- the procedure -------------------------------------------------------
   const nameInput = h("input", { id: "start-name", name: "name", required: true, maxlength: 200, autocomplete: "off", placeholder: "e.g. Bake-out oven 1" });
@@ -291,12 +324,17 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
 
   function fieldInput(step: EditorStep, spec: FieldSpec, id: string, path: string): HTMLElement {
     const value = step.values[spec.key];
-    const common = { id, name: spec.key, "data-path": path, "aria-describedby": `${id}-error` };
+    const common = { id, name: spec.key, "data-path": path, "aria-describedby": `${id}-error`, ...(step.touched.has(spec.key) ? { "data-touched": "true" } : {}) };
+    const touch = (input: HTMLElement) => {
+      step.touched.add(spec.key);
+      input.dataset.touched = "true";
+    };
     let input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
     if (spec.type === "checkbox") {
       input = h("input", { ...common, type: "checkbox", checked: value === true });
       input.addEventListener("change", () => {
         step.values[spec.key] = (input as HTMLInputElement).checked;
+        touch(input);
         edited();
       });
       return h("div", { class: "field check-field" }, h("label", { for: id }, input, spec.label), h("p", { class: "field-error", id: `${id}-error` }));
@@ -310,6 +348,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
       );
       input.addEventListener("change", () => {
         step.values[spec.key] = input.value;
+        touch(input);
         edited();
         renderEditors();
       });
@@ -321,6 +360,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     if (spec.type !== "criterion") {
       input.addEventListener("input", () => {
         step.values[spec.key] = input.value;
+        touch(input);
         edited();
       });
     }
@@ -403,20 +443,42 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
   }
 
   function clearFieldErrors() {
-    for (const slot of element.querySelectorAll<HTMLElement>(".field-error")) slot.textContent = "";
+    for (const slot of element.querySelectorAll<HTMLElement>(".field-error")) {
+      slot.textContent = "";
+      slot.removeAttribute("title");
+    }
     for (const input of element.querySelectorAll<HTMLElement>("[aria-invalid]")) input.removeAttribute("aria-invalid");
   }
 
-  /** Shows each listed error beside the field it names, or the nearest step or list that holds it. */
-  function showFieldErrors(errors: Array<{ path: string; message: string }>): number {
+  /** Whether the operator has given this field something: typed into it, or it holds a value (a template's, a default). */
+  function answered(input: HTMLElement): boolean {
+    return input.dataset.touched === "true" || ("value" in input && String(input.value).trim() !== "");
+  }
+
+  /**
+   * Shows each listed error, in plain words, beside the field it names, or
+   * the nearest step or list that holds it; an empty field the operator has
+   * not touched stays quiet until `revealAll`, and so does a step's or list's
+   * own error while nothing at all was touched.
+   */
+  function showFieldErrors(errors: Array<{ path: string; message: string }>): { placed: number; held: number } {
     let placed = 0;
+    let held = 0;
+    const anyTouched = element.querySelector("[data-touched]") !== null;
     for (const error of errors) {
       let path = error.path;
       for (;;) {
         const input = element.querySelector<HTMLElement>(`[data-path="${CSS.escape(path)}"]:not(.field-error):not(li)`);
         const slot = input ? document.getElementById(`${input.id}-error`) : element.querySelector<HTMLElement>(`.field-error[data-path="${CSS.escape(path)}"]`);
         if (slot) {
-          slot.textContent = slot.textContent ? `${slot.textContent}; ${error.message}` : error.message;
+          if (!revealAll && (input ? !answered(input) : !anyTouched)) {
+            held += 1;
+            break;
+          }
+          const words = plainFieldMessage(error.message);
+          slot.textContent = slot.textContent ? `${slot.textContent} ${words}` : words;
+          // The service's own words stay at hand, on hover.
+          slot.title = slot.title ? `${slot.title}; ${error.message}` : error.message;
           input?.setAttribute("aria-invalid", "true");
           placed += 1;
           break;
@@ -426,7 +488,24 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
         path = path.slice(0, cut);
       }
     }
-    return placed;
+    return { placed, held };
+  }
+
+  /** The refusal beside the steps: where to look, or what to do first. */
+  function refusalNote(shown: { placed: number; held: number }, detail: string): string {
+    if (shown.placed > 0) return "See the marked fields.";
+    if (shown.held > 0) return "Fill in the steps' fields to see the list a start would pin.";
+    return detail;
+  }
+
+  /** Start or save was asked for with steps the service would refuse: show every refusal and go to the first. */
+  function revealRefusals() {
+    revealAll = true;
+    clearFieldErrors();
+    const shown = showFieldErrors(refused);
+    const note = previewRegion.querySelector(".preview-refused p");
+    if (note && shown.placed > 0) note.replaceChildren(h("strong", {}, "The service would refuse these steps. "), "See the marked fields.");
+    element.querySelector<HTMLElement>("[aria-invalid=true]")?.focus();
   }
 
   function renderPreview(preview: Preview) {
@@ -445,6 +524,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     clearFieldErrors();
     startButton.disabled = true;
     previewed = null;
+    refused = [];
     if (steps.length === 0) {
       replace(previewRegion, h("p", { class: "muted" }, "Add a step to see the list a start would pin, or start without steps."));
       return;
@@ -454,8 +534,11 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
       body = conductBody();
     } catch (error) {
       if (!(error instanceof LocalFieldError)) throw error;
-      showFieldErrors([{ path: error.path, message: error.message }]);
+      refused = [{ path: error.path, message: error.message }];
+      showFieldErrors(refused);
       replace(previewRegion, h("p", { class: "muted", id: "preview-blocked" }, "Fix the marked field to see the resolved list."));
+      // Start stays offered: asking for it shows what to fix.
+      startButton.disabled = false;
       return;
     }
     replace(previewRegion, h("p", { class: "muted" }, "Resolving…"));
@@ -468,15 +551,18 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     } catch (error) {
       if (seq !== previewSeq) return;
       const problem = problemOf(error);
-      const placed = problem.errors ? showFieldErrors(problem.errors) : 0;
+      refused = problem.errors ?? [];
+      const shown = showFieldErrors(refused);
       replace(
         previewRegion,
         h(
           "div",
           { class: "preview-refused", id: "preview-refused", "data-error-class": problem.error_class ?? "" },
-          h("p", {}, h("strong", {}, "The service would refuse these steps. "), placed > 0 ? "See the marked fields." : problem.detail),
+          h("p", {}, h("strong", {}, "The service would refuse these steps. "), refusalNote(shown, problem.detail)),
         ),
       );
+      // Start stays offered: asking for it shows every refusal, empty fields too.
+      startButton.disabled = false;
     }
   }
 
@@ -508,7 +594,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     if (!body) return;
     clearProblem(alert);
     const conduct = withSteps ? previewed : null;
-    if (withSteps && !conduct) return;
+    if (withSteps && !conduct) return revealRefusals();
     startButton.disabled = true;
     freeButton.disabled = true;
     let registered: Procedure | undefined;
@@ -568,6 +654,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
                 return;
               }
               let conduct: Record<string, unknown>;
+              // Saving is asking: every refusal shows from here on.
+              revealAll = true;
               try {
                 conduct = conductBody();
               } catch (error) {
@@ -581,8 +669,9 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
               } catch (error) {
                 const problem = problemOf(error);
                 const errors = (problem.errors ?? []).map((e) => ({ ...e, path: e.path.replace(/^conduct\./, "") }));
-                if (!showFieldErrors(errors)) slot.textContent = `${problem.title}: ${problem.detail}`;
-                if (errors.some((e) => e.path === "name")) slot.textContent = errors.find((e) => e.path === "name")!.message;
+                clearFieldErrors();
+                if (!showFieldErrors(errors).placed) slot.textContent = `${problem.title}: ${problem.detail}`;
+                if (errors.some((e) => e.path === "name")) slot.textContent = plainFieldMessage(errors.find((e) => e.path === "name")!.message);
               }
             },
           },

@@ -29,6 +29,8 @@ export interface ProcedureSummary {
   last_status_changed_at: string | null;
   step_count: number | null;
   completed_count: number;
+  /** When the procedure was archived (its reads answer from the archive, its commands are refused); null while live. */
+  archived_at: string | null;
 }
 
 /** A list row: the summary plus the projection's stall flag. */

@@ -4,6 +4,7 @@ import { mayRegister, type CommandName } from "../auth/grants";
 import { claimIdempotencyKey } from "../db/idempotency";
 import { listSummaries } from "../db/summaries";
 import { sha256Hex } from "../encoding";
+import { listedAsStalled } from "../watcher/act";
 import { MAX_RESOLVED_STEPS } from "../conduct/resolve";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
@@ -325,7 +326,7 @@ export const procedures = createRouter()
     const page = await listSummaries(c.var.db, { ...filter, scopes: c.var.principal.scopes }, after, limit, order);
     const items = page.rows.map(({ progress_at: _p, watch_window: _w, stall_due_at: _d, stall_flagged_at: _s, attention: _a, archive_requested_at: _r, stalled, ...row }) => ({
       ...row,
-      stalled: stalled === true,
+      stalled: listedAsStalled({ ...row, stalled }),
     }));
     const next_cursor = page.next && encodeCursor({ order, ...page.next });
     return c.json({ items, next_cursor }, 200);

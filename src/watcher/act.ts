@@ -57,3 +57,16 @@ export function openStallDecisionId(record: StallRecord | null, state: Procedure
   if (episode === record.last_progress_at) return record.decision_id;
   return record.held_at !== null && episode === record.held_at ? record.decision_id : null;
 }
+
+/**
+ * Whether a listed procedure is stalled: the projection's flag (a Stall
+ * decision covers its current episode), or the watcher holds it for a stall.
+ * The watcher's own hold is not progress (as `openStallDecisionId` keeps the
+ * decision open across it), a Held procedure takes no activity, and only an
+ * operator resume, a transition, releases the `stall` claim: while that claim
+ * stands, the procedure is still in the episode it was held for, though the
+ * hold moved the projection's progress time.
+ */
+export function listedAsStalled(row: { status: string; hold_causes: readonly string[]; stalled: boolean | null }): boolean {
+  return row.stalled === true || (row.status === "Held" && row.hold_causes.includes("stall"));
+}

@@ -114,6 +114,27 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.context().close();
   });
 
+  it("names the time zone of its Updated line, and tells only a reader on this machine where npm start's admin token is", async () => {
+    const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US" });
+    const page = await context.newPage();
+    await page.goto(`${server.baseUrl}/console`);
+    const hint = await page.locator("#local-token-hint").textContent();
+    expect(hint).toContain("npm start");
+    expect(hint).toContain(".dev.vars");
+    await page.getByLabel("Bearer token").fill(operator);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#refresh-status time").waitFor();
+    expect(await page.locator("#refresh-status").textContent()).toMatch(/^Updated .+ GMT\+9$/);
+
+    // Served under another name, as a deployed service is: no local hint.
+    const remote = "http://console.lab.example";
+    await page.route(`${remote}/**`, async (route) => route.fulfill({ response: await route.fetch({ url: route.request().url().replace(remote, server.baseUrl) }) }));
+    await page.goto(`${remote}/console`);
+    await page.getByLabel("Bearer token").waitFor();
+    expect(await page.locator("#local-token-hint").count()).toBe(0);
+    await context.close();
+  });
+
   it("follows a procedure over its live stream: a gateway's entries appear without the page polling", async () => {
     const id = await conducted(server, operator, "Live bake-out");
     const { page, requested: mine, context } = await openPage(browser);
@@ -132,6 +153,82 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     expect(mine.some((url) => url.includes(`/v1/procedures/${id}/stream?ticket=`))).toBe(true);
     // The entries came over the stream: the page read neither the procedure nor its logbook again.
     expect(reads()).toBe(before);
+    await context.close();
+  });
+
+  it("keeps the newest state and step reports when a read ends after the stream moved on, and says a finished record is final", async () => {
+    const id = await conducted(server, operator, "Racing bake-out");
+    const { page, context } = await openPage(browser);
+    await signIn(page, server, operator);
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    await page.locator("#live-status", { hasText: "Following live." }).waitFor();
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "in_flight")]);
+    await stepState(page, 0, "in_flight");
+
+    // The page's next read of the logbook is answered as it stands now, but only once the test lets it:
+    // the read of the state before it ends with it, so the page's refresh shows both only then.
+    let taken!: () => void;
+    const readTaken = new Promise<void>((resolve) => (taken = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route(
+      (url) => url.pathname === `/v1/procedures/${id}/activities`,
+      async (route) => {
+        const response = await route.fetch();
+        taken();
+        await released;
+        await route.fulfill({ response });
+      },
+    );
+    // Returning to the tab reads the procedure again.
+    await page.evaluate(() => {
+      document.getElementById("refresh-status")!.textContent = "";
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    await readTaken;
+
+    // Meanwhile the stream brings the step's ok, then the abort, the stream's last state.
+    await gatewayPosts(server, gateway, id, [report("setpoint", 0, "ok"), report("check", 1, "in_flight")]);
+    await stepState(page, 0, "ok");
+    expect((await callApi(server, operator, "POST", `/v1/procedures/${id}/abort`, { reason: "door open" })).status).toBe(200);
+    await statusIs(page, "Aborted");
+    await page.locator("#live-status", { hasText: "Aborted: this record is final" }).waitFor();
+
+    // The slower read ends now, with what was true before: the page keeps what the stream showed.
+    release();
+    await page.locator("#refresh-status", { hasText: "Updated" }).waitFor();
+    expect(await page.locator("#procedure-status .badge").first().textContent()).toBe("Aborted");
+    expect(await page.locator(`li[data-step-index="0"]`).getAttribute("data-state")).toBe("ok");
+    expect(await page.locator(`li[data-step-index="1"]`).getAttribute("data-state")).toBe("in_flight");
+    expect(await page.locator("#live-status").textContent()).toContain("final");
+    await context.close();
+  });
+
+  it("opens no stream for a procedure page left before its first read ended", async () => {
+    const id = await conducted(server, operator, "Left at once");
+    const { page, requested: mine, context } = await openPage(browser);
+    await signIn(page, server, operator);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let taken!: () => void;
+    const readTaken = new Promise<void>((resolve) => (taken = resolve));
+    await page.route(
+      (url) => url.pathname === `/v1/procedures/${id}`,
+      async (route) => {
+        taken();
+        await released;
+        await route.continue();
+      },
+    );
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    await readTaken;
+    await page.goto(`${server.baseUrl}/console#/`);
+    await page.locator("#fleet-rows").waitFor();
+    // The read ends after the page was left: the reads it starts come, the stream does not.
+    const logbookRead = page.waitForRequest((request) => new URL(request.url()).pathname === `/v1/procedures/${id}/activities`);
+    release();
+    await logbookRead;
+    expect(mine.filter((url) => new URL(url).pathname === `/v1/procedures/${id}/stream-ticket`)).toEqual([]);
     await context.close();
   });
 
@@ -248,17 +345,36 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
   it("builds steps in the editor: add, reorder and remove, the service's refusals beside the fields, save as a template, and a start without steps", async () => {
     const tag = uuidv7().slice(-6);
     const page = await operatorPage();
+    const registered: string[] = [];
+    page.on("request", (request) => {
+      if (request.method() === "POST" && new URL(request.url()).pathname === "/v1/procedures") registered.push(request.url());
+    });
     await page.goto(`${server.baseUrl}/console#/start`);
     await page.locator("#steps-add-kind").selectOption("setpoint");
     await page.locator("#steps-add").click();
-    // Nothing filled in: the dry run's refusal names the fields, shown beside them.
-    await page.locator("#steps-0-address-error", { hasText: /expected string/ }).waitFor();
+    // Nothing typed yet: the dry run refuses the empty fields, but no field is scolded; the preview says what to do.
+    await page.locator("#preview-refused", { hasText: "Fill in the steps' fields" }).waitFor();
+    expect((await page.locator("#step-editor .field-error").allTextContents()).join("")).toBe("");
+    expect(await page.locator("#step-editor [aria-invalid]").count()).toBe(0);
+    // Typed into: that field's refusal shows, in plain words (the service's own on hover); the untouched one stays quiet.
+    await page.locator("#steps-0-value").fill("hot");
+    await page.locator("#steps-0-value-error", { hasText: "Enter a number." }).waitFor();
+    expect(await page.locator("#steps-0-value-error").getAttribute("title")).toMatch(/expected number/);
+    expect(await page.locator("#steps-0-address-error").textContent()).toBe("");
+    await page.locator("#steps-0-value").fill("");
+    await page.locator("#steps-0-value-error", { hasText: "Needs a value." }).waitFor();
+    expect(await page.locator("#steps-0-address-error").textContent()).toBe("");
+    // Asking to start shows every refusal and goes to the first; nothing is registered.
+    await page.locator("#start-name").fill(`Draft ${tag}`);
+    await page.locator("#start-kind").fill("thermal");
+    await page.locator("#start-conducted").click();
+    await page.locator("#steps-0-address-error", { hasText: "Needs a value." }).waitFor();
     expect(await page.locator("#steps-0-address").getAttribute("aria-invalid")).toBe("true");
-    await page.locator("#steps-0-value-error", { hasText: /expected number/ }).waitFor();
-    expect(await page.locator("#start-conducted").isDisabled()).toBe(true);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("steps-0-address");
+    expect(registered).toEqual([]);
     await page.locator("#steps-0-address").fill("oven.zone_a");
     await page.locator("#steps-0-value").fill("hot");
-    await page.locator("#steps-0-value-error", { hasText: /expected number/ }).waitFor();
+    await page.locator("#steps-0-value-error", { hasText: "Enter a number." }).waitFor();
     await page.locator("#steps-0-value").fill("120");
     await page.locator("#preview-count", { hasText: "1 step will be pinned" }).waitFor();
     expect(await page.locator("#steps-0-address").getAttribute("aria-invalid")).toBeNull();
@@ -417,6 +533,12 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     expect(held.json).toMatchObject({ status: "Held", hold_claims: [{ cause: "stall" }], open_stall_decision_id: expect.any(String) });
 
     const page = await operatorPage();
+    // The fleet agrees with the page: the watcher's own hold is not progress, so the procedure is still stalled.
+    await projected(server, operator, id, "Held");
+    await page.goto(`${server.baseUrl}/console#/?asset=oven-act`);
+    const row = page.locator(`tr[data-procedure-id="${id}"]`);
+    await row.locator(".badge.stall").waitFor();
+    expect(await row.getAttribute("data-stalled")).toBe("true");
     await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
     await statusIs(page, "Held");
     await page.locator('#hold-claims li[data-cause="stall"]').waitFor();

@@ -2,7 +2,7 @@
 // wire form a conduct takes and back, and durations in words.
 import { describe, expect, it } from "vitest";
 import { duration } from "../../assets/console/dom";
-import { fromRequestStep, newStep, toRequestStep } from "../../assets/console/start";
+import { fromRequestStep, newStep, plainFieldMessage, toRequestStep } from "../../assets/console/start";
 
 describe("the step editor's wire form", () => {
   it("turns each kind's fields into the step a conduct takes, and a template's steps back", () => {
@@ -32,6 +32,26 @@ describe("the step editor's wire form", () => {
     const step = newStep("action");
     step.values.params = "{speed: 2";
     expect(() => toRequestStep(step, "steps.3")).toThrow(expect.objectContaining({ path: "steps.3.params" }));
+  });
+});
+
+describe("the service's refusals in plain words", () => {
+  it.each([
+    ["Invalid input: expected string, received undefined", "Needs a value."],
+    ["Invalid input: expected number, received undefined", "Needs a value."],
+    ["Too small: expected string to have >=1 characters", "Needs a value."],
+    ["Too small: expected array to have >=1 items", "Needs a value."],
+    ["Invalid input: expected number, received string", "Enter a number."],
+    ["Invalid input: expected int, received number", "Enter a whole number."],
+    ["Too small: expected number to be >=2", "At least 2."],
+    ["Too small: expected number to be >0", "More than 0."],
+    ["Too big: expected number to be <=604800", "At most 604800."],
+    ["Too big: expected string to have <=200 characters", "At most 200 characters."],
+    ['Invalid option: expected one of "within_tolerance"|"equals"', 'Choose one of "within_tolerance", "equals".'],
+    ["not JSON: write an object such as {} or {\"speed\": 2}", 'Not JSON: write an object such as {} or {"speed": 2}.'],
+    ["a scan needs at least 2 points.", "A scan needs at least 2 points."],
+  ])("%s reads %s", (message, words) => {
+    expect(plainFieldMessage(message)).toBe(words);
   });
 });
 

@@ -10,7 +10,7 @@ import { decisionId, WATCHER_AGENT } from "../../src/watcher/stall";
 import type { TickDeps } from "../../src/watcher/sweep";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
 import { CONFIG, seededAgent, tick } from "../watcher-helpers";
-import { call, command, eventLog, expectProblem, procedureStub, registerProcedure } from "../helpers";
+import { call, command, eventLog, expectProblem, procedureStub, registerProcedure, settled } from "../helpers";
 
 const HOUR = 3_600_000;
 
@@ -119,6 +119,21 @@ describe("on_stall: hold", () => {
     const resumed = await command(id, "resume", { re_establishment_boundary: 0 });
     expect(resumed.status).toBe(200);
     expect(resumed.json).toMatchObject({ status: "Running", hold_claims: [], open_stall_decision_id: null });
+  });
+
+  it("lists a procedure the watcher held as stalled, as its state says, until an operator resumes it", async () => {
+    const { id, startedAt } = await conducted("hold");
+    await tick(startedAt + HOUR);
+    await settled(id);
+    const listed = async () => ((await call(`/v1/procedures?status=Held&limit=100`)).json.items as Array<Record<string, any>>).find((row) => row.procedure_id === id);
+    // The hold moved the projection's progress time; it is still the stall's episode.
+    expect(await listed()).toMatchObject({ status: "Held", hold_causes: ["stall"], stalled: true });
+    expect(await stateOf(id)).toMatchObject({ open_stall_decision_id: expect.any(String) });
+
+    expect((await command(id, "resume", { re_establishment_boundary: 0 })).status).toBe(200);
+    const row = ((await call(`/v1/procedures?status=Running&limit=100`)).json.items as Array<Record<string, any>>).find((r) => r.procedure_id === id);
+    expect(row).toMatchObject({ status: "Running", stalled: false });
+    expect(await stateOf(id)).toMatchObject({ open_stall_decision_id: null });
   });
 
   it("does not act on a procedure an operator holds: it flags the deliberate pause only", async () => {

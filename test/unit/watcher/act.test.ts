@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { currentEpisode, openStallDecisionId, stallAct, type StallRecord } from "../../../src/watcher/act";
+import { currentEpisode, listedAsStalled, openStallDecisionId, stallAct, type StallRecord } from "../../../src/watcher/act";
 import { at, build, cmd, NOW } from "../procedure/fixtures";
 
 const conductHold = () => ({ ...cmd.conduct(), on_stall: "hold" as const });
@@ -58,5 +58,22 @@ describe("openStallDecisionId", () => {
     const held = build([cmd.hold("operator")], running);
     const episode = { ...record, last_progress_at: held.state!.last_status_changed_at! };
     expect(openStallDecisionId(episode, held.state!, NOW)).toBe(DECISION);
+  });
+});
+
+describe("listedAsStalled", () => {
+  it("follows the projection's flag", () => {
+    expect(listedAsStalled({ status: "Running", hold_causes: [], stalled: true })).toBe(true);
+    expect(listedAsStalled({ status: "Running", hold_causes: [], stalled: false })).toBe(false);
+    expect(listedAsStalled({ status: "Registered", hold_causes: [], stalled: null })).toBe(false);
+  });
+  it("keeps a procedure the watcher held stalled, though its hold moved the projection's episode", () => {
+    expect(listedAsStalled({ status: "Held", hold_causes: ["stall"], stalled: false })).toBe(true);
+    expect(listedAsStalled({ status: "Held", hold_causes: ["operator", "stall"], stalled: false })).toBe(true);
+  });
+  it("leaves other holds to the projection's flag", () => {
+    for (const cause of ["operator", "step-fault", "driver-stand-down"]) {
+      expect(listedAsStalled({ status: "Held", hold_causes: [cause], stalled: false })).toBe(false);
+    }
   });
 });
