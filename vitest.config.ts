@@ -1,6 +1,5 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { type ViteUserConfig, defineConfig } from "vitest/config";
-import { Vite } from "vitest/node";
 
 export const TEST_ADMIN_TOKEN = "test-admin-token";
 export const TEST_WEBHOOK_SIGNING_KEY = "test-webhook-signing-key-0123456789";
@@ -19,21 +18,6 @@ process.env.WEBHOOK_SIGNING_KEY = TEST_WEBHOOK_SIGNING_KEY;
 // Wrangler logs at "log" level which file or environment it took secrets from,
 // once per test file; warnings and errors still show. WRANGLER_LOG=debug overrides.
 process.env.WRANGLER_LOG ??= "warn";
-
-/**
- * Vite's logger less one warning, printed on a first run only (before Vite's
- * cache exists): a dependency's sourcemap (standardwebhooks) names sources
- * its package does not ship, which says nothing about this project.
- */
-function quietLogger(): Vite.Logger {
-  const logger = Vite.createLogger();
-  const warnOnce = logger.warnOnce.bind(logger);
-  logger.warnOnce = (message, options) => {
-    if (/^Sourcemap for ".*[\\/]node_modules[\\/].*" points to missing source files$/.test(message)) return;
-    warnOnce(message, options);
-  };
-  return logger;
-}
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("migrations");
@@ -63,7 +47,6 @@ export default defineConfig(async () => {
         },
         {
           // Routes, objects and D1 in the Workers runtime (workerd via Miniflare).
-          customLogger: quietLogger(),
           plugins: [
             cloudflareTest({
               wrangler: { configPath: "./wrangler.toml" },

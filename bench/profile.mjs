@@ -12,8 +12,23 @@
 import { parseArgs } from "node:util";
 import { client, drive, HttpError, startServer, uuidv7 } from "./lib.mjs";
 
+const USAGE = `usage: npm run bench:profile -- [options]
+  --scenario NAME      hold-many (hold/resume over --procedures), hold-one (one procedure), ingest (batches of 500)
+                                                                          (default hold-many)
+  --procedures N       procedures the hold-many and ingest scenarios spread over   (default 100)
+  --requests N         requests sampled, after 200 unsampled               (default 2000)
+  --top N              rows per list                                       (default 40)
+  --telemetry on|off   the service's log lines and metrics (TELEMETRY_ENABLED)     (default on)
+
+Prints two lists, each as a share of all samples of workerd's isolate while the
+requests ran: by a function's own time, and with its callees. "worker.js:N" is
+a line of the bundled Worker; \`npx wrangler deploy --dry-run --outdir DIR -c
+bench/wrangler.bench.toml\` writes the same bundle to read it. "(program)" is
+the runtime's own work, "(idle)" time with nothing to run, "exec" SQLite.`;
+
 const { values: args } = parseArgs({
   options: {
+    help: { type: "boolean", short: "h", default: false },
     scenario: { type: "string", default: "hold-many" },
     requests: { type: "string", default: "2000" },
     top: { type: "string", default: "40" },
@@ -21,6 +36,14 @@ const { values: args } = parseArgs({
     procedures: { type: "string", default: "100" },
   },
 });
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (!["hold-many", "hold-one", "ingest"].includes(args.scenario) || !(Number(args.requests) > 0) || !(Number(args.procedures) > 0)) {
+  console.error(`bench:profile: --scenario is hold-many, hold-one or ingest, and --requests and --procedures are positive\n\n${USAGE}`);
+  process.exit(2);
+}
 const REQUESTS = Number(args.requests);
 const TOP = Number(args.top);
 const PROCEDURES = args.scenario === "hold-one" ? 1 : Number(args.procedures);
@@ -142,7 +165,7 @@ try {
   session.close();
   const seconds = (performance.now() - started) / 1000;
   const { self, total, all } = summarize(profile);
-  console.log(`profile: ${args.scenario}, ${REQUESTS} requests over ${PROCEDURES} procedures in ${seconds.toFixed(1)} s, ${all} samples`);
+  console.log(`profile: ${args.scenario}, ${REQUESTS} requests over ${PROCEDURES} procedures in ${seconds.toFixed(1)} s, ${all} samples (shares below are of all of them)`);
   print("by own time (self):", self, all);
   print("with callees (total):", total, all);
 } finally {

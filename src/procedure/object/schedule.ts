@@ -44,6 +44,9 @@ export interface JobRun {
 /** How a run of a job ended: done, or failed and to be tried again at `retry_at`. */
 export type JobOutcome = { ok: true } | { ok: false; retry_at: number };
 
+/** An alarm due sooner than this is left to fire rather than deleted (see Scheduler.flushCleanup). */
+const ALARM_KEEP_MS = 1_000;
+
 /** How long clean-ups wait for a command's transaction before the object applies them on their own. */
 export const CLEANUP_DELAY_MS = 2_000;
 
@@ -231,6 +234,8 @@ export function jobRetryDelay(attempts: number, maxMs = Number.POSITIVE_INFINITY
 export class Scheduler {
   /** The alarm this scheduler set (null: none, fired, or unknown since waking); the runtime's alarm is the truth. */
   private alarmAt: number | null = null;
+  /** True while the alarm's handler runs the due jobs. */
+  private running = false;
   /** The clean-ups waiting for the object's next write. */
   readonly cleanup = new Cleanup();
   /** The schedule table. */
@@ -265,9 +270,14 @@ export class Scheduler {
    */
   async runDue(): Promise<void> {
     this.alarmAt = null;
-    // The alarm's invocation commits its writes anyway: what waited goes with them.
-    this.cleanup.flush();
-    await Promise.all(this.jobs.due(this.clock.now()).map((job) => this.run(job)));
+    this.running = true;
+    try {
+      // The alarm's invocation commits its writes anyway: what waited goes with them.
+      this.cleanup.flush();
+      await Promise.all(this.jobs.due(this.clock.now()).map((job) => this.run(job)));
+    } finally {
+      this.running = false;
+    }
     await this.arm();
   }
 
@@ -303,12 +313,14 @@ export class Scheduler {
   /**
    * Applies the clean-ups still waiting, as a commit of their own, and removes
    * the alarm when no job is left, so a procedure gone quiet is not woken by
-   * a backstop that has nothing to do.
+   * a backstop that has nothing to do. An alarm this scheduler did not set,
+   * one that is running, or one about to fire is left to fire: the runtime
+   * cancels (and logs) a handler whose alarm changed as it was dispatched.
    */
   flushCleanup(): void {
     if (!this.cleanup.pending) return;
     this.cleanup.flush();
-    if (this.jobs.nextDueAt() !== null) return;
+    if (this.jobs.nextDueAt() !== null || this.running || this.alarmAt === null || this.alarmAt - this.clock.now() < ALARM_KEEP_MS) return;
     void this.storage.deleteAlarm();
     this.alarmAt = null;
   }
