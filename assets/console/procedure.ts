@@ -14,7 +14,7 @@ import { LogbookReader } from "./logbook";
 import { PrincipalNames } from "./names";
 import { isFinished } from "../../src/vocabulary";
 import { isStallCurrent, stallWarning, stepStates } from "./progress";
-import { describeStep, STATE_LABELS } from "./steps";
+import { describeStep, readableReason, replayWords, stepLabel, STATE_LABELS } from "./steps";
 import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint } from "./types";
 import { patch, type View, type ViewContext } from "./view";
 
@@ -37,10 +37,10 @@ export const EVENT_LABELS: Record<string, string> = {
 };
 
 const DETAIL_WORDS: Record<string, (value: unknown) => string> = {
-  reason: (v) => `reason: ${String(v)}`,
+  reason: (v) => `reason: ${readableReason(String(v))}`,
   cause: (v) => `cause: ${String(v)}`,
-  re_establishment_boundary: (v) => `from step ${String(v)}`,
-  step_index: (v) => `step ${String(v)}`,
+  re_establishment_boundary: (v) => `from step ${stepLabel(Number(v))}`,
+  step_index: (v) => `step ${stepLabel(Number(v))}`,
   deadline_seconds: (v) => `deadline ${String(v)} s`,
   on_failure: (v) => `on a failed step: ${v === "hold" ? "hold" : "abort"}`,
   on_stall: (v) => `on a stall: ${v === "hold" ? "hold" : "flag only"}`,
@@ -128,7 +128,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
         h("div", {}, h("dt", {}, "Version"), h("dd", {}, String(p.version))),
         h("div", {}, h("dt", {}, "Procedure id"), h("dd", { class: "mono" }, p.procedure_id)),
       ),
-      p.last_status_reason ? h("p", { class: "reason", id: "status-reason" }, h("strong", {}, "Reason: "), p.last_status_reason) : h("span"),
+      p.last_status_reason ? h("p", { class: "reason", id: "status-reason", title: p.last_status_reason }, h("strong", {}, "Reason: "), readableReason(p.last_status_reason)) : h("span"),
       p.open_stall_decision_id !== null
         ? h(
             "p",
@@ -170,9 +170,9 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
           items.push(
             h(
               "li",
-              { class: "boundary", "aria-label": `Suggested resume boundary: step ${index}` },
-              h("strong", {}, `Resume from step ${index}`),
-              h("span", { class: "boundary-why" }, " · steps before it stay done; from here the pinned steps run again, as pinned."),
+              { class: "boundary", "aria-label": `Suggested resume boundary: ${stepLabel(index)}` },
+              h("strong", {}, `Suggested resume boundary: ${stepLabel(index, step.kind)}`),
+              h("span", { class: "boundary-why" }, ` · ${replayWords(index, all.length)}`),
             ),
           );
         }
@@ -184,7 +184,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
           h(
             "li",
             { class: `step state-${state}`, "data-step-index": index, "data-state": state },
-            h("span", { class: "step-index mono" }, `#${index}`),
+            h("span", { class: "step-index mono" }, stepLabel(index)),
             h("span", { class: "step-kind" }, step.kind),
             h("span", { class: "step-what mono" }, description),
             h("span", { class: `step-state chip chip-${state}` }, STATE_LABELS[state]),
@@ -257,7 +257,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
                     {},
                     h("td", { "data-label": "Recorded" }, time(entry.recorded_at)),
                     h("td", { "data-label": "Kind" }, entry.step_kind),
-                    h("td", { "data-label": "Step" }, step_index === undefined ? "—" : String(step_index)),
+                    h("td", { "data-label": "Step" }, typeof step_index === "number" ? stepLabel(step_index) : step_index === undefined ? "—" : String(step_index)),
                     h("td", { "data-label": "Result" }, result === undefined ? "—" : String(result)),
                     h("td", { "data-label": "Message" }, [error_class, message].filter((x) => x !== undefined).map(String).join(": ")),
                     h("td", { "data-label": "Who", class: "who-ran" }, names.of(entry.principal_id)),

@@ -9,7 +9,7 @@
 import { ApiProblem, query } from "./api";
 import { card, h, replace } from "./dom";
 import { clearProblem, problemOf, showProblem } from "./notice";
-import { describeStep } from "./steps";
+import { describeStep, stepLabel } from "./steps";
 import type { Page, Procedure, Step } from "./types";
 import type { View, ViewContext } from "./view";
 
@@ -369,7 +369,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
 
   function stepEditor(list: EditorStep[], index: number, path: string, noun: string, number: string): HTMLElement {
     const step = list[index]!;
-    const label = `${noun} ${number}`;
+    const label = `${noun} #${number}`;
     const id = path.replaceAll(".", "-");
     const specs = FIELDS[step.kind].filter((spec) => !(step.kind === "check" && spec.key === "tolerance" && step.values.criterion === "equals"));
     return h(
@@ -378,7 +378,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
       h(
         "div",
         { class: "editor-step-head" },
-        h("strong", {}, `${label}: ${step.kind}`),
+        h("strong", { class: "editor-step-name" }, `${noun === "closing step" ? "closing " : ""}#${number} ${step.kind}`),
         h("span", { class: "muted" }, KIND_LABELS[step.kind].split(": ")[1]),
         moveButtons(list, index, label),
       ),
@@ -413,14 +413,19 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     );
   }
 
-  /** `noun` and `prefix` name the steps: "step 3.1", "closing step 2". */
+  /**
+   * `noun` and `prefix` name the steps by their place in the request, from 0
+   * as the API counts (its refusals name `steps.2.steps.0`): "step #2.0",
+   * "closing step #1". With no scan or repeat, a step's number here is its
+   * index once pinned, as the preview and the procedure's page show it.
+   */
   function stepList(list: EditorStep[], path: string, prefix: string, noun: string): HTMLElement {
     return h(
       "div",
       { class: "editor-list" },
       h("p", { class: "field-error", id: `${path.replaceAll(".", "-")}-error`, "data-path": path }),
-      list.length === 0 ? h("p", { class: "muted" }, "No steps yet.") : h("ol", { class: "editor-steps" }, ...list.map((_, i) => stepEditor(list, i, `${path}.${i}`, noun, `${prefix}${i + 1}`))),
-      addControls(list, path, path === "closing_steps" ? "the closing steps" : path === "steps" ? "the steps" : `repeat ${noun} ${prefix.slice(0, -1)}`),
+      list.length === 0 ? h("p", { class: "muted" }, "No steps yet.") : h("ol", { class: "editor-steps" }, ...list.map((_, i) => stepEditor(list, i, `${path}.${i}`, noun, `${prefix}${i}`))),
+      addControls(list, path, path === "closing_steps" ? "the closing steps" : path === "steps" ? "the steps" : `repeat ${noun} #${prefix.slice(0, -1)}`),
     );
   }
 
@@ -509,7 +514,13 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
   }
 
   function renderPreview(preview: Preview) {
-    const list = (items: Step[], start: number) => h("ol", { start: start + 1, class: "preview-steps" }, ...items.map((s) => h("li", { "data-kind": s.kind }, h("span", { class: "chip" }, s.kind), " ", describeStep(s))));
+    // Numbered as they will be pinned: the index the procedure's page and the API give each step.
+    const list = (items: Step[], start: number) =>
+      h(
+        "ol",
+        { class: "preview-steps" },
+        ...items.map((s, i) => h("li", { "data-kind": s.kind, "data-step-index": start + i }, h("span", { class: "step-index mono" }, stepLabel(start + i)), " ", h("span", { class: "chip" }, s.kind), " ", describeStep(s))),
+      );
     replace(
       previewRegion,
       h("p", { id: "preview-count" }, `${preview.step_count} step${preview.step_count === 1 ? "" : "s"} will be pinned, in this order. A resume replays this list as it is.`),

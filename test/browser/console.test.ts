@@ -395,13 +395,17 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.locator("#steps-2-steps-0-capture_name").fill("frame");
     await page.locator("#preview-count", { hasText: "6 steps will be pinned" }).waitFor();
     await screenshot(page, "start-editor", true);
+    // One numbering: the editor names each step by its index in the request, as the API does (steps.2.steps.0),
+    // and the preview each resolved step by the index it will be pinned at, as the procedure's page shows it.
+    expect(await page.locator("#step-editor .editor-step-name").allTextContents()).toEqual(["#0 setpoint", "#1 scan", "#2 repeat", "#2.0 capture"]);
+    expect(await page.locator("#start-preview .step-index").allTextContents()).toEqual(["#0", "#1", "#2", "#3", "#4", "#5"]);
 
     const kinds = () => page.locator("#step-editor > .editor-list > ol > li").evaluateAll((items) => items.map((i) => i.getAttribute("data-kind")));
-    await page.getByRole("button", { name: "Move step 2 up" }).click();
+    await page.getByRole("button", { name: "Move step #1 up" }).click();
     expect(await kinds()).toEqual(["scan", "setpoint", "repeat"]);
     await expect.poll(() => page.locator("#start-preview li").first().textContent()).toContain("stage.x ← 0");
     expect(await page.locator("#preview-count").textContent()).toContain("6 steps");
-    await page.getByRole("button", { name: "Remove step 1", exact: true }).click();
+    await page.getByRole("button", { name: "Remove step #0", exact: true }).click();
     expect(await kinds()).toEqual(["setpoint", "repeat"]);
     await page.locator("#preview-count", { hasText: "3 steps will be pinned" }).waitFor();
 
@@ -447,8 +451,17 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     expect(await page.getByRole("button", { name: "Hold", exact: true }).count()).toBe(0);
     await page.locator("#held-for", { hasText: /^held for (under 1 s|\d+ s)$/ }).waitFor();
 
-    await page.getByRole("button", { name: "Resume", exact: true }).click();
-    const boundary = page.getByRole("dialog").getByLabel("Resume from step");
+    // Two ways to resume, each saying what it does: where it stopped (conduct-from), or from a step one enters (resume).
+    await page.getByRole("button", { name: "Resume where it stopped (#0)", exact: true }).click();
+    const here = page.getByRole("dialog");
+    await here.getByText("Every pinned step runs again, from #0 on, exactly as pinned.", { exact: false }).waitFor();
+    expect(await here.textContent()).not.toMatch(/before (step )?#?0\b/);
+    await here.locator("[data-cancel]").click();
+    await here.waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Resume from a chosen step…", exact: true }).click();
+    const chosen = page.getByRole("dialog");
+    await chosen.getByText("replays the pinned steps from the step you enter", { exact: false }).waitFor();
+    const boundary = chosen.getByLabel("Replay from step #");
     expect(await boundary.inputValue()).toBe("0");
     await confirmDialog(page);
     await statusIs(page, "Running");
@@ -458,7 +471,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     const resumedRow = page.locator('tr[data-event-type="ProcedureResumed"]');
     await resumedRow.locator(".who-ran", { hasText: "alice" }).waitFor();
     expect(await resumedRow.locator('td[data-label="Event"]').textContent()).toBe("Resumed");
-    expect(await resumedRow.locator('td[data-label="Details"]').textContent()).toMatch(/from step 0 · after a hold of (under 1 s|\d+ s)/);
+    expect(await resumedRow.locator('td[data-label="Details"]').textContent()).toMatch(/from step #0 · after a hold of (under 1 s|\d+ s)/);
     expect(await page.locator('tr[data-event-type="ResolvedStepsRecorded"] td[data-label="Event"]').textContent()).toBe("Steps resolved and pinned");
     // Each version once, however the stream and the reads interleaved.
     const versions = await page.locator('#events-title ~ div tbody td[data-label="Version"]').allTextContents();
@@ -479,12 +492,18 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await stepState(page, 1, "failed");
     expect(await page.locator(`li[data-step-index="1"] .step-failure`).textContent()).toBe("OutOfTolerance: 117.2");
     const marker = page.locator("li.boundary");
-    expect(await marker.getAttribute("aria-label")).toBe("Suggested resume boundary: step 1");
+    expect(await marker.getAttribute("aria-label")).toBe("Suggested resume boundary: #1");
+    // The step is named as everywhere else: its index, then its kind; the service's own words on hover.
+    expect(await marker.locator("strong").textContent()).toBe("Suggested resume boundary: #1 check");
+    expect(await page.locator("#status-reason").textContent()).toBe("Reason: #1 check oven.zone_a failed: OutOfTolerance: 117.2");
+    expect(await page.locator("#status-reason").getAttribute("title")).toBe("check[1] oven.zone_a failed: OutOfTolerance: 117.2");
+    expect(await page.locator(`li[data-step-index="1"] .step-index`).textContent()).toBe("#1");
     // The marker sits right before the step it names.
     expect(await marker.evaluate((el) => el.nextElementSibling?.getAttribute("data-step-index"))).toBe("1");
     await screenshot(page, "procedure-held", true);
 
-    await page.getByRole("button", { name: "Resume from step 1" }).click();
+    await page.getByRole("button", { name: "Resume where it stopped (#1)" }).click();
+    await page.getByRole("dialog").getByText("#0 stays done; the pinned steps run again from #1 on, exactly as pinned.", { exact: false }).waitFor();
     await confirmDialog(page);
     await statusIs(page, "Running");
     // The replayed action waits for the operator; the gateway is refused until then.
@@ -543,12 +562,12 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await statusIs(page, "Held");
     await page.locator('#hold-claims li[data-cause="stall"]').waitFor();
     await page.locator(`#open-stall[data-decision-id="${held.json.open_stall_decision_id}"]`).waitFor();
-    await page.getByRole("button", { name: "Resume", exact: true }).click();
+    await page.getByRole("button", { name: "Resume from a chosen step…", exact: true }).click();
     const dialog = page.getByRole("dialog");
-    await dialog.getByText("It stalled at step 1; resume anyway?").waitFor();
+    await dialog.getByText("It stalled at step #1; resume anyway?").waitFor();
     await screenshot(page, "resume-after-stall");
     expect(await dialog.locator("button[type=submit]").textContent()).toBe("Resume anyway");
-    await dialog.getByLabel("Resume from step").fill("1");
+    await dialog.getByLabel("Replay from step #").fill("1");
     await confirmDialog(page);
     await statusIs(page, "Running");
     const resumed = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
