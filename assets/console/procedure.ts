@@ -104,7 +104,8 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     const heldFor = p.status === "Held" && p.last_status_changed_at ? duration(Date.now() - Date.parse(p.last_status_changed_at)) : null;
     // The state names the open Stall decision; its reasoning comes from the decision when the caller may read it.
     const open = p.open_stall_decision_id !== null ? (stall?.id === p.open_stall_decision_id ? stall : undefined) : undefined;
-    patch(summary, JSON.stringify([p, open?.id, rp?.suggested_boundary, heldFor]), () => [
+    const holders = p.hold_claims.map((claim) => ({ claim, holder: holderOf(claim.claim_id) }));
+    patch(summary, JSON.stringify([p, open?.id, rp?.suggested_boundary, heldFor, holders]), () => [
       h(
         "dl",
         { class: "facts" },
@@ -147,9 +148,32 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
         h("h2", {}, "Hold claims"),
         p.hold_claims.length === 0
           ? h("p", { class: "muted" }, "None.")
-          : h("ul", {}, ...p.hold_claims.map((c) => h("li", { "data-cause": c.cause }, h("span", { class: `badge cause-${c.cause}` }, c.cause), " ", h("span", { class: "muted mono" }, c.claim_id)))),
+          : h(
+              "ul",
+              {},
+              ...holders.map(({ claim, holder }) =>
+                h(
+                  "li",
+                  { "data-cause": claim.cause, "data-claim-id": claim.claim_id, title: `claim ${claim.claim_id}` },
+                  h("span", { class: `badge cause-${claim.cause}` }, claim.cause),
+                  holder ? " held by " : null,
+                  holder ? h("span", { class: "who-held" }, holder) : null,
+                ),
+              ),
+            ),
       ),
     ]);
+  }
+
+  /**
+   * Who holds a claim, by name as the event log says it: whoever ran the
+   * newest hold that took it (a claim id stands for its cause, so a later
+   * hold by the same cause is the current one). Null while the events are
+   * not read, or not readable.
+   */
+  function holderOf(claimId: string): string | null {
+    const held = events.findLast((e) => e.type === "ProcedureHeld" && e.payload.claim_id === claimId);
+    return held ? names.of(held.principal_id) : null;
   }
 
   function renderSteps(p: Procedure, rp: ResumePoint | null) {
@@ -370,7 +394,9 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       event(event) {
         if (event.version !== (events.at(-1)?.version ?? 0) + 1) return;
         events.push(event);
-        renderEvents();
+        // The whole page once shown: a hold's event names who holds its claim.
+        if (shown) render();
+        else renderEvents();
       },
       activity(items) {
         if (logbook?.ingest(items)) render();

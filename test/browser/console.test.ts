@@ -445,7 +445,12 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await confirmDialog(page, { reason: "door opened" });
     await statusIs(page, "Held");
     await page.locator('#hold-claims li[data-cause="operator"]').waitFor();
+    // Who holds the claim, by name as the event log says it; the claim's id only on hover.
+    const claim = page.locator('#hold-claims li[data-cause="operator"]');
+    await claim.locator(".who-held", { hasText: "alice" }).waitFor();
+    expect(await claim.textContent()).toBe("operator held by alice");
     const held = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
+    expect(await claim.getAttribute("title")).toBe(`claim ${held.json.hold_claims[0].claim_id}`);
     expect(held.json).toMatchObject({ status: "Held", last_status_reason: "door opened", hold_claims: [{ cause: "operator" }] });
     // Held: no second Hold on offer, and how long it has been held.
     expect(await page.getByRole("button", { name: "Hold", exact: true }).count()).toBe(0);
@@ -488,7 +493,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     const page = await operatorPage();
     await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
     await statusIs(page, "Held");
-    await page.locator('#hold-claims li[data-cause="step-fault"]').waitFor();
+    await page.locator('#hold-claims li[data-cause="step-fault"] .who-held', { hasText: "beamline-7" }).waitFor();
     await stepState(page, 1, "failed");
     expect(await page.locator(`li[data-step-index="1"] .step-failure`).textContent()).toBe("OutOfTolerance: 117.2");
     const marker = page.locator("li.boundary");
