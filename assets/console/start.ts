@@ -257,6 +257,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
   let previewSeq = 0;
   /** The last preview's refusals; shown in full once the operator tries to start or save. */
   let refused: Array<{ path: string; message: string }> = [];
+  /** The last preview's refusal as a whole, for the summary beside the steps. */
+  let refusal: { error_class?: string; detail: string } | null = null;
   /** True once the operator tried to start or save: every refusal shows, empty fields too. */
   let revealAll = false;
 
@@ -496,11 +498,24 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     return { placed, held };
   }
 
-  /** The refusal beside the steps: where to look, or what to do first. */
-  function refusalNote(shown: { placed: number; held: number }, detail: string): string {
-    if (shown.placed > 0) return "See the marked fields.";
-    if (shown.held > 0) return "Fill in the steps' fields to see the list a start would pin.";
-    return detail;
+  /**
+   * The dry run's refusal beside the steps. While every refusal is held back
+   * (fields not touched yet, nothing asked for) it is as quiet as the fields:
+   * what to do first, not a red summary of what nobody has typed yet.
+   */
+  function renderRefusal(problem: { error_class?: string; detail: string }, shown: { placed: number; held: number }) {
+    if (!revealAll && shown.placed === 0 && shown.held > 0) {
+      replace(previewRegion, h("p", { class: "muted", id: "preview-incomplete" }, "Fill in the steps' fields to see the list a start would pin."));
+      return;
+    }
+    replace(
+      previewRegion,
+      h(
+        "div",
+        { class: "preview-refused", id: "preview-refused", "data-error-class": problem.error_class ?? "" },
+        h("p", {}, h("strong", {}, "The service would refuse these steps. "), shown.placed > 0 ? "See the marked fields." : problem.detail),
+      ),
+    );
   }
 
   /** Start or save was asked for with steps the service would refuse: show every refusal and go to the first. */
@@ -508,8 +523,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     revealAll = true;
     clearFieldErrors();
     const shown = showFieldErrors(refused);
-    const note = previewRegion.querySelector(".preview-refused p");
-    if (note && shown.placed > 0) note.replaceChildren(h("strong", {}, "The service would refuse these steps. "), "See the marked fields.");
+    if (refusal) renderRefusal(refusal, shown);
     element.querySelector<HTMLElement>("[aria-invalid=true]")?.focus();
   }
 
@@ -536,6 +550,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     startButton.disabled = true;
     previewed = null;
     refused = [];
+    refusal = null;
     if (steps.length === 0) {
       replace(previewRegion, h("p", { class: "muted" }, "Add a step to see the list a start would pin, or start without steps."));
       return;
@@ -563,15 +578,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
       if (seq !== previewSeq) return;
       const problem = problemOf(error);
       refused = problem.errors ?? [];
-      const shown = showFieldErrors(refused);
-      replace(
-        previewRegion,
-        h(
-          "div",
-          { class: "preview-refused", id: "preview-refused", "data-error-class": problem.error_class ?? "" },
-          h("p", {}, h("strong", {}, "The service would refuse these steps. "), refusalNote(shown, problem.detail)),
-        ),
-      );
+      refusal = problem;
+      renderRefusal(problem, showFieldErrors(refused));
       // Start stays offered: asking for it shows every refusal, empty fields too.
       startButton.disabled = false;
     }

@@ -310,6 +310,24 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await context.close();
   });
 
+  it("says an empty fleet has no procedures yet, and how to start one, unless a filter is set", async () => {
+    const page = await operatorPage();
+    // A lab's first visit: the list answers an empty page whatever it is asked.
+    await page.route(/\/v1\/procedures\?/, (route) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ items: [], next_cursor: null }) }));
+    await page.goto(`${server.baseUrl}/console#/`);
+    const empty = page.locator("#fleet-rows .empty");
+    await empty.waitFor();
+    expect(await empty.textContent()).toBe("No procedures yet. Start a procedure: register it, give it its steps, and it shows here.");
+    expect(await empty.locator("a").getAttribute("href")).toBe("#/start");
+    // A filter set: the list found nothing among what exists.
+    await page.locator("#filter-status").selectOption("Held");
+    await page.locator("#fleet-rows .empty", { hasText: "No procedures match these filters." }).waitFor();
+    await page.locator("#filter-status").selectOption("");
+    await page.locator("#filter-q").fill("bake");
+    await page.locator("#fleet-rows .empty", { hasText: 'No procedure\'s name or kind matches "bake".' }).waitFor();
+    await page.context().close();
+  });
+
   it("starts a procedure from a template: preview of the pinned list, start, a gateway's reports, Completed", async () => {
     const tag = uuidv7().slice(-6);
     const saved = await callApi(server, operator, "PUT", `/v1/templates/Quick bake ${tag}`, {
@@ -352,13 +370,16 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.goto(`${server.baseUrl}/console#/start`);
     await page.locator("#steps-add-kind").selectOption("setpoint");
     await page.locator("#steps-add").click();
-    // Nothing typed yet: the dry run refuses the empty fields, but no field is scolded; the preview says what to do.
-    await page.locator("#preview-refused", { hasText: "Fill in the steps' fields" }).waitFor();
+    // Nothing typed yet: the dry run refuses the empty fields, but no field is scolded and the preview has
+    // no red summary either, only what to do.
+    await page.locator("#preview-incomplete", { hasText: "Fill in the steps' fields" }).waitFor();
+    expect(await page.locator("#preview-refused").count()).toBe(0);
     expect((await page.locator("#step-editor .field-error").allTextContents()).join("")).toBe("");
     expect(await page.locator("#step-editor [aria-invalid]").count()).toBe(0);
     // Typed into: that field's refusal shows, in plain words (the service's own on hover); the untouched one stays quiet.
     await page.locator("#steps-0-value").fill("hot");
     await page.locator("#steps-0-value-error", { hasText: "Enter a number." }).waitFor();
+    await page.locator("#preview-refused", { hasText: "The service would refuse these steps. See the marked fields." }).waitFor();
     expect(await page.locator("#steps-0-value-error").getAttribute("title")).toMatch(/expected number/);
     expect(await page.locator("#steps-0-address-error").textContent()).toBe("");
     await page.locator("#steps-0-value").fill("");
