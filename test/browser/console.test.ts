@@ -752,6 +752,25 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.context().close();
   });
 
+  it("keeps each name in the event log's Who column on one line at 1280 px", async () => {
+    // Registered and conducted by the bootstrap admin, held with a long reason: the Details column wants the room.
+    const id = await conducted(server, server.token, "Who column");
+    await callApi(server, server.token, "POST", `/v1/procedures/${id}/hold`, { reason: "door opened on zone A while the chamber was still warm; waiting for the facility team to check the seal" });
+    const page = await operatorPage(operator, { width: 1280, height: 900 });
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    const cells = page.locator('#events-title ~ div td[data-label="Who"]');
+    await cells.filter({ hasText: "bootstrap-admin" }).first().waitFor();
+    const lines = await cells.evaluateAll((tds) =>
+      tds.map((td) => {
+        const range = document.createRange();
+        range.selectNodeContents(td);
+        return [td.textContent, new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size];
+      }),
+    );
+    expect(lines.filter(([, count]) => count !== 1)).toEqual([]);
+    await page.context().close();
+  });
+
   it("fits a phone-sized screen and works by keyboard", async () => {
     const id = await conducted(server, operator, "Phone check", { asset: "oven-phone" });
     const page = await operatorPage(operator, { width: 390, height: 844 });
