@@ -344,7 +344,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.locator("#start-template").selectOption(`Quick bake ${tag}`);
     await page.locator("#preview-count", { hasText: "2 steps will be pinned" }).waitFor();
     expect(await page.locator("#start-kind").inputValue()).toBe("thermal");
-    expect(await page.locator("#start-preview li").allTextContents()).toEqual(["setpoint oven.zone_a ← 120 (verified)", 'action open_valve {"valve":"v3"}']);
+    expect(await page.locator("#start-preview li").allTextContents()).toEqual(["#0 setpoint oven.zone_a ← 120 (verified)", '#1 action open_valve {"valve":"v3"}']);
     await screenshot(page, "start-from-template", true);
     await page.locator("#start-conducted").click();
     await page.waitForURL(/#\/procedures\//);
