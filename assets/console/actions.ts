@@ -5,6 +5,7 @@ import type { CommandName } from "../../src/auth/grants";
 import type { ConfirmSpec } from "./dialog";
 import { h } from "./dom";
 import { stallWarning } from "./progress";
+import { replayWords, stepLabel } from "./steps";
 import type { Procedure, ResumePoint } from "./types";
 import type { ViewContext } from "./view";
 
@@ -27,6 +28,16 @@ const warned = (p: Procedure, rp: ResumePoint | null, message: string) => {
   return warning ? `${warning} ${message}` : message;
 };
 
+const CLAIMS_RELEASED = "yours, and any step-fault, stand-down or stall claim";
+const REPLAY_GO_AHEAD = "Replayed action and compute steps wait for your go-ahead, since running one again may repeat a physical effect.";
+
+/** A boundary as a step, or past the last one. */
+const boundaryName = (boundary: number, stepCount: number | null) => (stepCount !== null && boundary >= stepCount ? "after the last step" : `step ${stepLabel(boundary)}`);
+
+/** The conduct-from button: where the replay starts, without asking. */
+const resumeHereLabel = (p: Procedure, rp: ResumePoint | null) =>
+  rp && p.step_count !== null && rp.suggested_boundary >= p.step_count ? "Resume where it stopped (after the last step)" : `Resume where it stopped (${stepLabel(rp?.suggested_boundary ?? 0)})`;
+
 const ACTIONS: Action[] = [
   {
     id: "hold",
@@ -44,32 +55,45 @@ const ACTIONS: Action[] = [
     body: ({ reason }) => ({ reason }),
   },
   {
+    // The resume command: the operator picks the boundary. Beside conduct-from it is the way to start a replay elsewhere than where the procedure stopped.
     id: "resume",
-    label: () => "Resume",
+    label: (p) => (p.step_count === null ? "Resume" : "Resume from a chosen step…"),
     command: "ResumeProcedure",
     when: (p) => p.status === "Held",
-    confirm: (p, rp) => ({
-      title: `Resume ${p.name}`,
-      message: warned(p, rp, "Releases the operator's claim (and any step-fault, stand-down or stall claim with it). The gateway runs again from the step you choose: steps before it stay done."),
-      confirmLabel: stallWarning(p, rp) ? "Resume anyway" : "Resume",
-      boundary: { label: "Resume from step", value: rp?.suggested_boundary ?? 0, max: p.step_count ?? Number.MAX_SAFE_INTEGER },
-    }),
+    confirm: (p, rp) =>
+      p.step_count === null
+        ? {
+            title: `Resume ${p.name}`,
+            message: warned(p, rp, `Releases every hold claim (${CLAIMS_RELEASED}) and the procedure runs again: its logbook takes entries again.`),
+            confirmLabel: stallWarning(p, rp) ? "Resume anyway" : "Resume",
+          }
+        : {
+            title: `Resume ${p.name} from a chosen step`,
+            message: warned(
+              p,
+              rp,
+              `Releases every hold claim (${CLAIMS_RELEASED}) and replays the pinned steps from the step you enter, exactly as pinned: the steps before it count as done. Enter an earlier step to run more again, a later one to skip some; #0 runs them all again.${rp ? ` It stopped at ${boundaryName(rp.suggested_boundary, p.step_count)}: "${resumeHereLabel(p, rp)}" resumes there.` : ""} ${REPLAY_GO_AHEAD}`,
+            ),
+            confirmLabel: stallWarning(p, rp) ? "Resume anyway" : "Resume",
+            boundary: { label: "Replay from step #", value: rp?.suggested_boundary ?? 0, max: p.step_count },
+          },
     path: "resume",
-    body: ({ boundary }) => ({ re_establishment_boundary: boundary }),
+    body: ({ boundary }) => ({ re_establishment_boundary: boundary ?? 0 }),
   },
   {
+    // The conduct-from command: the same release and replay, from the suggested boundary, no choice asked for.
     id: "conduct-from",
-    label: (_p, rp) => `Resume from step ${rp?.suggested_boundary ?? "?"}`,
+    label: resumeHereLabel,
     command: "ConductProcedureFrom",
     when: (p, rp) => p.status === "Held" && rp !== null,
     confirm: (p, rp) => ({
-      title: `Resume ${p.name} from step ${rp!.suggested_boundary}`,
+      title: `Resume ${p.name} where it stopped`,
       message: warned(
         p,
         rp,
-        `Steps before step ${rp!.suggested_boundary} stay done; the gateway runs the pinned steps again from step ${rp!.suggested_boundary} on, exactly as pinned. Replayed action and compute steps wait for your go-ahead, since running one again may repeat a physical effect.`,
+        `Releases every hold claim (${CLAIMS_RELEASED}) and replays from ${boundaryName(rp!.suggested_boundary, p.step_count)}, the suggested boundary: the step that was interrupted, or else the first not done. ${replayWords(rp!.suggested_boundary, p.step_count)} ${REPLAY_GO_AHEAD} To replay from another step, use "Resume from a chosen step…".`,
       ),
-      confirmLabel: stallWarning(p, rp) ? "Resume from here anyway" : "Resume from here",
+      confirmLabel: stallWarning(p, rp) ? "Resume here anyway" : "Resume here",
     }),
     path: "conduct-from",
     body: (_input, rp) => ({ re_establishment_boundary: rp!.suggested_boundary }),
@@ -146,8 +170,8 @@ export function goAheadButton(ctx: ViewContext, p: Procedure, stepIndex: number,
       onclick: () =>
         void ctx.act(
           {
-            title: `Go-ahead for step ${stepIndex}`,
-            message: `Lets the gateway run and report step ${stepIndex} again (${description}). It may repeat a physical effect.`,
+            title: `Go-ahead for step ${stepLabel(stepIndex)}`,
+            message: `Lets the gateway run and report step ${stepLabel(stepIndex)} again (${description}). It may repeat a physical effect.`,
             confirmLabel: "Give go-ahead",
           },
           () => ctx.api("POST", `/v1/procedures/${p.procedure_id}/go-ahead`, { step_index: stepIndex }),

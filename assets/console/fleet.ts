@@ -114,9 +114,25 @@ export function fleetView(ctx: ViewContext, initial: FleetFilter, extra: Node[] 
     pager,
   );
 
+  /** What an empty list says: a fleet with nothing in it yet is not a search that found nothing. */
+  function emptyNote(): HTMLElement {
+    const filtered = filter.status !== "" || filter.kind !== "" || filter.asset !== "";
+    if (filter.q) return h("p", { class: "empty" }, `No procedure's name or kind matches "${filter.q}"${filtered ? " with these filters" : ""}.`);
+    if (filtered) return h("p", { class: "empty" }, "No procedures match these filters.");
+    return h(
+      "p",
+      { class: "empty", id: "fleet-empty" },
+      "No procedures yet. ",
+      ctx.can("RegisterProcedure")
+        ? h("a", { href: "#/start" }, "Start a procedure")
+        : "An operator starts one from the console's Start page, or a client with POST /v1/procedures",
+      ctx.can("RegisterProcedure") ? ": register it, give it its steps, and it shows here." : ".",
+    );
+  }
+
   function renderRows(items: ProcedureListRow[]) {
-    patch(rows, JSON.stringify(items), () => {
-      if (items.length === 0) return [h("p", { class: "empty" }, filter.q ? `No procedure's name or kind matches "${filter.q}" with these filters.` : "No procedures match these filters.")];
+    patch(rows, items.length === 0 ? `empty:${fleetHash(filter)}` : JSON.stringify(items), () => {
+      if (items.length === 0) return [emptyNote()];
       return [
         h(
           "table",

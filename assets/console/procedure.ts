@@ -14,7 +14,7 @@ import { LogbookReader } from "./logbook";
 import { PrincipalNames } from "./names";
 import { isFinished } from "../../src/vocabulary";
 import { isStallCurrent, stallWarning, stepStates } from "./progress";
-import { describeStep, STATE_LABELS } from "./steps";
+import { describeStep, readableReason, replayWords, stepLabel, STATE_LABELS } from "./steps";
 import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint } from "./types";
 import { patch, type View, type ViewContext } from "./view";
 
@@ -37,10 +37,10 @@ export const EVENT_LABELS: Record<string, string> = {
 };
 
 const DETAIL_WORDS: Record<string, (value: unknown) => string> = {
-  reason: (v) => `reason: ${String(v)}`,
+  reason: (v) => `reason: ${readableReason(String(v))}`,
   cause: (v) => `cause: ${String(v)}`,
-  re_establishment_boundary: (v) => `from step ${String(v)}`,
-  step_index: (v) => `step ${String(v)}`,
+  re_establishment_boundary: (v) => `from step ${stepLabel(Number(v))}`,
+  step_index: (v) => `step ${stepLabel(Number(v))}`,
   deadline_seconds: (v) => `deadline ${String(v)} s`,
   on_failure: (v) => `on a failed step: ${v === "hold" ? "hold" : "abort"}`,
   on_stall: (v) => `on a stall: ${v === "hold" ? "hold" : "flag only"}`,
@@ -104,7 +104,8 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     const heldFor = p.status === "Held" && p.last_status_changed_at ? duration(Date.now() - Date.parse(p.last_status_changed_at)) : null;
     // The state names the open Stall decision; its reasoning comes from the decision when the caller may read it.
     const open = p.open_stall_decision_id !== null ? (stall?.id === p.open_stall_decision_id ? stall : undefined) : undefined;
-    patch(summary, JSON.stringify([p, open?.id, rp?.suggested_boundary, heldFor]), () => [
+    const holders = p.hold_claims.map((claim) => ({ claim, holder: holderOf(claim.claim_id) }));
+    patch(summary, JSON.stringify([p, open?.id, rp?.suggested_boundary, heldFor, holders]), () => [
       h(
         "dl",
         { class: "facts" },
@@ -128,7 +129,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
         h("div", {}, h("dt", {}, "Version"), h("dd", {}, String(p.version))),
         h("div", {}, h("dt", {}, "Procedure id"), h("dd", { class: "mono" }, p.procedure_id)),
       ),
-      p.last_status_reason ? h("p", { class: "reason", id: "status-reason" }, h("strong", {}, "Reason: "), p.last_status_reason) : h("span"),
+      p.last_status_reason ? h("p", { class: "reason", id: "status-reason", title: p.last_status_reason }, h("strong", {}, "Reason: "), readableReason(p.last_status_reason)) : h("span"),
       p.open_stall_decision_id !== null
         ? h(
             "p",
@@ -147,9 +148,32 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
         h("h2", {}, "Hold claims"),
         p.hold_claims.length === 0
           ? h("p", { class: "muted" }, "None.")
-          : h("ul", {}, ...p.hold_claims.map((c) => h("li", { "data-cause": c.cause }, h("span", { class: `badge cause-${c.cause}` }, c.cause), " ", h("span", { class: "muted mono" }, c.claim_id)))),
+          : h(
+              "ul",
+              {},
+              ...holders.map(({ claim, holder }) =>
+                h(
+                  "li",
+                  { "data-cause": claim.cause, "data-claim-id": claim.claim_id, title: `claim ${claim.claim_id}` },
+                  h("span", { class: `badge cause-${claim.cause}` }, claim.cause),
+                  holder ? " held by " : null,
+                  holder ? h("span", { class: "who-held" }, holder) : null,
+                ),
+              ),
+            ),
       ),
     ]);
+  }
+
+  /**
+   * Who holds a claim, by name as the event log says it: whoever ran the
+   * newest hold that took it (a claim id stands for its cause, so a later
+   * hold by the same cause is the current one). Null while the events are
+   * not read, or not readable.
+   */
+  function holderOf(claimId: string): string | null {
+    const held = events.findLast((e) => e.type === "ProcedureHeld" && e.payload.claim_id === claimId);
+    return held ? names.of(held.principal_id) : null;
   }
 
   function renderSteps(p: Procedure, rp: ResumePoint | null) {
@@ -170,9 +194,9 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
           items.push(
             h(
               "li",
-              { class: "boundary", "aria-label": `Suggested resume boundary: step ${index}` },
-              h("strong", {}, `Resume from step ${index}`),
-              h("span", { class: "boundary-why" }, " · steps before it stay done; from here the pinned steps run again, as pinned."),
+              { class: "boundary", "aria-label": `Suggested resume boundary: ${stepLabel(index)}` },
+              h("strong", {}, `Suggested resume boundary: ${stepLabel(index, step.kind)}`),
+              h("span", { class: "boundary-why" }, ` · ${replayWords(index, all.length)}`),
             ),
           );
         }
@@ -184,7 +208,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
           h(
             "li",
             { class: `step state-${state}`, "data-step-index": index, "data-state": state },
-            h("span", { class: "step-index mono" }, `#${index}`),
+            h("span", { class: "step-index mono" }, stepLabel(index)),
             h("span", { class: "step-kind" }, step.kind),
             h("span", { class: "step-what mono" }, description),
             h("span", { class: `step-state chip chip-${state}` }, STATE_LABELS[state]),
@@ -257,7 +281,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
                     {},
                     h("td", { "data-label": "Recorded" }, time(entry.recorded_at)),
                     h("td", { "data-label": "Kind" }, entry.step_kind),
-                    h("td", { "data-label": "Step" }, step_index === undefined ? "—" : String(step_index)),
+                    h("td", { "data-label": "Step" }, typeof step_index === "number" ? stepLabel(step_index) : step_index === undefined ? "—" : String(step_index)),
                     h("td", { "data-label": "Result" }, result === undefined ? "—" : String(result)),
                     h("td", { "data-label": "Message" }, [error_class, message].filter((x) => x !== undefined).map(String).join(": ")),
                     h("td", { "data-label": "Who", class: "who-ran" }, names.of(entry.principal_id)),
@@ -370,7 +394,9 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       event(event) {
         if (event.version !== (events.at(-1)?.version ?? 0) + 1) return;
         events.push(event);
-        renderEvents();
+        // The whole page once shown: a hold's event names who holds its claim.
+        if (shown) render();
+        else renderEvents();
       },
       activity(items) {
         if (logbook?.ingest(items)) render();

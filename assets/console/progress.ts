@@ -63,5 +63,5 @@ export function stallWarning(
 ): string | null {
   if (procedure.open_stall_decision_id === null) return null;
   const step = procedure.step_count === null ? null : (rp?.suggested_boundary ?? procedure.in_flight_step_index ?? procedure.completed_count);
-  return step === null ? "It stalled; resume anyway?" : `It stalled at step ${step}; resume anyway?`;
+  return step === null ? "It stalled; resume anyway?" : `It stalled at step #${step}; resume anyway?`;
 }

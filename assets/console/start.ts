@@ -9,7 +9,7 @@
 import { ApiProblem, query } from "./api";
 import { card, h, replace } from "./dom";
 import { clearProblem, problemOf, showProblem } from "./notice";
-import { describeStep } from "./steps";
+import { describeStep, stepLabel } from "./steps";
 import type { Page, Procedure, Step } from "./types";
 import type { View, ViewContext } from "./view";
 
@@ -257,6 +257,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
   let previewSeq = 0;
   /** The last preview's refusals; shown in full once the operator tries to start or save. */
   let refused: Array<{ path: string; message: string }> = [];
+  /** The last preview's refusal as a whole, for the summary beside the steps. */
+  let refusal: { error_class?: string; detail: string } | null = null;
   /** True once the operator tried to start or save: every refusal shows, empty fields too. */
   let revealAll = false;
 
@@ -369,7 +371,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
 
   function stepEditor(list: EditorStep[], index: number, path: string, noun: string, number: string): HTMLElement {
     const step = list[index]!;
-    const label = `${noun} ${number}`;
+    const label = `${noun} #${number}`;
     const id = path.replaceAll(".", "-");
     const specs = FIELDS[step.kind].filter((spec) => !(step.kind === "check" && spec.key === "tolerance" && step.values.criterion === "equals"));
     return h(
@@ -378,7 +380,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
       h(
         "div",
         { class: "editor-step-head" },
-        h("strong", {}, `${label}: ${step.kind}`),
+        h("strong", { class: "editor-step-name" }, `${noun === "closing step" ? "closing " : ""}#${number} ${step.kind}`),
         h("span", { class: "muted" }, KIND_LABELS[step.kind].split(": ")[1]),
         moveButtons(list, index, label),
       ),
@@ -413,14 +415,19 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     );
   }
 
-  /** `noun` and `prefix` name the steps: "step 3.1", "closing step 2". */
+  /**
+   * `noun` and `prefix` name the steps by their place in the request, from 0
+   * as the API counts (its refusals name `steps.2.steps.0`): "step #2.0",
+   * "closing step #1". With no scan or repeat, a step's number here is its
+   * index once pinned, as the preview and the procedure's page show it.
+   */
   function stepList(list: EditorStep[], path: string, prefix: string, noun: string): HTMLElement {
     return h(
       "div",
       { class: "editor-list" },
       h("p", { class: "field-error", id: `${path.replaceAll(".", "-")}-error`, "data-path": path }),
-      list.length === 0 ? h("p", { class: "muted" }, "No steps yet.") : h("ol", { class: "editor-steps" }, ...list.map((_, i) => stepEditor(list, i, `${path}.${i}`, noun, `${prefix}${i + 1}`))),
-      addControls(list, path, path === "closing_steps" ? "the closing steps" : path === "steps" ? "the steps" : `repeat ${noun} ${prefix.slice(0, -1)}`),
+      list.length === 0 ? h("p", { class: "muted" }, "No steps yet.") : h("ol", { class: "editor-steps" }, ...list.map((_, i) => stepEditor(list, i, `${path}.${i}`, noun, `${prefix}${i}`))),
+      addControls(list, path, path === "closing_steps" ? "the closing steps" : path === "steps" ? "the steps" : `repeat ${noun} #${prefix.slice(0, -1)}`),
     );
   }
 
@@ -491,11 +498,24 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     return { placed, held };
   }
 
-  /** The refusal beside the steps: where to look, or what to do first. */
-  function refusalNote(shown: { placed: number; held: number }, detail: string): string {
-    if (shown.placed > 0) return "See the marked fields.";
-    if (shown.held > 0) return "Fill in the steps' fields to see the list a start would pin.";
-    return detail;
+  /**
+   * The dry run's refusal beside the steps. While every refusal is held back
+   * (fields not touched yet, nothing asked for) it is as quiet as the fields:
+   * what to do first, not a red summary of what nobody has typed yet.
+   */
+  function renderRefusal(problem: { error_class?: string; detail: string }, shown: { placed: number; held: number }) {
+    if (!revealAll && shown.placed === 0 && shown.held > 0) {
+      replace(previewRegion, h("p", { class: "muted", id: "preview-incomplete" }, "Fill in the steps' fields to see the list a start would pin."));
+      return;
+    }
+    replace(
+      previewRegion,
+      h(
+        "div",
+        { class: "preview-refused", id: "preview-refused", "data-error-class": problem.error_class ?? "" },
+        h("p", {}, h("strong", {}, "The service would refuse these steps. "), shown.placed > 0 ? "See the marked fields." : problem.detail),
+      ),
+    );
   }
 
   /** Start or save was asked for with steps the service would refuse: show every refusal and go to the first. */
@@ -503,13 +523,18 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     revealAll = true;
     clearFieldErrors();
     const shown = showFieldErrors(refused);
-    const note = previewRegion.querySelector(".preview-refused p");
-    if (note && shown.placed > 0) note.replaceChildren(h("strong", {}, "The service would refuse these steps. "), "See the marked fields.");
+    if (refusal) renderRefusal(refusal, shown);
     element.querySelector<HTMLElement>("[aria-invalid=true]")?.focus();
   }
 
   function renderPreview(preview: Preview) {
-    const list = (items: Step[], start: number) => h("ol", { start: start + 1, class: "preview-steps" }, ...items.map((s) => h("li", { "data-kind": s.kind }, h("span", { class: "chip" }, s.kind), " ", describeStep(s))));
+    // Numbered as they will be pinned: the index the procedure's page and the API give each step.
+    const list = (items: Step[], start: number) =>
+      h(
+        "ol",
+        { class: "preview-steps" },
+        ...items.map((s, i) => h("li", { "data-kind": s.kind, "data-step-index": start + i }, h("span", { class: "step-index mono" }, stepLabel(start + i)), " ", h("span", { class: "chip" }, s.kind), " ", describeStep(s))),
+      );
     replace(
       previewRegion,
       h("p", { id: "preview-count" }, `${preview.step_count} step${preview.step_count === 1 ? "" : "s"} will be pinned, in this order. A resume replays this list as it is.`),
@@ -525,6 +550,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     startButton.disabled = true;
     previewed = null;
     refused = [];
+    refusal = null;
     if (steps.length === 0) {
       replace(previewRegion, h("p", { class: "muted" }, "Add a step to see the list a start would pin, or start without steps."));
       return;
@@ -552,15 +578,8 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
       if (seq !== previewSeq) return;
       const problem = problemOf(error);
       refused = problem.errors ?? [];
-      const shown = showFieldErrors(refused);
-      replace(
-        previewRegion,
-        h(
-          "div",
-          { class: "preview-refused", id: "preview-refused", "data-error-class": problem.error_class ?? "" },
-          h("p", {}, h("strong", {}, "The service would refuse these steps. "), refusalNote(shown, problem.detail)),
-        ),
-      );
+      refusal = problem;
+      renderRefusal(problem, showFieldErrors(refused));
       // Start stays offered: asking for it shows every refusal, empty fields too.
       startButton.disabled = false;
     }

@@ -310,6 +310,24 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await context.close();
   });
 
+  it("says an empty fleet has no procedures yet, and how to start one, unless a filter is set", async () => {
+    const page = await operatorPage();
+    // A lab's first visit: the list answers an empty page whatever it is asked.
+    await page.route(/\/v1\/procedures\?/, (route) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ items: [], next_cursor: null }) }));
+    await page.goto(`${server.baseUrl}/console#/`);
+    const empty = page.locator("#fleet-rows .empty");
+    await empty.waitFor();
+    expect(await empty.textContent()).toBe("No procedures yet. Start a procedure: register it, give it its steps, and it shows here.");
+    expect(await empty.locator("a").getAttribute("href")).toBe("#/start");
+    // A filter set: the list found nothing among what exists.
+    await page.locator("#filter-status").selectOption("Held");
+    await page.locator("#fleet-rows .empty", { hasText: "No procedures match these filters." }).waitFor();
+    await page.locator("#filter-status").selectOption("");
+    await page.locator("#filter-q").fill("bake");
+    await page.locator("#fleet-rows .empty", { hasText: 'No procedure\'s name or kind matches "bake".' }).waitFor();
+    await page.context().close();
+  });
+
   it("starts a procedure from a template: preview of the pinned list, start, a gateway's reports, Completed", async () => {
     const tag = uuidv7().slice(-6);
     const saved = await callApi(server, operator, "PUT", `/v1/templates/Quick bake ${tag}`, {
@@ -326,7 +344,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.locator("#start-template").selectOption(`Quick bake ${tag}`);
     await page.locator("#preview-count", { hasText: "2 steps will be pinned" }).waitFor();
     expect(await page.locator("#start-kind").inputValue()).toBe("thermal");
-    expect(await page.locator("#start-preview li").allTextContents()).toEqual(["setpoint oven.zone_a ← 120 (verified)", 'action open_valve {"valve":"v3"}']);
+    expect(await page.locator("#start-preview li").allTextContents()).toEqual(["#0 setpoint oven.zone_a ← 120 (verified)", '#1 action open_valve {"valve":"v3"}']);
     await screenshot(page, "start-from-template", true);
     await page.locator("#start-conducted").click();
     await page.waitForURL(/#\/procedures\//);
@@ -352,13 +370,16 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.goto(`${server.baseUrl}/console#/start`);
     await page.locator("#steps-add-kind").selectOption("setpoint");
     await page.locator("#steps-add").click();
-    // Nothing typed yet: the dry run refuses the empty fields, but no field is scolded; the preview says what to do.
-    await page.locator("#preview-refused", { hasText: "Fill in the steps' fields" }).waitFor();
+    // Nothing typed yet: the dry run refuses the empty fields, but no field is scolded and the preview has
+    // no red summary either, only what to do.
+    await page.locator("#preview-incomplete", { hasText: "Fill in the steps' fields" }).waitFor();
+    expect(await page.locator("#preview-refused").count()).toBe(0);
     expect((await page.locator("#step-editor .field-error").allTextContents()).join("")).toBe("");
     expect(await page.locator("#step-editor [aria-invalid]").count()).toBe(0);
     // Typed into: that field's refusal shows, in plain words (the service's own on hover); the untouched one stays quiet.
     await page.locator("#steps-0-value").fill("hot");
     await page.locator("#steps-0-value-error", { hasText: "Enter a number." }).waitFor();
+    await page.locator("#preview-refused", { hasText: "The service would refuse these steps. See the marked fields." }).waitFor();
     expect(await page.locator("#steps-0-value-error").getAttribute("title")).toMatch(/expected number/);
     expect(await page.locator("#steps-0-address-error").textContent()).toBe("");
     await page.locator("#steps-0-value").fill("");
@@ -395,13 +416,17 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.locator("#steps-2-steps-0-capture_name").fill("frame");
     await page.locator("#preview-count", { hasText: "6 steps will be pinned" }).waitFor();
     await screenshot(page, "start-editor", true);
+    // One numbering: the editor names each step by its index in the request, as the API does (steps.2.steps.0),
+    // and the preview each resolved step by the index it will be pinned at, as the procedure's page shows it.
+    expect(await page.locator("#step-editor .editor-step-name").allTextContents()).toEqual(["#0 setpoint", "#1 scan", "#2 repeat", "#2.0 capture"]);
+    expect(await page.locator("#start-preview .step-index").allTextContents()).toEqual(["#0", "#1", "#2", "#3", "#4", "#5"]);
 
     const kinds = () => page.locator("#step-editor > .editor-list > ol > li").evaluateAll((items) => items.map((i) => i.getAttribute("data-kind")));
-    await page.getByRole("button", { name: "Move step 2 up" }).click();
+    await page.getByRole("button", { name: "Move step #1 up" }).click();
     expect(await kinds()).toEqual(["scan", "setpoint", "repeat"]);
     await expect.poll(() => page.locator("#start-preview li").first().textContent()).toContain("stage.x ← 0");
     expect(await page.locator("#preview-count").textContent()).toContain("6 steps");
-    await page.getByRole("button", { name: "Remove step 1", exact: true }).click();
+    await page.getByRole("button", { name: "Remove step #0", exact: true }).click();
     expect(await kinds()).toEqual(["setpoint", "repeat"]);
     await page.locator("#preview-count", { hasText: "3 steps will be pinned" }).waitFor();
 
@@ -441,14 +466,28 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await confirmDialog(page, { reason: "door opened" });
     await statusIs(page, "Held");
     await page.locator('#hold-claims li[data-cause="operator"]').waitFor();
+    // Who holds the claim, by name as the event log says it; the claim's id only on hover.
+    const claim = page.locator('#hold-claims li[data-cause="operator"]');
+    await claim.locator(".who-held", { hasText: "alice" }).waitFor();
+    expect(await claim.textContent()).toBe("operator held by alice");
     const held = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
+    expect(await claim.getAttribute("title")).toBe(`claim ${held.json.hold_claims[0].claim_id}`);
     expect(held.json).toMatchObject({ status: "Held", last_status_reason: "door opened", hold_claims: [{ cause: "operator" }] });
     // Held: no second Hold on offer, and how long it has been held.
     expect(await page.getByRole("button", { name: "Hold", exact: true }).count()).toBe(0);
     await page.locator("#held-for", { hasText: /^held for (under 1 s|\d+ s)$/ }).waitFor();
 
-    await page.getByRole("button", { name: "Resume", exact: true }).click();
-    const boundary = page.getByRole("dialog").getByLabel("Resume from step");
+    // Two ways to resume, each saying what it does: where it stopped (conduct-from), or from a step one enters (resume).
+    await page.getByRole("button", { name: "Resume where it stopped (#0)", exact: true }).click();
+    const here = page.getByRole("dialog");
+    await here.getByText("Every pinned step runs again, from #0 on, exactly as pinned.", { exact: false }).waitFor();
+    expect(await here.textContent()).not.toMatch(/before (step )?#?0\b/);
+    await here.locator("[data-cancel]").click();
+    await here.waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Resume from a chosen step…", exact: true }).click();
+    const chosen = page.getByRole("dialog");
+    await chosen.getByText("replays the pinned steps from the step you enter", { exact: false }).waitFor();
+    const boundary = chosen.getByLabel("Replay from step #");
     expect(await boundary.inputValue()).toBe("0");
     await confirmDialog(page);
     await statusIs(page, "Running");
@@ -458,7 +497,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     const resumedRow = page.locator('tr[data-event-type="ProcedureResumed"]');
     await resumedRow.locator(".who-ran", { hasText: "alice" }).waitFor();
     expect(await resumedRow.locator('td[data-label="Event"]').textContent()).toBe("Resumed");
-    expect(await resumedRow.locator('td[data-label="Details"]').textContent()).toMatch(/from step 0 · after a hold of (under 1 s|\d+ s)/);
+    expect(await resumedRow.locator('td[data-label="Details"]').textContent()).toMatch(/from step #0 · after a hold of (under 1 s|\d+ s)/);
     expect(await page.locator('tr[data-event-type="ResolvedStepsRecorded"] td[data-label="Event"]').textContent()).toBe("Steps resolved and pinned");
     // Each version once, however the stream and the reads interleaved.
     const versions = await page.locator('#events-title ~ div tbody td[data-label="Version"]').allTextContents();
@@ -475,16 +514,22 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     const page = await operatorPage();
     await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
     await statusIs(page, "Held");
-    await page.locator('#hold-claims li[data-cause="step-fault"]').waitFor();
+    await page.locator('#hold-claims li[data-cause="step-fault"] .who-held', { hasText: "beamline-7" }).waitFor();
     await stepState(page, 1, "failed");
     expect(await page.locator(`li[data-step-index="1"] .step-failure`).textContent()).toBe("OutOfTolerance: 117.2");
     const marker = page.locator("li.boundary");
-    expect(await marker.getAttribute("aria-label")).toBe("Suggested resume boundary: step 1");
+    expect(await marker.getAttribute("aria-label")).toBe("Suggested resume boundary: #1");
+    // The step is named as everywhere else: its index, then its kind; the service's own words on hover.
+    expect(await marker.locator("strong").textContent()).toBe("Suggested resume boundary: #1 check");
+    expect(await page.locator("#status-reason").textContent()).toBe("Reason: #1 check oven.zone_a failed: OutOfTolerance: 117.2");
+    expect(await page.locator("#status-reason").getAttribute("title")).toBe("check[1] oven.zone_a failed: OutOfTolerance: 117.2");
+    expect(await page.locator(`li[data-step-index="1"] .step-index`).textContent()).toBe("#1");
     // The marker sits right before the step it names.
     expect(await marker.evaluate((el) => el.nextElementSibling?.getAttribute("data-step-index"))).toBe("1");
     await screenshot(page, "procedure-held", true);
 
-    await page.getByRole("button", { name: "Resume from step 1" }).click();
+    await page.getByRole("button", { name: "Resume where it stopped (#1)" }).click();
+    await page.getByRole("dialog").getByText("#0 stays done; the pinned steps run again from #1 on, exactly as pinned.", { exact: false }).waitFor();
     await confirmDialog(page);
     await statusIs(page, "Running");
     // The replayed action waits for the operator; the gateway is refused until then.
@@ -543,12 +588,12 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await statusIs(page, "Held");
     await page.locator('#hold-claims li[data-cause="stall"]').waitFor();
     await page.locator(`#open-stall[data-decision-id="${held.json.open_stall_decision_id}"]`).waitFor();
-    await page.getByRole("button", { name: "Resume", exact: true }).click();
+    await page.getByRole("button", { name: "Resume from a chosen step…", exact: true }).click();
     const dialog = page.getByRole("dialog");
-    await dialog.getByText("It stalled at step 1; resume anyway?").waitFor();
+    await dialog.getByText("It stalled at step #1; resume anyway?").waitFor();
     await screenshot(page, "resume-after-stall");
     expect(await dialog.locator("button[type=submit]").textContent()).toBe("Resume anyway");
-    await dialog.getByLabel("Resume from step").fill("1");
+    await dialog.getByLabel("Replay from step #").fill("1");
     await confirmDialog(page);
     await statusIs(page, "Running");
     const resumed = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
@@ -704,6 +749,25 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     const after = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
     expect(after.json.version).toBe(before.json.version);
     expect(after.json.last_status_reason).toBe("first hold");
+    await page.context().close();
+  });
+
+  it("keeps each name in the event log's Who column on one line at 1280 px", async () => {
+    // Registered and conducted by the bootstrap admin, held with a long reason: the Details column wants the room.
+    const id = await conducted(server, server.token, "Who column");
+    await callApi(server, server.token, "POST", `/v1/procedures/${id}/hold`, { reason: "door opened on zone A while the chamber was still warm; waiting for the facility team to check the seal" });
+    const page = await operatorPage(operator, { width: 1280, height: 900 });
+    await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
+    const cells = page.locator('#events-title ~ div td[data-label="Who"]');
+    await cells.filter({ hasText: "bootstrap-admin" }).first().waitFor();
+    const lines = await cells.evaluateAll((tds) =>
+      tds.map((td) => {
+        const range = document.createRange();
+        range.selectNodeContents(td);
+        return [td.textContent, new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size];
+      }),
+    );
+    expect(lines.filter(([, count]) => count !== 1)).toEqual([]);
     await page.context().close();
   });
 

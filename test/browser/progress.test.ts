@@ -61,9 +61,9 @@ describe("warn-at-resume", () => {
   });
   it("names the step it stalled at: the suggested boundary, else the step in flight, else the first not done", () => {
     const open = { ...conducted, open_stall_decision_id: "d1" };
-    expect(stallWarning(open, { suggested_boundary: 2 })).toBe("It stalled at step 2; resume anyway?");
-    expect(stallWarning({ ...open, in_flight_step_index: 3 }, null)).toBe("It stalled at step 3; resume anyway?");
-    expect(stallWarning(open, null)).toBe("It stalled at step 1; resume anyway?");
+    expect(stallWarning(open, { suggested_boundary: 2 })).toBe("It stalled at step #2; resume anyway?");
+    expect(stallWarning({ ...open, in_flight_step_index: 3 }, null)).toBe("It stalled at step #3; resume anyway?");
+    expect(stallWarning(open, null)).toBe("It stalled at step #1; resume anyway?");
   });
   it("names no step for a procedure started without conduct", () => {
     expect(stallWarning({ step_count: null, completed_count: 0, in_flight_step_index: null, open_stall_decision_id: "d1" }, null)).toBe("It stalled; resume anyway?");
