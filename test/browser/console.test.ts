@@ -132,6 +132,8 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.goto(`${remote}/console`);
     await page.getByLabel("Bearer token").waitFor();
     expect(await page.locator("#local-token-hint").count()).toBe(0);
+    // Routes still in flight (an icon, a read) end quietly rather than as unhandled rejections.
+    await page.unrouteAll({ behavior: "ignoreErrors" });
     await context.close();
   });
 
@@ -201,6 +203,8 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     expect(await page.locator(`li[data-step-index="0"]`).getAttribute("data-state")).toBe("ok");
     expect(await page.locator(`li[data-step-index="1"]`).getAttribute("data-state")).toBe("in_flight");
     expect(await page.locator("#live-status").textContent()).toContain("final");
+    // Routes still in flight (an icon, a read) end quietly rather than as unhandled rejections.
+    await page.unrouteAll({ behavior: "ignoreErrors" });
     await context.close();
   });
 
@@ -229,6 +233,8 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     release();
     await logbookRead;
     expect(mine.filter((url) => new URL(url).pathname === `/v1/procedures/${id}/stream-ticket`)).toEqual([]);
+    // Routes still in flight (an icon, a read) end quietly rather than as unhandled rejections.
+    await page.unrouteAll({ behavior: "ignoreErrors" });
     await context.close();
   });
 
@@ -325,6 +331,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.locator("#filter-status").selectOption("");
     await page.locator("#filter-q").fill("bake");
     await page.locator("#fleet-rows .empty", { hasText: 'No procedure\'s name or kind matches "bake".' }).waitFor();
+    await page.unrouteAll({ behavior: "ignoreErrors" });
     await page.context().close();
   });
 
@@ -749,6 +756,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     const after = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
     expect(after.json.version).toBe(before.json.version);
     expect(after.json.last_status_reason).toBe("first hold");
+    await page.unrouteAll({ behavior: "ignoreErrors" });
     await page.context().close();
   });
 
