@@ -1,6 +1,7 @@
 // The shapes the console reads, as /openapi.json describes them (the fields it uses).
 
 import type { ProcedureStatus } from "../../src/vocabulary";
+import type { components } from "../../clients/typescript/src/openapi";
 export { PROCEDURE_STATUSES as STATUSES } from "../../src/vocabulary";
 export type Status = ProcedureStatus;
 
@@ -111,57 +112,16 @@ export interface WatcherStatus {
   recent_ticks: RecentTick[];
 }
 
-export interface RecentTick {
-  started_at: string;
-  outcome: string;
-  duration_ms: number;
-  rows_read: number;
-  candidates: number;
-  flagged: number;
-  acted: number;
-  archived: number;
-  failures: number;
-}
-
-export interface DeliveryRecord {
-  delivery_id: string;
-  subscription_id: string;
-  webhook_id: string;
-  event_type: string;
-  attempt: number;
-  status_code: number | null;
-  outcome: "delivered" | "retrying" | "failed";
-  attempted_at: string;
-  redeliverable: boolean;
-}
-
-export interface Refusals {
-  since: string;
-  total: number;
-  rate_limited: number;
-  by_error_class: Array<{ error_class: string; status: number; count: number }>;
-  by_minute: Array<{ minute: string; count: number; rate_limited: number }>;
-}
-
 export { EVENT_TYPES } from "../../src/notify/event-types";
 
-export interface Subscription {
-  subscription_id: string;
-  url: string;
-  event_types: string[];
-  filter: { kind: string | null; target_asset_id: string | null };
-  format: "standard" | "slack";
-  description: string | null;
-  active: boolean;
-  created_at: string;
-}
-
-export interface Delivery {
-  delivery_id: string;
-  webhook_id: string;
-  event_type: string;
-  attempt: number;
-  status_code: number | null;
-  outcome: "delivered" | "retrying" | "failed";
-  attempted_at: string;
-}
+/**
+ * The shapes below are the API's own, from the OpenAPI document the
+ * TypeScript client is generated from: the console never keeps a copy that
+ * could drift from what the service answers.
+ */
+type Schemas = components["schemas"];
+export type RecentTick = Schemas["WatcherRecentTick"];
+export type DeliveryRecord = Schemas["DeliveryRecord"];
+export type Refusals = Schemas["Refusals"];
+export type Subscription = Schemas["Subscription"];
+export type Delivery = Schemas["Delivery"];
