@@ -22,8 +22,8 @@ const AIM = 3;
 /** The service's ACTIVITY_MIRROR_INTERVAL_MS (src/procedure/object/object.ts): one mirror write per procedure per interval at most. */
 const MIRROR_INTERVAL_S = 60;
 
-/** The request body of one batch: 500 note entries with small payloads. */
-function batchBody(batch) {
+/** The entries of one batch: 500 notes with small payloads, each with its own UUIDv7. */
+export function batchEntries(batch) {
   const now = Date.now();
   const entries = new Array(BATCH_SIZE);
   for (let i = 0; i < BATCH_SIZE; i++) {
@@ -34,7 +34,12 @@ function batchBody(batch) {
       sampled_at: new Date(now - (BATCH_SIZE - i)).toISOString(),
     };
   }
-  return JSON.stringify({ entries });
+  return entries;
+}
+
+/** The request body of one batch. */
+function batchBody(batch) {
+  return JSON.stringify({ entries: batchEntries(batch) });
 }
 
 // ---- requests -----------------------------------------------------------------

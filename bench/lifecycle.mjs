@@ -13,7 +13,7 @@ const RESUME = { re_establishment_boundary: 0 };
 const OUT_OF_TURN = new Set(["ProcedureCannotHold", "ProcedureCannotResume"]);
 
 /** Registers and starts `count` procedures; answers their ids. */
-async function startProcedures(call, count, concurrency) {
+export async function startProcedures(call, count, concurrency) {
   const ids = new Array(count);
   await drive(count, concurrency, async (i) => {
     const procedure = await call("POST", "/v1/procedures", { name: `bench procedure ${i}`, kind: "bench", target_asset_ids: [] });
@@ -29,7 +29,7 @@ async function startProcedures(call, count, concurrency) {
  * service then refuses one with 409 (nothing is written) and the next turn
  * puts the alternation back. Those are counted as "refused", not as errors.
  */
-async function holdOrResume(call, id, turn) {
+export async function holdOrResume(call, id, turn) {
   const hold = turn % 2 === 0;
   try {
     await call("POST", `/v1/procedures/${id}/${hold ? "hold" : "resume"}`, hold ? HOLD : RESUME);

@@ -10,7 +10,9 @@
 // the runtime's own C++ work shows as "(program)" and the collector as
 // "(garbage collector)". Figures go to stdout only.
 import { parseArgs } from "node:util";
-import { client, drive, HttpError, startServer, uuidv7 } from "./lib.mjs";
+import { batchEntries } from "./ingest.mjs";
+import { holdOrResume, startProcedures } from "./lifecycle.mjs";
+import { client, drive, startServer } from "./lib.mjs";
 
 const USAGE = `usage: npm run bench:profile -- [options]
   --scenario NAME      hold-many (hold/resume over --procedures), hold-one (one procedure), ingest (batches of 500)
@@ -81,35 +83,10 @@ async function inspect(port) {
   };
 }
 
-async function holdOrResume(call, id, turn) {
-  const hold = turn % 2 === 0;
-  try {
-    await call("POST", `/v1/procedures/${id}/${hold ? "hold" : "resume"}`, hold ? { reason: "profile" } : { re_establishment_boundary: 0 });
-  } catch (error) {
-    if (!(error instanceof HttpError && error.status === 409)) throw error;
-  }
-}
-
-/** A batch shaped as bench/ingest.mjs sends it: notes, each with its own UUIDv7. */
-function entries(count) {
-  const now = Date.now();
-  return Array.from({ length: count }, (_, i) => ({
-    event_id: uuidv7(now),
-    step_kind: "note",
-    payload: { seq: i, text: "profile" },
-    sampled_at: new Date(now - (count - i)).toISOString(),
-  }));
-}
-
 async function scenario(call) {
-  const ids = [];
-  await drive(PROCEDURES, 8, async (i) => {
-    const { procedure_id } = await call("POST", "/v1/procedures", { name: `profile ${i}`, kind: "bench", target_asset_ids: [] });
-    await call("POST", `/v1/procedures/${procedure_id}/start`);
-    ids[i] = procedure_id;
-  });
+  const ids = await startProcedures(call, PROCEDURES, 8);
   if (args.scenario === "ingest") {
-    return (n) => drive(n, 4, (i) => call("POST", `/v1/procedures/${ids[i % ids.length]}/activities`, { entries: entries(500) }));
+    return (n) => drive(n, 4, (i) => call("POST", `/v1/procedures/${ids[i % ids.length]}/activities`, { entries: batchEntries(i) }));
   }
   let turn = 0;
   return (n) => {
