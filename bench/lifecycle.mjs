@@ -86,5 +86,11 @@ export async function run({ call, opts }) {
       { result: { ...many, objects }, base: "many" },
     ],
     notes,
+    print() {
+      // Each row's CPU per request counts these too: a refusal is answered, logged and counted like any request.
+      for (const { label, outcomes } of [one, many]) {
+        console.log(`${label}: ${outcomes.refused ?? 0} of ${requests} refused out of turn (409, nothing written)`);
+      }
+    },
   };
 }

@@ -1,8 +1,8 @@
 // The activity logbook over HTTP: gateways post entries, readers page them.
 import { createRoute, z } from "@hono/zod-openapi";
 import { metricsFor } from "../env";
-import { JsonObject, utf8Length } from "../json";
-import { MAX_ENTRY_PAYLOAD_BYTES } from "../procedure/object/logbook";
+import { JsonObject } from "../json";
+import { MAX_ENTRY_PAYLOAD_BYTES } from "../procedure/activity";
 import { createRouter } from "./app";
 import { requires } from "./auth";
 import { problemResponses, ProblemError } from "./problem";
@@ -76,10 +76,6 @@ export const activityRoutes = createRouter()
   .openapi(append, async (c) => {
     const { id } = c.req.valid("param");
     const { entries } = c.req.valid("json");
-    const oversized = entries.findIndex((entry) => utf8Length(JSON.stringify(entry.payload)) > MAX_ENTRY_PAYLOAD_BYTES);
-    if (oversized >= 0) {
-      throw new ProblemError("ActivityEntryTooLarge", `entries[${oversized}].payload is over ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized`);
-    }
     const appended = await unwrap(procedureObject(c.env, id).appendActivities(entries, actorOf(c)));
     metricsFor(c.env).write({ kind: "activity", procedure_id: id, accepted: appended.event_count, duplicates: appended.duplicate_count });
     return c.json(appended, 200);

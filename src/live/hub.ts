@@ -207,6 +207,8 @@ export class LiveFeed {
    * its own position, so nothing is skipped or repeated).
    */
   committed(): void {
+    // Nobody to serve: a subscriber that joins later catches up from the record, which holds this commit.
+    if (!this.publishing && this.sse.size === 0 && this.ctx.getWebSockets().length === 0) return;
     this.committedAt ||= this.host.clock.now();
     this.unpublished = true;
     if (this.publishing) return;

@@ -10,6 +10,8 @@ import { jobRetryDelay } from "../procedure/object/schedule";
 export const NOTIFY_JOB = "notify";
 /** The alarm backstop for a send the object could not finish on its own. */
 export const NOTIFY_BACKSTOP_MS = 10_000;
+/** A commit this soon after the last send waits this long before its own, so a busy procedure sends its notifications a few at a time. */
+export const NOTIFY_COALESCE_MS = 50;
 /** Notifications per send (the queue's sendBatch limit). */
 const SEND_LIMIT = 100;
 

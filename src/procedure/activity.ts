@@ -6,6 +6,7 @@ import { requiresOperator } from "../conduct/replay";
 import type { StepKind } from "../conduct/steps";
 import { decideAll, notFound, type DecideContext, type ProcedureCommand } from "./decide";
 import type { ProcedureEvent } from "./events";
+import { utf8Length } from "../json";
 import { accept, refuse, type Verdict } from "./refusal";
 import type { ProcedureState } from "./state";
 
@@ -25,6 +26,27 @@ export interface RecordedContent {
   sampled_at: string;
 }
 
+
+/** An entry's payload, serialized, may hold at most this many bytes. */
+export const MAX_ENTRY_PAYLOAD_BYTES = 64 * 1024;
+
+/**
+ * Each entry's payload as the logbook stores it, serialized once for both the
+ * size check and the insert; refused (413) at the first one over
+ * MAX_ENTRY_PAYLOAD_BYTES, before anything is written.
+ */
+export function payloadTexts(entries: readonly ActivityEntryInput[]): Verdict<Map<ActivityEntryInput, string>> {
+  const texts = new Map<ActivityEntryInput, string>();
+  for (const [i, entry] of entries.entries()) {
+    const text = JSON.stringify(entry.payload);
+    // A UTF-8 byte is at most 3 per UTF-16 unit: most payloads need no count.
+    if (text.length * 3 > MAX_ENTRY_PAYLOAD_BYTES && utf8Length(text) > MAX_ENTRY_PAYLOAD_BYTES) {
+      return refuse("ActivityEntryTooLarge", `entries[${i}].payload is over ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized`);
+    }
+    texts.set(entry, text);
+  }
+  return accept(texts);
+}
 
 /** What the activity rules need of the pinned manifest: per step, its kind and the label reasons name. */
 export interface ManifestShape {

@@ -36,9 +36,20 @@ export interface DecideContext {
   now: string;
 }
 
+/** Claim ids already derived: the same few per procedure, and each a SHA-1 to compute. */
+const claimIds = new Map<string, string>();
+const CLAIM_IDS_KEPT = 1_000;
+
 /** The deterministic id of the claim `cause` holds on a procedure. */
 export function holdClaimId(procedureId: string, cause: HoldCause): string {
-  return uuidv5(`${procedureId}|${cause}`);
+  const name = `${procedureId}|${cause}`;
+  let id = claimIds.get(name);
+  if (id === undefined) {
+    if (claimIds.size >= CLAIM_IDS_KEPT) claimIds.clear();
+    id = uuidv5(name);
+    claimIds.set(name, id);
+  }
+  return id;
 }
 
 type EventDraft = ProcedureEvent extends infer E

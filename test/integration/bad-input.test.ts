@@ -4,7 +4,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { uuidv7 } from "../../src/ids";
-import { MAX_ENTRY_PAYLOAD_BYTES } from "../../src/procedure/object/logbook";
+import { MAX_ENTRY_PAYLOAD_BYTES } from "../../src/procedure/activity";
 import { conduct, entry, post, STEPS } from "../conduct-helpers";
 import { call, command, expectProblem, procedureStub, registerProcedure, summaryOf } from "../helpers";
 

@@ -3,10 +3,12 @@
 // object's next write: the next command's transaction on a busy procedure, or
 // one commit of their own after CLEANUP_DELAY_MS on a quiet one, which also
 // removes the alarm when no job is left. A crash before then repeats the
-// work, never loses it.
+// work, never loses it. The send itself goes at once after a quiet spell and
+// gathers a busy procedure's commits into one send per NOTIFY_COALESCE_MS.
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Notification } from "../../src/notify/events";
+import { NOTIFY_COALESCE_MS } from "../../src/notify/outbox";
 import type { ProcedureObject } from "../../src/procedure/object/object";
 import { PROJECTION_DELAY_MS } from "../../src/procedure/object/projection";
 import { CLEANUP_DELAY_MS } from "../../src/procedure/object/schedule";
@@ -32,18 +34,22 @@ function objectOf(id: string) {
  * duration (`fire(ms)` resolves every pending sleep of that length), and the
  * notifications it hands to the queue.
  */
-async function heldTimers(id: string) {
+async function heldTimers(id: string, now: () => number = () => Date.now()) {
   const sleeps: Array<{ ms: number; resolve: () => void }> = [];
   const sent: Notification[] = [];
+  const sends: string[][] = [];
   await runInDurableObject(objectOf(id), (instance: ProcedureObject) => {
-    instance.clock = { now: () => Date.now(), sleep: (ms) => new Promise<void>((resolve) => sleeps.push({ ms, resolve })) };
+    instance.clock = { now, sleep: (ms) => new Promise<void>((resolve) => sleeps.push({ ms, resolve })) };
     instance.sendNotifications = async (batch) => {
       sent.push(...batch);
+      sends.push(batch.map((n) => n.webhook_id));
     };
   });
   const settle = () => runInDurableObject(objectOf(id), () => new Promise((resolve) => setTimeout(resolve, 20)));
   return {
     sent,
+    /** The webhook ids of each send, in order. */
+    sends,
     pendingSleeps: () => sleeps.map((s) => s.ms),
     /** Released from inside the object, so what the timer runs has the object's own I/O context. */
     async fire(ms: number) {
@@ -84,7 +90,8 @@ describe("clean-ups after a commit", () => {
     expect((await stored(id)).jobs).toContain("projection");
 
     expect((await send(id, "resume", { re_establishment_boundary: 0 })).status).toBe(200);
-    await timers.settle();
+    // Sent at once, or after the coalescing window on a machine fast enough to get here within it.
+    await timers.fire(NOTIFY_COALESCE_MS);
     const after = await stored(id);
     // The resume's transaction removed the hold's outbox row and the finished projection job; its own wait in turn.
     expect(after.outbox).toEqual([`msg_${id}_v4`]);
@@ -131,5 +138,29 @@ describe("clean-ups after a commit", () => {
     expect(resent.map((n) => n.webhook_id)).toEqual([`msg_${id}_v3`]);
     expect(await stored(id)).toEqual({ outbox: [], jobs: [], alarm: null });
     expect(await summaryRow(id)).toEqual({ status: "Held", version: 3 });
+  });
+});
+
+describe("the send after a commit", () => {
+  it("goes at once on a quiet procedure and gathers the commits of a busy one into one send per window", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    // The object's clock stands still, so every command below falls in the window of the first send.
+    const at = Date.now() + 60_000;
+    const timers = await heldTimers(id, () => at);
+    expect((await send(id, "hold", { reason: "first" })).status).toBe(200);
+    await timers.settle();
+    expect(timers.sends).toEqual([[`msg_${id}_v3`]]);
+
+    expect((await send(id, "resume", { re_establishment_boundary: 0 })).status).toBe(200);
+    expect((await send(id, "hold", { reason: "third" })).status).toBe(200);
+    await timers.settle();
+    // Committed, on record in the outbox, and waiting for the window to end.
+    expect(timers.sends).toEqual([[`msg_${id}_v3`]]);
+    expect(timers.pendingSleeps().filter((ms) => ms === NOTIFY_COALESCE_MS)).toHaveLength(1);
+    expect((await stored(id)).outbox).toEqual(expect.arrayContaining([`msg_${id}_v4`, `msg_${id}_v5`]));
+
+    await timers.fire(NOTIFY_COALESCE_MS);
+    expect(timers.sends).toEqual([[`msg_${id}_v3`], [`msg_${id}_v4`, `msg_${id}_v5`]]);
   });
 });

@@ -30,13 +30,14 @@ export function knownEntries(sql: SqlStorage, eventIds: readonly string[]): Map<
 }
 
 /**
- * Appends entries and the step results they carry; the caller holds the
- * transaction. `atVersion` is the procedure's version before the batch's own
+ * Appends entries, with their payloads as `payloads` serialized them, and the
+ * step results they carry; the caller holds the transaction. `atVersion` is the procedure's version before the batch's own
  * events, so the live feed can place the batch among the events.
  */
 export function recordEntries(
   sql: SqlStorage,
   entries: readonly ActivityEntryInput[],
+  payloads: ReadonlyMap<ActivityEntryInput, string>,
   steps: ReadonlyArray<{ step_index: number; result: StepResult } | null>,
   recordedAt: string,
   principalId: string,
@@ -49,7 +50,7 @@ export function recordEntries(
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       entry.event_id,
       entry.step_kind,
-      JSON.stringify(entry.payload),
+      payloads.get(entry) ?? JSON.stringify(entry.payload),
       entry.sampled_at,
       entry.occurred_at ?? recordedAt,
       recordedAt,
@@ -105,8 +106,6 @@ export function okStepIndexes(sql: SqlStorage): Set<number> {
   return new Set(rows.toArray().map((r) => r.step_index));
 }
 
-/** An entry's payload, serialized, may hold at most this many bytes (checked where entries arrive). */
-export const MAX_ENTRY_PAYLOAD_BYTES = 64 * 1024;
 /**
  * A page stops adding entries once they reach this many bytes, so a page of large entries stays
  * far inside an RPC reply's limit whatever `limit` asks for.

@@ -17,13 +17,13 @@ import { uuidv7 } from "../../ids";
 import { enqueueNotifications, type NotifyMessage } from "../../notify/delivery";
 import { failedStep, notificationsOf, stallNotification, type Notification, type StepFailure } from "../../notify/events";
 import { outboxAfterInsertStatement } from "../../db/subscriptions";
-import { NOTIFY_BACKSTOP_MS, NOTIFY_JOB, recordNotifications, removeSent, retryAt, sendPending } from "../../notify/outbox";
+import { NOTIFY_BACKSTOP_MS, NOTIFY_COALESCE_MS, NOTIFY_JOB, recordNotifications, removeSent, retryAt, sendPending } from "../../notify/outbox";
 import { activePrincipalById, principalHoldingToken } from "../../auth/principals";
 import { LiveFeed, type StreamHolder } from "../../live/hub";
 import { parseStreamId } from "../../live/position";
 import { issueTicket, redeemTicket, type StreamTicket, type TicketHolder } from "../../live/tickets";
 import { AFTER_HEADER, PRINCIPAL_HEADER, refusalResponse, type Subscriber } from "../../live/wire";
-import { decideActivities, decideGoAhead, reusedEventId, type ManifestShape } from "../activity";
+import { decideActivities, decideGoAhead, payloadTexts, reusedEventId, type ManifestShape } from "../activity";
 import type {
   Access,
   Caller,
@@ -114,6 +114,10 @@ export class ProcedureObject extends DurableObject<Env> {
   private notifying: Promise<void> | null = null;
   /** The last notification the queue took; its removal from the outbox may still be waiting (see Cleanup). */
   private sentThrough = 0;
+  /** When the last send after a commit began: a commit within NOTIFY_COALESCE_MS of it waits that long to send. */
+  private lastSendAt = Number.NEGATIVE_INFINITY;
+  /** Whether a send after a commit is waiting for the end of that window. */
+  private sendTimer = false;
   /** Whether a timer to apply waiting clean-ups is set. */
   private cleanupTimer = false;
   private openStall: StallRecord | null | undefined;
@@ -260,6 +264,8 @@ export class ProcedureObject extends DurableObject<Env> {
     const reached = this.reachable(actor);
     if (!reached.ok) return reached;
     const state = reached.value;
+    const payloads = payloadTexts(entries);
+    if (!payloads.ok) return payloads;
     const ctx = this.context();
     const recorded = knownEntries(this.sql, entries.map((e) => e.event_id));
     const reused = reusedEventId(entries, recorded);
@@ -273,7 +279,7 @@ export class ProcedureObject extends DurableObject<Env> {
       // An in_flight of a step with a deadline arms the schedule for it, in the same transaction.
       const deadlines = deadlinesArmed(steps, this.loadManifest()?.deadlines ?? [], ctx.now);
       const record = () => {
-        recordEntries(this.sql, fresh, steps, ctx.now, actor.principal_id, atVersion);
+        recordEntries(this.sql, fresh, payloads.value, steps, ctx.now, actor.principal_id, atVersion);
         for (const job of deadlines) this.jobs.request(job.key, "deadline", job.due_at);
       };
       // Read again from storage should the commit fail part way.
@@ -688,6 +694,27 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /**
+   * The send after a commit: right away on a procedure that sent nothing in
+   * the last NOTIFY_COALESCE_MS, else after waiting that long, when one send
+   * hands the queue everything committed meanwhile. A busy procedure then
+   * sends (and wakes the queue's consumer) a few times a second, not once per
+   * command. The alarm's backstop covers an object that stops in between.
+   */
+  private notifySoon(): void {
+    if (this.sendTimer) return;
+    const send = () => {
+      this.sendTimer = false;
+      this.lastSendAt = this.clock.now();
+      void this.runNotify(true)
+        .then(() => this.cleanupSoon())
+        .catch((error: unknown) => logLine("error", { msg: "notify failed", procedure_id: this.procedureId(), error: String(error) }));
+    };
+    if (this.clock.now() - this.lastSendAt >= NOTIFY_COALESCE_MS) return send();
+    this.sendTimer = true;
+    void this.clock.sleep(NOTIFY_COALESCE_MS).then(send);
+  }
+
+  /**
    * Clean-ups left waiting by the work after a commit go with the next
    * command's transaction; on a procedure gone quiet, this timer applies them
    * as one commit of their own after CLEANUP_DELAY_MS.
@@ -767,9 +794,7 @@ export class ProcedureObject extends DurableObject<Env> {
     if (notified) {
       // Sent right away below; the alarm only for an object that stops first.
       await this.armAlarm(NOTIFY_BACKSTOP_MS);
-      void this.runNotify(true)
-        .then(() => this.cleanupSoon())
-        .catch((error: unknown) => logLine("error", { msg: "notify failed", procedure_id: this.procedureId(), error: String(error) }));
+      this.notifySoon();
     }
     if (!armed) return;
     await this.armAlarm(PROJECTION_BACKSTOP_MS);

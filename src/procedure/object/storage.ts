@@ -151,7 +151,7 @@ export function appendEvents(sql: SqlStorage, events: readonly ProcedureEvent[],
       actor.correlation_id,
     );
   });
-  sql.exec("INSERT OR REPLACE INTO snapshot (id, state) VALUES (1, ?)", JSON.stringify(state));
+  sql.exec("INSERT INTO snapshot (id, state) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state", JSON.stringify(state));
 }
 
 /** A page of the event log in version order, after `after`. */

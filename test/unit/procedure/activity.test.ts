@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { manifestOf } from "../../../src/conduct/entries";
 import { payloadToStep } from "../../../src/conduct/steps";
-import { decideActivities, decideGoAhead } from "../../../src/procedure/activity";
+import { decideActivities, decideGoAhead, MAX_ENTRY_PAYLOAD_BYTES, payloadTexts } from "../../../src/procedure/activity";
 import { CTX, RESOLVED_CLOSING_STEPS, RESOLVED_STEPS, SCENARIOS } from "./fixtures";
 
 const MANIFEST = manifestOf([...RESOLVED_STEPS, ...RESOLVED_CLOSING_STEPS].map(payloadToStep));
@@ -71,5 +71,32 @@ describe("decideActivities", () => {
 
   it("answers not found before a registration", () => {
     expect(decideActivities(null, null, [], new Set(), LOGBOOK)).toMatchObject({ ok: false, refusal: { error_class: "ProcedureNotFound" } });
+  });
+});
+
+describe("payloadTexts", () => {
+  const note = (event_id: string, text: string) => ({ event_id, step_kind: "note", payload: { text }, sampled_at: CTX.now });
+  // {"text":"..."} adds 11 bytes to the string's own.
+  const WRAP = 11;
+
+  it("serializes each payload once, as the logbook stores it, up to the limit in UTF-8 bytes", () => {
+    const euro = "\u20ac"; // 3 bytes in UTF-8, 1 unit in a JS string
+    const room = MAX_ENTRY_PAYLOAD_BYTES - WRAP;
+    const atLimit = note("a", euro.repeat(Math.floor(room / 3)) + "x".repeat(room % 3));
+    const small = note("b", "ok");
+    const verdict = payloadTexts([atLimit, small]);
+    expect(verdict.ok).toBe(true);
+    if (!verdict.ok) return;
+    expect(new TextEncoder().encode(verdict.value.get(atLimit)).length).toBe(MAX_ENTRY_PAYLOAD_BYTES);
+    expect(verdict.value.get(small)).toBe('{"text":"ok"}');
+  });
+
+  it("refuses the first payload over the limit by its UTF-8 bytes, though its length in characters is far under", () => {
+    const over = note("c", "\u20ac".repeat(MAX_ENTRY_PAYLOAD_BYTES / 3));
+    expect(JSON.stringify(over.payload).length).toBeLessThan(MAX_ENTRY_PAYLOAD_BYTES);
+    expect(payloadTexts([note("a", "fine"), over])).toMatchObject({
+      ok: false,
+      refusal: { error_class: "ActivityEntryTooLarge", detail: `entries[1].payload is over ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized` },
+    });
   });
 });
