@@ -52,4 +52,11 @@ function migrateLocal() {
 }
 
 migrateLocal();
-run(["dev", "--test-scheduled", ...process.argv.slice(2)], { stdio: "inherit" });
+// The local runtime fetches a sample `Request.cf` object from the internet at
+// each start and, offline, warns twice with a stack trace. The service reads
+// no `request.cf`, so its placeholder is as good: no fetch, no warning
+// (CLOUDFLARE_CF_FETCH_ENABLED=true in the environment fetches it again).
+run(["dev", "--test-scheduled", ...process.argv.slice(2)], {
+  stdio: "inherit",
+  env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" },
+});
