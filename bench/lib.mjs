@@ -312,7 +312,9 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
       await new Promise((r) => setTimeout(r, 100));
     }
     activeProbe = cpuProbe(child.pid);
-    return { baseUrl, port, inspectorPort, token: prepared.token, stop, kill, output: () => out.text() };
+    // Served through wrangler's API (bench/serve-worker.mjs), the Worker's own address, behind the dev proxy.
+    const workerUrl = /the Worker itself answers at (\S+)/.exec(out.text())?.[1] ?? null;
+    return { baseUrl, workerUrl, port, inspectorPort, token: prepared.token, stop, kill, output: () => out.text() };
   } catch (error) {
     const output = out.text();
     await stop();

@@ -6,7 +6,7 @@
 //                    [--ingest-batches B] [--ingest-concurrency C] [--ingest-warmup W]
 //                    [--sweep-sizes 1000,10000,100000] [--retention-size N] [--retention-archive N]
 //                    [--sections lifecycle,floor,ingest,sweep,listing,auth,notifications,streams,mcp,deadlines,retention]
-//                    [--telemetry on|off] [--inspector on|off] [--verbose] [--keep]
+//                    [--telemetry on|off] [--inspector on|off] [--sockets proxy|direct] [--verbose] [--keep]
 //   (or the BENCH_* variables named in USAGE)
 //
 // A section is a module exporting `title` and `run(ctx)` that answers
@@ -53,6 +53,10 @@ const USAGE = `usage: npm run bench -- [options]
                           deployment runs, or with it (on, as \`wrangler dev\` does: every console line then crosses the
                           DevTools protocol and V8 tracks async stacks, which a deployment pays for neither of)
                                                          (BENCH_INSPECTOR, default off)
+  --sockets proxy|direct  where the streams section opens its WebSockets: through wrangler's dev proxy, as \`npm start\`
+                          serves them (proxy), or straight to the Worker (direct, with --inspector off: a deployment has
+                          no dev proxy relaying every frame through a second local runtime on the same cores)
+                                                         (BENCH_SOCKETS, default proxy)
   --verbose        show wrangler's output
   --keep           keep the temporary state directory`;
 
@@ -72,6 +76,7 @@ function options() {
       sections: { type: "string" },
       telemetry: { type: "string" },
       inspector: { type: "string" },
+      sockets: { type: "string" },
       verbose: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -106,9 +111,13 @@ function options() {
   if (telemetry !== "on" && telemetry !== "off") throw new Error(`--telemetry (BENCH_TELEMETRY) is on or off, got ${telemetry}`);
   const inspector = values.inspector ?? process.env.BENCH_INSPECTOR ?? "off";
   if (inspector !== "on" && inspector !== "off") throw new Error(`--inspector (BENCH_INSPECTOR) is on or off, got ${inspector}`);
+  const sockets = values.sockets ?? process.env.BENCH_SOCKETS ?? "proxy";
+  if (sockets !== "proxy" && sockets !== "direct") throw new Error(`--sockets (BENCH_SOCKETS) is proxy or direct, got ${sockets}`);
+  if (sockets === "direct" && inspector === "on") throw new Error("--sockets direct needs --inspector off (the Worker's own address comes from wrangler's API)");
   return {
     telemetry,
     inspector,
+    sockets,
     requests: int("requests", "BENCH_REQUESTS", 2000, 1),
     concurrency: int("concurrency", "BENCH_CONCURRENCY", 16, 1),
     objects: int("objects", "BENCH_OBJECTS", 100, 1),
@@ -194,7 +203,7 @@ async function main() {
   console.log(
     `bench: ${opts.requests} requests per scenario, ${opts.concurrency} in flight, ${opts.objects} objects for "many", ${opts.warmup} warm-up; ` +
       `ingest ${opts.ingestBatches} batches of 500, ${opts.ingestConcurrency} in flight; sweep ${opts.sweepSizes.join(", ")}; ` +
-      `logs and metrics ${opts.telemetry}; inspector ${opts.inspector}; starting wrangler dev ...`,
+      `logs and metrics ${opts.telemetry}; inspector ${opts.inspector}; sockets ${opts.sockets}; starting wrangler dev ...`,
   );
   const server = await startServer({
     verbose: opts.verbose,
@@ -211,7 +220,9 @@ async function main() {
   let ok = false;
   try {
     console.log(`bench: serving on ${server.baseUrl} (state in ${server.dir}) after ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    const ctx = { baseUrl: server.baseUrl, token: server.token, call: client(server.baseUrl, server.token), opts };
+    const socketUrl = opts.sockets === "direct" ? server.workerUrl : server.baseUrl;
+    if (socketUrl === null) throw new Error("--sockets direct: the Worker's own address did not show in wrangler's output");
+    const ctx = { baseUrl: server.baseUrl, socketUrl, token: server.token, call: client(server.baseUrl, server.token), opts };
     const sections = opts.sections.map((name) => SECTIONS[name]);
     let base = null;
     if (sections.some((s) => s.usesBaseline)) {

@@ -3,13 +3,20 @@
 // under `wrangler dev` every console call of the Worker is forwarded over the
 // DevTools protocol to wrangler, which costs each log line about six times
 // what writing it costs, and a deployment has no such session. The bench
-// uses it for `--inspector off` (bench/lib.mjs serveService).
+// uses it for `--inspector off` (bench/lib.mjs serveService). It prints the
+// Worker's own address behind wrangler's dev proxy, where `--sockets direct`
+// opens the streams section's WebSockets.
 //
 //   node bench/serve-worker.mjs '<json: {config, entrypoint, persist, port, logLevel, testScheduled, vars}>'
-import { unstable_startWorker } from "wrangler";
+import { unstable_DevEnv } from "wrangler";
 
 const options = JSON.parse(process.argv[2]);
-const worker = await unstable_startWorker({
+const devEnv = new unstable_DevEnv();
+devEnv.on("reloadComplete", (event) => {
+  const { protocol, hostname, port } = event.proxyData.userWorkerUrl;
+  console.log(`serve-worker: the Worker itself answers at ${protocol}//${hostname}:${port}`);
+});
+const worker = await devEnv.startWorker({
   config: options.config,
   entrypoint: options.entrypoint,
   build: { bundle: false },

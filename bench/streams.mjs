@@ -70,7 +70,7 @@ async function pool(n, concurrency, fn) {
 async function openSockets(ctx, id, count, receipts) {
   return pool(count, OPEN_CONCURRENCY, async () => {
     const { ticket } = await ctx.call("POST", `/v1/procedures/${id}/stream-ticket`);
-    const url = `${ctx.baseUrl.replace(/^http/, "ws")}/v1/procedures/${id}/stream?ticket=${encodeURIComponent(ticket)}`;
+    const url = `${ctx.socketUrl.replace(/^http/, "ws")}/v1/procedures/${id}/stream?ticket=${encodeURIComponent(ticket)}`;
     const ws = new WebSocket(url);
     await new Promise((resolve, reject) => {
       ws.addEventListener("open", resolve, { once: true });
@@ -291,6 +291,11 @@ export async function run(ctx) {
       console.log(`Fan-out: from the command's reply to the last watcher's receipt of its event. ${COMMANDS} commands one at a time per row.`);
       console.log("Object: from the commit to the end of the object's last send of that broadcast, by the object's own clock (WebSocket rows).");
       console.log("Bench client CPU: the share of one core the watchers' own process used meanwhile (the service shares the machine's cores with it).");
+      console.log(
+        ctx.opts.sockets === "direct"
+          ? "WebSockets: opened straight to the Worker (--sockets direct), not through wrangler's dev proxy."
+          : "WebSockets: opened through wrangler's dev proxy, which relays every frame on the same cores (--sockets direct opens them straight to the Worker).",
+      );
       const grown = memory.idle - memory.before;
       console.log(
         `${memory.watchers.toLocaleString("en")} idle WebSocket watchers, ${IDLE_MS / 1000} s without a message (${memory.open} still open): ` +
