@@ -39,7 +39,7 @@ export function payloadTexts(entries: readonly ActivityEntryInput[]): Verdict<Ma
   const texts = new Map<ActivityEntryInput, string>();
   for (const [i, entry] of entries.entries()) {
     const text = JSON.stringify(entry.payload);
-    // A UTF-8 byte is at most 3 per UTF-16 unit: most payloads need no count.
+    // A UTF-16 unit is at most 3 bytes in UTF-8: most payloads need no count.
     if (text.length * 3 > MAX_ENTRY_PAYLOAD_BYTES && utf8Length(text) > MAX_ENTRY_PAYLOAD_BYTES) {
       return refuse("ActivityEntryTooLarge", `entries[${i}].payload is over ${MAX_ENTRY_PAYLOAD_BYTES} bytes serialized`);
     }

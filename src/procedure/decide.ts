@@ -36,7 +36,7 @@ export interface DecideContext {
   now: string;
 }
 
-/** Claim ids already derived: the same few per procedure, and each a SHA-1 to compute. */
+/** Claim ids already derived (the same few per procedure, each a SHA-1 to compute): a cache, so every answer is the same as without it. */
 const claimIds = new Map<string, string>();
 const CLAIM_IDS_KEPT = 1_000;
 

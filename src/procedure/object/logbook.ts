@@ -29,6 +29,13 @@ export function knownEntries(sql: SqlStorage, eventIds: readonly string[]): Map<
   return new Map(rows.toArray().map(({ event_id, ...content }) => [event_id, content]));
 }
 
+/** An entry's payload as `payloadTexts` serialized and measured it; every entry recorded went through it. */
+function payloadText(payloads: ReadonlyMap<ActivityEntryInput, string>, entry: ActivityEntryInput): string {
+  const text = payloads.get(entry);
+  if (text === undefined) throw new Error(`the payload of entry ${entry.event_id} was not measured before it was recorded`);
+  return text;
+}
+
 /**
  * Appends entries, with their payloads as `payloads` serialized them, and the
  * step results they carry; the caller holds the transaction. `atVersion` is the procedure's version before the batch's own
@@ -50,7 +57,7 @@ export function recordEntries(
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       entry.event_id,
       entry.step_kind,
-      payloads.get(entry) ?? JSON.stringify(entry.payload),
+      payloadText(payloads, entry),
       entry.sampled_at,
       entry.occurred_at ?? recordedAt,
       recordedAt,

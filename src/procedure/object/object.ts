@@ -694,9 +694,10 @@ export class ProcedureObject extends DurableObject<Env> {
   }
 
   /**
-   * The send after a commit: right away on a procedure that sent nothing in
-   * the last NOTIFY_COALESCE_MS, else after waiting that long, when one send
-   * hands the queue everything committed meanwhile. A busy procedure then
+   * The send after a commit: right away unless the last send after a commit
+   * began less than NOTIFY_COALESCE_MS ago; then after waiting that long, when
+   * one send hands the queue everything committed meanwhile. (A commit during
+   * a send is taken by that send's next round, as before.) A busy procedure then
    * sends (and wakes the queue's consumer) a few times a second, not once per
    * command. The alarm's backstop covers an object that stops in between.
    */
@@ -709,9 +710,14 @@ export class ProcedureObject extends DurableObject<Env> {
         .then(() => this.cleanupSoon())
         .catch((error: unknown) => logLine("error", { msg: "notify failed", procedure_id: this.procedureId(), error: String(error) }));
     };
-    if (this.clock.now() - this.lastSendAt >= NOTIFY_COALESCE_MS) return send();
+    const since = this.clock.now() - this.lastSendAt;
+    // A clock that went back counts as a window over.
+    if (since >= NOTIFY_COALESCE_MS || since < 0) return send();
     this.sendTimer = true;
-    void this.clock.sleep(NOTIFY_COALESCE_MS).then(send);
+    void this.clock.sleep(NOTIFY_COALESCE_MS).then(send, (error: unknown) => {
+      this.sendTimer = false;
+      logLine("error", { msg: "notify failed", procedure_id: this.procedureId(), error: String(error) });
+    });
   }
 
   /**
@@ -792,7 +798,7 @@ export class ProcedureObject extends DurableObject<Env> {
     // No log line of its own: the request's line names the request, and each event carries its id as correlation_id.
     this.live.committed();
     if (notified) {
-      // Sent right away below; the alarm only for an object that stops first.
+      // Sent right away, or within NOTIFY_COALESCE_MS on a busy procedure; the alarm only for an object that stops first.
       await this.armAlarm(NOTIFY_BACKSTOP_MS);
       this.notifySoon();
     }
