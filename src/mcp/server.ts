@@ -88,6 +88,7 @@ export function mcpServer(deps: McpDeps): Server {
       ...(tool.title ? { title: tool.title } : {}),
       description: tool.description,
       inputSchema: tool.inputSchema,
+      ...(tool.outputSchema ? { outputSchema: tool.outputSchema } : {}),
       annotations: tool.annotations,
     })),
   }));

@@ -1,7 +1,7 @@
 // MCP tools derived from the served OpenAPI document: every /v1 operation is a
 // tool (the live stream and its ticket excepted), named by its operationId in
 // snake_case, whose input schema merges the operation's path, query, header and
-// body fields. Nothing here is listed by hand, so a route added to the document
+// body fields, and whose output schema is the operation's JSON answer. Nothing here is listed by hand, so a route added to the document
 // is a tool on the next deploy, and the slice-contract test keeps it so.
 // Pure: it reads a document and knows nothing of Workers or Hono.
 
@@ -58,6 +58,8 @@ export interface ToolSpec {
   title?: string;
   description: string;
   inputSchema: JsonSchema & { type: "object" };
+  /** What a successful call returns as structured content; absent when the operation answers no JSON object. */
+  outputSchema?: JsonSchema & { type: "object" };
   annotations: ToolAnnotations;
   placement: ArgumentPlacement;
 }
@@ -128,6 +130,32 @@ function bodySchemaOf(operation: Operation, components: Record<string, JsonSchem
   return schema ? (inlineRefs(schema, components) as JsonSchema) : undefined;
 }
 
+/** Whether a schema accepts only JSON objects: `type: object`, or an `allOf` with such a part (how an extended schema is rendered). */
+function describesObject(schema: JsonSchema): boolean {
+  if (schema.type === "object") return true;
+  return Array.isArray(schema.allOf) && schema.allOf.some((part) => describesObject(part as JsonSchema));
+}
+
+/**
+ * The schema of a successful call's structured content: the operation's JSON
+ * answer, when every success it documents is a JSON object (an MCP output
+ * schema describes an object). None for an answer without a body, a list, or
+ * another media type (a JSON Lines export).
+ */
+function outputSchemaOf(operation: Operation, components: Record<string, JsonSchema>): (JsonSchema & { type: "object" }) | undefined {
+  const successes = Object.entries(operation.responses ?? {}).filter(([status]) => /^2\d\d$/.test(status));
+  const schemas: JsonSchema[] = [];
+  for (const [, response] of successes) {
+    const schema = (response.content?.["application/json"] as { schema?: JsonSchema } | undefined)?.schema;
+    const inlined = schema ? (inlineRefs(schema, components) as JsonSchema) : undefined;
+    if (!inlined || !describesObject(inlined)) return undefined;
+    schemas.push({ type: "object", ...inlined });
+  }
+  const distinct = [...new Map(schemas.map((schema) => [JSON.stringify(schema), schema])).values()];
+  if (distinct.length === 0) return undefined;
+  return distinct.length === 1 ? (distinct[0] as JsonSchema & { type: "object" }) : { type: "object", anyOf: distinct };
+}
+
 function describedAs(schema: JsonSchema | undefined, description: string | undefined): JsonSchema {
   const base = schema ?? {};
   return description && base.description === undefined ? { ...base, description } : base;
@@ -167,6 +195,7 @@ export function toolFor(path: string, method: string, operation: Operation, comp
   }
 
   const description = [operation.summary, operation.description].filter(Boolean).join(". ") || `${method.toUpperCase()} ${path}`;
+  const outputSchema = outputSchemaOf(operation, components);
   return {
     name: snakeCase(operationId),
     operationId,
@@ -175,6 +204,7 @@ export function toolFor(path: string, method: string, operation: Operation, comp
     ...(operation.summary ? { title: operation.summary } : {}),
     description,
     inputSchema: { type: "object", properties, ...(required.length > 0 ? { required: [...new Set(required)] } : {}) },
+    ...(outputSchema ? { outputSchema } : {}),
     annotations: annotationsOf(method, operation),
     placement,
   };

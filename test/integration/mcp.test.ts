@@ -4,6 +4,7 @@
 // 429) as a tool error carrying the same problem, with nothing written.
 import { env } from "cloudflare:workers";
 import type { Client } from "@modelcontextprotocol/client";
+import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/client/validators/cf-worker";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { call, eventLog, expectProblem, registerProcedure, tokenFor } from "../helpers";
 import { mcpClient, postMcp } from "../mcp-helpers";
@@ -86,6 +87,39 @@ describe("tools/list", () => {
     expect(tool("define_pseudoaxis").annotations).toMatchObject({ idempotentHint: true, destructiveHint: false });
     expect(tools.map((t) => t.name)).not.toContain("stream_procedure");
     expect(tools.map((t) => t.name)).not.toContain("issue_stream_ticket");
+  });
+
+  it("declares what each call returns, and what calls return satisfies it; a tool answering no JSON object declares nothing", async () => {
+    const { tools } = await admin.listTools();
+    const outputOf = (name: string) => tools.find((t) => t.name === name)!.outputSchema;
+    // A JSON Lines export, and deletions answered 204 with no body.
+    expect(tools.filter((t) => t.outputSchema === undefined).map((t) => t.name).sort()).toEqual([
+      "delete_subscription",
+      "delete_template",
+      "export_procedure",
+    ]);
+    expect(outputOf("read_procedure")).toMatchObject({ type: "object", required: expect.arrayContaining(["procedure_id", "status", "version"]) });
+
+    const validator = new CfWorkerJsonSchemaValidator();
+    const satisfies = (name: string, result: ToolResult) => {
+      const check = validator.getValidator(outputOf(name)!)(bodyOf(result));
+      expect(check.errorMessage, name).toBeUndefined();
+      expect(check.valid).toBe(true);
+    };
+    const procedure = bodyOf(await admin.callTool({ name: "register_procedure", arguments: { name: `mcp out ${RUN}`, kind: "calibration", target_asset_ids: [] } }));
+    await admin.callTool({ name: "start_procedure", arguments: { id: procedure.procedure_id } });
+    const calls: Array<[string, Record<string, unknown>]> = [
+      ["read_procedure", { id: procedure.procedure_id }],
+      ["hold_procedure", { id: procedure.procedure_id, reason: "checking the output" }],
+      ["read_procedure_events", { id: procedure.procedure_id }],
+      ["list_procedures", { limit: 5 }],
+      ["create_subscription", { url: "https://hooks.lab.example/procedures", event_types: ["procedure.held"] }],
+      ["get_me", {}],
+    ];
+    for (const [name, args] of calls) satisfies(name, await admin.callTool({ name, arguments: args }));
+    // A refusal is an error result carrying the problem, which the output schema does not describe.
+    const refused = await admin.callTool({ name: "hold_procedure", arguments: { id: procedure.procedure_id, reason: "again" } });
+    expect(problemOf(refused).status).toBe(409);
   });
 });
 

@@ -11,6 +11,8 @@ const DOC: OpenApiDocument = {
       Hold: { type: "object", properties: { reason: { type: "string" }, cause: { type: "string", default: "operator" } }, required: ["reason"] },
       Node: { type: "object", properties: { next: { $ref: "#/components/schemas/Node" } } },
       Problem: { type: "object" },
+      Thing: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
+      CreatedThing: { allOf: [{ $ref: "#/components/schemas/Thing" }, { type: "object", properties: { secret: { type: "string" } } }] },
     },
   },
   paths: {
@@ -31,6 +33,28 @@ const DOC: OpenApiDocument = {
         operationId: "listThings",
         parameters: [{ name: "limit", in: "query", schema: { type: "integer" } }],
         responses: { "200": { content: { "application/json": { schema: Problem } } } },
+      },
+      post: {
+        operationId: "createThing",
+        responses: {
+          "200": { content: { "application/json": { schema: { $ref: "#/components/schemas/Thing" } } } },
+          "201": { content: { "application/json": { schema: { $ref: "#/components/schemas/CreatedThing" } } } },
+          "409": { content: { "application/problem+json": { schema: Problem } } },
+        },
+      },
+    },
+    "/v1/things/{id}/export": {
+      get: {
+        operationId: "exportThing",
+        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+        responses: { "200": { content: { "application/x-ndjson": { schema: { type: "string" } } } } },
+      },
+    },
+    "/v1/things/{id}/tags": {
+      get: {
+        operationId: "listThingTags",
+        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+        responses: { "200": { content: { "application/json": { schema: { type: "array", items: { type: "string" } } } } } },
       },
     },
     "/v1/things/{id}": {
@@ -55,7 +79,15 @@ const CALLER = { origin: "https://edge.test", authorization: "Bearer t", request
 
 describe("deriving tools from the document", () => {
   it("makes a tool of every /v1 operation but a live stream and its ticket", () => {
-    expect(tools.map((t) => t.name).sort()).toEqual(["delete_thing", "hold_thing", "list_things", "replace_thing"]);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      "create_thing",
+      "delete_thing",
+      "export_thing",
+      "hold_thing",
+      "list_thing_tags",
+      "list_things",
+      "replace_thing",
+    ]);
   });
 
   it("names a tool by its operationId in snake_case", () => {
@@ -85,6 +117,19 @@ describe("deriving tools from the document", () => {
     expect(replace.inputSchema.required).toEqual(["id", "body"]);
     const next = (replace.inputSchema.properties as Record<string, any>).body.properties.next;
     expect(next.properties.next).toEqual({ type: "object" });
+  });
+
+  it("declares the output of a call whose every success is a JSON object, references inlined; an extended schema is an object too", () => {
+    expect(tool("hold_thing").outputSchema).toEqual({ type: "object" });
+    const thing = { type: "object", properties: { id: { type: "string" } }, required: ["id"] };
+    expect(tool("create_thing").outputSchema).toEqual({
+      type: "object",
+      anyOf: [thing, { type: "object", allOf: [thing, { type: "object", properties: { secret: { type: "string" } } }] }],
+    });
+  });
+
+  it("declares no output for an answer without a body, without JSON, or that is not an object", () => {
+    for (const name of ["delete_thing", "replace_thing", "export_thing", "list_thing_tags"]) expect(tool(name).outputSchema).toBeUndefined();
   });
 
   it("hints reads, deletes and idempotent methods", () => {
