@@ -8,11 +8,26 @@ const entry = (payload: Record<string, unknown>): ActivityEntry => ({
   event_id: `e${++seq}`,
   step_kind: "setpoint",
   payload,
+  sampled_at: "2026-11-21T05:00:00.000Z",
+  occurred_at: "2026-11-21T05:00:00.000Z",
   recorded_at: "2026-11-21T05:00:00.000Z",
   principal_id: "gateway",
 });
 
-const stall = (subject_id: string, recorded_at: string): Decision => ({ id: `d-${subject_id}-${recorded_at}`, choice: "Stall", subject_id, reasoning: "", recorded_at });
+const stall = (subject_id: string, recorded_at: string): Decision => ({
+  id: `d-${subject_id}-${recorded_at}`,
+  context: "ProcedureProgress",
+  choice: "Stall",
+  decided_by: "watcher",
+  rule: "stall",
+  subject_id,
+  reasoning: "",
+  inputs: {},
+  confidence_source: "self_reported",
+  parent_id: null,
+  override_kind: null,
+  recorded_at,
+});
 
 describe("step states from the logbook", () => {
   it("takes the newest report per step and ignores entries that are not step reports", () => {
