@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/live/hub";
 import type { Notification } from "../../src/notify/events";
 import type { ProcedureObject } from "../../src/procedure/object/object";
+import { Scheduler, systemClock, type JobHandler, type JobKind } from "../../src/procedure/object/schedule";
 import { call, command, procedureStub, registerProcedure } from "../helpers";
 import { openSocket } from "../live";
 
@@ -113,5 +114,27 @@ describe("the object's scheduler", () => {
     expect(await scheduleRows(id)).toEqual([{ key: "stream-check", due_at: clock.at + DEFAULT_LIMITS.checkIntervalMs, attempts: 3 }]);
     expect((await command(id, "resume", { re_establishment_boundary: 0 })).status).toBe(200);
     expect((await socket.next(2)).map((m) => m.event)).toEqual(["ProcedureResumed", "state"]);
+  });
+
+  it("forgets a job asked for in a transaction that failed: the copy in memory follows the rolled-back table", async () => {
+    const id = await registerProcedure();
+    await runInDurableObject(objectOf(id), (_instance, state) => {
+      const idle: JobHandler = { run: async () => {} };
+      const handlers = Object.fromEntries(
+        (["projection", "notify", "stream-check", "deadline", "stall-decision", "archive"] as JobKind[]).map((kind) => [kind, idle]),
+      ) as Record<JobKind, JobHandler>;
+      const scheduler = new Scheduler(state.storage, systemClock, handlers, () => ({}));
+      const failed = () =>
+        scheduler.transaction(() => {
+          scheduler.jobs.request("rolled-back", "projection", Date.now());
+          throw new Error("a write of the same transaction failed");
+        });
+      expect(failed).toThrow("a write of the same transaction failed");
+      expect(state.storage.sql.exec("SELECT key FROM schedule WHERE key = 'rolled-back'").toArray()).toEqual([]);
+      expect(scheduler.jobs.pending("rolled-back")).toBeNull();
+      // Asked for again, it is new: its row is written and the caller arms the alarm.
+      expect(scheduler.transaction(() => scheduler.jobs.request("rolled-back", "projection", Date.now()))).toBe(true);
+      expect(state.storage.sql.exec("SELECT key FROM schedule WHERE key = 'rolled-back'").toArray()).toEqual([{ key: "rolled-back" }]);
+    });
   });
 });

@@ -776,7 +776,7 @@ export class ProcedureObject extends DurableObject<Env> {
     const { events, state } = decided;
     const dueAt = this.clock.now() + PROJECTION_DELAY_MS;
     const notifications = notificationsOf(this.state, events, failure).map((n) => ({ ...n, request_id: actor.correlation_id }));
-    const { progress, armed, notified } = this.ctx.storage.transactionSync(() => {
+    const { progress, armed, notified } = this.schedule.transaction(() => {
       appendEvents(this.sql, events, state, actor);
       const notified = recordNotifications(this.sql, notifications) && this.jobs.request(NOTIFY_JOB, "notify", dueAt);
       const completedBefore = record ? this.currentProgress().completed_count : 0;

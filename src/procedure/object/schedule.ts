@@ -55,9 +55,9 @@ export const CLEANUP_DELAY_MS = 2_000;
  * already done after a commit (notifications the queue took, a projection D1
  * took), whose loss to a crash would only repeat that work. Each is keyed, so
  * a later clean-up of the same thing replaces the earlier one. The object
- * applies them at the start of its next transaction, or on its own short
- * timer when no command comes, so a busy procedure pays no commit of its own
- * for them and a quiet one pays one for all of them.
+ * applies them at the end of its next transaction, or on its own short timer
+ * when no command comes, so a busy procedure pays no commit of its own for
+ * them and a quiet one pays one for all of them.
  */
 export class Cleanup {
   private readonly writes = new Map<string, () => void>();
@@ -308,6 +308,22 @@ export class Scheduler {
     if (this.alarmAt !== null && this.alarmAt <= at && this.alarmAt > this.clock.now()) return;
     await this.storage.setAlarm(at);
     this.alarmAt = at;
+  }
+
+  /**
+   * Runs `write` as one storage transaction. The schedule's copy in memory
+   * follows the table: should the transaction fail, the copy is read again,
+   * so no job is taken for pending (or done) that the rollback undid. A
+   * clean-up applied in the failed transaction is not applied again; its loss
+   * only repeats work, as a crash's would.
+   */
+  transaction<T>(write: () => T): T {
+    try {
+      return this.storage.transactionSync(write);
+    } catch (error) {
+      this.jobs.reload();
+      throw error;
+    }
   }
 
   /**
