@@ -41,7 +41,10 @@ const SummarySchema = z
     stale_after_seconds: z.number().int().nullable().openapi({ description: "The procedure's own stall window for Running, if its conduct set one" }),
     step_count: z.number().int().nullable().openapi({ description: "Pinned steps; null when not conducted" }),
     completed_count: z.number().int().openapi({ description: "Steps reported done: a coarse mirror like last_activity_at" }),
-    stalled: z.boolean().openapi({ description: "The watcher recorded a Stall decision for the current episode and nothing progressed since" }),
+    stalled: z.boolean().openapi({
+      description:
+        "The watcher recorded a Stall decision for the current episode and nothing progressed since, or it holds the procedure for that stall (until an operator resumes it)",
+    }),
     version: z.number().int(),
     last_activity_at: Timestamp.nullable().openapi({ description: "Coarse mirror: may lag the procedure's own value" }),
     updated_at: Timestamp,

@@ -67,7 +67,6 @@ function archiveJob(id: string) {
   return runInDurableObject(procedureStub(id), (_instance, state) => state.storage.sql.exec("SELECT attempts FROM schedule WHERE key = 'archive'").toArray()[0] ?? null);
 }
 
-/** Runs the object's archive job now, whatever its backoff. */
 /** Runs the archive job's retry: the object's clock moves past the longest backoff, and its alarm fires. */
 function runArchiveJob(id: string) {
   return runInDurableObject(procedureStub(id), async (instance: ProcedureObject, state) => {

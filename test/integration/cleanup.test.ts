@@ -65,6 +65,16 @@ async function heldTimers(id: string, now: () => number = () => Date.now()) {
   };
 }
 
+/** A started procedure with its object's timers held, once its first hold (version 3) is committed and the work right after it ran. */
+async function afterFirstHold(reason: string, now?: () => number) {
+  const id = await registerProcedure();
+  await command(id, "start");
+  const timers = await heldTimers(id, now);
+  expect((await send(id, "hold", { reason })).status).toBe(200);
+  await timers.settle();
+  return { id, timers };
+}
+
 /** What the object's storage holds: outbox rows, job rows and the alarm. */
 function stored(id: string) {
   return runInDurableObject(objectOf(id), async (_instance, state) => ({
@@ -76,11 +86,7 @@ function stored(id: string) {
 
 describe("clean-ups after a commit", () => {
   it("wait for the next command's transaction, which removes what the queue took and the finished jobs", async () => {
-    const id = await registerProcedure();
-    await command(id, "start");
-    const timers = await heldTimers(id);
-    expect((await send(id, "hold", { reason: "first" })).status).toBe(200);
-    await timers.settle();
+    const { id, timers } = await afterFirstHold("first");
     // Sent at once; its removal waits.
     expect(timers.sent.map((n) => n.webhook_id)).toEqual([`msg_${id}_v3`]);
     expect((await stored(id)).outbox).toContain(`msg_${id}_v3`);
@@ -99,11 +105,7 @@ describe("clean-ups after a commit", () => {
   });
 
   it("are applied on their own after CLEANUP_DELAY_MS on a quiet procedure, and the alarm goes when nothing is left", async () => {
-    const id = await registerProcedure();
-    await command(id, "start");
-    const timers = await heldTimers(id);
-    expect((await send(id, "hold", { reason: "then quiet" })).status).toBe(200);
-    await timers.settle();
+    const { id, timers } = await afterFirstHold("then quiet");
     await timers.fire(PROJECTION_DELAY_MS);
     expect(timers.pendingSleeps()).toContain(CLEANUP_DELAY_MS);
     const waiting = await stored(id);
@@ -116,11 +118,7 @@ describe("clean-ups after a commit", () => {
   });
 
   it("lost to a crash only repeat the work: the restarted object resends with the same webhook id and writes the projection again", async () => {
-    const id = await registerProcedure();
-    await command(id, "start");
-    const timers = await heldTimers(id);
-    expect((await send(id, "hold", { reason: "before the crash" })).status).toBe(200);
-    await timers.settle();
+    const { id, timers } = await afterFirstHold("before the crash");
     await timers.fire(PROJECTION_DELAY_MS);
     expect(timers.sent.map((n) => n.webhook_id)).toEqual([`msg_${id}_v3`]);
 
@@ -143,13 +141,9 @@ describe("clean-ups after a commit", () => {
 
 describe("the send after a commit", () => {
   it("goes at once on a quiet procedure and gathers the commits of a busy one into one send per window", async () => {
-    const id = await registerProcedure();
-    await command(id, "start");
     // The object's clock stands still, so every command below falls in the window of the first send.
     const at = Date.now() + 60_000;
-    const timers = await heldTimers(id, () => at);
-    expect((await send(id, "hold", { reason: "first" })).status).toBe(200);
-    await timers.settle();
+    const { id, timers } = await afterFirstHold("first", () => at);
     expect(timers.sends).toEqual([[`msg_${id}_v3`]]);
 
     expect((await send(id, "resume", { re_establishment_boundary: 0 })).status).toBe(200);

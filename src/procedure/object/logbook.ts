@@ -38,8 +38,9 @@ function payloadText(payloads: ReadonlyMap<ActivityEntryInput, string>, entry: A
 
 /**
  * Appends entries, with their payloads as `payloads` serialized them, and the
- * step results they carry; the caller holds the transaction. `atVersion` is the procedure's version before the batch's own
- * events, so the live feed can place the batch among the events.
+ * step results they carry; the caller holds the transaction. `atVersion` is
+ * the procedure's version before the batch's own events, so the live feed can
+ * place the batch among the events.
  */
 export function recordEntries(
   sql: SqlStorage,

@@ -65,7 +65,7 @@ describe("listedAsStalled", () => {
   it("follows the projection's flag", () => {
     expect(listedAsStalled({ status: "Running", hold_causes: [], stalled: true })).toBe(true);
     expect(listedAsStalled({ status: "Running", hold_causes: [], stalled: false })).toBe(false);
-    expect(listedAsStalled({ status: "Registered", hold_causes: [], stalled: null })).toBe(false);
+    expect(listedAsStalled({ status: "Defined", hold_causes: [], stalled: null })).toBe(false);
   });
   it("keeps a procedure the watcher held stalled, though its hold moved the projection's episode", () => {
     expect(listedAsStalled({ status: "Held", hold_causes: ["stall"], stalled: false })).toBe(true);
