@@ -5,7 +5,7 @@ import type { CommandName } from "../../src/auth/grants";
 import type { ConfirmSpec } from "./dialog";
 import { h } from "./dom";
 import { stallWarning } from "./progress";
-import { replayWords, stepLabel } from "./steps";
+import { boundaryLabel, pastLastStep, replayWords, stepLabel } from "./steps";
 import type { Procedure, ResumePoint } from "./types";
 import type { ViewContext } from "./view";
 
@@ -32,11 +32,10 @@ const CLAIMS_RELEASED = "yours, and any step-fault, stand-down or stall claim";
 const REPLAY_GO_AHEAD = "Replayed action and compute steps wait for your go-ahead, since running one again may repeat a physical effect.";
 
 /** A boundary as a step, or past the last one. */
-const boundaryName = (boundary: number, stepCount: number | null) => (stepCount !== null && boundary >= stepCount ? "after the last step" : `step ${stepLabel(boundary)}`);
+const boundaryName = (boundary: number, stepCount: number | null) => `${pastLastStep(boundary, stepCount) ? "" : "step "}${boundaryLabel(boundary, stepCount)}`;
 
 /** The conduct-from button: where the replay starts, without asking. */
-const resumeHereLabel = (p: Procedure, rp: ResumePoint | null) =>
-  rp && p.step_count !== null && rp.suggested_boundary >= p.step_count ? "Resume where it stopped (after the last step)" : `Resume where it stopped (${stepLabel(rp?.suggested_boundary ?? 0)})`;
+const resumeHereLabel = (p: Procedure, rp: ResumePoint) => `Resume where it stopped (${boundaryLabel(rp.suggested_boundary, p.step_count)})`;
 
 const ACTIONS: Action[] = [
   {
@@ -83,7 +82,8 @@ const ACTIONS: Action[] = [
   {
     // The conduct-from command: the same release and replay, from the suggested boundary, no choice asked for.
     id: "conduct-from",
-    label: resumeHereLabel,
+    // Offered only with a resume point (`when`).
+    label: (p, rp) => resumeHereLabel(p, rp!),
     command: "ConductProcedureFrom",
     when: (p, rp) => p.status === "Held" && rp !== null,
     confirm: (p, rp) => ({

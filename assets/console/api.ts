@@ -1,11 +1,14 @@
 // The console's only way to the service: the public API, with the same bearer
 // token any client presents. Every refusal arrives as a problem.
 
+import type { ErrorClass } from "./types";
+
 export interface Problem {
   title: string;
   status: number;
   detail: string;
-  error_class?: string;
+  /** The service's class of refusal; absent when the answer was not the service's problem document. */
+  error_class?: ErrorClass;
   errors?: Array<{ path: string; message: string }>;
   /** The request's id, to quote when reporting the problem. */
   request_id?: string;

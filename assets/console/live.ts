@@ -4,7 +4,7 @@
 // ticket) and reopened with a fresh ticket after the last id received, so
 // the replay fills the gap and nothing is shown twice.
 import { ApiProblem, type Api } from "./api";
-import type { ActivityEntry, Procedure, ProcedureEvent } from "./types";
+import type { ActivityEntry, Procedure, ProcedureEvent, StreamTicket } from "./types";
 import { isFinished } from "../../src/vocabulary";
 
 /** The event log's types: EventSource delivers a named message only to a listener for that name. */
@@ -34,11 +34,6 @@ export interface LiveHandlers {
   connected(open: boolean): void;
 }
 
-interface StreamTicket {
-  ticket: string;
-  expires_at: string;
-  stream_path: string;
-}
 
 /** Starts following; the returned function stops for good. */
 export function followProcedure(api: Api, procedureId: string, on: LiveHandlers): () => void {

@@ -14,7 +14,7 @@ import { LogbookReader } from "./logbook";
 import { PrincipalNames } from "./names";
 import { isFinished } from "../../src/vocabulary";
 import { isStallCurrent, stallWarning, stepStates } from "./progress";
-import { describeStep, readableReason, replayWords, stepLabel, STATE_LABELS } from "./steps";
+import { describeStep, pastLastStep, readableReason, replayWords, stepLabel, STATE_LABELS } from "./steps";
 import type { Decision, Manifest, Page, Procedure, ProcedureEvent, ResumePoint } from "./types";
 import { patch, type View, type ViewContext } from "./view";
 
@@ -229,7 +229,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
           ),
         );
       });
-      if (boundary === all.length) items.push(h("li", { class: "boundary" }, `Suggested resume boundary · after the last step`));
+      if (boundary !== null && pastLastStep(boundary, all.length)) items.push(h("li", { class: "boundary" }, `Suggested resume boundary · after the last step`));
       return [h("ol", { class: "steps", "aria-label": "Pinned steps" }, ...items)];
     });
   }
@@ -394,8 +394,8 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       event(event) {
         if (event.version !== (events.at(-1)?.version ?? 0) + 1) return;
         events.push(event);
-        // The whole page once shown: a hold's event names who holds its claim.
-        if (shown) render();
+        // A hold's event names who holds its claim: the summary shows it. Any other event adds a row.
+        if (shown && event.type === "ProcedureHeld") render();
         else renderEvents();
       },
       activity(items) {

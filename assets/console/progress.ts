@@ -1,5 +1,6 @@
 // Pure: each pinned step's state from the logbook (the latest report for its
 // index wins, as the service itself counts it) and the replay's go-aheads.
+import { stepLabel } from "./steps";
 import type { ActivityEntry, Decision, Procedure, ResumePoint } from "./types";
 
 export type StepState = "pending" | "in_flight" | "ok" | "failed" | "awaiting_go_ahead";
@@ -63,5 +64,5 @@ export function stallWarning(
 ): string | null {
   if (procedure.open_stall_decision_id === null) return null;
   const step = procedure.step_count === null ? null : (rp?.suggested_boundary ?? procedure.in_flight_step_index ?? procedure.completed_count);
-  return step === null ? "It stalled; resume anyway?" : `It stalled at step #${step}; resume anyway?`;
+  return step === null ? "It stalled; resume anyway?" : `It stalled at step ${stepLabel(step)}; resume anyway?`;
 }

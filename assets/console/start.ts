@@ -6,11 +6,11 @@
 // they name, in plain words, and whose answer is the resolved list a start
 // would pin. A field left empty and untouched is not scolded: its refusal
 // shows once the operator has typed into it, or tries to start or save.
-import { ApiProblem, query } from "./api";
+import { ApiProblem, query, type Problem } from "./api";
 import { card, h, replace } from "./dom";
 import { clearProblem, problemOf, showProblem } from "./notice";
 import { describeStep, stepLabel } from "./steps";
-import type { Page, Procedure, Step } from "./types";
+import type { ConductPreview, Page, Procedure, Step, Template } from "./types";
 import type { View, ViewContext } from "./view";
 
 /** How long editing pauses before the draft is previewed. */
@@ -225,25 +225,6 @@ export function fromRequestStep(step: Record<string, unknown>): EditorStep {
   return editor;
 }
 
-interface Template {
-  name: string;
-  description: string | null;
-  kind: string | null;
-  conduct: {
-    steps: Record<string, unknown>[];
-    closing_steps?: Record<string, unknown>[];
-    on_failure?: "abort" | "hold";
-    on_stall?: "flag" | "hold";
-    stale_after_seconds?: number | null;
-  };
-}
-
-interface Preview {
-  resolved_steps: Step[];
-  resolved_closing_steps: Step[];
-  step_count: number;
-}
-
 function field(id: string, label: string, input: HTMLElement, hint?: string): HTMLElement {
   return h("div", { class: "field" }, h("label", { for: id }, label), input, hint ? h("p", { class: "muted field-hint" }, hint) : null);
 }
@@ -252,13 +233,13 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
   const alert = h("div", { class: "alert-region", role: "alert", id: "start-problem" });
   const steps: EditorStep[] = [];
   const closing: EditorStep[] = [];
-  let previewed: { body: string; preview: Preview } | null = null;
+  let previewed: { body: string; preview: ConductPreview } | null = null;
   let previewTimer: ReturnType<typeof setTimeout> | undefined;
   let previewSeq = 0;
-  /** The last preview's refusals; shown in full once the operator tries to start or save. */
-  let refused: Array<{ path: string; message: string }> = [];
-  /** The last preview's refusal as a whole, for the summary beside the steps. */
-  let refusal: { error_class?: string; detail: string } | null = null;
+  /** The fields the last preview refused, by the service or before asking it; shown in full once the operator tries to start or save. */
+  let refused: NonNullable<Problem["errors"]> = [];
+  /** The service's refusal of the last preview as a whole, for the summary beside the steps. */
+  let refusal: Problem | null = null;
   /** True once the operator tried to start or save: every refusal shows, empty fields too. */
   let revealAll = false;
 
@@ -503,7 +484,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
    * (fields not touched yet, nothing asked for) it is as quiet as the fields:
    * what to do first, not a red summary of what nobody has typed yet.
    */
-  function renderRefusal(problem: { error_class?: string; detail: string }, shown: { placed: number; held: number }) {
+  function renderRefusal(problem: Problem, shown: { placed: number; held: number }) {
     if (!revealAll && shown.placed === 0 && shown.held > 0) {
       replace(previewRegion, h("p", { class: "muted", id: "preview-incomplete" }, "Fill in the steps' fields to see the list a start would pin."));
       return;
@@ -527,7 +508,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     element.querySelector<HTMLElement>("[aria-invalid=true]")?.focus();
   }
 
-  function renderPreview(preview: Preview) {
+  function renderPreview(preview: ConductPreview) {
     // Numbered as they will be pinned: the index the procedure's page and the API give each step.
     const list = (items: Step[], start: number) =>
       h(
@@ -569,7 +550,7 @@ export function startView(ctx: ViewContext, initialTemplate: string | null): Vie
     }
     replace(previewRegion, h("p", { class: "muted" }, "Resolving…"));
     try {
-      const preview = await ctx.api<Preview>("POST", "/v1/conduct-preview", body);
+      const preview = await ctx.api<ConductPreview>("POST", "/v1/conduct-preview", body);
       if (seq !== previewSeq) return;
       previewed = { body: JSON.stringify(body), preview };
       renderPreview(preview);

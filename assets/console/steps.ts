@@ -38,12 +38,22 @@ export function readableReason(reason: string): string {
   return reason.replace(/^(setpoint|check|action|capture|compute)\[(\d+)\]/, (_all, kind: string, index: string) => stepLabel(Number(index), kind));
 }
 
+/** Whether a replay from `boundary` has no pinned step left to run. */
+export function pastLastStep(boundary: number, stepCount: number | null): boolean {
+  return stepCount !== null && boundary >= stepCount;
+}
+
+/** A resume boundary in words: its step's label, or "after the last step". */
+export function boundaryLabel(boundary: number, stepCount: number | null): string {
+  return pastLastStep(boundary, stepCount) ? "after the last step" : stepLabel(boundary);
+}
+
 /**
  * What a replay from `boundary` keeps and what it runs again, in words that
  * never speak of steps "before #0".
  */
 export function replayWords(boundary: number, stepCount: number | null): string {
-  if (stepCount !== null && boundary >= stepCount) return "Every pinned step counts as done: nothing runs again, and the procedure completes.";
+  if (pastLastStep(boundary, stepCount)) return "Every pinned step counts as done: nothing runs again, and the procedure completes.";
   if (boundary === 0) return "Every pinned step runs again, from #0 on, exactly as pinned.";
   const done = boundary === 1 ? "#0 stays done" : `#0 to #${boundary - 1} stay done`;
   return `${done}; the pinned steps run again from ${stepLabel(boundary)} on, exactly as pinned.`;

@@ -29,7 +29,11 @@ export type ProcedureEvent = Schemas["ProcedureEvent"];
 export type ActivityEntry = Schemas["ActivityEntry"];
 export type Decision = Schemas["Decision"];
 export type WatcherStatus = Schemas["Watcher"];
-export type RecentTick = Schemas["WatcherRecentTick"];
+export type StreamTicket = Schemas["StreamTicket"];
+export type ConductPreview = Schemas["ConductPreview"];
+/** A listed template; the listing leaves its conduct open, and it holds what the template's definition took. */
+export type Template = Omit<Schemas["Template"], "conduct"> & { conduct: Schemas["TemplateDefinition"]["conduct"] };
+export type ErrorClass = Schemas["Problem"]["error_class"];
 export type DeliveryRecord = Schemas["DeliveryRecord"];
 export type Refusals = Schemas["Refusals"];
 export type Subscription = Schemas["Subscription"];
