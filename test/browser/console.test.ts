@@ -21,6 +21,9 @@ import {
   projected,
   README_SCREENSHOTS,
   report,
+  closePage,
+  holdRequests,
+  signedInPage,
   signIn,
   startService,
   STEPS,
@@ -132,15 +135,12 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.goto(`${remote}/console`);
     await page.getByLabel("Bearer token").waitFor();
     expect(await page.locator("#local-token-hint").count()).toBe(0);
-    // Routes still in flight (an icon, a read) end quietly rather than as unhandled rejections.
-    await page.unrouteAll({ behavior: "ignoreErrors" });
-    await context.close();
+    await closePage(page);
   });
 
   it("follows a procedure over its live stream: a gateway's entries appear without the page polling", async () => {
     const id = await conducted(server, operator, "Live bake-out");
-    const { page, requested: mine, context } = await openPage(browser);
-    await signIn(page, server, operator);
+    const { page, requested: mine, context } = await signedInPage(browser, server, operator);
     await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
     await page.locator("#live-status", { hasText: "Following live." }).waitFor();
     await stepState(page, 0, "pending");
@@ -160,8 +160,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
 
   it("keeps the newest state and step reports when a read ends after the stream moved on, and says a finished record is final", async () => {
     const id = await conducted(server, operator, "Racing bake-out");
-    const { page, context } = await openPage(browser);
-    await signIn(page, server, operator);
+    const { page } = await signedInPage(browser, server, operator);
     await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
     await page.locator("#live-status", { hasText: "Following live." }).waitFor();
     await gatewayPosts(server, gateway, id, [report("setpoint", 0, "in_flight")]);
@@ -169,19 +168,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
 
     // The page's next read of the logbook is answered as it stands now, but only once the test lets it:
     // the read of the state before it ends with it, so the page's refresh shows both only then.
-    let taken!: () => void;
-    const readTaken = new Promise<void>((resolve) => (taken = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    await page.route(
-      (url) => url.pathname === `/v1/procedures/${id}/activities`,
-      async (route) => {
-        const response = await route.fetch();
-        taken();
-        await released;
-        await route.fulfill({ response });
-      },
-    );
+    const { taken: readTaken, release } = await holdRequests(page, `/v1/procedures/${id}/activities`, { answerFirst: true });
     // Returning to the tab reads the procedure again.
     await page.evaluate(() => {
       document.getElementById("refresh-status")!.textContent = "";
@@ -203,27 +190,13 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     expect(await page.locator(`li[data-step-index="0"]`).getAttribute("data-state")).toBe("ok");
     expect(await page.locator(`li[data-step-index="1"]`).getAttribute("data-state")).toBe("in_flight");
     expect(await page.locator("#live-status").textContent()).toContain("final");
-    // Routes still in flight (an icon, a read) end quietly rather than as unhandled rejections.
-    await page.unrouteAll({ behavior: "ignoreErrors" });
-    await context.close();
+    await closePage(page);
   });
 
   it("opens no stream for a procedure page left before its first read ended", async () => {
     const id = await conducted(server, operator, "Left at once");
-    const { page, requested: mine, context } = await openPage(browser);
-    await signIn(page, server, operator);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let taken!: () => void;
-    const readTaken = new Promise<void>((resolve) => (taken = resolve));
-    await page.route(
-      (url) => url.pathname === `/v1/procedures/${id}`,
-      async (route) => {
-        taken();
-        await released;
-        await route.continue();
-      },
-    );
+    const { page, requested: mine } = await signedInPage(browser, server, operator);
+    const { taken: readTaken, release } = await holdRequests(page, `/v1/procedures/${id}`, { answerFirst: false });
     await page.goto(`${server.baseUrl}/console#/procedures/${id}`);
     await readTaken;
     await page.goto(`${server.baseUrl}/console#/`);
@@ -233,9 +206,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     release();
     await logbookRead;
     expect(mine.filter((url) => new URL(url).pathname === `/v1/procedures/${id}/stream-ticket`)).toEqual([]);
-    // Routes still in flight (an icon, a read) end quietly rather than as unhandled rejections.
-    await page.unrouteAll({ behavior: "ignoreErrors" });
-    await context.close();
+    await closePage(page);
   });
 
   it("shows the steps of a conducted procedure turn ok as a gateway reports them, and the fleet its progress", async () => {
@@ -288,8 +259,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await projected(server, operator, held, "Held");
     await projected(server, operator, running, "Running");
 
-    const { page, requested: mine, context } = await openPage(browser);
-    await signIn(page, server, operator);
+    const { page, requested: mine, context } = await signedInPage(browser, server, operator);
     await page.goto(`${server.baseUrl}/console#/?kind=${kind.toUpperCase()}`);
     const order = () => page.locator("#fleet-rows tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-procedure-id")));
     await expect.poll(order).toEqual([held, running, defined]);
@@ -331,8 +301,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await page.locator("#filter-status").selectOption("");
     await page.locator("#filter-q").fill("bake");
     await page.locator("#fleet-rows .empty", { hasText: 'No procedure\'s name or kind matches "bake".' }).waitFor();
-    await page.unrouteAll({ behavior: "ignoreErrors" });
-    await page.context().close();
+    await closePage(page);
   });
 
   it("starts a procedure from a template: preview of the pinned list, start, a gateway's reports, Completed", async () => {
@@ -756,8 +725,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     const after = await callApi(server, operator, "GET", `/v1/procedures/${id}`);
     expect(after.json.version).toBe(before.json.version);
     expect(after.json.last_status_reason).toBe("first hold");
-    await page.unrouteAll({ behavior: "ignoreErrors" });
-    await page.context().close();
+    await closePage(page);
   });
 
   it("keeps each name in the event log's Who column on one line at 1280 px", async () => {

@@ -138,3 +138,39 @@ export async function signIn(page: Page, server: Server, token: string) {
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("#who").waitFor();
 }
+
+/** A page of its own signed in with `token`, recording the requests it makes. */
+export async function signedInPage(browser: Browser, server: Server, token: string) {
+  const opened = await openPage(browser);
+  await signIn(opened.page, server, token);
+  return opened;
+}
+
+/** Closes a page's context; routes still in flight (an icon, a read) end quietly rather than as unhandled rejections. */
+export async function closePage(page: Page) {
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  await page.context().close();
+}
+
+/**
+ * Holds the page's requests to `pathname` until the test releases them:
+ * `taken` resolves once one arrived. With `answerFirst`, each is answered by
+ * the service at once and that answer is held back (it tells how things
+ * stood before the hold); else the request reaches the service only on release.
+ */
+export async function holdRequests(page: Page, pathname: string, { answerFirst }: { answerFirst: boolean }) {
+  let taken!: () => void;
+  const arrived = new Promise<void>((resolve) => (taken = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await page.route(
+    (url) => url.pathname === pathname,
+    async (route) => {
+      const response = answerFirst ? await route.fetch() : null;
+      taken();
+      await released;
+      await (response ? route.fulfill({ response }) : route.continue());
+    },
+  );
+  return { taken: arrived, release };
+}
