@@ -21,7 +21,16 @@ export const usesBaseline = true;
 const OPS_PER_REQUEST = 100;
 const REQUESTS = 20;
 const ROUNDS = 3;
-const OPS = ["noop", "insert", "summary", "queue", "commit", "log", "metric"];
+/** Each operation bench/worker.ts repeats, and the row it gets; `noop` is the request around them. */
+const ROWS = {
+  insert: "object RPC + one INSERT",
+  summary: "D1 upsert of one summary",
+  queue: "queue send of one notification + fan-out",
+  commit: "a storage commit of its own (after an await)",
+  log: "one info log line",
+  metric: "one metric data point",
+};
+const OPS = ["noop", ...Object.keys(ROWS)];
 
 function hit(baseUrl, op) {
   return async () => {
@@ -53,12 +62,8 @@ export async function run({ baseUrl, base }) {
     workerd: Math.max(0, (median(samples[op].workerd) - request.workerd) / OPS_PER_REQUEST),
     wall: Math.max(0, (median(samples[op].wall) - request.wall) / OPS_PER_REQUEST),
   });
-  const insert = perOp("insert");
-  const summary = perOp("summary");
-  const queue = perOp("queue");
-  const commit = perOp("commit");
-  const log = perOp("log");
-  const metric = perOp("metric");
+  const costs = Object.fromEntries(Object.keys(ROWS).map((op) => [op, perOp(op)]));
+  const { summary, queue } = costs;
   // The bare insert request as the baseline measured it (16 in flight over 100 objects).
   const bare = base.many.serviceCpuMsPerRequest;
   const busy = Math.max(...OPS.flatMap((op) => samples[op].other));
@@ -66,17 +71,13 @@ export async function run({ baseUrl, base }) {
     rows: [],
     notes: [],
     print() {
-      console.log(`\nFloor: ${OPS_PER_REQUEST} operations per request, ${REQUESTS} requests, median of ${ROUNDS} rounds; CPU of wrangler + workerd`);
+      console.log(`\nFloor: ${OPS_PER_REQUEST} operations per request, ${REQUESTS} requests, median of ${ROUNDS} rounds; CPU of the local service (its Node process and workerd)`);
       printTable(
         ["operation", "svc CPU ms/op", "workerd CPU ms/op", "wall ms/op", `share of a bare insert request (${fmt.ms(bare)} ms)`],
-        [
-          ["object RPC + one INSERT", fmt.ms(insert.cpu), fmt.ms(insert.workerd), fmt.ms(insert.wall), fmt.percent(insert.cpu / bare)],
-          ["D1 upsert of one summary", fmt.ms(summary.cpu), fmt.ms(summary.workerd), fmt.ms(summary.wall), fmt.percent(summary.cpu / bare)],
-          ["queue send of one notification + fan-out", fmt.ms(queue.cpu), fmt.ms(queue.workerd), fmt.ms(queue.wall), fmt.percent(queue.cpu / bare)],
-          ["a storage commit of its own (after an await)", fmt.ms(commit.cpu), fmt.ms(commit.workerd), fmt.ms(commit.wall), fmt.percent(commit.cpu / bare)],
-          ["one info log line", fmt.ms(log.cpu), fmt.ms(log.workerd), fmt.ms(log.wall), fmt.percent(log.cpu / bare)],
-          ["one metric data point", fmt.ms(metric.cpu), fmt.ms(metric.workerd), fmt.ms(metric.wall), fmt.percent(metric.cpu / bare)],
-        ],
+        Object.entries(ROWS).map(([op, label]) => {
+          const cost = costs[op];
+          return [label, fmt.ms(cost.cpu), fmt.ms(cost.workerd), fmt.ms(cost.wall), fmt.percent(cost.cpu / bare)];
+        }),
       );
       console.log(
         `A command spread over many procedures pays its own D1 upsert; a hold or resume also sends one notification.\n` +

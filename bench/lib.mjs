@@ -196,8 +196,10 @@ export async function prepareService({ config = CONFIG, verbose = false } = {}) 
 }
 
 /**
- * Serves a prepared Worker (prepareService) with `wrangler dev` on the
- * prepared state and answers once /healthz is 200. Serving the same prepared
+ * Serves a prepared Worker (prepareService) on the prepared state and
+ * answers once /healthz is 200: with `inspector`, as `wrangler dev` (its
+ * inspector on `inspectorPort`); without, through wrangler's API
+ * (bench/serve-worker.mjs), and `inspectorPort` is null. Serving the same prepared
  * state again after kill() or stop() picks up what the last run persisted;
  * pass the same `port` to keep the base URL.
  *
@@ -249,42 +251,39 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
 
   try {
     port ??= await freePort();
-    inspectorPort ??= await freePort();
-    const args = [
-      "dev",
-      prepared.bundle,
-      "--no-bundle",
-      "-c", prepared.config,
-      "--ip", HOST,
-      "--port", String(port),
-      "--inspector-port", String(inspectorPort),
-      "--persist-to", prepared.persistTo,
-      "--var", `ADMIN_TOKEN:${prepared.token}`,
-      "--var", `WEBHOOK_SIGNING_KEY:${BENCH_SIGNING_KEY}`,
-      "--show-interactive-dev-session=false",
-      // Below "info" the dev proxy skips its per-request log call back into
-      // wrangler's Node process, which would otherwise cost CPU per request.
-      "--log-level", logLevel,
-      ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
-      ...(testScheduled ? ["--test-scheduled"] : []),
-    ];
-    // Without the inspector: wrangler's API in a process of its own (bench/serve-worker.mjs), same bundle, state and vars.
-    const served = {
-      config: prepared.config,
-      entrypoint: prepared.bundle,
-      persist: prepared.persistTo,
-      port,
-      logLevel,
-      testScheduled,
-      vars: { ADMIN_TOKEN: prepared.token, WEBHOOK_SIGNING_KEY: BENCH_SIGNING_KEY, ...vars },
-    };
-    const command = inspector ? [WRANGLER, ...args] : [join(BENCH_DIR, "serve-worker.mjs"), JSON.stringify(served)];
+    inspectorPort = inspector ? (inspectorPort ?? (await freePort())) : null;
+    // The secrets and any other vars, given the same way to either command.
+    const secrets = { ADMIN_TOKEN: prepared.token, WEBHOOK_SIGNING_KEY: BENCH_SIGNING_KEY };
+    const allVars = { ...secrets, ...vars };
+    const command = inspector
+      ? [
+          WRANGLER,
+          "dev",
+          prepared.bundle,
+          "--no-bundle",
+          "-c", prepared.config,
+          "--ip", HOST,
+          "--port", String(port),
+          "--inspector-port", String(inspectorPort),
+          "--persist-to", prepared.persistTo,
+          "--show-interactive-dev-session=false",
+          // Below "info" the dev proxy skips its per-request log call back into
+          // wrangler's Node process, which would otherwise cost CPU per request.
+          "--log-level", logLevel,
+          ...Object.entries(allVars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+          ...(testScheduled ? ["--test-scheduled"] : []),
+        ]
+      : // Without the inspector: wrangler's API in a process of its own (bench/serve-worker.mjs), same bundle, state and vars.
+        [
+          join(BENCH_DIR, "serve-worker.mjs"),
+          JSON.stringify({ config: prepared.config, entrypoint: prepared.bundle, persist: prepared.persistTo, port, logLevel, testScheduled, vars: allVars }),
+        ];
     // detached: its own process group, so stop() and kill() reach workerd too.
-    // ADMIN_TOKEN in the environment too: it satisfies a configuration that
-    // declares the secret required; --var decides the value.
+    // The secrets in the environment too: they satisfy a configuration that
+    // declares them required; the vars decide their values.
     child = spawn(process.execPath, command, {
       cwd: ROOT,
-      env: { ...childEnv(), ADMIN_TOKEN: prepared.token, WEBHOOK_SIGNING_KEY: BENCH_SIGNING_KEY },
+      env: { ...childEnv(), ...secrets },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
@@ -347,7 +346,39 @@ export async function startServer({ verbose = false, keep = false, logLevel = "w
 
 // ---- HTTP -----------------------------------------------------------------
 
+/**
+ * Reads options parsed by node:util's parseArgs: each from the command line,
+ * else its BENCH_* variable (when it has one), else its default. `int` takes
+ * an integer of at least `min`, `choice` one of `allowed`; anything else
+ * throws, naming the option and its variable.
+ */
+export function optionReader(values) {
+  const raw = (name, env, fallback) => values[name] ?? (env ? process.env[env] : undefined) ?? String(fallback);
+  const named = (name, env) => (env ? `--${name} (${env})` : `--${name}`);
+  return {
+    int(name, env, fallback, min) {
+      const given = raw(name, env, fallback);
+      const value = Number(given);
+      if (!Number.isInteger(value) || value < min) throw new Error(`${named(name, env)} must be an integer >= ${min}, got ${given}`);
+      return value;
+    },
+    choice(name, env, fallback, allowed) {
+      const given = raw(name, env, fallback);
+      if (!allowed.includes(given)) throw new Error(`${named(name, env)} is ${allowed.join(" or ")}, got ${given}`);
+      return given;
+    },
+  };
+}
+
 /** POSTs JSON to one of the bench Worker's own /__bench routes (no token) and returns its JSON answer; throws unless 2xx. */
+/** GET of a /__bench route, its JSON answer; a refusal throws with its status and body. */
+export async function benchGet(baseUrl, path) {
+  const res = await fetch(`${baseUrl}${path}`);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`GET ${path} -> ${res.status}: ${text.slice(0, 500)}`);
+  return JSON.parse(text);
+}
+
 export async function benchPost(baseUrl, path, body) {
   const res = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
   const text = await res.text();

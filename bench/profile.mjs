@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { batchEntries } from "./ingest.mjs";
 import { holdOrResume, startProcedures } from "./lifecycle.mjs";
-import { client, drive, startServer } from "./lib.mjs";
+import { client, drive, optionReader, startServer } from "./lib.mjs";
 
 const USAGE = `usage: npm run bench:profile -- [options]
   --scenario NAME      hold-many (hold/resume over --procedures), hold-one (one procedure), ingest (batches of 500)
@@ -42,13 +42,18 @@ if (args.help) {
   console.log(USAGE);
   process.exit(0);
 }
-if (!["hold-many", "hold-one", "ingest"].includes(args.scenario) || !(Number(args.requests) > 0) || !(Number(args.procedures) > 0)) {
-  console.error(`bench:profile: --scenario is hold-many, hold-one or ingest, and --requests and --procedures are positive\n\n${USAGE}`);
+let REQUESTS, TOP, PROCEDURES, TELEMETRY;
+try {
+  const { int, choice } = optionReader(args);
+  choice("scenario", null, "hold-many", ["hold-many", "hold-one", "ingest"]);
+  REQUESTS = int("requests", null, 2000, 1);
+  TOP = int("top", null, 40, 1);
+  PROCEDURES = args.scenario === "hold-one" ? 1 : int("procedures", null, 100, 1);
+  TELEMETRY = choice("telemetry", null, "on", ["on", "off"]);
+} catch (error) {
+  console.error(`bench:profile: ${error.message}\n\n${USAGE}`);
   process.exit(2);
 }
-const REQUESTS = Number(args.requests);
-const TOP = Number(args.top);
-const PROCEDURES = args.scenario === "hold-one" ? 1 : Number(args.procedures);
 
 /** A DevTools protocol session over the inspector's WebSocket. */
 async function inspect(port) {
@@ -128,7 +133,8 @@ function print(title, counts, all) {
   for (const [name, hits] of rows) console.log(`${((100 * hits) / all).toFixed(1).padStart(6)}%  ${name}`);
 }
 
-const server = await startServer({ vars: { TELEMETRY_ENABLED: args.telemetry === "on" ? "true" : "false" } });
+// The profiler is reached through the inspector: this run serves with it.
+const server = await startServer({ inspector: true, vars: { TELEMETRY_ENABLED: String(TELEMETRY === "on") } });
 try {
   const run = await scenario(client(server.baseUrl, server.token));
   await run(Math.min(200, REQUESTS));

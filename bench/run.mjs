@@ -22,7 +22,7 @@ import * as auth from "./auth.mjs";
 import * as baseline from "./baseline.mjs";
 import * as deadlines from "./deadlines.mjs";
 import * as floor from "./floor.mjs";
-import { client, fmt, printTable, startServer } from "./lib.mjs";
+import { client, fmt, optionReader, printTable, startServer } from "./lib.mjs";
 import * as ingest from "./ingest.mjs";
 import * as lifecycle from "./lifecycle.mjs";
 import * as listing from "./listing.mjs";
@@ -86,12 +86,7 @@ function options() {
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (name, env, fallback, min) => {
-    const raw = values[name] ?? process.env[env] ?? String(fallback);
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} (${env}) must be an integer >= ${min}, got ${raw}`);
-    return value;
-  };
+  const { int, choice } = optionReader(values);
   const list = (name, env, fallback) =>
     (values[name] ?? process.env[env] ?? fallback)
       .split(",")
@@ -107,12 +102,9 @@ function options() {
   for (const name of sections) {
     if (!SECTIONS[name]) throw new Error(`--sections (BENCH_SECTIONS): unknown section ${name}; known: ${Object.keys(SECTIONS).join(", ")}`);
   }
-  const telemetry = values.telemetry ?? process.env.BENCH_TELEMETRY ?? "on";
-  if (telemetry !== "on" && telemetry !== "off") throw new Error(`--telemetry (BENCH_TELEMETRY) is on or off, got ${telemetry}`);
-  const inspector = values.inspector ?? process.env.BENCH_INSPECTOR ?? "off";
-  if (inspector !== "on" && inspector !== "off") throw new Error(`--inspector (BENCH_INSPECTOR) is on or off, got ${inspector}`);
-  const sockets = values.sockets ?? process.env.BENCH_SOCKETS ?? "proxy";
-  if (sockets !== "proxy" && sockets !== "direct") throw new Error(`--sockets (BENCH_SOCKETS) is proxy or direct, got ${sockets}`);
+  const telemetry = choice("telemetry", "BENCH_TELEMETRY", "on", ["on", "off"]);
+  const inspector = choice("inspector", "BENCH_INSPECTOR", "off", ["on", "off"]);
+  const sockets = choice("sockets", "BENCH_SOCKETS", "proxy", ["proxy", "direct"]);
   if (sockets === "direct" && inspector === "on") throw new Error("--sockets direct needs --inspector off (the Worker's own address comes from wrangler's API)");
   return {
     telemetry,

@@ -12,7 +12,7 @@
 // wake. Node's global WebSocket is the client.
 import { once } from "node:events";
 import { Worker } from "node:worker_threads";
-import { fmt, printTable, serviceRssBytes } from "./lib.mjs";
+import { benchGet, fmt, printTable, serviceRssBytes } from "./lib.mjs";
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -195,15 +195,13 @@ async function scenario(ctx, commander, label, watchers) {
 
 /** The broadcasts the procedure's object timed, oldest first, with a socket audience (bench/worker.ts). */
 async function broadcastTimings(ctx, id) {
-  const res = await fetch(`${ctx.baseUrl}/__bench/broadcasts?id=${id}`);
-  const { timings } = await res.json();
+  const { timings } = await benchGet(ctx.baseUrl, `/__bench/broadcasts?id=${id}`);
   return timings.filter((t) => t.sockets > 0);
 }
 
 /** The object's instance tag (bench/worker.ts): a new one means the object was evicted and built again. */
 async function instanceOf(ctx, id) {
-  const res = await fetch(`${ctx.baseUrl}/__bench/projection-writes?ids=${id}`);
-  const [counts] = await res.json();
+  const [counts] = await benchGet(ctx.baseUrl, `/__bench/projection-writes?ids=${id}`);
   return counts.instance;
 }
 

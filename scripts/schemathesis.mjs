@@ -84,7 +84,8 @@ try {
     "--generation-database", "none",
     "--no-color",
   ];
-  const child = spawn(join(VENV, "bin", "schemathesis"), argv, { stdio: ["ignore", "pipe", "inherit"] });
+  // Unbuffered: through a pipe, Python would hold its output back, and a run stopped at the bound would lose it.
+  const child = spawn(join(VENV, "bin", "schemathesis"), argv, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, PYTHONUNBUFFERED: "1" } });
   createInterface({ input: child.stdout }).on("line", (line) => console.log(ownBanner(line)));
   const timer = setTimeout(() => {
     console.error(`schemathesis: still running after ${BOUND_MS / 1000} s: stopped`);
