@@ -5,7 +5,7 @@ import { drive, measure } from "./lib.mjs";
 
 const BODY = JSON.stringify({ reason: "bench baseline" });
 
-function inserter(baseUrl) {
+export function inserter(baseUrl) {
   return async (name) => {
     const res = await fetch(`${baseUrl}/__bench/baseline/${name}`, {
       method: "POST",

@@ -64,25 +64,33 @@ export async function run({ baseUrl, base }) {
   });
   const costs = Object.fromEntries(Object.keys(ROWS).map((op) => [op, perOp(op)]));
   const { summary, queue } = costs;
-  // The bare insert request as the baseline measured it (16 in flight over 100 objects).
-  const bare = base.many.serviceCpuMsPerRequest;
+  // The bare insert request as the baseline measured it (16 in flight over 100 objects), in both measures.
+  const bare = { cpu: base.many.serviceCpuMsPerRequest, workerd: base.many.workerdCpuMsPerRequest };
+  const least = (measure) => ({
+    upsert: (bare[measure] + summary[measure]) / bare[measure],
+    upsertAndSend: (bare[measure] + summary[measure] + queue[measure]) / bare[measure],
+  });
   const busy = Math.max(...OPS.flatMap((op) => samples[op].other));
   return {
     rows: [],
     notes: [],
+    /** The least a command over many procedures can cost next to the bare insert, in the Worker's own CPU (the aim's measure). */
+    floorRatio: least("workerd").upsertAndSend,
     print() {
       console.log(`\nFloor: ${OPS_PER_REQUEST} operations per request, ${REQUESTS} requests, median of ${ROUNDS} rounds; CPU of the local service (its Node process and workerd)`);
       printTable(
-        ["operation", "svc CPU ms/op", "workerd CPU ms/op", "wall ms/op", `share of a bare insert request (${fmt.ms(bare)} ms)`],
+        ["operation", "svc CPU ms/op", "workerd CPU ms/op", "wall ms/op", `share of a bare insert request (workerd ${fmt.ms(bare.workerd)} ms)`],
         Object.entries(ROWS).map(([op, label]) => {
           const cost = costs[op];
-          return [label, fmt.ms(cost.cpu), fmt.ms(cost.workerd), fmt.ms(cost.wall), fmt.percent(cost.cpu / bare)];
+          return [label, fmt.ms(cost.cpu), fmt.ms(cost.workerd), fmt.ms(cost.wall), fmt.percent(cost.workerd / bare.workerd)];
         }),
       );
+      const svc = least("cpu");
+      const own = least("workerd");
       console.log(
         `A command spread over many procedures pays its own D1 upsert; a hold or resume also sends one notification.\n` +
-          `Least it can cost next to the bare insert: ${fmt.ratio((bare + summary.cpu) / bare)} with the upsert, ` +
-          `${fmt.ratio((bare + summary.cpu + queue.cpu) / bare)} with the upsert and the send, before any validation or bookkeeping.` +
+          `Least it can cost next to the bare insert, in the Worker's own CPU: ${fmt.ratio(own.upsert)} with the upsert, ` +
+          `${fmt.ratio(own.upsertAndSend)} with the upsert and the send (svc CPU: ${fmt.ratio(svc.upsert)}, ${fmt.ratio(svc.upsertAndSend)}), before any validation or bookkeeping.` +
           (busy > 0.1 ? `\nwarning: other work used up to ${fmt.percent(busy)} of the CPU meanwhile; rerun on an idle machine.` : ""),
       );
     },

@@ -3,19 +3,21 @@
 // samples the V8 profiler while it drives one scenario, and prints the
 // functions with the most samples, by their own time and with their callees.
 //
-//   npm run bench:profile -- [--scenario hold-many|hold-one|ingest] [--requests N] [--top N]
+//   npm run bench:profile -- [--scenario hold-many|hold-one|ingest|bare] [--requests N] [--top N]
 //                            [--telemetry on|off]
 //
 // The profile is of workerd's isolate (the Worker and its Durable Objects);
 // the runtime's own C++ work shows as "(program)" and the collector as
 // "(garbage collector)". Figures go to stdout only.
 import { parseArgs } from "node:util";
+import { inserter } from "./baseline.mjs";
 import { batchEntries } from "./ingest.mjs";
 import { holdOrResume, startProcedures } from "./lifecycle.mjs";
 import { client, drive, optionReader, startServer } from "./lib.mjs";
 
 const USAGE = `usage: npm run bench:profile -- [options]
-  --scenario NAME      hold-many (hold/resume over --procedures), hold-one (one procedure), ingest (batches of 500)
+  --scenario NAME      hold-many (hold/resume over --procedures), hold-one (one procedure), ingest (batches of 500),
+                       bare (the baseline's one insert, to set beside hold-one)
                                                                           (default hold-many)
   --procedures N       procedures the hold-many and ingest scenarios spread over   (default 100)
   --requests N         requests sampled, after 200 unsampled               (default 2000)
@@ -45,10 +47,10 @@ if (args.help) {
 let REQUESTS, TOP, PROCEDURES, TELEMETRY;
 try {
   const { int, choice } = optionReader(args);
-  choice("scenario", null, "hold-many", ["hold-many", "hold-one", "ingest"]);
+  choice("scenario", null, "hold-many", ["hold-many", "hold-one", "ingest", "bare"]);
   REQUESTS = int("requests", null, 2000, 1);
   TOP = int("top", null, 40, 1);
-  PROCEDURES = args.scenario === "hold-one" ? 1 : int("procedures", null, 100, 1);
+  PROCEDURES = args.scenario === "hold-one" || args.scenario === "bare" ? 1 : int("procedures", null, 100, 1);
   TELEMETRY = choice("telemetry", null, "on", ["on", "off"]);
 } catch (error) {
   console.error(`bench:profile: ${error.message}\n\n${USAGE}`);
@@ -88,7 +90,11 @@ async function inspect(port) {
   };
 }
 
-async function scenario(call) {
+async function scenario(call, baseUrl) {
+  if (args.scenario === "bare") {
+    const insert = inserter(baseUrl);
+    return (n) => drive(n, 16, () => insert("one"));
+  }
   const ids = await startProcedures(call, PROCEDURES, 8);
   if (args.scenario === "ingest") {
     return (n) => drive(n, 4, (i) => call("POST", `/v1/procedures/${ids[i % ids.length]}/activities`, { entries: batchEntries(i) }));
@@ -136,7 +142,7 @@ function print(title, counts, all) {
 // The profiler is reached through the inspector: this run serves with it.
 const server = await startServer({ inspector: true, vars: { TELEMETRY_ENABLED: String(TELEMETRY === "on") } });
 try {
-  const run = await scenario(client(server.baseUrl, server.token));
+  const run = await scenario(client(server.baseUrl, server.token), server.baseUrl);
   await run(Math.min(200, REQUESTS));
   const session = await inspect(server.inspectorPort);
   await session.send("Profiler.enable");
