@@ -150,7 +150,14 @@ function tail(max = 200) {
   };
 }
 
-const childEnv = () => ({ ...process.env, WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0", NO_COLOR: "1" });
+// The service reads no request.cf: wrangler serves its placeholder rather than fetching a sample (as `npm start` does).
+const childEnv = () => ({
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  FORCE_COLOR: "0",
+  NO_COLOR: "1",
+  CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
+});
 
 /** Runs wrangler to completion (stdin is not a TTY, so nothing prompts); throws with its output on failure. */
 async function wrangler(args, { echo = false } = {}) {

@@ -26,9 +26,12 @@ function ensureDevVar(name, value, shown) {
 ensureDevVar("ADMIN_TOKEN", LOCAL_ADMIN_TOKEN, LOCAL_ADMIN_TOKEN);
 // Every start says how to sign in to the console; a token of one's own choosing is not printed.
 const adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(devVars, "utf8"))?.[1]?.trim();
+// `--var ADMIN_TOKEN:…` (or `--var=ADMIN_TOKEN:…`) overrides .dev.vars for this run.
+const tokenGiven = process.argv.slice(2).some((arg) => /^(--var=)?ADMIN_TOKEN:/.test(arg));
 console.log(
-  `dev: sign in to the console (/console) with the ADMIN_TOKEN in ${devVars}` +
-    (adminToken === LOCAL_ADMIN_TOKEN ? `: ${LOCAL_ADMIN_TOKEN}` : " (or the --var ADMIN_TOKEN given)"),
+  tokenGiven
+    ? "dev: sign in to the console (/console) with the ADMIN_TOKEN given with --var"
+    : `dev: sign in to the console (/console) with the ADMIN_TOKEN in ${devVars}` + (adminToken === LOCAL_ADMIN_TOKEN ? `: ${LOCAL_ADMIN_TOKEN}` : ""),
 );
 // The key webhook signing secrets are encrypted under: random per clone, never printed.
 ensureDevVar("WEBHOOK_SIGNING_KEY", randomBytes(32).toString("base64"), "(random)");

@@ -1,8 +1,10 @@
 // npm run mcp:inspect: serves the service (wrangler.toml, bundled once, with
 // throw-away state) on a free port and points the MCP Inspector's CLI, a client
 // nobody here wrote, at its /mcp endpoint: tools/list (with the Inspector's
-// strict schema-portability report), then tools/call of register_procedure and
-// of read_procedure on what it registered. Exits 0 when every answer is what
+// strict schema-portability report), then tools/call of register_procedure, of
+// read_procedure on what it registered, and of hold_procedure on it, which is
+// refused (the Inspector checks a result against the tool's output schema, so
+// the refusal's shape is tested too). Exits 0 when every answer is what
 // the REST API would give, 1 otherwise.
 //
 //   npm run mcp:inspect -- [--verbose] [--keep]
@@ -19,8 +21,15 @@ const STEP_LIMIT_MS = 60_000;
 
 const { values: args } = parseArgs({ options: { verbose: { type: "boolean", default: false }, keep: { type: "boolean", default: false } } });
 
-/** Runs the Inspector's CLI against `url` with the bearer token and answers its parsed JSON output. */
-async function inspect(url, token, home, options) {
+/** The Inspector's exit code for a tool result with isError: true (it prints the result first). */
+const TOOL_ERROR_EXIT = 5;
+
+/**
+ * Runs the Inspector's CLI against `url` with the bearer token and answers its
+ * parsed JSON output; `exitCode` is the code the step expects (0, or
+ * TOOL_ERROR_EXIT for a call that is refused).
+ */
+async function inspect(url, token, home, options, exitCode = 0) {
   const argv = [INSPECTOR, "--cli", url, "--transport", "http", "--header", `Authorization: Bearer ${token}`, ...options];
   // Its own home: the Inspector keeps a catalog and secrets there, none of which this run needs kept.
   const child = spawn(process.execPath, argv, { env: { ...process.env, HOME: home, MCP_CATALOG_PATH: join(home, "mcp.json") }, stdio: ["ignore", "pipe", "pipe"] });
@@ -32,7 +41,7 @@ async function inspect(url, token, home, options) {
   const code = await new Promise((resolve) => child.on("close", resolve));
   clearTimeout(timer);
   if (args.verbose && stderr.trim()) process.stderr.write(stderr);
-  if (code !== 0) throw new Error(`the Inspector exited ${code} for ${options.join(" ")}\n${stderr}${stdout}`);
+  if (code !== exitCode) throw new Error(`the Inspector exited ${code} (not ${exitCode}) for ${options.join(" ")}\n${stderr}${stdout}`);
   try {
     return JSON.parse(stdout);
   } catch {
@@ -73,6 +82,11 @@ try {
   const rest = await (await fetch(`${server.baseUrl}/v1/procedures/${id}`, { headers: { authorization: `Bearer ${server.token}` } })).json();
   check(JSON.stringify(read.structuredContent) === JSON.stringify(rest), "tools/call read_procedure answers what GET /v1/procedures/{id} answers");
   check(JSON.parse(read.content[0].text).procedure_id === id, "the result's text is the same JSON");
+
+  // A Defined procedure cannot be held: REST answers 409, the tool a result with isError and the same problem as its text.
+  const refused = await inspect(url, server.token, home, ["--method", "tools/call", "--tool-name", "hold_procedure", "--tool-arg", `id=${id}`, "reason=inspected"], TOOL_ERROR_EXIT);
+  const problem = refused.isError === true ? JSON.parse(refused.content[0].text) : null;
+  check(problem?.error_class === "ProcedureCannotHold" && problem.status === 409, "tools/call hold_procedure on a Defined procedure is an isError result carrying the 409 ProcedureCannotHold problem");
 } catch (error) {
   failed = true;
   console.error(`mcp:inspect failed: ${error.message}`);

@@ -54,13 +54,26 @@ export interface Config {
 
 const parsed = new WeakMap<object, Config>();
 
-/** The validated configuration; throws a clear error when a variable is wrong. */
+/** A Worker variable or secret that does not validate; the message names each one and what it must be. */
+export class ConfigurationError extends Error {
+  override readonly name = "ConfigurationError";
+}
+
+/** The validated configuration; throws a ConfigurationError naming the variable when one is wrong. */
 export function config(env: Env): Config {
   let value = parsed.get(env);
   if (!value) {
+    value = readConfig(env);
+    parsed.set(env, value);
+  }
+  return value;
+}
+
+function readConfig(env: Env): Config {
+  try {
     const secrets = SecretsSchema.parse(env);
     const mcp = McpVars.parse(env);
-    value = {
+    return {
       adminToken: secrets.ADMIN_TOKEN,
       consoleUrl: ConsoleUrl.parse(env.PUBLIC_CONSOLE_URL ?? ""),
       webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY,
@@ -69,9 +82,15 @@ export function config(env: Env): Config {
       telemetry: TelemetryVars.parse(env).TELEMETRY_ENABLED,
       retention: parseRetentionConfig(env),
     };
-    parsed.set(env, value);
+  } catch (error) {
+    if (!(error instanceof z.ZodError)) throw error;
+    // Each issue's message names its variable, or its path does (a missing secret).
+    const problems = error.issues.map((issue) => {
+      const name = issue.path.join(".");
+      return name === "" || issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
+    });
+    throw new ConfigurationError(`the Worker's configuration is invalid: ${problems.join("; ")}`);
   }
-  return value;
 }
 
 /** The metrics writer over the METRICS dataset: a no-op when it is unbound or TELEMETRY_ENABLED is "false". */

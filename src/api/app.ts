@@ -6,7 +6,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { cutText } from "../conduct/entries";
 import { database } from "../db/client";
-import { config } from "../env";
+import { config, ConfigurationError } from "../env";
 import { logLine } from "../observability/log";
 import { REQUEST_ID_HEADER, requestIdFrom } from "../observability/request-id";
 import { authenticate } from "./auth";
@@ -95,6 +95,7 @@ export function toProblem(error: unknown, request: Request, requestId: string): 
     path: new URL(request.url).pathname,
     error: error instanceof Error ? (error.stack ?? error.message) : String(error),
   });
+  if (error instanceof ConfigurationError) return new ProblemError("InternalError", "the service's configuration is invalid; its log names the variable");
   return new ProblemError("InternalError", "an unexpected error occurred");
 }
 

@@ -193,10 +193,9 @@ export const DeliveryCursorSchema = z.object({ attempted_at: z.string(), deliver
 export const subscriptionRoutes = createRouter()
   .openapi(create, async (c) => {
     const input = c.req.valid("json");
-    // The service's own hosts: as this request reached it, and its public console's.
+    // The service as this request reached it, and its public console.
     const consoleUrl = c.var.config.consoleUrl;
-    const selfHosts = [new URL(c.req.url).hostname, ...(consoleUrl ? [new URL(consoleUrl).hostname] : [])];
-    const urlProblem = webhookUrlProblem(input.url, selfHosts);
+    const urlProblem = webhookUrlProblem(input.url, [new URL(c.req.url), ...(consoleUrl ? [new URL(consoleUrl)] : [])]);
     if (urlProblem !== null) throw new ProblemError("WebhookUrlNotAllowed", urlProblem);
     const unknown = input.event_types.filter((type) => !(EVENT_TYPES as readonly string[]).includes(type));
     if (unknown.length > 0) {

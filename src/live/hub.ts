@@ -11,7 +11,7 @@ import type { Refusal } from "../procedure/refusal";
 import type { Clock, Job, JobHandler, JobTable } from "../procedure/object/schedule";
 import { lastSeq, recordsAfter, replayTooLong, stateMessage, type LiveMessage } from "./feed";
 import { beyond, ORIGIN, samePosition, type Position, type StreamId } from "./position";
-import { SseSubscriber } from "./sse";
+import { SseSubscriber, sseFrames } from "./sse";
 import { BOOTSTRAP_ADMIN_ID } from "../auth/principals";
 import type { TicketHolder } from "./tickets";
 
@@ -182,7 +182,7 @@ export class LiveFeed {
   private openSse(holder: StreamHolder, position: Position, first: LiveMessage[], terminal: boolean): Response {
     const subscriber = new SseSubscriber(holder.principal_id, position, this.limits.sseQueuedBytes, (w) => this.sse.delete(w), holder.token_hash);
     this.sse.add(subscriber);
-    subscriber.send(first);
+    subscriber.send(sseFrames(first));
     if (terminal) subscriber.end();
     return new Response(subscriber.body, {
       headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
@@ -250,7 +250,7 @@ export class LiveFeed {
     if (current === null) return null;
     const position = { version: current.version, seq: lastSeq(this.sql) };
     // Subscribers are grouped by position (almost always one group), so the record is read once per group.
-    const batches = new Map<string, { messages: LiveMessage[]; frames?: string[] }>();
+    const batches = new Map<string, { messages: LiveMessage[]; frames?: string[]; sseFrames?: Uint8Array[] }>();
     const batchFor = (from: Position) => {
       const key = `${from.version}.${from.seq}`;
       let batch = batches.get(key);
@@ -261,8 +261,8 @@ export class LiveFeed {
       return batch;
     };
     for (const subscriber of this.sse) {
-      const { messages } = batchFor(subscriber.position);
-      if (messages.length > 0 && subscriber.send(messages)) subscriber.position = position;
+      const batch = batchFor(subscriber.position);
+      if (batch.messages.length > 0 && subscriber.send((batch.sseFrames ??= sseFrames(batch.messages)))) subscriber.position = position;
       if (current.terminal) subscriber.end();
     }
     const broadcast = this.lastBroadcast();

@@ -8,6 +8,14 @@ import type { Position } from "./position";
 
 const encoder = new TextEncoder();
 
+/**
+ * Messages as the bytes an SSE stream sends: encoded once per broadcast and
+ * shared by every subscriber at the same position (each gets its own copy).
+ */
+export function sseFrames(messages: readonly LiveMessage[]): Uint8Array[] {
+  return messages.map((message) => encoder.encode(sseFrame(message)));
+}
+
 export class SseSubscriber {
   readonly body: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -37,10 +45,11 @@ export class SseSubscriber {
     return !this.ended;
   }
 
-  /** Queues messages; false when the subscriber was too far behind and has been ended. */
-  send(messages: readonly LiveMessage[]): boolean {
+  /** Queues frames (`sseFrames`); false when the subscriber was too far behind and has been ended. */
+  send(frames: readonly Uint8Array[]): boolean {
     if (this.ended) return false;
-    for (const message of messages) this.controller.enqueue(encoder.encode(sseFrame(message)));
+    // A copy each: a stream owns what it was given, and the same frames go to every subscriber of a broadcast.
+    for (const frame of frames) this.controller.enqueue(frame.slice());
     if ((this.controller.desiredSize ?? 0) < 0) {
       this.end("too-slow", `more than ${this.maxQueuedBytes} bytes waited for this client; reconnect with Last-Event-ID`);
       return false;

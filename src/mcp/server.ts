@@ -26,14 +26,17 @@ export interface McpDeps {
 
 const isSuccess = (status: number) => status >= 200 && status < 300;
 
-/** A REST answer as a tool result: the body as structured content and as a JSON text copy; a refusal is `isError` with the problem. */
+/**
+ * A REST answer as a tool result: the body as structured content and as a
+ * JSON text copy. A refusal is `isError` with the problem document as its
+ * text only: structured content is what the tool's output schema describes,
+ * and clients check it against that schema, which describes the success.
+ */
 export function toolResult(answer: RestAnswer): CallToolResult {
+  const content: CallToolResult["content"] = answer.text === "" ? [] : [{ type: "text", text: answer.text }];
+  if (!isSuccess(answer.status)) return { content, isError: true };
   const structured = answer.body !== null && typeof answer.body === "object" && !Array.isArray(answer.body);
-  return {
-    content: answer.text === "" ? [] : [{ type: "text", text: answer.text }],
-    ...(structured ? { structuredContent: answer.body as Record<string, unknown> } : {}),
-    ...(isSuccess(answer.status) ? {} : { isError: true }),
-  };
+  return { content, ...(structured ? { structuredContent: answer.body as Record<string, unknown> } : {}) };
 }
 
 function refusalAnswer(error: ProblemError, requestId: string): RestAnswer {

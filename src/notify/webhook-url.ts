@@ -79,12 +79,19 @@ function writtenHost(raw: string): string | null {
   return match ? match[1]!.toLowerCase() : null;
 }
 
+/** A URL's port, the scheme's default when it names none. */
+function portOf(url: URL): string {
+  return url.port || (url.protocol === "https:" ? "443" : "80");
+}
+
 /**
- * Why `raw` may not be a webhook URL, or null when it may. `selfHosts` are the
- * service's own host names (as requests reach it, and its public console's), so
- * a subscription cannot make the service post to itself.
+ * Why `raw` may not be a webhook URL, or null when it may. `self` are the
+ * URLs the service is reached at (as requests reach it, and its public
+ * console's), so a subscription cannot make the service post to itself: by
+ * host name, or, on this machine (localhost, 127.0.0.1, [::1]), by port, so a
+ * receiver under development beside a local service is still accepted.
  */
-export function webhookUrlProblem(raw: string, selfHosts: readonly string[]): string | null {
+export function webhookUrlProblem(raw: string, self: readonly URL[]): string | null {
   if (raw !== raw.trim()) return "url must not begin or end with whitespace";
   let url: URL;
   try {
@@ -98,8 +105,11 @@ export function webhookUrlProblem(raw: string, selfHosts: readonly string[]): st
     return "url must be https://, or http:// to localhost, 127.0.0.1 or [::1] for a receiver under development";
   }
   if (writtenHost(raw) !== host) return `url's host must be written as ${host} (a numeric or otherwise encoded host is refused)`;
-  if (LOCAL_DEVELOPMENT_HOSTS.has(host)) return null;
-  if (selfHosts.some((self) => self.toLowerCase() === host)) return "url must not point at this service";
+  if (LOCAL_DEVELOPMENT_HOSTS.has(host)) {
+    const local = self.filter((own) => LOCAL_DEVELOPMENT_HOSTS.has(own.hostname));
+    return local.some((own) => portOf(own) === portOf(url)) ? "url must not point at this service" : null;
+  }
+  if (self.some((own) => own.hostname === host)) return "url must not point at this service";
   if (host.startsWith("[") ? blockedV6(host.slice(1, -1)) : blockedV4(host)) {
     return "url must not point at a private, loopback, link-local, reserved or metadata address";
   }

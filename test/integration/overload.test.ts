@@ -1,13 +1,15 @@
 // A procedure's object that is overloaded (or briefly unavailable) is the
 // runtime's to report, not a fault of the service: the request answers 503
 // ServiceOverloaded with Retry-After, never a bare 500. The object's namespace
-// is replaced by one whose stubs throw the errors the runtime throws.
+// is replaced by one whose stubs throw the errors the runtime throws. A
+// configuration that does not validate is a 500 whose log line names it.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { uuidv7 } from "../../src/ids";
 import { ADMIN_TOKEN, expectProblem } from "../helpers";
+import { logLines } from "../ops-helpers";
 
 /** A namespace whose every object call fails with `error`. */
 function failingNamespace(error: Error): DurableObjectNamespace {
@@ -19,10 +21,10 @@ function runtimeError(message: string, flags: { overloaded?: boolean; retryable?
   return Object.assign(new Error(message), flags);
 }
 
-async function fetchWith(namespace: DurableObjectNamespace, path: string, init: RequestInit = {}) {
+async function fetchWith(namespace: DurableObjectNamespace, path: string, init: RequestInit = {}, vars: Record<string, string> = {}) {
   const ctx = createExecutionContext();
   const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.body ? { "content-type": "application/json" } : {}) };
-  const response = await worker.fetch(new Request(`http://procedure-edge.test${path}`, { ...init, headers }), { ...env, PROCEDURES: namespace }, ctx);
+  const response = await worker.fetch(new Request(`http://procedure-edge.test${path}`, { ...init, headers }), { ...env, ...vars, PROCEDURES: namespace }, ctx);
   await waitOnExecutionContext(ctx);
   const text = await response.text();
   return { status: response.status, headers: response.headers, text, json: text ? JSON.parse(text) : undefined };
@@ -47,5 +49,18 @@ describe("an overloaded procedure object", () => {
     expectProblem(result, 500, "InternalError");
     expect(result.headers.get("retry-after")).toBeNull();
     expect(result.text).not.toContain("storage exploded");
+  });
+});
+
+describe("a Worker whose configuration is invalid", () => {
+  it("answers 500 saying so, and its log line names the variable and what it must be", async () => {
+    let result: Awaited<ReturnType<typeof fetchWith>> | undefined;
+    const lines = await logLines(async () => {
+      result = await fetchWith(env.PROCEDURES as unknown as DurableObjectNamespace, `/v1/procedures/${uuidv7()}`, {}, { ADMIN_TOKEN: "another-token" });
+    });
+    expectProblem(result!, 500, "InternalError");
+    expect(result!.json.detail).toBe("the service's configuration is invalid; its log names the variable");
+    const logged = lines.find((line) => line.msg === "unhandled error");
+    expect(logged?.error).toMatch(/^ConfigurationError: the Worker's configuration is invalid: ADMIN_TOKEN must be at least 16 characters/);
   });
 });

@@ -206,7 +206,7 @@ async function send(op: Operation, id: string, caller: Caller, channel: Channel 
   const result = await client.callTool({ name: snakeCase(op.operationId), arguments: argumentsOf(op, op.path(id), body) });
   const text = JSON.stringify(result);
   if (!result.isError) return { status: 200, text };
-  const problem = result.structuredContent as Answer["problem"];
+  const problem = JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as Answer["problem"];
   return { status: problem!.status, problem, text };
 }
 

@@ -57,6 +57,20 @@ describe("GET /v1/procedures/{id}/stream (SSE)", () => {
     expect(sse.ended).toBe(true);
   });
 
+  it("sends every watcher at the same position the same messages, each in full", async () => {
+    const id = await registerProcedure();
+    await command(id, "start");
+    const watchers = await Promise.all([openSse(id), openSse(id), openSse(id)]);
+    for (const sse of watchers) await sse.next(1);
+    await command(id, "hold", { reason: "door open" });
+    const received = await Promise.all(watchers.map((sse) => sse.next(2)));
+    expect(kinds(received[0]!)).toEqual(["ProcedureHeld", "state"]);
+    expect(received[0]![0]!.data).toEqual((await eventLog(id)).at(-1));
+    expect(received[0]![1]!.data).toEqual(await stateOf(id));
+    expect(received[1]).toEqual(received[0]);
+    expect(received[2]).toEqual(received[0]);
+  });
+
   it("sends each accepted activity batch as one activity message with the logbook's entries, before the events it caused", async () => {
     const id = await registerProcedure();
     await conduct(id, { steps: [STEPS.setpoint], on_failure: "abort" });

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { webhookUrlProblem } from "../../../src/notify/webhook-url";
 
-const SELF = ["edge.example.org"];
+// The service as deployed, and as served locally on port 8787.
+const SELF = [new URL("https://edge.example.org/"), new URL("http://localhost:8787/")];
 
 describe("webhook URLs", () => {
   it.each([
@@ -15,6 +16,7 @@ describe("webhook URLs", () => {
     "http://127.0.0.1/in",
     "http://[::1]:8080/in",
     "https://localhost/in",
+    "http://localhost:8000/",
   ])("accepts %s", (url) => {
     expect(webhookUrlProblem(url, SELF)).toBeNull();
   });
@@ -49,6 +51,9 @@ describe("webhook URLs", () => {
     // the service itself
     "https://edge.example.org/v1/procedures",
     "https://EDGE.example.org/",
+    "http://localhost:8787/v1/procedures",
+    "http://127.0.0.1:8787/",
+    "http://[::1]:8787/",
     // surrounding whitespace, credentials, other schemes
     " https://hooks.example.org/a",
     "https://hooks.example.org/a\n",
