@@ -112,13 +112,20 @@ function start(session: Session) {
       await refreshNow();
       return true;
     },
+    updated() {
+      if (current) showUpdated();
+    },
   };
+
+  /** The foot of the page: when the screen was last brought up to date, in the reader's time zone as every time in the console is. */
+  function showUpdated() {
+    status.replaceChildren("Updated ", time(new Date().toISOString()));
+  }
 
   async function refresh(view: View) {
     try {
       await view.refresh();
-      // Named in the reader's time zone, as every time in the console is.
-      if (view === current) status.replaceChildren("Updated ", time(new Date().toISOString()));
+      if (view === current) showUpdated();
     } catch (error) {
       if (error instanceof ApiProblem && error.problem.status === 401) {
         forgetToken();

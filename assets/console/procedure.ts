@@ -185,7 +185,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     }
     const all = [...manifest.resolved_steps, ...manifest.resolved_closing_steps];
     const firstClosing = manifest.resolved_steps.length;
-    const states = stepStates(all.length, logbook?.reports ?? new Map(), p.replay_awaiting_operator);
+    const states = stepStates(all.length, logbook?.reports ?? new Map(), p.replay_awaiting_operator, p.status);
     const boundary = p.status === "Held" && rp ? rp.suggested_boundary : null;
     patch(steps, JSON.stringify([states, boundary, p.status, [...(logbook?.reports ?? [])]]), () => {
       const items: Node[] = [];
@@ -378,6 +378,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       const [rp, stall] = await Promise.all([resumePoint(p), openStall(p, shown?.stall), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
       following = true;
       show({ p, rp, stall });
+      ctx.updated();
     } else {
       // A fresh stream carries what happens from now: the logbook read below fills in what came before.
       logbook?.liveFromNow();
@@ -397,9 +398,11 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
         // A hold's event names who holds its claim: the summary shows it. Any other event adds a row.
         if (shown && event.type === "ProcedureHeld") render();
         else renderEvents();
+        ctx.updated();
       },
       activity(items) {
         if (logbook?.ingest(items)) render();
+        ctx.updated();
       },
       connected(open) {
         streaming = open;

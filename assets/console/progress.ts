@@ -1,9 +1,10 @@
 // Pure: each pinned step's state from the logbook (the latest report for its
 // index wins, as the service itself counts it) and the replay's go-aheads.
+import { isFinished } from "../../src/vocabulary";
 import { stepLabel } from "./steps";
 import type { ActivityEntry, Decision, Procedure, ResumePoint } from "./types";
 
-export type StepState = "pending" | "in_flight" | "ok" | "failed" | "awaiting_go_ahead";
+export type StepState = "pending" | "in_flight" | "ok" | "failed" | "awaiting_go_ahead" | "skipped" | "not_run";
 
 export interface StepReport {
   result: "in_flight" | "ok" | "failed";
@@ -29,10 +30,23 @@ export function latestReports(entriesNewestFirst: readonly ActivityEntry[]): Map
   return reports;
 }
 
-/** The state of each of `stepCount` steps; a replayed step waiting for the go-ahead says so whatever it reported before. */
-export function stepStates(stepCount: number, reports: ReadonlyMap<number, StepReport>, awaitingGoAhead: readonly number[]): StepState[] {
+/**
+ * The state of each of `stepCount` steps of a procedure in `status`; a
+ * replayed step waiting for the go-ahead says so whatever it reported before.
+ * A step never reported is pending while the procedure may still run it. On a
+ * Completed procedure it was skipped: steps are reported in order, so only an
+ * operator's resume from a later step counted it done. On an Aborted or
+ * Truncated one it was not run.
+ */
+export function stepStates(
+  stepCount: number,
+  reports: ReadonlyMap<number, StepReport>,
+  awaitingGoAhead: readonly number[],
+  status: Procedure["status"],
+): StepState[] {
   const awaiting = new Set(awaitingGoAhead);
-  return Array.from({ length: stepCount }, (_, index) => (awaiting.has(index) ? "awaiting_go_ahead" : (reports.get(index)?.result ?? "pending")));
+  const unreported: StepState = status === "Completed" ? "skipped" : isFinished(status) ? "not_run" : "pending";
+  return Array.from({ length: stepCount }, (_, index) => (awaiting.has(index) ? "awaiting_go_ahead" : (reports.get(index)?.result ?? unreported)));
 }
 
 /** The newest Stall decision per procedure from decisions listed newest first. */

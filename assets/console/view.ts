@@ -21,6 +21,8 @@ export interface ViewContext {
   can(command: CommandName): boolean;
   /** Confirms, runs a command, shows its problem if refused, refreshes the screen; true when it was accepted. */
   act(spec: ConfirmSpec, run: (input: { reason?: string; boundary?: number }) => Promise<unknown>): Promise<boolean>;
+  /** Says the screen was just brought up to date without a refresh: a live message showed what a read would have. */
+  updated(): void;
 }
 
 /**

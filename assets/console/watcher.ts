@@ -63,7 +63,7 @@ export function watcherView(ctx: ViewContext): View {
               "div",
               { class: "card hint", id: "watcher-off-hint" },
               h("h2", {}, "The watcher is off"),
-              h("p", {}, "It runs on the Cron Trigger only when WATCHER_ENABLED is \"true\". To turn it on locally, start the service with ", h("code", {}, "npm start -- --var WATCHER_ENABLED:true"), ", then fire a tick by hand with ", h("code", {}, "curl \"http://localhost:8787/__scheduled?cron=*+*+*+*+*\""), " (wrangler dev runs no schedule on its own). Deployed, set it in wrangler.toml's [vars]."),
+              h("p", {}, "It runs on the Cron Trigger only when WATCHER_ENABLED is \"true\". To turn it on locally, start the service with ", h("code", {}, "npm start -- --var WATCHER_ENABLED:true"), ", then fire a tick by hand with ", h("code", {}, `curl "${location.origin}/__scheduled?cron=*+*+*+*+*"`), " (wrangler dev runs no schedule on its own). Deployed, set it in wrangler.toml's [vars]."),
             ),
         h(
           "div",

@@ -51,7 +51,6 @@ def run_gateway(
     clock = clock or SystemClock()
     manifest = client.manifest(procedure_id)
     steps = [step.root for step in [*manifest.resolved_steps, *manifest.resolved_closing_steps]]
-    warned_no_events = False
 
     def poll(until: Callable[[models.Procedure], bool]) -> models.Procedure:
         while True:
@@ -60,22 +59,10 @@ def run_gateway(
             if until(state):
                 return state
 
-    def boundary_since(version: int) -> int:
-        """Where to go on after an interruption: the last resume's boundary since ``version``, else the suggestion."""
-        nonlocal warned_no_events
-        try:
-            boundary = None
-            for event in client.events(procedure_id, after=version):
-                if event.type == "ProcedureResumed":
-                    boundary = int(event.payload["re_establishment_boundary"])
-            if boundary is not None:
-                return boundary
-        except ProblemError as error:
-            if error.status != 403:
-                raise
-            if not warned_no_events:
-                log("this token may not read the event log (reader role): following the suggested resume point")
-            warned_no_events = True
+    def resume_from(current: models.Procedure) -> int:
+        """Where to go on after an interruption: the boundary of the replay the state shows, else the suggestion."""
+        if current.replay_boundary is not None:
+            return current.replay_boundary
         return client.resume_point(procedure_id).suggested_boundary
 
     def may_run(index: int) -> bool:
@@ -96,19 +83,18 @@ def run_gateway(
                 reason = f": {state.last_status_reason}" if state.last_status_reason else ""
                 log(f"procedure {state.status}{reason}")
                 return state
-            since = state.version
             if state.status != "Running":
                 reason = f" ({state.last_status_reason})" if state.last_status_reason else ""
                 log(f"procedure {state.status}{reason}; waiting for an operator")
                 state = poll(lambda s: s.status == "Running" or s.status in TERMINAL)
                 if state.status == "Running":
-                    start_at = boundary_since(since)
+                    start_at = resume_from(state)
                 continue
             log(f"running {len(steps)} steps" if start_at == 0 else f"running from step {start_at} of {len(steps)}")
             segment = runner.steps(steps, start_at, may_run)
             state = client.get(procedure_id)
             if segment != "done" and state.status == "Running":
-                start_at = boundary_since(since)
+                start_at = resume_from(state)
 
 
 class StepRunner:
@@ -151,6 +137,9 @@ class StepRunner:
 
     def execute(self, index: int, step: Any) -> bool:
         """Runs one step and reports it; False when it failed."""
+        if step.deadline_seconds is not None:
+            # Heartbeats do not extend a deadline: a step that overruns it gets a StepOverdue decision.
+            self.log(f"step {index} ({step.kind}) has a deadline of {step.deadline_seconds} s from its in_flight")
         try:
             outcome = self.perform(index, step)
         except InstrumentError as error:

@@ -18,14 +18,18 @@ from procedure_edge import Client
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="npm run gateway:python --", description=__doc__)
-    parser.add_argument("--procedure", default=os.environ.get("EDGE_PROCEDURE"), help="the conducted procedure to run")
     parser.add_argument(
-        "--url", default=os.environ.get("PROCEDURE_EDGE_URL", "http://localhost:8787"), help="the service"
+        "--procedure", default=os.environ.get("EDGE_PROCEDURE"), help="the conducted procedure to run (EDGE_PROCEDURE)"
+    )
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("PROCEDURE_EDGE_URL", "http://localhost:8787"),
+        help="the service (PROCEDURE_EDGE_URL, default http://localhost:8787)",
     )
     parser.add_argument(
         "--token",
         default=os.environ.get("PROCEDURE_EDGE_TOKEN"),
-        help="a principal with the gateway role; with the reader role too it follows an operator's resume boundary",
+        help="a principal with the gateway role (PROCEDURE_EDGE_TOKEN)",
     )
     parser.add_argument(
         "--fault",

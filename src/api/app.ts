@@ -4,7 +4,6 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { cutText } from "../conduct/entries";
 import { database } from "../db/client";
 import { config, ConfigurationError } from "../env";
 import { logLine } from "../observability/log";
@@ -13,45 +12,17 @@ import { authenticate } from "./auth";
 import { operationIndex, recordRequest, type OperationIndex } from "./observe";
 import type { AppEnv } from "./context";
 import { wellFormedInput } from "./input";
-import { ProblemError, type Problem } from "./problem";
+import { ProblemError, validationFailed } from "./problem";
 import { rateLimit } from "./rate-limit";
 
 export type { AppEnv } from "./context";
-
-/** A refusal lists at most this many offending fields, so its size never follows the request's. */
-export const MAX_LISTED_ERRORS = 20;
-const MAX_ERROR_TEXT = 300;
-
-type Issue = { path: readonly PropertyKey[]; message: string };
-
-/** The offending fields of a validation failure, capped in count and in length. */
-export function listedErrors(issues: readonly Issue[]): NonNullable<Problem["errors"]> {
-  return issues.slice(0, MAX_LISTED_ERRORS).map((issue) => ({
-    path: cutText(issue.path.map(String).join(".") || "(root)", MAX_ERROR_TEXT),
-    message: issue.message.length > MAX_ERROR_TEXT ? `${cutText(issue.message, MAX_ERROR_TEXT)}…` : issue.message,
-  }));
-}
-
-/** What each validation target is called in a refusal: a body that parsed is well-formed JSON, only its fields are wrong. */
-const TARGETS: Record<string, string> = {
-  json: "the JSON body",
-  query: "the query string",
-  param: "the path",
-  header: "a header",
-};
 
 /** A router whose request validation failures become 400 problems listing the offending fields. */
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (result.success) return;
-      const issues = result.error.issues;
-      const target = (result as { target?: string }).target ?? "request";
-      const more = issues.length - MAX_LISTED_ERRORS;
-      const where = TARGETS[target] ?? "the request";
-      const listed = more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : "";
-      const detail = `${where} does not match what this route accepts${listed}: see errors[] for each field and what it expects`;
-      throw new ProblemError("ValidationFailed", detail, listedErrors(issues));
+      throw validationFailed((result as { target?: string }).target ?? "request", result.error.issues);
     },
   });
 }

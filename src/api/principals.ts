@@ -19,7 +19,7 @@ import { createRouter } from "./app";
 import { requires } from "./auth";
 import { decodeCursor, encodeCursor } from "./cursor";
 import { emptyBodyIsNone } from "./input";
-import { ProblemError, problemResponses } from "./problem";
+import { ProblemError, problemResponses, validationFailed } from "./problem";
 import { BEARER, InputTimestamp, Limit, Text, Timestamp, jsonBody, jsonResponse, pageResponse } from "./schemas";
 
 export const ScopesSchema = z
@@ -212,7 +212,7 @@ export const principalRoutes = createRouter()
     const now = new Date();
     if (scopes && roles.includes("admin")) throw new ProblemError("AdminCannotBeScoped", "an admin cannot be scoped: it could create an unscoped principal");
     if (expires_at !== undefined && Date.parse(expires_at) <= now.getTime()) {
-      throw new ProblemError("ValidationFailed", "the body is invalid", [{ path: "expires_at", message: "must be in the future" }]);
+      throw validationFailed("json", [{ path: ["expires_at"], message: "must be in the future" }]);
     }
     const input = {
       principal_id: uuidv7(),

@@ -1,6 +1,7 @@
 // RFC 9457 problem details: every refusal the service makes has this shape,
 // and this is the one place an error class becomes an HTTP status.
 import { z } from "@hono/zod-openapi";
+import { cutText } from "../conduct/entries";
 import { ERROR_CLASSES, type ErrorClass } from "../errors";
 import { REQUEST_ID_HEADER } from "../observability/request-id";
 import type { Refusal } from "../procedure/refusal";
@@ -171,4 +172,39 @@ export function problemResponses(...declared: number[]) {
       { description: TITLES[status] ?? "Error", content: { "application/problem+json": { schema: ProblemSchema } } },
     ]),
   );
+}
+
+/** A refusal lists at most this many offending fields, so its size never follows the request's. */
+export const MAX_LISTED_ERRORS = 20;
+const MAX_ERROR_TEXT = 300;
+
+type Issue = { path: readonly PropertyKey[]; message: string };
+
+/** The offending fields of a validation failure, capped in count and in length. */
+export function listedErrors(issues: readonly Issue[]): NonNullable<Problem["errors"]> {
+  return issues.slice(0, MAX_LISTED_ERRORS).map((issue) => ({
+    path: cutText(issue.path.map(String).join(".") || "(root)", MAX_ERROR_TEXT),
+    message: issue.message.length > MAX_ERROR_TEXT ? `${cutText(issue.message, MAX_ERROR_TEXT)}…` : issue.message,
+  }));
+}
+
+/** What each validation target is called in a refusal: a body that parsed is well-formed JSON, only its fields are wrong. */
+const TARGETS: Record<string, string> = {
+  json: "the JSON body",
+  query: "the query string",
+  param: "the path",
+  header: "a header",
+};
+
+/**
+ * The 400 ValidationFailed problem for `issues` found in a request's `target`
+ * (json, query, param, header): one wording whether a schema found them or a
+ * route's own rule did.
+ */
+export function validationFailed(target: string, issues: readonly Issue[]): ProblemError {
+  const more = issues.length - MAX_LISTED_ERRORS;
+  const where = TARGETS[target] ?? "the request";
+  const listed = more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : "";
+  const detail = `${where} does not match what this route accepts${listed}: see errors[] for each field and what it expects`;
+  return new ProblemError("ValidationFailed", detail, listedErrors(issues));
 }

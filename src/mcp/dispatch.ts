@@ -2,7 +2,7 @@
 // same app: authentication, the role grant, scopes, rate limits, validation,
 // idempotency and audit apply to it exactly as to a request from outside,
 // because it is one. Nothing here decides anything about authorization.
-import { ProblemError } from "../api/problem";
+import { validationFailed } from "../api/problem";
 import { REQUEST_ID_HEADER } from "../observability/request-id";
 import type { ToolSpec } from "./tools";
 
@@ -39,11 +39,11 @@ export function requestFor(tool: ToolSpec, args: Record<string, unknown>, caller
   for (const name of tool.placement.path) {
     const value = args[name];
     if (typeof value !== "string" && typeof value !== "number") {
-      throw new ProblemError("ValidationFailed", "the request is invalid", [{ path: name, message: "required: a string" }]);
+      throw validationFailed("param", [{ path: [name], message: "required: a string" }]);
     }
     // A dot segment would be resolved away by the URL and reach another route.
     if (value === "." || value === "..") {
-      throw new ProblemError("ValidationFailed", "the request is invalid", [{ path: name, message: "must not be a dot segment" }]);
+      throw validationFailed("param", [{ path: [name], message: "must not be a dot segment" }]);
     }
     path = path.replace(`{${name}}`, encodeURIComponent(String(value)));
   }

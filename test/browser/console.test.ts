@@ -146,11 +146,15 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
     await stepState(page, 0, "pending");
     const reads = () => mine.filter((url) => url.includes(`/v1/procedures/${id}/activities`) || url.endsWith(`/v1/procedures/${id}`)).length;
     const before = reads();
+    const updated = () => page.locator("#refresh-status time").getAttribute("datetime");
+    const updatedBefore = await updated();
 
     await gatewayPosts(server, gateway, id, [report("setpoint", 0, "ok"), report("check", 1, "in_flight")]);
     await stepState(page, 1, "in_flight");
     expect(await page.locator(`li[data-step-index="0"]`).getAttribute("data-state")).toBe("ok");
     await page.locator("#logbook-title + p + div tbody tr").nth(1).waitFor();
+    // The foot of the page says when the screen was last brought up to date: the stream's messages count.
+    expect(Date.parse((await updated())!)).toBeGreaterThan(Date.parse(updatedBefore!));
 
     expect(mine.some((url) => url.includes(`/v1/procedures/${id}/stream?ticket=`))).toBe(true);
     // The entries came over the stream: the page read neither the procedure nor its logbook again.

@@ -41,12 +41,20 @@ describe("step states from the logbook", () => {
     const reports = latestReports(newestFirst);
     expect([...reports.keys()].sort()).toEqual([0, 1]);
     expect(reports.get(1)).toMatchObject({ result: "failed", error_class: "OutOfTolerance", message: "117.2" });
-    expect(stepStates(4, reports, [])).toEqual(["ok", "failed", "pending", "pending"]);
+    expect(stepStates(4, reports, [], "Running")).toEqual(["ok", "failed", "pending", "pending"]);
+  });
+
+  it("calls a step never reported skipped on a Completed procedure (a resume counted it done), and not run on one that ended otherwise", () => {
+    const reports = latestReports([entry({ step_index: 1, result: "ok" })]);
+    expect(stepStates(2, reports, [], "Held")).toEqual(["pending", "ok"]);
+    expect(stepStates(2, reports, [], "Completed")).toEqual(["skipped", "ok"]);
+    expect(stepStates(2, reports, [], "Aborted")).toEqual(["not_run", "ok"]);
+    expect(stepStates(2, reports, [], "Truncated")).toEqual(["not_run", "ok"]);
   });
 
   it("shows a replayed step waiting for the go-ahead as such, whatever it reported before", () => {
     const reports = latestReports([entry({ step_index: 2, result: "ok" })]);
-    expect(stepStates(3, reports, [2])).toEqual(["pending", "pending", "awaiting_go_ahead"]);
+    expect(stepStates(3, reports, [2], "Running")).toEqual(["pending", "pending", "awaiting_go_ahead"]);
   });
 });
 

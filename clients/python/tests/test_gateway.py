@@ -27,8 +27,8 @@ STEPS: list[dict[str, Any]] = [
 
 
 def gateway_client(admin: Client) -> Client:
-    # The gateway role reports; the reader role lets it read the operator's resume boundary from the event log.
-    token = admin.create_principal(unique("gateway"), ["gateway", "reader"]).token
+    # The gateway role alone: the state's replay_boundary says where the operator resumed.
+    token = admin.create_principal(unique("gateway"), ["gateway"]).token
     return Client(admin.base_url, token)
 
 
@@ -78,7 +78,9 @@ def test_a_failed_check_waits_for_the_operator_then_replays_after_the_go_ahead(a
             assert [claim.cause for claim in state.hold_claims] == ["step-fault"]
 
         eventually(held)
-        # The operator replays from the action: the gateway waits for the go-ahead before opening the shutter again.
+        # The operator replays from the action, not the suggested failed check (#2): the gateway follows the
+        # state's boundary and waits for the go-ahead before opening the shutter again.
+        assert admin.resume_point(pid).suggested_boundary == 2
         plan = admin.conduct_from(pid, 1)
         assert [(item.step_index, item.requires_operator) for item in plan.replay] == [
             (1, True),
