@@ -4,7 +4,7 @@ import { isFinished } from "../../src/vocabulary";
 import { stepLabel } from "./steps";
 import type { ActivityEntry, Decision, Procedure, ResumePoint } from "./types";
 
-export type StepState = "pending" | "in_flight" | "ok" | "failed" | "awaiting_go_ahead" | "skipped" | "not_run";
+export type StepState = "pending" | "in_flight" | "ok" | "failed" | "awaiting_go_ahead" | "not_reported";
 
 export interface StepReport {
   result: "in_flight" | "ok" | "failed";
@@ -33,10 +33,9 @@ export function latestReports(entriesNewestFirst: readonly ActivityEntry[]): Map
 /**
  * The state of each of `stepCount` steps of a procedure in `status`; a
  * replayed step waiting for the go-ahead says so whatever it reported before.
- * A step never reported is pending while the procedure may still run it. On a
- * Completed procedure it was skipped: steps are reported in order, so only an
- * operator's resume from a later step counted it done. On an Aborted or
- * Truncated one it was not run.
+ * A step never reported is pending while the procedure may still run it, and
+ * not reported once it is finished: an operator's resume from a later step
+ * counted it done, or the procedure was completed, aborted or truncated first.
  */
 export function stepStates(
   stepCount: number,
@@ -45,7 +44,7 @@ export function stepStates(
   status: Procedure["status"],
 ): StepState[] {
   const awaiting = new Set(awaitingGoAhead);
-  const unreported: StepState = status === "Completed" ? "skipped" : isFinished(status) ? "not_run" : "pending";
+  const unreported: StepState = isFinished(status) ? "not_reported" : "pending";
   return Array.from({ length: stepCount }, (_, index) => (awaiting.has(index) ? "awaiting_go_ahead" : (reports.get(index)?.result ?? unreported)));
 }
 

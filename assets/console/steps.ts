@@ -65,6 +65,5 @@ export const STATE_LABELS: Record<StepState, string> = {
   ok: "ok",
   failed: "failed",
   awaiting_go_ahead: "awaiting go-ahead",
-  skipped: "skipped by a resume",
-  not_run: "not run",
+  not_reported: "not reported",
 };

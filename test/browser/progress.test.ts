@@ -44,12 +44,10 @@ describe("step states from the logbook", () => {
     expect(stepStates(4, reports, [], "Running")).toEqual(["ok", "failed", "pending", "pending"]);
   });
 
-  it("calls a step never reported skipped on a Completed procedure (a resume counted it done), and not run on one that ended otherwise", () => {
+  it("calls a step never reported pending while the procedure may run it, and not reported once it is finished", () => {
     const reports = latestReports([entry({ step_index: 1, result: "ok" })]);
-    expect(stepStates(2, reports, [], "Held")).toEqual(["pending", "ok"]);
-    expect(stepStates(2, reports, [], "Completed")).toEqual(["skipped", "ok"]);
-    expect(stepStates(2, reports, [], "Aborted")).toEqual(["not_run", "ok"]);
-    expect(stepStates(2, reports, [], "Truncated")).toEqual(["not_run", "ok"]);
+    for (const status of ["Defined", "Running", "Held"] as const) expect(stepStates(2, reports, [], status)).toEqual(["pending", "ok"]);
+    for (const status of ["Completed", "Aborted", "Truncated"] as const) expect(stepStates(2, reports, [], status)).toEqual(["not_reported", "ok"]);
   });
 
   it("shows a replayed step waiting for the go-ahead as such, whatever it reported before", () => {
