@@ -63,6 +63,7 @@ export async function run(ctx) {
   const notes = [];
   if (missing > 0) notes.push(`step deadlines: ${missing} of ${STEPS} steps had no StepOverdue decision within ${SETTLE_MS / 1000} s`);
   if (lateness[0] < 0) notes.push(`step deadlines: a decision came before its deadline (${fmt.ms(lateness[0])} ms)`);
+  if (!(row.p99 < AIM_P99_MS)) notes.push(`step deadlines: p99 ${fmt.ms(row.p99)} ms late (aim < ${AIM_P99_MS} ms)`);
   return {
     rows: [],
     notes,

@@ -43,7 +43,7 @@ function hit(baseUrl, op) {
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 export async function run({ baseUrl, base }) {
-  const samples = Object.fromEntries(OPS.map((op) => [op, { cpu: [], workerd: [], wall: [], other: [] }]));
+  const samples = Object.fromEntries(OPS.map((op) => [op, { cpu: [], worker: [], wall: [], other: [] }]));
   // Rounds interleave the operations, so a drift of the machine touches all alike.
   for (let round = 0; round < ROUNDS; round++) {
     for (const op of OPS) {
@@ -51,21 +51,21 @@ export async function run({ baseUrl, base }) {
       const m = await measure(op, REQUESTS, 1, hit(baseUrl, op));
       if (m.errors) throw m.firstError;
       samples[op].cpu.push(m.serviceCpuMsPerRequest);
-      samples[op].workerd.push(m.workerdCpuMsPerRequest);
+      samples[op].worker.push(m.workerCpuMsPerRequest);
       samples[op].wall.push((m.seconds * 1000) / REQUESTS);
       samples[op].other.push(m.otherCpuShare);
     }
   }
-  const request = { cpu: median(samples.noop.cpu), workerd: median(samples.noop.workerd), wall: median(samples.noop.wall) };
+  const request = { cpu: median(samples.noop.cpu), worker: median(samples.noop.worker), wall: median(samples.noop.wall) };
   const perOp = (op) => ({
     cpu: Math.max(0, (median(samples[op].cpu) - request.cpu) / OPS_PER_REQUEST),
-    workerd: Math.max(0, (median(samples[op].workerd) - request.workerd) / OPS_PER_REQUEST),
+    worker: Math.max(0, (median(samples[op].worker) - request.worker) / OPS_PER_REQUEST),
     wall: Math.max(0, (median(samples[op].wall) - request.wall) / OPS_PER_REQUEST),
   });
   const costs = Object.fromEntries(Object.keys(ROWS).map((op) => [op, perOp(op)]));
   const { summary, queue } = costs;
   // The bare insert request as the baseline measured it (16 in flight over 100 objects), in both measures.
-  const bare = { cpu: base.many.serviceCpuMsPerRequest, workerd: base.many.workerdCpuMsPerRequest };
+  const bare = { cpu: base.many.serviceCpuMsPerRequest, worker: base.many.workerCpuMsPerRequest };
   const least = (measure) => ({
     upsert: (bare[measure] + summary[measure]) / bare[measure],
     upsertAndSend: (bare[measure] + summary[measure] + queue[measure]) / bare[measure],
@@ -75,18 +75,18 @@ export async function run({ baseUrl, base }) {
     rows: [],
     notes: [],
     /** The least a command over many procedures can cost next to the bare insert, in the Worker's own CPU (the aim's measure). */
-    floorRatio: least("workerd").upsertAndSend,
+    floorRatio: least("worker").upsertAndSend,
     print() {
       console.log(`\nFloor: ${OPS_PER_REQUEST} operations per request, ${REQUESTS} requests, median of ${ROUNDS} rounds; CPU of the local service (its Node process and workerd)`);
       printTable(
-        ["operation", "svc CPU ms/op", "workerd CPU ms/op", "wall ms/op", `share of a bare insert request (workerd ${fmt.ms(bare.workerd)} ms)`],
+        ["operation", "svc CPU ms/op", "Worker CPU ms/op", "wall ms/op", `share of a bare insert request (Worker CPU ${fmt.ms(bare.worker)} ms)`],
         Object.entries(ROWS).map(([op, label]) => {
           const cost = costs[op];
-          return [label, fmt.ms(cost.cpu), fmt.ms(cost.workerd), fmt.ms(cost.wall), fmt.percent(cost.workerd / bare.workerd)];
+          return [label, fmt.ms(cost.cpu), fmt.ms(cost.worker), fmt.ms(cost.wall), fmt.percent(cost.worker / bare.worker)];
         }),
       );
       const svc = least("cpu");
-      const own = least("workerd");
+      const own = least("worker");
       console.log(
         `A command spread over many procedures pays its own D1 upsert; a hold or resume also sends one notification.\n` +
           `Least it can cost next to the bare insert, in the Worker's own CPU: ${fmt.ratio(own.upsert)} with the upsert, ` +

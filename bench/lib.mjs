@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { once } from "node:events";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
@@ -56,12 +56,51 @@ function groupCpuMs(pgid) {
 }
 
 /**
- * CPU ms used so far by the workerd processes of the group: the Worker's own
- * share, without wrangler's (which, under wrangler dev, also prints every
- * line the Worker logs; deployed, log collection is not the Worker's CPU).
+ * CPU ms used so far by the Worker's own runtime: the workerd process `pid`
+ * (it runs the Worker, its objects, queues and local D1), without wrangler's
+ * Node process (which, under wrangler dev, also prints every line the Worker
+ * logs; deployed, log collection is not the Worker's CPU) or wrangler's dev
+ * proxy (a second workerd that relays each request; a deployment has none).
+ * With `pid` null, every workerd process of the group.
  */
-function workerdCpuMs(pgid) {
-  return sumOverGroup(pgid, (pid, fields) => (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd" ? (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS : 0));
+function workerCpuMs(pgid, pid) {
+  if (pid !== null) return sumOverGroup(pgid, (entry, fields) => (Number(entry) === pid ? (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS : 0));
+  return sumOverGroup(pgid, (entry, fields) => (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === "workerd" ? (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS : 0));
+}
+
+/** The process of group `pgid` listening on TCP `port` (Linux /proc), or null when none is found. */
+function listenerPid(pgid, port) {
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const inodes = new Set();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      // local_address, st (0A: listening), ..., inode
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 9 && fields[3] === "0A" && fields[1].endsWith(suffix)) inodes.add(fields[9]);
+    }
+  }
+  let found = null;
+  sumOverGroup(pgid, (entry) => {
+    if (found !== null) return 0;
+    for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+      let link = "";
+      try {
+        link = readlinkSync(`/proc/${entry}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+      if (inode && inodes.has(inode)) found = Number(entry);
+    }
+    return 0;
+  });
+  return found;
 }
 
 /** Resident memory (bytes) of the live processes of process group `pgid`. */
@@ -93,15 +132,15 @@ function machineCpuMs() {
  * (wrangler + workerd) and the share of the machine used by anything else
  * (neither the service nor this bench): a busy machine makes the figures noisy.
  */
-function cpuProbe(pgid) {
+function cpuProbe(pgid, workerPid) {
   return {
     pgid,
     start() {
-      return { group: groupCpuMs(pgid), workerd: workerdCpuMs(pgid), self: process.cpuUsage(), machine: machineCpuMs() };
+      return { group: groupCpuMs(pgid), worker: workerCpuMs(pgid, workerPid), self: process.cpuUsage(), machine: machineCpuMs() };
     },
     stop(before, n) {
       const group = groupCpuMs(pgid) - before.group;
-      const workerd = workerdCpuMs(pgid) - before.workerd;
+      const worker = workerCpuMs(pgid, workerPid) - before.worker;
       const selfUsage = process.cpuUsage(before.self);
       const self = (selfUsage.user + selfUsage.system) / 1000;
       const machine = machineCpuMs();
@@ -109,7 +148,7 @@ function cpuProbe(pgid) {
       const total = machine.total - before.machine.total;
       return {
         serviceCpuMsPerRequest: group / n,
-        workerdCpuMsPerRequest: workerd / n,
+        workerCpuMsPerRequest: worker / n,
         clientCpuMsPerRequest: self / n,
         otherCpuShare: total > 0 ? Math.max(0, (busy - group - self) / total) : NaN,
       };
@@ -317,10 +356,12 @@ export async function serveService(prepared, { verbose = false, logLevel = "warn
       if (Date.now() > deadline) throw new Error("wrangler dev did not answer /healthz within 90 s");
       await new Promise((r) => setTimeout(r, 100));
     }
-    activeProbe = cpuProbe(child.pid);
     // Served through wrangler's API (bench/serve-worker.mjs), the Worker's own address, behind the dev proxy.
     const workerUrl = /the Worker itself answers at (\S+)/.exec(out.text())?.[1] ?? null;
-    return { baseUrl, workerUrl, port, inspectorPort, token: prepared.token, stop, kill, output: () => out.text() };
+    // The runtime listening there is the Worker's own: its CPU is "Worker CPU" (without it, every workerd's).
+    const workerPid = workerUrl ? listenerPid(child.pid, Number(new URL(workerUrl).port)) : null;
+    activeProbe = cpuProbe(child.pid, workerPid);
+    return { baseUrl, workerUrl, workerPid, port, inspectorPort, token: prepared.token, stop, kill, output: () => out.text() };
   } catch (error) {
     const output = out.text();
     await stop();

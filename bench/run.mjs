@@ -152,7 +152,7 @@ function report(base, sections, opts) {
     return [
       r.label, r.objects, r.n, r.concurrency, fmt.rps(r.rps), fmt.ms(r.p50), fmt.ms(r.p99), nonOk(r),
       fmt.ms(r.serviceCpuMsPerRequest), fmt.percent(r.otherCpuShare),
-      fmt.ratio(p50Ratio), fmt.ratio(costRatio), fmt.ratio(r.workerdCpuMsPerRequest / b.workerdCpuMsPerRequest), within,
+      fmt.ratio(p50Ratio), fmt.ratio(costRatio), fmt.ratio(r.workerCpuMsPerRequest / b.workerCpuMsPerRequest), within,
     ];
   };
   const tabled = sections.flatMap((s) => s.rows.map((r) => r.result));
@@ -166,7 +166,8 @@ function report(base, sections, opts) {
     if (tabled.length > 0) {
       console.log(`"within 2x": the first aim, "p50 / base" and "base req/s / req/s" at most ${AIM.toFixed(2)}x.`);
       console.log(`Each row is compared with the baseline over the same number of objects (1, or spread over ${base.many.objects}).`);
-      console.log(`"Worker CPU / base": the Worker's own CPU (workerd, without wrangler, which under wrangler dev also prints every log line).`);
+      console.log(`"Worker CPU / base": the CPU of the workerd process that runs the Worker (its objects, queues and local D1), without wrangler's`);
+      console.log(`Node process (which prints every log line) or its dev proxy (a second workerd relaying each request); a deployment has neither.`);
     }
     console.log(`"svc CPU ms/req": CPU of the local service (its Node process and workerd) per request;`);
     console.log(`"other CPU": share of the machine used meanwhile by anything but the bench and the service.`);
@@ -174,8 +175,8 @@ function report(base, sections, opts) {
   for (const section of sections) section.print?.();
   if (tabled.length > 0) {
     console.log();
-    console.log(`The Worker's own CPU (workerd alone, without wrangler; logs and metrics ${opts.telemetry}):`);
-    printTable(["scenario", "svc CPU ms/req", "workerd CPU ms/req"], [...(base ? [base.one, base.many] : []), ...tabled].map((r) => [r.label, fmt.ms(r.serviceCpuMsPerRequest), fmt.ms(r.workerdCpuMsPerRequest)]));
+    console.log(`The Worker's own CPU beside the whole local service's (logs and metrics ${opts.telemetry}):`);
+    printTable(["scenario", "svc CPU ms/req", "Worker CPU ms/req"], [...(base ? [base.one, base.many] : []), ...tabled].map((r) => [r.label, fmt.ms(r.serviceCpuMsPerRequest), fmt.ms(r.workerCpuMsPerRequest)]));
   }
   const busy = all.filter((r) => r.otherCpuShare > BUSY_SHARE);
   if (busy.length) {
@@ -197,7 +198,7 @@ function report(base, sections, opts) {
 function lifecycleAims(base, sections) {
   const measured = sections.find((s) => s.lifecycle)?.lifecycle;
   if (!base || !measured) return [];
-  const cpu = (r) => r.workerdCpuMsPerRequest;
+  const cpu = (r) => r.workerCpuMsPerRequest;
   const floorRatio = sections.find((s) => s.floorRatio)?.floorRatio;
   const aims = [{ label: `${measured.one.label}, Worker CPU / bare insert`, value: cpu(measured.one) / cpu(base.one), aim: AIM_BUSY }];
   if (floorRatio) {
@@ -236,6 +237,7 @@ async function main() {
   let ok = false;
   try {
     console.log(`bench: serving on ${server.baseUrl} (state in ${server.dir}) after ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    if (server.workerPid === null) console.log("bench: the Worker's own runtime was not found: \"Worker CPU\" counts every workerd, wrangler's dev proxy too");
     const socketUrl = opts.sockets === "direct" ? server.workerUrl : server.baseUrl;
     if (socketUrl === null) throw new Error("--sockets direct: the Worker's own address did not show in wrangler's output");
     const ctx = { baseUrl: server.baseUrl, socketUrl, token: server.token, call: client(server.baseUrl, server.token), opts };

@@ -19,12 +19,17 @@ const ConsoleUrl = z
 const HostList = z
   .string()
   .default("")
-  .transform((value) =>
+  .transform((value, ctx) =>
     value
       .split(",")
       .map((entry) => entry.trim())
       .filter((entry) => entry !== "")
-      .map((entry) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? new URL(entry).hostname : entry.toLowerCase())),
+      .flatMap((entry) => {
+        if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) return [entry.toLowerCase()];
+        if (URL.canParse(entry)) return [new URL(entry).hostname];
+        ctx.addIssue({ code: "custom", message: `${entry} is not an origin (https://host or https://host:port)`, input: entry });
+        return [];
+      }),
   );
 
 const McpVars = z.object({ MCP_ALLOWED_ORIGINS: HostList, MCP_ALLOWED_HOSTS: HostList });
@@ -70,27 +75,38 @@ export function config(env: Env): Config {
 }
 
 function readConfig(env: Env): Config {
-  try {
-    const secrets = SecretsSchema.parse(env);
-    const mcp = McpVars.parse(env);
-    return {
-      adminToken: secrets.ADMIN_TOKEN,
-      consoleUrl: ConsoleUrl.parse(env.PUBLIC_CONSOLE_URL ?? ""),
-      webhookSigningKey: secrets.WEBHOOK_SIGNING_KEY,
-      watcher: parseWatcherConfig(env),
-      mcp: { allowedOrigins: mcp.MCP_ALLOWED_ORIGINS, allowedHosts: mcp.MCP_ALLOWED_HOSTS },
-      telemetry: TelemetryVars.parse(env).TELEMETRY_ENABLED,
-      retention: parseRetentionConfig(env),
-    };
-  } catch (error) {
-    if (!(error instanceof z.ZodError)) throw error;
-    // Each issue's message names its variable, or its path does (a missing secret).
-    const problems = error.issues.map((issue) => {
-      const name = issue.path.join(".");
-      return name === "" || issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
-    });
-    throw new ConfigurationError(`the Worker's configuration is invalid: ${problems.join("; ")}`);
-  }
+  const problems: string[] = [];
+  /** Each part's value, or null with its issues noted: every wrong variable is named, not only the first. */
+  const read = <T>(part: () => T): T | null => {
+    try {
+      return part();
+    } catch (error) {
+      if (!(error instanceof z.ZodError)) throw error;
+      // Each issue's message names its variable, or its path does (a missing secret, a list's entry).
+      for (const issue of error.issues) {
+        const name = String(issue.path[0] ?? "");
+        problems.push(name === "" || issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`);
+      }
+      return null;
+    }
+  };
+  const secrets = read(() => SecretsSchema.parse(env));
+  const consoleUrl = read(() => ConsoleUrl.parse(env.PUBLIC_CONSOLE_URL ?? ""));
+  const watcher = read(() => parseWatcherConfig(env));
+  const mcp = read(() => McpVars.parse(env));
+  const telemetry = read(() => TelemetryVars.parse(env).TELEMETRY_ENABLED);
+  const retention = read(() => parseRetentionConfig(env));
+  if (problems.length > 0) throw new ConfigurationError(`the Worker's configuration is invalid: ${problems.join("; ")}`);
+  // Every part parsed (no problem was noted), so none is null but a console URL left empty.
+  return {
+    adminToken: secrets!.ADMIN_TOKEN,
+    consoleUrl,
+    webhookSigningKey: secrets!.WEBHOOK_SIGNING_KEY,
+    watcher: watcher!,
+    mcp: { allowedOrigins: mcp!.MCP_ALLOWED_ORIGINS, allowedHosts: mcp!.MCP_ALLOWED_HOSTS },
+    telemetry: telemetry!,
+    retention: retention!,
+  };
 }
 
 /** The metrics writer over the METRICS dataset: a no-op when it is unbound or TELEMETRY_ENABLED is "false". */

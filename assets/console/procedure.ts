@@ -185,7 +185,7 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
     }
     const all = [...manifest.resolved_steps, ...manifest.resolved_closing_steps];
     const firstClosing = manifest.resolved_steps.length;
-    const states = stepStates(all.length, logbook?.reports ?? new Map(), p.replay_awaiting_operator, p.status);
+    const states = stepStates(all.length, logbook?.reports ?? new Map(), p);
     const boundary = p.status === "Held" && rp ? rp.suggested_boundary : null;
     patch(steps, JSON.stringify([states, boundary, p.status, [...(logbook?.reports ?? [])]]), () => {
       const items: Node[] = [];
@@ -378,7 +378,8 @@ export function procedureView(ctx: ViewContext, procedureId: string): View {
       const [rp, stall] = await Promise.all([resumePoint(p), openStall(p, shown?.stall), ctx.can("ReadProcedureEvents") ? readEvents(p.version) : null]);
       following = true;
       show({ p, rp, stall });
-      ctx.updated();
+      // The reads above may end after the page was left: the footer is then another page's.
+      if (!closed) ctx.updated();
     } else {
       // A fresh stream carries what happens from now: the logbook read below fills in what came before.
       logbook?.liveFromNow();

@@ -31,21 +31,26 @@ export function latestReports(entriesNewestFirst: readonly ActivityEntry[]): Map
 }
 
 /**
- * The state of each of `stepCount` steps of a procedure in `status`; a
- * replayed step waiting for the go-ahead says so whatever it reported before.
- * A step never reported is pending while the procedure may still run it, and
- * not reported once it is finished: an operator's resume from a later step
- * counted it done, or the procedure was completed, aborted or truncated first.
+ * The state of each of `stepCount` steps of procedure `p`; a replayed step
+ * waiting for the go-ahead says so whatever it reported before. A step never
+ * reported is pending while the procedure may still run it. It is not reported
+ * when it never will be: it lies before the replay's boundary (the operator's
+ * resume counted it done), or the procedure is finished (a resume, or the
+ * operator's complete, abort or truncate, came first).
  */
 export function stepStates(
   stepCount: number,
   reports: ReadonlyMap<number, StepReport>,
-  awaitingGoAhead: readonly number[],
-  status: Procedure["status"],
+  p: Pick<Procedure, "status" | "replay_boundary" | "replay_awaiting_operator">,
 ): StepState[] {
-  const awaiting = new Set(awaitingGoAhead);
-  const unreported: StepState = isFinished(status) ? "not_reported" : "pending";
-  return Array.from({ length: stepCount }, (_, index) => (awaiting.has(index) ? "awaiting_go_ahead" : (reports.get(index)?.result ?? unreported)));
+  const awaiting = new Set(p.replay_awaiting_operator);
+  const finished = isFinished(p.status);
+  return Array.from({ length: stepCount }, (_, index) => {
+    if (awaiting.has(index)) return "awaiting_go_ahead";
+    const reported = reports.get(index)?.result;
+    if (reported) return reported;
+    return finished || (p.replay_boundary !== null && index < p.replay_boundary) ? "not_reported" : "pending";
+  });
 }
 
 /** The newest Stall decision per procedure from decisions listed newest first. */

@@ -5,6 +5,7 @@ import { card, h, time } from "./dom";
 import { clearProblem, showProblem } from "./notice";
 import { EVENT_TYPES, type Delivery, type Page, type Subscription } from "./types";
 import { patch, type View, type ViewContext } from "./view";
+import { LOCAL_DEVELOPMENT_HOSTS } from "../../src/notify/webhook-url";
 
 function field(id: string, label: string, input: HTMLElement): HTMLElement {
   return h("div", { class: "field" }, h("label", { for: id }, label), input);
@@ -74,7 +75,7 @@ export function subscriptionsView(ctx: ViewContext): View {
       } catch {
         parsed = null;
       }
-      const loopback = parsed !== null && parsed.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(parsed.hostname);
+      const loopback = parsed !== null && parsed.protocol === "http:" && LOCAL_DEVELOPMENT_HOSTS.has(parsed.hostname);
       if (!parsed || !(parsed.protocol === "https:" || loopback)) {
         urlError.textContent = parsed
           ? "The service posts only to https:// URLs (or http:// to localhost, 127.0.0.1 or [::1] for a receiver on this machine)."

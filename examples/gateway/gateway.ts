@@ -64,12 +64,13 @@ export async function runGateway(options: GatewayOptions): Promise<Procedure> {
   const writer = await procedure.activityWriter({ ...options.writer, manifest });
   const run = new StepRunner(options, writer, log);
 
-  /** Where to go on from after an interruption: the boundary of the replay the state shows, else the service's suggestion. */
-  const resumeFrom = async (current: Procedure): Promise<number> =>
-    current.replay_boundary ?? (await procedure.resumePoint()).suggested_boundary;
+  /** Where the record says to go on: the interrupted step, else the first without an ok. */
+  const suggested = async (): Promise<number> => (await procedure.resumePoint()).suggested_boundary;
+  /** Where to go on from after an operator's resume: the boundary of the replay the state shows, else the suggestion. */
+  const resumedFrom = async (current: Procedure): Promise<number> => current.replay_boundary ?? (await suggested());
 
   let state = await procedure.read();
-  let from = (await procedure.resumePoint()).suggested_boundary;
+  let from = await suggested();
   for (;;) {
     if (TERMINAL.has(state.status)) {
       log(`procedure ${state.status}${state.last_status_reason ? `: ${state.last_status_reason}` : ""}`);
@@ -78,13 +79,15 @@ export async function runGateway(options: GatewayOptions): Promise<Procedure> {
     if (state.status !== "Running") {
       log(`procedure ${state.status}${state.last_status_reason ? ` (${state.last_status_reason})` : ""}; waiting for an operator`);
       state = await poll(procedure, clock, pollMs, (s) => s.status === "Running" || TERMINAL.has(s.status));
-      if (state.status === "Running") from = await resumeFrom(state);
+      if (state.status === "Running") from = await resumedFrom(state);
       continue;
     }
     log(from === 0 ? `running ${steps.length} steps` : `running from step ${from} of ${steps.length}`);
     const segment = await run.steps(steps, from, (index) => awaitGoAhead(index));
     state = await procedure.read();
-    if (segment !== "done" && state.status === "Running") from = await resumeFrom(state);
+    // Still Running with nobody's resume in between: go on where the record says, not from the replay's
+    // boundary again (the steps done since would run twice).
+    if (segment !== "done" && state.status === "Running") from = await suggested();
   }
 
   /** Before a replayed action or compute: wait until the operator's go-ahead takes it off the awaiting list. */

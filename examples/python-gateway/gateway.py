@@ -59,11 +59,13 @@ def run_gateway(
             if until(state):
                 return state
 
-    def resume_from(current: models.Procedure) -> int:
-        """Where to go on after an interruption: the boundary of the replay the state shows, else the suggestion."""
-        if current.replay_boundary is not None:
-            return current.replay_boundary
+    def suggested() -> int:
+        """Where the record says to go on: the interrupted step, else the first without an ok."""
         return client.resume_point(procedure_id).suggested_boundary
+
+    def resumed_from(current: models.Procedure) -> int:
+        """After an operator's resume: the boundary of the replay the state shows, else the suggestion."""
+        return current.replay_boundary if current.replay_boundary is not None else suggested()
 
     def may_run(index: int) -> bool:
         """Before a replayed action or compute: wait until the operator's go-ahead takes it off the awaiting list."""
@@ -77,7 +79,7 @@ def run_gateway(
     with client.activity_writer(procedure_id, manifest=manifest) as writer:
         runner = StepRunner(instrument, writer, clock, log, heartbeat_seconds, verify_tolerance)
         state = client.get(procedure_id)
-        start_at = client.resume_point(procedure_id).suggested_boundary
+        start_at = suggested()
         while True:
             if state.status in TERMINAL:
                 reason = f": {state.last_status_reason}" if state.last_status_reason else ""
@@ -88,13 +90,15 @@ def run_gateway(
                 log(f"procedure {state.status}{reason}; waiting for an operator")
                 state = poll(lambda s: s.status == "Running" or s.status in TERMINAL)
                 if state.status == "Running":
-                    start_at = resume_from(state)
+                    start_at = resumed_from(state)
                 continue
             log(f"running {len(steps)} steps" if start_at == 0 else f"running from step {start_at} of {len(steps)}")
             segment = runner.steps(steps, start_at, may_run)
             state = client.get(procedure_id)
+            # Still Running with nobody's resume in between: go on where the record says, not from the
+            # replay's boundary again (the steps done since would run twice).
             if segment != "done" and state.status == "Running":
-                start_at = resume_from(state)
+                start_at = suggested()
 
 
 class StepRunner:

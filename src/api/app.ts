@@ -12,7 +12,7 @@ import { authenticate } from "./auth";
 import { operationIndex, recordRequest, type OperationIndex } from "./observe";
 import type { AppEnv } from "./context";
 import { wellFormedInput } from "./input";
-import { ProblemError, validationFailed } from "./problem";
+import { ProblemError, validationFailed, type ValidationTarget } from "./problem";
 import { rateLimit } from "./rate-limit";
 
 export type { AppEnv } from "./context";
@@ -22,7 +22,8 @@ export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (result.success) return;
-      throw validationFailed((result as { target?: string }).target ?? "request", result.error.issues);
+      // The validator's target (json, query, param, header); a result that names none is the request's.
+      throw validationFailed((result as { target?: ValidationTarget }).target ?? "request", result.error.issues);
     },
   });
 }

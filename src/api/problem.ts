@@ -189,21 +189,26 @@ export function listedErrors(issues: readonly Issue[]): NonNullable<Problem["err
 }
 
 /** What each validation target is called in a refusal: a body that parsed is well-formed JSON, only its fields are wrong. */
-const TARGETS: Record<string, string> = {
+const TARGETS = {
   json: "the JSON body",
   query: "the query string",
   param: "the path",
   header: "a header",
-};
+  arguments: "the tool's arguments",
+} as const;
+
+/** Where a request's fields were found wrong: a validator's target, or an MCP tool call's arguments. */
+export type ValidationTarget = keyof typeof TARGETS;
 
 /**
  * The 400 ValidationFailed problem for `issues` found in a request's `target`
- * (json, query, param, header): one wording whether a schema found them or a
- * route's own rule did.
+ * (json, query, param, header, or a tool call's arguments): one wording whether
+ * a schema found them or a route's own rule did.
  */
-export function validationFailed(target: string, issues: readonly Issue[]): ProblemError {
+export function validationFailed(target: ValidationTarget | "request", issues: readonly Issue[]): ProblemError {
   const more = issues.length - MAX_LISTED_ERRORS;
-  const where = TARGETS[target] ?? "the request";
+  // A validator target this service does not use (a cookie, a form) is "the request".
+  const where = (TARGETS as Record<string, string>)[target] ?? "the request";
   const listed = more > 0 ? ` (${issues.length} problems; ${more} more are not listed)` : "";
   const detail = `${where} does not match what this route accepts${listed}: see errors[] for each field and what it expects`;
   return new ProblemError("ValidationFailed", detail, listedErrors(issues));

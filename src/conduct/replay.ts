@@ -5,15 +5,22 @@ import { type Step, type StepKind, type StepPayload, stepToPayload } from "./ste
 
 export type ReplayItem = { step_index: number; step: StepPayload; requires_operator: boolean };
 
-/** Where a resume should start: the interrupted in-flight step, else the first step without an `ok`. */
+/**
+ * Where a resume should start: the interrupted in-flight step, else the first
+ * step without an `ok`. While a replay runs, the steps before its boundary
+ * count as done (`doneBefore`), as they do for step order: an operator's
+ * resume let them stand, reported or not.
+ */
 export function suggestBoundary(progress: {
   stepCount: number;
   inFlightStepIndex: number | null;
   okIndexes: ReadonlySet<number>;
+  doneBefore?: number;
 }): number {
   const { stepCount, inFlightStepIndex, okIndexes } = progress;
-  if (inFlightStepIndex !== null && inFlightStepIndex >= 0 && inFlightStepIndex < stepCount) return inFlightStepIndex;
-  for (let index = 0; index < stepCount; index++) if (!okIndexes.has(index)) return index;
+  const from = Math.max(0, progress.doneBefore ?? 0);
+  if (inFlightStepIndex !== null && inFlightStepIndex >= from && inFlightStepIndex < stepCount) return inFlightStepIndex;
+  for (let index = from; index < stepCount; index++) if (!okIndexes.has(index)) return index;
   return stepCount;
 }
 

@@ -10,7 +10,8 @@ const encoder = new TextEncoder();
 
 /**
  * Messages as the bytes an SSE stream sends: encoded once per broadcast and
- * shared by every subscriber at the same position (each gets its own copy).
+ * shared by every subscriber at the same position. A stream only reads what
+ * it is given, so the same bytes serve them all.
  */
 export function sseFrames(messages: readonly LiveMessage[]): Uint8Array[] {
   return messages.map((message) => encoder.encode(sseFrame(message)));
@@ -48,8 +49,7 @@ export class SseSubscriber {
   /** Queues frames (`sseFrames`); false when the subscriber was too far behind and has been ended. */
   send(frames: readonly Uint8Array[]): boolean {
     if (this.ended) return false;
-    // A copy each: a stream owns what it was given, and the same frames go to every subscriber of a broadcast.
-    for (const frame of frames) this.controller.enqueue(frame.slice());
+    for (const frame of frames) this.controller.enqueue(frame);
     if ((this.controller.desiredSize ?? 0) < 0) {
       this.end("too-slow", `more than ${this.maxQueuedBytes} bytes waited for this client; reconnect with Last-Event-ID`);
       return false;

@@ -39,11 +39,11 @@ export function requestFor(tool: ToolSpec, args: Record<string, unknown>, caller
   for (const name of tool.placement.path) {
     const value = args[name];
     if (typeof value !== "string" && typeof value !== "number") {
-      throw validationFailed("param", [{ path: [name], message: "required: a string" }]);
+      throw validationFailed("arguments", [{ path: [name], message: "required: a string" }]);
     }
     // A dot segment would be resolved away by the URL and reach another route.
     if (value === "." || value === "..") {
-      throw validationFailed("param", [{ path: [name], message: "must not be a dot segment" }]);
+      throw validationFailed("arguments", [{ path: [name], message: "must not be a dot segment" }]);
     }
     path = path.replace(`{${name}}`, encodeURIComponent(String(value)));
   }

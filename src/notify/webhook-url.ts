@@ -105,6 +105,8 @@ export function webhookUrlProblem(raw: string, self: readonly URL[]): string | n
     return "url must be https://, or http:// to localhost, 127.0.0.1 or [::1] for a receiver under development";
   }
   if (writtenHost(raw) !== host) return `url's host must be written as ${host} (a numeric or otherwise encoded host is refused)`;
+  // A trailing dot names the same host (localhost. is localhost) but would pass every comparison by name.
+  if (host.endsWith(".")) return "url's host must not end with a dot";
   if (LOCAL_DEVELOPMENT_HOSTS.has(host)) {
     const local = self.filter((own) => LOCAL_DEVELOPMENT_HOSTS.has(own.hostname));
     return local.some((own) => portOf(own) === portOf(url)) ? "url must not point at this service" : null;

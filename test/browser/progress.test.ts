@@ -29,6 +29,9 @@ const stall = (subject_id: string, recorded_at: string): Decision => ({
   recorded_at,
 });
 
+/** A Running procedure outside any replay, as stepStates reads it. */
+const running = { status: "Running", replay_boundary: null, replay_awaiting_operator: [] } as const satisfies Parameters<typeof stepStates>[2];
+
 describe("step states from the logbook", () => {
   it("takes the newest report per step and ignores entries that are not step reports", () => {
     const newestFirst = [
@@ -41,18 +44,22 @@ describe("step states from the logbook", () => {
     const reports = latestReports(newestFirst);
     expect([...reports.keys()].sort()).toEqual([0, 1]);
     expect(reports.get(1)).toMatchObject({ result: "failed", error_class: "OutOfTolerance", message: "117.2" });
-    expect(stepStates(4, reports, [], "Running")).toEqual(["ok", "failed", "pending", "pending"]);
+    expect(stepStates(4, reports, running)).toEqual(["ok", "failed", "pending", "pending"]);
   });
 
-  it("calls a step never reported pending while the procedure may run it, and not reported once it is finished", () => {
-    const reports = latestReports([entry({ step_index: 1, result: "ok" })]);
-    for (const status of ["Defined", "Running", "Held"] as const) expect(stepStates(2, reports, [], status)).toEqual(["pending", "ok"]);
-    for (const status of ["Completed", "Aborted", "Truncated"] as const) expect(stepStates(2, reports, [], status)).toEqual(["not_reported", "ok"]);
+  it("calls a step never reported pending while it may still run, and not reported once it never will", () => {
+    const reports = latestReports([entry({ step_index: 2, result: "ok" })]);
+    for (const status of ["Defined", "Running", "Held"] as const) expect(stepStates(3, reports, { ...running, status })).toEqual(["pending", "pending", "ok"]);
+    // A replay from #1: #0 counts as done without a report; #1 is still to run.
+    expect(stepStates(3, reports, { ...running, replay_boundary: 1 })).toEqual(["not_reported", "pending", "ok"]);
+    for (const status of ["Completed", "Aborted", "Truncated"] as const) {
+      expect(stepStates(3, reports, { ...running, status })).toEqual(["not_reported", "not_reported", "ok"]);
+    }
   });
 
   it("shows a replayed step waiting for the go-ahead as such, whatever it reported before", () => {
     const reports = latestReports([entry({ step_index: 2, result: "ok" })]);
-    expect(stepStates(3, reports, [2], "Running")).toEqual(["pending", "pending", "awaiting_go_ahead"]);
+    expect(stepStates(3, reports, { ...running, replay_boundary: 2, replay_awaiting_operator: [2] })).toEqual(["not_reported", "not_reported", "awaiting_go_ahead"]);
   });
 });
 

@@ -82,6 +82,17 @@ describe("a gateway conducting a procedure", () => {
     });
   });
 
+  it("suggests no step before the boundary of a replay under way, reported or not", async () => {
+    const id = await conducted({ steps: [STEPS.setpoint, STEPS.check, STEPS.setpoint] });
+    await post(id, [entry({ step_kind: "setpoint", step_index: 0, result: "in_flight" })]);
+    await command(id, "hold", { reason: "beam dump" });
+    // The operator lets #0 and #1 stand and replays from #2; #0 stays in flight on record and #1 was never reported.
+    await call(`/v1/procedures/${id}/conduct-from`, { body: { re_establishment_boundary: 2 } });
+    expect((await call(`/v1/procedures/${id}/resume-point`)).json).toMatchObject({ suggested_boundary: 2, in_flight_step_index: 0 });
+    await post(id, [entry({ step_kind: "setpoint", step_index: 2, result: "in_flight" })]);
+    expect((await call(`/v1/procedures/${id}/resume-point`)).json).toMatchObject({ suggested_boundary: 2, in_flight_step_index: 2 });
+  });
+
   it.each([
     ["an index past the manifest", entry({ step_kind: "setpoint", step_index: 2 }), 422, "StepIndexOutOfRange"],
     ["a kind other than the pinned one", entry({ step_kind: "check", step_index: 0 }), 422, "StepKindMismatch"],

@@ -36,6 +36,13 @@ describe("config", () => {
     expect(refusal({ ...valid, ARCHIVE_AFTER_SECONDS: "soon" }).message).toContain("ARCHIVE_AFTER_SECONDS");
   });
 
+  it("names every wrong variable at once, and an origin in a host list that is not one", () => {
+    const message = refusal({ ...valid, ADMIN_TOKEN: "short", WATCHER_MAX_CANDIDATES: "0", MCP_ALLOWED_ORIGINS: "https://ok.example, https://console.example:80x" }).message;
+    expect(message).toContain("ADMIN_TOKEN must be at least 16 characters");
+    expect(message).toContain("WATCHER_MAX_CANDIDATES must be an integer from 1 to 10000");
+    expect(message).toContain("MCP_ALLOWED_ORIGINS: https://console.example:80x is not an origin");
+  });
+
   it("says what it is in a log line's stack", () => {
     expect(refusal({ ...valid, ADMIN_TOKEN: "short" }).stack).toMatch(/^ConfigurationError: the Worker's configuration is invalid: ADMIN_TOKEN/);
   });

@@ -339,7 +339,12 @@ export class ProcedureObject extends DurableObject<Env> {
     const progress = this.currentProgress();
     const stepCount = manifest.pinned.step_count;
     return {
-      suggested_boundary: suggestBoundary({ stepCount, inFlightStepIndex: progress.in_flight_step_index, okIndexes: okStepIndexes(this.sql) }),
+      suggested_boundary: suggestBoundary({
+        stepCount,
+        inFlightStepIndex: progress.in_flight_step_index,
+        okIndexes: okStepIndexes(this.sql),
+        doneBefore: this.state ? (activeReplay(this.state)?.boundary ?? 0) : 0,
+      }),
       in_flight_step_index: progress.in_flight_step_index,
       completed_count: progress.completed_count,
       step_count: stepCount,

@@ -18,6 +18,11 @@ describe("suggestBoundary", () => {
   it("else gives the first step without an ok, even with later oks", () => {
     expect(suggestBoundary({ stepCount: 5, inFlightStepIndex: null, okIndexes: new Set([0, 1, 3]) })).toBe(2);
     expect(suggestBoundary({ stepCount: 5, inFlightStepIndex: null, okIndexes: new Set() })).toBe(0);
+    // While a replay from #2 runs, #0 and #1 count as done, reported or not.
+    expect(suggestBoundary({ stepCount: 5, inFlightStepIndex: null, okIndexes: new Set([2]), doneBefore: 2 })).toBe(3);
+    // A step left in flight before the boundary was let stand by the resume too.
+    expect(suggestBoundary({ stepCount: 5, inFlightStepIndex: 1, okIndexes: new Set(), doneBefore: 2 })).toBe(2);
+    expect(suggestBoundary({ stepCount: 5, inFlightStepIndex: 3, okIndexes: new Set([2]), doneBefore: 2 })).toBe(3);
   });
 
   it("gives the step count when every step is ok", () => {

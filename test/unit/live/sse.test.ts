@@ -30,7 +30,7 @@ describe("SseWatcher", () => {
     expect(ended).toEqual([watcher]);
   });
 
-  it("gives each subscriber its own copy of frames it shares with others", async () => {
+  it("lets subscribers share the same frames, each reading all of them, and leaves the frames as they were", async () => {
     const frames = sseFrames([message(1), message(2)]);
     const [a, b] = [0, 1].map(() => new SseSubscriber("p", { version: 0, seq: 0 }, 1_000_000, () => {}));
     expect(a!.send(frames)).toBe(true);

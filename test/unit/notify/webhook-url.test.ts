@@ -48,6 +48,12 @@ describe("webhook URLs", () => {
     "https://0177.0.0.1/",
     "http://2130706433/",
     "https://1572395042/",
+    // a trailing dot, which names the same host as without it
+    "https://edge.example.org./",
+    "https://metadata.google.internal./",
+    "https://printer.localhost./",
+    "https://localhost./",
+    "http://localhost.:8000/",
     // the service itself
     "https://edge.example.org/v1/procedures",
     "https://EDGE.example.org/",
