@@ -8,6 +8,7 @@ import { listedAsStalled } from "../watcher/act";
 import { MAX_RESOLVED_STEPS } from "../conduct/resolve";
 import { uuidv7 } from "../ids";
 import type { ProcedureCommand } from "../procedure/decide";
+import { ArchiveMissing, archiveUnavailable } from "../procedure/object/archive";
 import type { ExportCursor, ExportPage } from "../procedure/object/export";
 import { createRouter, type AppEnv } from "./app";
 import { requires } from "./auth";
@@ -197,7 +198,7 @@ function exportBody(first: ExportPage, next: (cursor: ExportCursor) => Promise<E
  */
 async function archivedExportBody(bucket: R2Bucket, first: ExportPage): Promise<ReadableStream<Uint8Array>> {
   const object = await bucket.get(first.archive_key!);
-  if (!object) throw new ProblemError("ArchiveUnavailable", `the archive ${first.archive_key} is missing from the ARCHIVE bucket: restore the file from a copy (see the README, "Retention")`);
+  if (!object) throw new ProblemError("ArchiveUnavailable", archiveUnavailable(new ArchiveMissing(first.archive_key!).message));
   const head = new TextEncoder().encode(first.lines.map((line) => `${line}\n`).join(""));
   let skipping = true;
   const afterFirstLine = new TransformStream<Uint8Array, Uint8Array>({

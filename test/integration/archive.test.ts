@@ -50,6 +50,25 @@ async function reads(id: string) {
 }
 
 /** Runs the Cron Trigger's archive pass at `nowMs`, then the object's due jobs (its alarm). */
+/** A completed procedure, archived: its reads from before, and its file's key and the file. */
+async function archivedWithFile() {
+  const id = await completed();
+  await archive(id);
+  const before = await reads(id);
+  const key = archiveKey(id, before.state.body.registered_at);
+  const file = (await env.ARCHIVE.get(key))!;
+  return { id, before, key, file };
+}
+
+/** Every read that answers from the file is 503 ArchiveUnavailable, its detail holding `text`. */
+async function expectUnavailable(id: string, text: string) {
+  for (const path of ["/events", "/manifest", "/activities", "/export"]) {
+    const answer = await call(`/v1/procedures/${id}${path}`);
+    expectProblem(answer, 503, "ArchiveUnavailable");
+    expect(answer.json.detail, path).toContain(text);
+  }
+}
+
 async function archive(id: string, nowMs = later()) {
   await worker.scheduled(createScheduledController({ scheduledTime: nowMs, cron: "* * * * *" }), env);
   await runDurableObjectAlarm(procedureStub(id));
@@ -171,22 +190,28 @@ describe("archiving a finished procedure", () => {
   });
 
   it("answers 503 ArchiveUnavailable while the file is missing from the bucket, and the same reads again once it is restored", async () => {
-    const id = await completed();
-    await archive(id);
-    const before = await reads(id);
-    const key = archiveKey(id, before.state.body.registered_at);
-    const file = await env.ARCHIVE.get(key);
-    const saved = { bytes: await file!.arrayBuffer(), customMetadata: file!.customMetadata!, httpMetadata: file!.httpMetadata! };
+    const { id, before, key, file } = await archivedWithFile();
+    const saved = { bytes: await file.arrayBuffer(), customMetadata: file.customMetadata!, httpMetadata: file.httpMetadata! };
     await env.ARCHIVE.delete(key);
-    for (const path of ["/events", "/manifest", "/activities", "/export"]) {
-      const answer = await call(`/v1/procedures/${id}${path}`);
-      expectProblem(answer, 503, "ArchiveUnavailable");
-      expect(answer.json.detail, path).toContain(key);
-    }
+    await expectUnavailable(id, key);
     // What the tombstone holds still answers.
     expect((await call(`/v1/procedures/${id}`)).json).toEqual(before.state.body);
     expect((await call(`/v1/procedures/${id}/resume-point`)).status).toBe(200);
     await env.ARCHIVE.put(key, saved.bytes, { customMetadata: saved.customMetadata, httpMetadata: saved.httpMetadata });
+    expect(await reads(id)).toEqual(before);
+  });
+
+  it("answers 503 ArchiveUnavailable for a file that is not the one archived, and serves it again once the right copy is back", async () => {
+    const { id, before, key, file } = await archivedWithFile();
+    const text = await new Response(file.body.pipeThrough(new DecompressionStream("gzip"))).text();
+    // A copy put back by hand, without the metadata the service wrote, one event renamed.
+    const tampered = text.replace('"type":"ProcedureCompleted"', '"type":"ProcedureRenamed"');
+    expect(tampered).not.toBe(text);
+    const gzip = (body: string) => new Response(new Blob([body]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer();
+    await env.ARCHIVE.put(key, await gzip(tampered));
+    await expectUnavailable(id, "not the");
+    // The same content without its metadata is the archived file: it is served.
+    await env.ARCHIVE.put(key, await gzip(text));
     expect(await reads(id)).toEqual(before);
   });
 

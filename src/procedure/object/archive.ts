@@ -108,6 +108,50 @@ export class ArchiveMissing extends Error {
   }
 }
 
+/** The archive file is not what was archived (a damaged or wrong copy restored): its reads answer ArchiveUnavailable too. */
+export class ArchiveMismatch extends Error {
+  constructor(key: string, found: ArchiveDigest, expected: ArchiveDigest) {
+    super(`the archive ${key} holds ${found.lines} lines with SHA-256 ${found.sha256}, not the ${expected.lines} lines with SHA-256 ${expected.sha256} that were archived`);
+  }
+}
+
+/** What an ArchiveUnavailable refusal says: why, and what an operator does about it. */
+export function archiveUnavailable(reason: string): string {
+  return `${reason}: restore the file from a copy (see the README, "Archived procedures, and restoring one by hand")`;
+}
+
+/** The decompressed content's SHA-256 and line count. */
+async function contentDigest(object: R2ObjectBody): Promise<ArchiveDigest> {
+  const digest = new crypto.DigestStream("SHA-256");
+  let lines = 0;
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      for (const byte of chunk) if (byte === 0x0a) lines += 1;
+      controller.enqueue(chunk);
+    },
+  });
+  await object.body.pipeThrough(new DecompressionStream("gzip")).pipeThrough(counter).pipeTo(digest);
+  return { sha256: hex(await digest.digest), lines };
+}
+
+/**
+ * Checks, before a read, that the file at `key` holds what was archived
+ * (`expected`, which the tombstone keeps: a copy restored by hand carries no
+ * metadata of its own). A file already checked under its etag (`checked`) is
+ * not read again. Answers the etag checked; throws ArchiveMissing or
+ * ArchiveMismatch.
+ */
+export async function checkArchive(bucket: R2Bucket, key: string, expected: ArchiveDigest, checked: string | null): Promise<string> {
+  const head = await bucket.head(key);
+  if (!head) throw new ArchiveMissing(key);
+  if (head.etag === checked) return head.etag;
+  const object = await bucket.get(key);
+  if (!object) throw new ArchiveMissing(key);
+  const found = await contentDigest(object);
+  if (found.sha256 !== expected.sha256 || found.lines !== expected.lines) throw new ArchiveMismatch(key, found, expected);
+  return object.etag;
+}
+
 /** The file's records, one line at a time, decompressed as they are read. */
 export async function* archiveLines(bucket: R2Bucket, key: string): AsyncGenerator<string> {
   const object = await bucket.get(key);
@@ -139,16 +183,7 @@ export async function verifyArchive(bucket: R2Bucket, key: string, expected: Arc
   }
   const object = await bucket.get(key);
   if (!object) throw new Error(`the archive ${key} is missing`);
-  const digest = new crypto.DigestStream("SHA-256");
-  let lines = 0;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      for (const byte of chunk) if (byte === 0x0a) lines += 1;
-      controller.enqueue(chunk);
-    },
-  });
-  await object.body.pipeThrough(new DecompressionStream("gzip")).pipeThrough(counter).pipeTo(digest);
-  const sha256 = hex(await digest.digest);
+  const { sha256, lines } = await contentDigest(object);
   if (sha256 !== expected.sha256 || lines !== expected.lines) {
     throw new Error(`the archive ${key} reads back as ${sha256} with ${lines} lines, expected ${expected.sha256} with ${expected.lines}`);
   }

@@ -55,7 +55,20 @@ import {
   type ActivityEntryInput,
   type StoredProgress,
 } from "./logbook";
-import { ArchiveMissing, archivedActivities, archivedEvents, archivedManifest, archiveLines, ARCHIVE_JOB, verifyArchive, writeArchive, type Tombstone } from "./archive";
+import {
+  ArchiveMismatch,
+  ArchiveMissing,
+  archivedActivities,
+  archivedEvents,
+  archivedManifest,
+  archiveLines,
+  ARCHIVE_JOB,
+  archiveUnavailable,
+  checkArchive,
+  verifyArchive,
+  writeArchive,
+  type Tombstone,
+} from "./archive";
 import { exportLines, exportPage, type ExportCursor, type ExportPage } from "./export";
 import { writeSummary, mirrorDue, PROJECTION_BACKSTOP_MS, PROJECTION_DELAY_MS, PROJECTION_JOB } from "./projection";
 import { accept, refuse, type Verdict, type Refusal } from "../refusal";
@@ -104,6 +117,8 @@ export class ProcedureObject extends DurableObject<Env> {
   private state: ProcedureState | null = null;
   /** Set once the procedure is archived: its record is in the ARCHIVE bucket, and `state` is its last state. */
   private archived: Tombstone | null = null;
+  /** The etag of the archive file last found to hold what was archived: a read of the same file is not checked again. */
+  private archiveChecked: string | null = null;
   private progress: StoredProgress | null = null;
   /** The steps whose latest report is ok, read once from the logbook and kept in step with each batch. */
   private done: Set<number> | undefined;
@@ -373,6 +388,9 @@ export class ProcedureObject extends DurableObject<Env> {
     const reached = this.reachable(access);
     if (!reached.ok) return reached;
     if (this.archived) {
+      // The Worker streams the file itself: it is checked here first.
+      const checked = await this.fromArchive(async () => null);
+      if (!checked.ok) return checked;
       return accept({ lines: [JSON.stringify({ record: "state", ...this.archivedView(this.archived) })], next: null, archive_key: this.archived.archive_key });
     }
     return accept(exportPage(this.exportSource(reached.value), cursor));
@@ -825,14 +843,20 @@ export class ProcedureObject extends DurableObject<Env> {
     return { ...tombstone.view, archived_at: tombstone.archived_at };
   }
 
-  /** A read from the archived file; a file missing from the bucket is refused as unavailable, not thrown as a bare 500. */
+  /**
+   * A read from the archived file, once the file is found to hold what was
+   * archived; a file missing from the bucket, or not the one archived, is
+   * refused as unavailable, not thrown as a bare 500 nor served.
+   */
   private async fromArchive<T>(read: (file: AsyncIterable<string>) => Promise<T>): Promise<Verdict<T>> {
+    const tombstone = this.archived!;
     try {
+      this.archiveChecked = await checkArchive(this.env.ARCHIVE, tombstone.archive_key, tombstone, this.archiveChecked);
       // The archive's lines, read from the bucket as they are consumed.
-      return accept(await read(archiveLines(this.env.ARCHIVE, this.archived!.archive_key)));
+      return accept(await read(archiveLines(this.env.ARCHIVE, tombstone.archive_key)));
     } catch (error) {
-      if (!(error instanceof ArchiveMissing)) throw error;
-      return refuse("ArchiveUnavailable", `${error.message}: restore the file from a copy (see the README, "Retention")`);
+      if (!(error instanceof ArchiveMissing || error instanceof ArchiveMismatch)) throw error;
+      return refuse("ArchiveUnavailable", archiveUnavailable(error.message));
     }
   }
 
