@@ -100,7 +100,7 @@ export function healthView(ctx: ViewContext): View {
       ]);
       const recent = watcher.recent_ticks.slice(0, TICKS_SHOWN);
       patch(ticks, JSON.stringify([watcher.enabled, recent]), () => [
-        watcher.enabled ? null : h("p", { class: "muted" }, "The watcher is disabled (WATCHER_ENABLED): its ticks judge no procedure and are not listed here; they still archive finished procedures and apply the retention windows."),
+        watcher.enabled ? null : h("p", { class: "muted" }, "The watcher is disabled (WATCHER_ENABLED): its ticks judge no procedure. They still archive finished procedures and apply the retention windows; only the ticks that did (or failed at) some of that are listed."),
         table(
           ["Started", "Outcome", "Duration", "Rows read", "Candidates", "Flagged", "Acted", "Archived", "Failures"],
           recent.map((t) =>

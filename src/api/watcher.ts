@@ -95,7 +95,7 @@ const watcher = createRoute({
               denied_since: Timestamp.nullable(),
               last_tick: TickSchema.nullable(),
               recent_ticks: z.array(RecentTickSchema).openapi({
-                description: `The enabled watcher's latest ticks, newest first (at most ${RECENT_TICKS}); ticks are kept for a day`,
+                description: `The watcher's latest ticks, newest first (at most ${RECENT_TICKS}); ticks are kept for a day. A disabled watcher's tick is kept only when its archive pass or a retention batch archived, deleted or failed at something`,
               }),
             })
             .openapi("Watcher"),

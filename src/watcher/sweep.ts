@@ -137,13 +137,24 @@ export async function runTick(deps: TickDeps): Promise<TickSummary> {
     failures: summary.failures ?? 0,
   };
   deps.metrics?.write({ kind: "tick", ...tick });
-  if (deps.config.enabled || memory.last_tick !== null) {
+  // A disabled watcher's tick is kept only when its housekeeping did (or failed at) something, so the
+  // Health page shows the archiving and retention the default configuration still does; an idle one only prunes.
+  const kept = deps.config.enabled || housekeepingDidWork(summary);
+  if (kept || memory.last_tick !== null) {
     await writeWatcherState(deps.db, { last_tick: summary, denied_since: deniedSince });
   }
-  // A disabled watcher keeps no history of its ticks (they do nothing), but still prunes.
-  if (deps.config.enabled) await recordTick(deps.d1, tick, deps.nowMs);
+  if (kept) await recordTick(deps.d1, tick, deps.nowMs);
   else await pruneOperations(deps.d1, deps.nowMs);
   return summary;
+}
+
+/** Whether a tick's archive pass or retention batches archived, deleted or failed at anything. */
+export function housekeepingDidWork(summary: Pick<TickSummary, "archive" | "retention">): boolean {
+  const archive = summary.archive;
+  return (
+    (archive !== undefined && archive.requested + archive.failures > 0) ||
+    (summary.retention ?? []).some((batch) => batch.deleted > 0 || batch.error !== undefined)
+  );
 }
 
 /** What the sweep and each candidate's judgement work with: the tick's dependencies and its request id. */

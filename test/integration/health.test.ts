@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { ADMIN_TOKEN, call, expectProblem, tokenFor } from "../helpers";
+import { CONFIG, tick as runTickAt } from "../watcher-helpers";
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -69,6 +70,23 @@ describe("GET /v1/watcher: recent ticks", () => {
     await tick(Date.now() - 5 * MINUTE + 1, false);
     const after = await env.DB.prepare("SELECT count(*) AS n FROM watcher_ticks").first<{ n: number }>();
     expect(after!.n).toBe(before!.n);
+  });
+
+  it("keeps a disabled watcher's tick whose housekeeping archived, deleted or failed at something", async () => {
+    const count = async () => (await env.DB.prepare("SELECT count(*) AS n FROM watcher_ticks").first<{ n: number }>())!.n;
+    const disabled = { config: { ...CONFIG, enabled: false } };
+    const archive = { candidates: 2, requested: 2, not_due: 0, failures: 0, rows_read: 3, rows_written: 2 };
+    const idle = { archive: { ...archive, candidates: 0, requested: 0 }, retention: [{ table: "audit" as const, deleted: 0, rows_read: 1, rows_written: 0 }] };
+    const before = await count();
+    await runTickAt(Date.now() - 4 * MINUTE, { ...disabled, housekeeping: idle });
+    expect(await count()).toBe(before);
+    const at = Date.now() - 3 * MINUTE;
+    await runTickAt(at, { ...disabled, housekeeping: { archive, retention: [] } });
+    await runTickAt(at + 1, { ...disabled, housekeeping: { retention: [{ table: "audit", deleted: 4, rows_read: 5, rows_written: 4 }] } });
+    await runTickAt(at + 2, { ...disabled, housekeeping: { retention: [{ table: "deliveries", deleted: 0, rows_read: 0, rows_written: 0, error: "D1 unavailable" }] } });
+    expect(await count()).toBe(before + 3);
+    const kept = await env.DB.prepare("SELECT outcome, archived FROM watcher_ticks WHERE started_at = ?").bind(new Date(at).toISOString()).first();
+    expect(kept).toEqual({ outcome: "disabled", archived: 2 });
   });
 
   it("prunes ticks and refusal counts older than a day, enabled or not", async () => {
