@@ -66,16 +66,18 @@ export async function run({ baseUrl, base }) {
   const { summary, queue } = costs;
   // The bare insert request as the baseline measured it (16 in flight over 100 objects), in both measures.
   const bare = { cpu: base.many.serviceCpuMsPerRequest, worker: base.many.workerCpuMsPerRequest };
-  const least = (measure) => ({
-    upsert: (bare[measure] + summary[measure]) / bare[measure],
-    upsertAndSend: (bare[measure] + summary[measure] + queue[measure]) / bare[measure],
+  const least = (unit) => ({
+    upsert: (bare[unit] + summary[unit]) / bare[unit],
+    upsertAndSend: (bare[unit] + summary[unit] + queue[unit]) / bare[unit],
   });
   const busy = Math.max(...OPS.flatMap((op) => samples[op].other));
+  const own = least("worker");
+  const svc = least("cpu");
   return {
     rows: [],
     notes: [],
     /** The least a command over many procedures can cost next to the bare insert, in the Worker's own CPU (the aim's measure). */
-    floorRatio: least("worker").upsertAndSend,
+    floorRatio: own.upsertAndSend,
     print() {
       console.log(`\nFloor: ${OPS_PER_REQUEST} operations per request, ${REQUESTS} requests, median of ${ROUNDS} rounds; CPU of the local service (its Node process and workerd)`);
       printTable(
@@ -85,8 +87,6 @@ export async function run({ baseUrl, base }) {
           return [label, fmt.ms(cost.cpu), fmt.ms(cost.worker), fmt.ms(cost.wall), fmt.percent(cost.worker / bare.worker)];
         }),
       );
-      const svc = least("cpu");
-      const own = least("worker");
       console.log(
         `A command spread over many procedures pays its own D1 upsert; a hold or resume also sends one notification.\n` +
           `Least it can cost next to the bare insert, in the Worker's own CPU: ${fmt.ratio(own.upsert)} with the upsert, ` +

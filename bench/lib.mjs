@@ -24,54 +24,72 @@ export const BENCH_SIGNING_KEY = "bench-webhook-signing-key-0123456789";
 const CLOCK_TICK_MS = 10; // USER_HZ is 100 on Linux
 
 /**
- * Sums `measure(pid, fields)` over the live processes of process group `pgid`
- * (Linux /proc; 0 elsewhere). `fields` is /proc/<pid>/stat after the command
- * name: fields[0] is field 3 (state), so pgrp is fields[2], utime fields[11],
- * stime fields[12]. A process that ends meanwhile counts 0.
+ * The live processes of process group `pgid` (Linux /proc; none elsewhere),
+ * each with its command name and the CPU ms it used so far, read from
+ * /proc/<pid>/stat in one pass. After the name in parentheses, field 3 is the
+ * state, so pgrp is the third field after it, utime the twelfth and stime the
+ * thirteenth. A process that ends meanwhile is left out.
  */
-function sumOverGroup(pgid, measure) {
-  let total = 0;
+function groupProcesses(pgid) {
   let entries;
   try {
     entries = readdirSync("/proc");
   } catch {
-    return 0;
+    return [];
   }
+  const processes = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid) total += measure(entry, fields);
+      if (Number(fields[2]) !== pgid) continue;
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      processes.push({ pid: Number(entry), name, cpuMs: (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS });
     } catch {
       // the process ended meanwhile
     }
   }
-  return total;
-}
-
-/** CPU ms used so far by the live processes of process group `pgid`. */
-function groupCpuMs(pgid) {
-  return sumOverGroup(pgid, (_, fields) => (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS);
+  return processes;
 }
 
 /**
- * CPU ms used so far by the Worker's own runtime: the workerd process `pid`
- * (it runs the Worker, its objects, queues and local D1), without wrangler's
- * Node process (which, under wrangler dev, also prints every line the Worker
- * logs; deployed, log collection is not the Worker's CPU) or wrangler's dev
- * proxy (a second workerd that relays each request; a deployment has none).
- * With `pid` null, every workerd process of the group.
+ * CPU ms used so far by the group (`group`: wrangler's Node process and its
+ * runtimes) and by the Worker's own runtime (`worker`): the workerd process
+ * `workerPid`, which runs the Worker, its objects, queues and local D1,
+ * without wrangler's Node process (which, under wrangler dev, also prints
+ * every line the Worker logs; deployed, log collection is not the Worker's
+ * CPU) or wrangler's dev proxy (a second workerd that relays each request; a
+ * deployment has none). With `workerPid` null, every workerd of the group.
  */
-function workerCpuMs(pgid, pid) {
-  if (pid !== null) return sumOverGroup(pgid, (entry, fields) => (Number(entry) === pid ? (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS : 0));
-  return sumOverGroup(pgid, (entry, fields) => (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === "workerd" ? (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS : 0));
+function serviceCpuMs(pgid, workerPid) {
+  let group = 0;
+  let worker = 0;
+  for (const { pid, name, cpuMs } of groupProcesses(pgid)) {
+    group += cpuMs;
+    if (workerPid === null ? name === "workerd" : pid === workerPid) worker += cpuMs;
+  }
+  return { group, worker };
+}
+
+/** The socket inodes process `pid` holds open. */
+function socketInodes(pid) {
+  const inodes = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+      if (inode) inodes.push(inode);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
 }
 
 /** The process of group `pgid` listening on TCP `port` (Linux /proc), or null when none is found. */
 function listenerPid(pgid, port) {
   const suffix = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  const inodes = new Set();
+  const listening = new Set();
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text = "";
     try {
@@ -82,33 +100,31 @@ function listenerPid(pgid, port) {
     for (const line of text.split("\n").slice(1)) {
       // local_address, st (0A: listening), ..., inode
       const fields = line.trim().split(/\s+/);
-      if (fields.length > 9 && fields[3] === "0A" && fields[1].endsWith(suffix)) inodes.add(fields[9]);
+      if (fields.length > 9 && fields[3] === "0A" && fields[1].endsWith(suffix)) listening.add(fields[9]);
     }
   }
-  let found = null;
-  sumOverGroup(pgid, (entry) => {
-    if (found !== null) return 0;
-    for (const fd of readdirSync(`/proc/${entry}/fd`)) {
-      let link = "";
-      try {
-        link = readlinkSync(`/proc/${entry}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-      if (inode && inodes.has(inode)) found = Number(entry);
+  const owner = groupProcesses(pgid).find(({ pid }) => {
+    try {
+      return socketInodes(pid).some((inode) => listening.has(inode));
+    } catch {
+      return false; // ended meanwhile
     }
-    return 0;
   });
-  return found;
+  return owner?.pid ?? null;
 }
 
 /** Resident memory (bytes) of the live processes of process group `pgid`. */
 function groupRssBytes(pgid) {
-  return sumOverGroup(pgid, (pid) => {
-    const rss = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return rss ? Number(rss[1]) * 1024 : 0;
-  });
+  let total = 0;
+  for (const { pid } of groupProcesses(pgid)) {
+    try {
+      const rss = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      total += rss ? Number(rss[1]) * 1024 : 0;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
 }
 
 /** Resident memory of the running service (wrangler + workerd), or NaN when none runs. */
@@ -135,14 +151,17 @@ function machineCpuMs() {
 function cpuProbe(pgid, workerPid) {
   return {
     pgid,
+    // The bench's own CPU is read inside the /proc walks, so the walks never count as the client's.
     start() {
-      return { group: groupCpuMs(pgid), worker: workerCpuMs(pgid, workerPid), self: process.cpuUsage(), machine: machineCpuMs() };
+      const self = process.cpuUsage();
+      return { ...serviceCpuMs(pgid, workerPid), self, machine: machineCpuMs() };
     },
     stop(before, n) {
-      const group = groupCpuMs(pgid) - before.group;
-      const worker = workerCpuMs(pgid, workerPid) - before.worker;
       const selfUsage = process.cpuUsage(before.self);
       const self = (selfUsage.user + selfUsage.system) / 1000;
+      const now = serviceCpuMs(pgid, workerPid);
+      const group = now.group - before.group;
+      const worker = now.worker - before.worker;
       const machine = machineCpuMs();
       const busy = machine.busy - before.machine.busy;
       const total = machine.total - before.machine.total;
@@ -418,20 +437,22 @@ export function optionReader(values) {
   };
 }
 
-/** POSTs JSON to one of the bench Worker's own /__bench routes (no token) and returns its JSON answer; throws unless 2xx. */
-/** GET of a /__bench route, its JSON answer; a refusal throws with its status and body. */
-export async function benchGet(baseUrl, path) {
-  const res = await fetch(`${baseUrl}${path}`);
+/** One of the bench Worker's own /__bench routes (no token), its JSON answer; a refusal throws with its status and body. */
+async function benchJson(baseUrl, path, init = {}) {
+  const res = await fetch(`${baseUrl}${path}`, init);
   const text = await res.text();
-  if (!res.ok) throw new Error(`GET ${path} -> ${res.status}: ${text.slice(0, 500)}`);
+  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${path} -> ${res.status}: ${text.slice(0, 500)}`);
   return JSON.parse(text);
 }
 
-export async function benchPost(baseUrl, path, body) {
-  const res = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`POST ${path} -> ${res.status}: ${text.slice(0, 500)}`);
-  return JSON.parse(text);
+/** GET of a /__bench route. */
+export function benchGet(baseUrl, path) {
+  return benchJson(baseUrl, path);
+}
+
+/** POST of JSON to a /__bench route. */
+export function benchPost(baseUrl, path, body) {
+  return benchJson(baseUrl, path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
 }
 
 export class HttpError extends Error {

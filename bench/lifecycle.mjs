@@ -86,8 +86,6 @@ export async function run({ call, opts }) {
       { result: { ...many, objects }, base: "many" },
     ],
     notes,
-    /** For the aims bench/run.mjs checks. */
-    lifecycle: { one: { ...one, objects: 1 }, many: { ...many, objects } },
     print() {
       // Each row's CPU per request counts these too: a refusal is answered, logged and counted like any request.
       for (const { label, outcomes } of [one, many]) {

@@ -33,24 +33,24 @@ the runtime's own work, "(idle)" time with nothing to run, "exec" SQLite.`;
 const { values: args } = parseArgs({
   options: {
     help: { type: "boolean", short: "h", default: false },
-    scenario: { type: "string", default: "hold-many" },
-    requests: { type: "string", default: "2000" },
-    top: { type: "string", default: "40" },
-    telemetry: { type: "string", default: "on" },
-    procedures: { type: "string", default: "100" },
+    scenario: { type: "string" },
+    requests: { type: "string" },
+    top: { type: "string" },
+    telemetry: { type: "string" },
+    procedures: { type: "string" },
   },
 });
 if (args.help) {
   console.log(USAGE);
   process.exit(0);
 }
-let REQUESTS, TOP, PROCEDURES, TELEMETRY;
+let SCENARIO, REQUESTS, TOP, PROCEDURES, TELEMETRY;
 try {
   const { int, choice } = optionReader(args);
-  choice("scenario", null, "hold-many", ["hold-many", "hold-one", "ingest", "bare"]);
+  SCENARIO = choice("scenario", null, "hold-many", ["hold-many", "hold-one", "ingest", "bare"]);
   REQUESTS = int("requests", null, 2000, 1);
   TOP = int("top", null, 40, 1);
-  PROCEDURES = args.scenario === "hold-one" || args.scenario === "bare" ? 1 : int("procedures", null, 100, 1);
+  PROCEDURES = SCENARIO === "hold-one" || SCENARIO === "bare" ? 1 : int("procedures", null, 100, 1);
   TELEMETRY = choice("telemetry", null, "on", ["on", "off"]);
 } catch (error) {
   console.error(`bench:profile: ${error.message}\n\n${USAGE}`);
@@ -91,12 +91,12 @@ async function inspect(port) {
 }
 
 async function scenario(call, baseUrl) {
-  if (args.scenario === "bare") {
+  if (SCENARIO === "bare") {
     const insert = inserter(baseUrl);
     return (n) => drive(n, 16, () => insert("one"));
   }
   const ids = await startProcedures(call, PROCEDURES, 8);
-  if (args.scenario === "ingest") {
+  if (SCENARIO === "ingest") {
     return (n) => drive(n, 4, (i) => call("POST", `/v1/procedures/${ids[i % ids.length]}/activities`, { entries: batchEntries(i) }));
   }
   let turn = 0;
@@ -154,7 +154,7 @@ try {
   session.close();
   const seconds = (performance.now() - started) / 1000;
   const { self, total, all } = summarize(profile);
-  console.log(`profile: ${args.scenario}, ${REQUESTS} requests over ${PROCEDURES} procedures in ${seconds.toFixed(1)} s, ${all} samples (shares below are of all of them)`);
+  console.log(`profile: ${SCENARIO}, ${REQUESTS} requests over ${PROCEDURES} procedures in ${seconds.toFixed(1)} s, ${all} samples (shares below are of all of them)`);
   print("by own time (self):", self, all);
   print("with callees (total):", total, all);
 } finally {

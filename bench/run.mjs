@@ -17,6 +17,8 @@
 // and a print() that prints its own table after it. A section that compares
 // rows with the single-insert baseline exports `usesBaseline = true`; the
 // baseline is measured only when such a section runs. Add new ones to SECTIONS.
+// The floor section also answers `floorRatio`, the least a command over many
+// procedures can cost, which the lifecycle section's aims are checked against.
 import { parseArgs } from "node:util";
 import * as auth from "./auth.mjs";
 import * as baseline from "./baseline.mjs";
@@ -140,7 +142,7 @@ function nonOk(result) {
 /** A busier machine than this (work outside the bench and the service) gets a warning. */
 const BUSY_SHARE = 0.1;
 
-function report(base, sections, opts) {
+function report(base, sections, opts, byName) {
   const header = [
     "scenario", "objects", "requests", "in flight", "req/s", "p50 ms", "p99 ms", "not ok",
     "svc CPU ms/req", "other CPU", "p50 / base", "base req/s / req/s", "Worker CPU / base", "within 2x",
@@ -182,7 +184,8 @@ function report(base, sections, opts) {
   if (busy.length) {
     console.log(`warning: other work used > ${fmt.percent(BUSY_SHARE)} of the CPU during: ${busy.map((r) => `"${r.label}"`).join(", ")}; those figures are noisy, rerun on an idle machine.`);
   }
-  const notes = [...sections.flatMap((s) => s.notes ?? []), ...lifecycleAims(base, sections)];
+  const aimNotes = lifecycleAims(base, byName.lifecycle, byName.floor);
+  const notes = [...sections.flatMap((s) => s.notes ?? []), ...aimNotes];
   for (const note of notes) console.log(`note: ${note}`);
   const errors = tabled.concat(base ? [base.one, base.many] : []).filter((r) => r.errors > 0);
   for (const r of errors) console.log(`errors in "${r.label}": ${r.errors}; first: ${r.firstError?.message ?? r.firstError}`);
@@ -195,18 +198,20 @@ function report(base, sections, opts) {
  * the floor section measured. Prints each figure beside its aim; answers a
  * note per aim missed.
  */
-function lifecycleAims(base, sections) {
-  const measured = sections.find((s) => s.lifecycle)?.lifecycle;
-  if (!base || !measured) return [];
+function lifecycleAims(base, lifecycle, floor) {
+  if (!base || !lifecycle) return [];
+  // Its rows, by the baseline each is compared with: one procedure, and many.
+  const row = (key) => lifecycle.rows.find((r) => r.base === key).result;
+  const [one, many] = [row("one"), row("many")];
   const cpu = (r) => r.workerCpuMsPerRequest;
-  const floorRatio = sections.find((s) => s.floorRatio)?.floorRatio;
-  const aims = [{ label: `${measured.one.label}, Worker CPU / bare insert`, value: cpu(measured.one) / cpu(base.one), aim: AIM_BUSY }];
-  if (floorRatio) {
-    aims.push({ label: `${measured.many.label}, Worker CPU / its floor (${fmt.ratio(floorRatio)} the bare insert)`, value: cpu(measured.many) / cpu(base.many) / floorRatio, aim: AIM_OVER_FLOOR });
+  const floorRatio = floor?.floorRatio;
+  const aims = [{ label: `${one.label}, Worker CPU / bare insert`, value: cpu(one) / cpu(base.one), aim: AIM_BUSY }];
+  if (floorRatio !== undefined) {
+    aims.push({ label: `${many.label}, Worker CPU / its floor (${fmt.ratio(floorRatio)} the bare insert)`, value: cpu(many) / cpu(base.many) / floorRatio, aim: AIM_OVER_FLOOR });
   }
   console.log();
   printTable(["aim", "measured", "at most"], aims.map((a) => [a.label, fmt.ratio(a.value), fmt.ratio(a.aim)]));
-  if (!floorRatio) console.log("(run the floor section too for the aim over many procedures)");
+  if (floorRatio === undefined) console.log("(run the floor section too for the aim over many procedures)");
   return aims.filter((a) => !(a.value <= a.aim)).map((a) => `lifecycle: ${a.label} is ${fmt.ratio(a.value)} (aim <= ${fmt.ratio(a.aim)})`);
 }
 
@@ -253,7 +258,7 @@ async function main() {
       console.log(`bench: ${section.title} ...`);
       results.push(await section.run(ctx));
     }
-    ok = report(base, results, opts);
+    ok = report(base, results, opts, Object.fromEntries(opts.sections.map((name, i) => [name, results[i]])));
   } catch (error) {
     console.error(`bench: failed: ${error.stack ?? error}`);
     const output = server.output().trim();

@@ -27,8 +27,8 @@ const AIM_FANOUT_P99_MS = 250;
 const AIM_FANOUT_WATCHERS = 250;
 /**
  * The object's own time to 1,000 WebSockets, p99 and after a wake. Every
- * command's broadcast is 2,000 sends there (its event, then the state); the
- * table shows the runtime's own cost per send beside it.
+ * command's broadcast is 2,000 sends there (its event, then the state); a
+ * line after the table gives the object's time per send.
  */
 const AIM_OBJECT_P99_MS = 100;
 /** A command's p50 next to one nobody watches. */
@@ -43,24 +43,16 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/**
- * Records, per version, when each watcher received its event and the state
- * that follows it, and wakes whoever waits for a count: the wait is an event,
- * not a poll, so the bench's main thread sleeps while the service works.
- */
-class Receipts {
-  constructor() {
-    this.events = new Tally();
-    this.states = new Tally();
-  }
-  record(version) {
-    this.events.add(version);
-  }
-  recordState(version) {
-    this.states.add(version);
-  }
+/** Per version, when each watcher received its event (`events`) and the state that follows it (`states`). */
+function receiptsOf() {
+  return { events: new Tally(), states: new Tally() };
 }
 
+/**
+ * Receipts of one kind per version, waking whoever waits for a count: the wait
+ * is an event, not a poll, so the bench's main thread sleeps while the
+ * service works. One waiter per version, as the commands go one at a time.
+ */
 class Tally {
   constructor() {
     this.byVersion = new Map();
@@ -119,8 +111,8 @@ async function openSockets(ctx, id, count, receipts) {
     ws.addEventListener("message", (event) => {
       const message = JSON.parse(String(event.data));
       if (message.data?.version === undefined) return;
-      if (message.event === "state") receipts.recordState(message.data.version);
-      else receipts.record(message.data.version);
+      if (message.event === "state") receipts.states.add(message.data.version);
+      else receipts.events.add(message.data.version);
     });
     return ws;
   });
@@ -149,8 +141,8 @@ async function openSse(ctx, id, count, receipts) {
           if (!frame.includes("\ndata: ")) continue;
           const data = JSON.parse(frame.slice(frame.indexOf("\ndata: ") + 7));
           if (data.version === undefined) continue;
-          if (frame.includes("\nevent: state\n")) receipts.recordState(data.version);
-          else receipts.record(data.version);
+          if (frame.includes("\nevent: state\n")) receipts.states.add(data.version);
+          else receipts.events.add(data.version);
         }
       }
     })().catch(() => {});
@@ -170,7 +162,7 @@ async function scenario(ctx, commander, label, watchers) {
   const created = await ctx.call("POST", "/v1/procedures", { name: `bench stream ${label}`, kind: "bench", target_asset_ids: [] });
   const id = created.procedure_id;
   await ctx.call("POST", `/v1/procedures/${id}/start`);
-  const receipts = new Receipts();
+  const receipts = receiptsOf();
   const sockets = watchers.sockets ? await openSockets(ctx, id, watchers.sockets, receipts) : [];
   const streams = watchers.sse ? await openSse(ctx, id, watchers.sse, receipts) : [];
   const expected = sockets.length + streams.length;
@@ -246,7 +238,7 @@ async function idleWatchers(ctx) {
   await ctx.call("POST", `/v1/procedures/${id}/start`);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const before = serviceRssBytes();
-  const receipts = new Receipts();
+  const receipts = receiptsOf();
   const sockets = await openSockets(ctx, id, IDLE_WATCHERS, receipts);
   const opened = await instanceOf(ctx, id);
   await new Promise((resolve) => setTimeout(resolve, IDLE_MS));

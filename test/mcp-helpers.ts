@@ -40,3 +40,8 @@ export async function postMcp(body: string, headers: Record<string, string> = {}
   const type = response.headers.get("content-type") ?? "";
   return { status: response.status, headers: response.headers, text, json: type.includes("json") && text ? JSON.parse(text) : undefined };
 }
+
+/** The problem document a refused tool call carries as its text (a refusal has no structured content). */
+export function refusedProblem<T = Record<string, any>>(result: { content?: unknown }): T {
+  return JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as T;
+}

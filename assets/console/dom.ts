@@ -1,5 +1,6 @@
 // A minimal element builder: the console has no framework, and every text goes
 // in through textContent, never innerHTML.
+import { LOCAL_DEVELOPMENT_HOSTS } from "../../src/notify/webhook-url";
 
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
@@ -46,6 +47,11 @@ const timeFormat = new Intl.DateTimeFormat(undefined, {
 });
 
 /** A <time> element in the reader's locale and time zone (named), the instant in UTC in its title. */
+/** Whether the console is served on this machine (by `npm start`): only there do local hints (the admin token, a tick by hand) mean anything. */
+export function servedLocally(): boolean {
+  return LOCAL_DEVELOPMENT_HOSTS.has(location.hostname);
+}
+
 export function time(iso: string | null): HTMLElement | string {
   if (!iso) return "—";
   const utc = `${iso.replace("T", " ").replace(/(\.\d+)?Z$/, "")} UTC`;

@@ -34,7 +34,6 @@ export interface LiveHandlers {
   connected(open: boolean): void;
 }
 
-
 /** Starts following; the returned function stops for good. */
 export function followProcedure(api: Api, procedureId: string, on: LiveHandlers): () => void {
   let source: EventSource | null = null;

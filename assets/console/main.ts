@@ -3,7 +3,7 @@
 import { ApiProblem } from "./api";
 import { decisionsView } from "./decisions";
 import { confirmAction } from "./dialog";
-import { h, replace, time } from "./dom";
+import { h, replace, servedLocally, time } from "./dom";
 import { healthView } from "./health";
 import { fleetFilter, fleetView } from "./fleet";
 import { clearProblem, problemOf, showProblem } from "./notice";
@@ -13,11 +13,8 @@ import type { View, ViewContext } from "./view";
 import { startView } from "./start";
 import { subscriptionsView } from "./subscriptions";
 import { watcherView } from "./watcher";
-import { LOCAL_DEVELOPMENT_HOSTS } from "../../src/notify/webhook-url";
 
 const app = document.getElementById("app")!;
-
-/** Where the console is served by `npm start`: only there does the local admin token mean anything. */
 
 function signInScreen(problem?: unknown) {
   const token = h("input", { id: "token", name: "token", type: "password", required: true, autocomplete: "off", spellcheck: "false" });
@@ -42,7 +39,7 @@ function signInScreen(problem?: unknown) {
     },
     h("h1", { id: "sign-in-title" }, "Sign in"),
     h("p", { class: "muted" }, "Paste a bearer token. It is kept in this browser tab only and sent to this service alone."),
-    LOCAL_DEVELOPMENT_HOSTS.has(location.hostname)
+    servedLocally()
       ? h(
           "p",
           { class: "muted", id: "local-token-hint" },

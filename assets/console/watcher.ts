@@ -1,9 +1,8 @@
 // The stall watcher: its configuration, its agent, the last tick, and for an
 // admin the kill switch (deactivating the watcher's agent).
-import { duration, h, time } from "./dom";
+import { duration, h, servedLocally, time } from "./dom";
 import type { WatcherStatus } from "./types";
 import { patch, type View, type ViewContext } from "./view";
-import { LOCAL_DEVELOPMENT_HOSTS } from "../../src/notify/webhook-url";
 
 function fact(term: string, value: Node | string): HTMLElement {
   return h("div", {}, h("dt", {}, term), h("dd", {}, value));
@@ -64,7 +63,7 @@ export function watcherView(ctx: ViewContext): View {
               "div",
               { class: "card hint", id: "watcher-off-hint" },
               h("h2", {}, "The watcher is off"),
-              LOCAL_DEVELOPMENT_HOSTS.has(location.hostname)
+              servedLocally()
                 ? h("p", {}, "It runs on the Cron Trigger only when WATCHER_ENABLED is \"true\". To turn it on locally, start the service with ", h("code", {}, "npm start -- --var WATCHER_ENABLED:true"), ", then fire a tick by hand with ", h("code", {}, `curl "${location.origin}/__scheduled?cron=*+*+*+*+*"`), " (wrangler dev runs no schedule on its own).")
                 : h("p", {}, "It runs on the Cron Trigger only when WATCHER_ENABLED is \"true\": set it in wrangler.toml's [vars] and deploy again."),
             ),

@@ -6,7 +6,7 @@
 // 127.1), which the URL parser quietly turns into a dotted quad, is refused
 // outright, so what a reviewer reads is the address that would be reached.
 
-/** The hosts a receiver under development may use, over http or https: the documented local forms. */
+/** This machine's documented names: a receiver under development may use them over http or https (and the console reads them as a local service). */
 export const LOCAL_DEVELOPMENT_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** Names that reach a cloud's metadata service or this machine whatever they resolve to elsewhere. */

@@ -49,7 +49,6 @@ async function reads(id: string) {
   };
 }
 
-/** Runs the Cron Trigger's archive pass at `nowMs`, then the object's due jobs (its alarm). */
 /** A completed procedure, archived: its reads from before, and its file's key and the file. */
 async function archivedWithFile() {
   const id = await completed();
@@ -69,6 +68,7 @@ async function expectUnavailable(id: string, text: string) {
   }
 }
 
+/** Runs the Cron Trigger's archive pass at `nowMs`, then the object's due jobs (its alarm). */
 async function archive(id: string, nowMs = later()) {
   await worker.scheduled(createScheduledController({ scheduledTime: nowMs, cron: "* * * * *" }), env);
   await runDurableObjectAlarm(procedureStub(id));

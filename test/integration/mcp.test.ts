@@ -7,7 +7,7 @@ import type { Client } from "@modelcontextprotocol/client";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/client/validators/cf-worker";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { call, eventLog, expectProblem, registerProcedure, tokenFor } from "../helpers";
-import { mcpClient, postMcp } from "../mcp-helpers";
+import { mcpClient, postMcp, refusedProblem } from "../mcp-helpers";
 
 type ToolResult = Awaited<ReturnType<Client["callTool"]>>;
 
@@ -18,8 +18,7 @@ type ToolResult = Awaited<ReturnType<Client["callTool"]>>;
 function problemOf(result: ToolResult) {
   expect(result.isError).toBe(true);
   expect(result.structuredContent).toBeUndefined();
-  const text = (result.content as Array<{ type: string; text: string }>)[0]!.text;
-  return JSON.parse(text) as { status: number; error_class: string; detail: string; errors?: Array<{ path: string }> };
+  return refusedProblem<{ status: number; error_class: string; detail: string; errors?: Array<{ path: string }> }>(result);
 }
 
 /** The body of a successful tool call, checked to be the same in its structured and text forms. */

@@ -10,7 +10,7 @@ import { uuidv7 } from "../../src/ids";
 import { WATCHER_AGENT } from "../../src/watcher/stall";
 import { conduct, entry, STEPS } from "../conduct-helpers";
 import { call, expectProblem, registerProcedure, settled } from "../helpers";
-import { mcpClient } from "../mcp-helpers";
+import { mcpClient, refusedProblem } from "../mcp-helpers";
 import { snakeCase } from "../../src/mcp/tools";
 import type { Client } from "@modelcontextprotocol/client";
 
@@ -206,7 +206,7 @@ async function send(op: Operation, id: string, caller: Caller, channel: Channel 
   const result = await client.callTool({ name: snakeCase(op.operationId), arguments: argumentsOf(op, op.path(id), body) });
   const text = JSON.stringify(result);
   if (!result.isError) return { status: 200, text };
-  const problem = JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as Answer["problem"];
+  const problem = refusedProblem<Answer["problem"]>(result);
   return { status: problem!.status, problem, text };
 }
 

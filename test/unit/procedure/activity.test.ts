@@ -76,8 +76,8 @@ describe("decideActivities", () => {
 
 describe("payloadTexts", () => {
   const note = (event_id: string, text: string) => ({ event_id, step_kind: "note", payload: { text }, sampled_at: CTX.now });
-  // {"text":"..."} adds 11 bytes to the string's own.
-  const WRAP = 11;
+  // What {"text":"..."} adds to the string's own bytes.
+  const WRAP = JSON.stringify({ text: "" }).length;
 
   it("serializes each payload once, as the logbook stores it, up to the limit in UTF-8 bytes", () => {
     const euro = "\u20ac"; // 3 bytes in UTF-8, 1 unit in a JS string
