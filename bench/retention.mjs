@@ -6,20 +6,13 @@
 // their objects), timed until every one has archived itself. Each line gives
 // D1's rows read. Aim: each request's rows read independent of the population;
 // an archive pass's cost proportional to what it archives.
-import { fmt, printTable } from "./lib.mjs";
+import { benchPost as post, fmt, printTable } from "./lib.mjs";
 
 export const title = "retention at scale";
 
 const SLICE = 100_000;
 const ASSETS = 1_000;
 const ARCHIVE_SECONDS = 2_592_000;
-
-async function post(baseUrl, path, body) {
-  const res = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`POST ${path} -> ${res.status}: ${text.slice(0, 500)}`);
-  return JSON.parse(text);
-}
 
 const timed = async (fn) => {
   const t0 = performance.now();

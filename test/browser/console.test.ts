@@ -24,7 +24,6 @@ import {
   closePage,
   holdRequests,
   signedInPage,
-  signIn,
   startService,
   STEPS,
   tick,
@@ -66,12 +65,12 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
   let gateway: string;
   let reader: string;
   let admin: string;
-  const requested: string[] = [];
+  /** What each page the suite opened through operatorPage, and the reference's, requested. */
+  const pageRequests: string[][] = [];
 
   async function operatorPage(token = operator, viewport?: { width: number; height: number }) {
-    const opened = await openPage(browser, viewport);
-    opened.page.on("request", (request) => void requested.push(request.url()));
-    await signIn(opened.page, server, token);
+    const opened = await signedInPage(browser, server, token, viewport);
+    pageRequests.push(opened.requested);
     return opened.page;
   }
 
@@ -778,8 +777,8 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
   });
 
   it("serves an interactive reference where a reader authorizes with a token and tries a request", async () => {
-    const { page } = await openPage(browser);
-    page.on("request", (request) => void requested.push(request.url()));
+    const { page, requested } = await openPage(browser);
+    pageRequests.push(requested);
     const served = await page.goto(`${server.baseUrl}/docs`);
     expect(served!.headers()["content-security-policy"]).toContain("frame-ancestors 'none'");
     await page.getByRole("button", { name: /Authorize/ }).first().click();
@@ -801,6 +800,7 @@ describe.runIf(chromiumPresent)("the console in Chromium", () => {
   });
 
   it("asked no host but the service itself for anything", () => {
+    const requested = pageRequests.flat();
     expect(requested.length).toBeGreaterThan(0);
     expect(requested.filter((url) => !url.startsWith(server.baseUrl))).toEqual([]);
   });

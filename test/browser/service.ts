@@ -140,8 +140,8 @@ export async function signIn(page: Page, server: Server, token: string) {
 }
 
 /** A page of its own signed in with `token`, recording the requests it makes. */
-export async function signedInPage(browser: Browser, server: Server, token: string) {
-  const opened = await openPage(browser);
+export async function signedInPage(browser: Browser, server: Server, token: string, viewport?: { width: number; height: number }) {
+  const opened = await openPage(browser, viewport);
   await signIn(opened.page, server, token);
   return opened;
 }
@@ -159,15 +159,15 @@ export async function closePage(page: Page) {
  * stood before the hold); else the request reaches the service only on release.
  */
 export async function holdRequests(page: Page, pathname: string, { answerFirst }: { answerFirst: boolean }) {
-  let taken!: () => void;
-  const arrived = new Promise<void>((resolve) => (taken = resolve));
+  let arrive!: () => void;
+  const arrived = new Promise<void>((resolve) => (arrive = resolve));
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   await page.route(
     (url) => url.pathname === pathname,
     async (route) => {
       const response = answerFirst ? await route.fetch() : null;
-      taken();
+      arrive();
       await released;
       await (response ? route.fulfill({ response }) : route.continue());
     },

@@ -120,9 +120,15 @@ describe("the object's scheduler", () => {
     const id = await registerProcedure();
     await runInDurableObject(objectOf(id), (_instance, state) => {
       const idle: JobHandler = { run: async () => {} };
-      const handlers = Object.fromEntries(
-        (["projection", "notify", "stream-check", "deadline", "stall-decision", "archive"] as JobKind[]).map((kind) => [kind, idle]),
-      ) as Record<JobKind, JobHandler>;
+      // Typed in full, so a kind added to JobKind and missing here does not compile.
+      const handlers: Record<JobKind, JobHandler> = {
+        projection: idle,
+        notify: idle,
+        "stream-check": idle,
+        deadline: idle,
+        "stall-decision": idle,
+        archive: idle,
+      };
       const scheduler = new Scheduler(state.storage, systemClock, handlers, () => ({}));
       const failed = () =>
         scheduler.transaction(() => {
